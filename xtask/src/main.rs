@@ -1,0 +1,58 @@
+//! Developer tasks, run as `cargo xtask <task>` (an alias in .cargo/config.toml).
+//!
+//! - `codegen [--check]`: regenerate `generated/` (and the generator's fixture) from the specs, or
+//!   fail naming every stale file.
+
+mod codegen;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask codegen [--check]
+
+  codegen          regenerate generated/ from openapi/commerce.yaml (and xtask's fixture crate)
+  codegen --check  change nothing; exit 1 naming each stale file if the output is out of date";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let root = codegen::workspace_root();
+    match args.as_slice() {
+        ["codegen"] => match codegen::write_all(&root) {
+            Ok(written) if written.is_empty() => {
+                println!("codegen: everything is up to date");
+                ExitCode::SUCCESS
+            }
+            Ok(written) => {
+                for path in written {
+                    println!("codegen: wrote {}", path.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("codegen: {e}");
+                ExitCode::from(2)
+            }
+        },
+        ["codegen", "--check"] => match codegen::stale_files(&root) {
+            Ok(stale) if stale.is_empty() => {
+                println!("codegen --check: generated code matches the specs");
+                ExitCode::SUCCESS
+            }
+            Ok(stale) => {
+                for path in stale {
+                    eprintln!("codegen --check: {} is stale", path.display());
+                }
+                eprintln!("codegen --check: run `cargo xtask codegen` and commit the result with the spec change");
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("codegen --check: {e}");
+                ExitCode::from(2)
+            }
+        },
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
