@@ -1,1 +1,66 @@
+//! The Commerce API service: the handlers of the generated API over sea-orm, and what serves them.
+//! See ARCHITECTURE.md for the map.
 
+pub mod api;
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod spec;
+pub mod store;
+
+use std::sync::Arc;
+
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::{Endpoint, Server};
+
+use crate::api::Handlers;
+use crate::auth::tokens::JwtKeys;
+use crate::config::Config;
+use crate::error::AppError;
+use crate::spec::ApiDocument;
+
+/// A service ready to serve: connected, migrated, bootstrapped.
+pub struct App {
+    pub handlers: Arc<Handlers>,
+    pub first_start: Option<bootstrap::FirstStart>,
+}
+
+impl App {
+    /// Connects to the configured database, migrates it, and on an empty one creates the demo tenant.
+    pub async fn build(config: &Config) -> Result<Self, AppError> {
+        let db = store::connect(&config.database_url).await?;
+        let secret = store::tenants::jwt_secret(&db, config.jwt_secret.as_deref()).await?;
+        let first_start = bootstrap::first_start(&db, config).await?;
+        let handlers = Arc::new(Handlers { db, keys: JwtKeys::new(&secret), spec: Arc::new(ApiDocument::load()) });
+        Ok(Self { handlers, first_start })
+    }
+
+    /// Every route of the service.
+    pub fn endpoint(&self) -> impl Endpoint + use<> {
+        http::routes(self.handlers.clone())
+    }
+
+    /// Binds `listen` (port 0 picks a free port) and returns the bound address and the server future,
+    /// which runs until `shutdown` resolves and then lets in-flight requests finish.
+    pub async fn bind(
+        self,
+        listen: &str,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<(std::net::SocketAddr, impl Future<Output = std::io::Result<()>>)> {
+        let acceptor = TcpListener::bind(listen.to_string()).into_acceptor().await?;
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .ok_or_else(|| std::io::Error::other("the listener has no socket address"))?;
+        let endpoint = self.endpoint();
+        let server = Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+            endpoint,
+            shutdown,
+            Some(std::time::Duration::from_secs(30)),
+        );
+        Ok((addr, server))
+    }
+}

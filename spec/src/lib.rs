@@ -102,6 +102,16 @@ impl Spec {
             .ok_or_else(|| SpecError(format!("{reference} names nothing in the document")))
     }
 
+    /// `schema` as a standalone JSON Schema (draft 2020-12) that a validator can compile: the
+    /// document's `components` sit beside it, so its `#/components/...` references resolve.
+    pub fn standalone_schema(&self, schema: &Value) -> Value {
+        let mut root = Map::new();
+        root.insert("$schema".into(), Value::from("https://json-schema.org/draft/2020-12/schema"));
+        root.insert("components".into(), self.doc.get("components").cloned().unwrap_or_else(|| Value::Object(Map::new())));
+        root.insert("allOf".into(), Value::Array(vec![schema.clone()]));
+        Value::Object(root)
+    }
+
     /// `components.schemas` in document order.
     pub fn schemas(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.components("schemas")

@@ -1,0 +1,70 @@
+//! `login`, `refreshToken` and `logout`.
+
+use commerce_generated::models::{LoginRequest, RefreshRequest, TokenPair, TokenPairTokenType};
+use commerce_generated::{LoginResponse, LogoutResponse, RefreshTokenResponse};
+use poem_openapi::payload::Json;
+use uuid::Uuid;
+
+use super::Handlers;
+use crate::auth::tokens::ACCESS_TOKEN_TTL_SECS;
+use crate::auth::{Actor, Principal, Role, password};
+use crate::error::AppError;
+use crate::store::{self, entities::user};
+
+const NO_STORE: &str = "no-store";
+
+pub async fn login(app: &Handlers, body: LoginRequest) -> Result<LoginResponse, AppError> {
+    let user = match store::tenants::find_tenant(&app.db, &body.tenant).await? {
+        Some(tenant) => store::tenants::find_user(&app.db, tenant.id, &body.email).await?,
+        None => None,
+    };
+    // Hashing is CPU-bound: keep it off the async workers. An unknown user costs the same time.
+    let password = body.password;
+    let verified = match &user {
+        Some(user) => {
+            let hash = user.password_hash.clone();
+            tokio::task::spawn_blocking(move || password::verify(&password, &hash)).await
+        }
+        None => tokio::task::spawn_blocking(move || {
+            password::verify_dummy(&password);
+            false
+        })
+        .await,
+    }
+    .map_err(|e| AppError::Internal(format!("password check failed: {e}")))?;
+    let Some(user) = user.filter(|_| verified) else {
+        return Err(AppError::InvalidCredentials);
+    };
+    let pair = issue_pair(app, &user, Uuid::now_v7()).await?;
+    Ok(LoginResponse::Ok(Json(pair), NO_STORE.into()))
+}
+
+pub async fn refresh_token(app: &Handlers, body: RefreshRequest) -> Result<RefreshTokenResponse, AppError> {
+    let (user, family) = store::tokens::redeem_refresh(&app.db, &body.refresh_token).await?;
+    let pair = issue_pair(app, &user, family).await?;
+    Ok(RefreshTokenResponse::Ok(Json(pair), NO_STORE.into()))
+}
+
+pub async fn logout(app: &Handlers, principal: Principal) -> Result<LogoutResponse, AppError> {
+    let Actor::User { jti, expires_at, .. } = principal.actor else {
+        return Err(AppError::Forbidden {
+            code: "session_required",
+            detail: "an API key has no session to log out of; its administrator revokes it".into(),
+        });
+    };
+    store::tokens::revoke_session(&app.db, principal.tenant_id, jti, expires_at).await?;
+    Ok(LogoutResponse::NoContent)
+}
+
+/// A new access token and a refresh token of `family` for `user`.
+async fn issue_pair(app: &Handlers, user: &user::Model, family: Uuid) -> Result<TokenPair, AppError> {
+    let role: Role = user.role.parse().map_err(AppError::Internal)?;
+    let (access_token, claims) = app.keys.issue(user.tenant_id, user.id, role, chrono::Utc::now().timestamp());
+    let refresh_token = store::tokens::issue_refresh(&app.db, user, family, claims.jti).await?;
+    Ok(TokenPair {
+        access_token,
+        refresh_token,
+        token_type: TokenPairTokenType::Bearer,
+        expires_in: ACCESS_TOKEN_TTL_SECS as i32,
+    })
+}

@@ -1,0 +1,136 @@
+//! `listProducts`, `createProduct`, `getProduct`, `updateProduct`, `deleteProduct`.
+
+use commerce_generated::models::{
+    Pagination, Product, ProductCreate, ProductList, ProductSortField, ProductUpdate, SortOrder,
+};
+use commerce_generated::{
+    CreateProductResponse, DeleteProductResponse, GetProductResponse, ListProductsParams, ListProductsResponse,
+    UpdateProductResponse,
+};
+use poem_openapi::payload::Json;
+use uuid::Uuid;
+
+use super::Handlers;
+use crate::auth::{Permission, Principal};
+use crate::error::AppError;
+use crate::store::entities::product;
+use crate::store::products::{NewProduct, ProductChanges, ProductQuery, SortField};
+use crate::store::{self};
+
+pub async fn list_products(
+    app: &Handlers,
+    principal: Principal,
+    params: ListProductsParams,
+) -> Result<ListProductsResponse, AppError> {
+    principal.require(Permission::ProductsRead)?;
+    let query = ProductQuery {
+        search: params.search,
+        category: params.category.map(|c| c.as_str().to_string()),
+        active: params.active,
+        sort: match params.sort {
+            ProductSortField::Name => SortField::Name,
+            ProductSortField::Price => SortField::Price,
+            ProductSortField::Stock => SortField::Stock,
+            ProductSortField::CreatedAt => SortField::CreatedAt,
+        },
+        descending: params.order == SortOrder::Desc,
+        // The spec's bounds (page >= 1, 1 <= pageSize <= 100) were enforced when the query was parsed.
+        page: params.page as u64,
+        page_size: params.page_size as u64,
+    };
+    let (rows, total) = store::products::list(&app.db, principal.tenant_id, &query).await?;
+    let data = rows.into_iter().map(to_wire).collect::<Result<Vec<_>, _>>()?;
+    let pagination = Pagination {
+        page: params.page,
+        page_size: params.page_size,
+        total: total as i64,
+        total_pages: total.div_ceil(query.page_size) as i64,
+    };
+    Ok(ListProductsResponse::Ok(Json(ProductList { data, pagination })))
+}
+
+pub async fn create_product(
+    app: &Handlers,
+    principal: Principal,
+    body: ProductCreate,
+) -> Result<CreateProductResponse, AppError> {
+    principal.require(Permission::ProductsWrite)?;
+    let new = NewProduct {
+        sku: body.sku,
+        name: body.name,
+        description: body.description,
+        category: body.category.as_str().to_string(),
+        price: body.price,
+        currency: body.currency,
+        stock: body.stock,
+        active: body.active,
+        tags: body.tags.unwrap_or_default(),
+        images: body.images.unwrap_or_default(),
+    };
+    let product = to_wire(store::products::create(&app.db, principal.tenant_id, new).await?)?;
+    let location = format!("/products/{}", product.id);
+    Ok(CreateProductResponse::Created(Json(product), location))
+}
+
+pub async fn get_product(app: &Handlers, principal: Principal, id: Uuid) -> Result<GetProductResponse, AppError> {
+    principal.require(Permission::ProductsRead)?;
+    let row = store::products::get(&app.db, principal.tenant_id, id).await?.ok_or_else(|| not_found(id))?;
+    Ok(GetProductResponse::Ok(Json(to_wire(row)?)))
+}
+
+pub async fn update_product(
+    app: &Handlers,
+    principal: Principal,
+    id: Uuid,
+    body: ProductUpdate,
+) -> Result<UpdateProductResponse, AppError> {
+    principal.require(Permission::ProductsWrite)?;
+    let changes = ProductChanges {
+        sku: body.sku,
+        name: body.name,
+        description: body.description,
+        category: body.category.map(|c| c.as_str().to_string()),
+        price: body.price,
+        currency: body.currency,
+        stock: body.stock,
+        active: body.active,
+        tags: body.tags,
+        images: body.images,
+    };
+    let row =
+        store::products::update(&app.db, principal.tenant_id, id, changes).await?.ok_or_else(|| not_found(id))?;
+    Ok(UpdateProductResponse::Ok(Json(to_wire(row)?)))
+}
+
+pub async fn delete_product(app: &Handlers, principal: Principal, id: Uuid) -> Result<DeleteProductResponse, AppError> {
+    principal.require(Permission::ProductsWrite)?;
+    if store::products::delete(&app.db, principal.tenant_id, id).await? {
+        Ok(DeleteProductResponse::NoContent)
+    } else {
+        Err(not_found(id))
+    }
+}
+
+fn not_found(id: Uuid) -> AppError {
+    AppError::NotFound { kind: "product", id: id.to_string() }
+}
+
+/// A stored product as the spec shows it.
+fn to_wire(row: product::Model) -> Result<Product, AppError> {
+    let corrupt = |what: &str| AppError::Internal(format!("product {} has an invalid {what}", row.id));
+    Ok(Product {
+        id: row.id,
+        category: row.category.parse().map_err(|_| corrupt("category"))?,
+        tags: serde_json::from_value(row.tags.clone()).map_err(|_| corrupt("tags"))?,
+        images: serde_json::from_value(row.images.clone()).map_err(|_| corrupt("images"))?,
+        sku: row.sku,
+        name: row.name,
+        description: row.description,
+        price: row.price,
+        currency: row.currency,
+        stock: row.stock,
+        active: row.active,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}

@@ -1,0 +1,23 @@
+//! The request being served, as a task-local: its id and path reach error documents and logs
+//! without threading them through every handler.
+
+tokio::task_local! {
+    static CONTEXT: RequestContext;
+}
+
+/// What an error document needs to know about the request it answers.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub request_id: String,
+    pub path: String,
+}
+
+/// Runs `fut` with `ctx` as the current request.
+pub async fn scope<F: Future>(ctx: RequestContext, fut: F) -> F::Output {
+    CONTEXT.scope(ctx, fut).await
+}
+
+/// The current request, or a placeholder outside one (a background task).
+pub fn current() -> RequestContext {
+    CONTEXT.try_with(Clone::clone).unwrap_or_else(|_| RequestContext { request_id: "none".into(), path: "/".into() })
+}

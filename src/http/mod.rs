@@ -1,0 +1,39 @@
+//! HTTP: the one place that lists every path served, and the middleware around them.
+//!
+//! | path | what |
+//! |---|---|
+//! | every path of `openapi/commerce.yaml` | the API, through the generated poem-openapi glue |
+//! | `/openapi.yaml`, `/openapi.json` | the source spec itself (never poem-openapi's 3.0 rendering) |
+//! | `/docs` | Swagger UI over `/openapi.json` |
+
+pub mod context;
+mod docs;
+mod problems;
+
+use std::sync::Arc;
+
+use commerce_generated::Routes;
+use poem::{Endpoint, EndpointExt, Route, get};
+use poem_openapi::OpenApiService;
+
+use crate::api::Handlers;
+
+/// The poem-openapi service over the handlers. Its own document is used only to check it against
+/// the source spec (tests); it is never served.
+pub fn openapi_service(handlers: Arc<Handlers>) -> OpenApiService<Routes<Handlers>, ()> {
+    OpenApiService::new(Routes(handlers), commerce_generated::TITLE, commerce_generated::VERSION)
+}
+
+/// Every route of the service, wrapped in the request-id and problem-details middleware.
+pub fn routes(handlers: Arc<Handlers>) -> impl Endpoint {
+    let spec = handlers.spec.clone();
+    Route::new()
+        .at("/openapi.yaml", get(docs::spec_yaml))
+        .at("/openapi.json", get(docs::spec_json))
+        .at("/docs", get(docs::swagger_ui))
+        .at("/docs/*path", get(docs::swagger_ui))
+        .nest("/", openapi_service(handlers))
+        .data(spec)
+        .data(docs::swagger_config())
+        .around(problems::middleware)
+}

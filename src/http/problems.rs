@@ -1,0 +1,73 @@
+//! Request ids and problem details for everything that fails outside a handler: poem-openapi's
+//! rejections (bad parameters, wrong content type, missing credentials), unknown routes, and
+//! bodies refused before decoding. Each becomes the same `application/problem+json` as handler
+//! errors, with the request id echoed as `X-Request-Id`.
+
+use commerce_runtime::BodyRejection;
+use poem::error::{MethodNotAllowedError, NotFoundError};
+use poem::http::HeaderValue;
+use poem::{Endpoint, IntoResponse, Request, Response};
+use poem_openapi::error::{AuthorizationError, ContentTypeError, ParseParamError};
+
+use super::context::{self, RequestContext};
+use crate::error::{AppError, ProblemResponse, problem_response};
+
+const REQUEST_ID: &str = "x-request-id";
+
+pub async fn middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let ctx = RequestContext { request_id: request_id.clone(), path: req.uri().path().to_string() };
+    let mut response = context::scope(ctx, async move {
+        match next.call(req).await {
+            Ok(response) => response.into_response(),
+            Err(error) => to_problem(error),
+        }
+    })
+    .await;
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    Ok(response)
+}
+
+/// Maps a `poem::Error` to a problem response (runs inside the request's context).
+fn to_problem(error: poem::Error) -> Response {
+    if let Some(problem) = error.downcast_ref::<ProblemResponse>() {
+        return problem_response(&problem.0);
+    }
+    let app_error = if let Some(e) = error.downcast_ref::<BodyRejection>() {
+        if e.status.as_u16() == 422 {
+            AppError::Validation(vec![commerce_generated::models::FieldError {
+                pointer: Some(String::new()),
+                parameter: None,
+                detail: e.detail.clone(),
+            }])
+        } else {
+            AppError::BadRequest { code: e.code, detail: e.detail.clone(), errors: vec![] }
+        }
+    } else if let Some(e) = error.downcast_ref::<ParseParamError>() {
+        AppError::invalid_parameter(e.name, e.reason.clone())
+    } else if let Some(e) = error.downcast_ref::<ContentTypeError>() {
+        AppError::UnsupportedMediaType(format!("{e}; send application/json"))
+    } else if error.is::<AuthorizationError>() {
+        AppError::Unauthorized("a credential is required: send `Authorization: Bearer <token>` or `X-API-Key: <key>`".into())
+    } else if error.is::<NotFoundError>() {
+        AppError::NotFound { kind: "route", id: context::current().path }
+    } else if error.is::<MethodNotAllowedError>() {
+        AppError::MethodNotAllowed("this path does not support the method".into())
+    } else {
+        let status = error.status();
+        if status.is_client_error() {
+            AppError::Rejected(status, error.to_string())
+        } else {
+            AppError::Internal(error.to_string())
+        }
+    };
+    problem_response(&app_error.to_problem())
+}

@@ -1,0 +1,129 @@
+//! The source spec, compiled into the binary: served as-is at `/openapi.yaml` and `/openapi.json`,
+//! and the JSON Schemas every request body is checked against (draft 2020-12, formats on), so the
+//! spec's constraints are enforced exactly as written, with a pointer to each failing field.
+
+use std::collections::HashMap;
+
+use commerce_generated::models::FieldError;
+use commerce_spec::Spec;
+use jsonschema::error::ValidationErrorKind;
+use serde_json::Value;
+
+use crate::error::AppError;
+
+/// `openapi/commerce.yaml` as written.
+pub const SOURCE_YAML: &str = include_str!("../openapi/commerce.yaml");
+
+/// At most this many field errors are reported for one body.
+const MAX_ERRORS: usize = 50;
+
+/// The spec, ready to serve and to validate with.
+pub struct ApiDocument {
+    pub yaml: &'static str,
+    pub json: String,
+    bodies: HashMap<String, jsonschema::Validator>,
+}
+
+impl ApiDocument {
+    /// Parses the embedded spec and compiles one validator per operation with a JSON body.
+    pub fn load() -> Self {
+        Self::from_yaml(SOURCE_YAML).expect("the embedded spec is valid (checked by the test suite)")
+    }
+
+    pub fn from_yaml(yaml: &'static str) -> Result<Self, String> {
+        let spec = Spec::parse(yaml).map_err(|e| e.0)?;
+        let mut bodies = HashMap::new();
+        for op in spec.operations().map_err(|e| e.0)? {
+            let Some(schema) = op.request_schema("application/json") else { continue };
+            let root = spec.standalone_schema(schema);
+            let validator = jsonschema::options()
+                .with_draft(jsonschema::Draft::Draft202012)
+                .should_validate_formats(true)
+                .build(&root)
+                .map_err(|e| format!("{}: the request schema does not compile: {e}", op.operation_id))?;
+            bodies.insert(op.operation_id.to_string(), validator);
+        }
+        let json = serde_json::to_string_pretty(&spec.doc).map_err(|e| e.to_string())?;
+        Ok(Self { yaml, json, bodies })
+    }
+
+    /// Checks `body` against the request schema of `operation_id`: 422 with one pointer per problem.
+    pub fn validate_body(&self, operation_id: &str, body: &Value) -> Result<(), AppError> {
+        let Some(validator) = self.bodies.get(operation_id) else { return Ok(()) };
+        let mut errors: Vec<FieldError> = Vec::new();
+        for error in validator.iter_errors(body).take(MAX_ERRORS) {
+            let at = error.instance_path().as_str().to_string();
+            match error.kind() {
+                // Point at the missing or unexpected member itself, not at its parent.
+                ValidationErrorKind::Required { property } => {
+                    let name = property.as_str().unwrap_or_default();
+                    errors.push(field(format!("{at}/{}", escape_pointer(name)), format!("{name:?} is required")));
+                }
+                ValidationErrorKind::AdditionalProperties { unexpected } => {
+                    for name in unexpected {
+                        errors.push(field(format!("{at}/{}", escape_pointer(name)), format!("{name:?} is not a known field")));
+                    }
+                }
+                _ => errors.push(field(at, error.to_string())),
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(AppError::Validation(errors)) }
+    }
+}
+
+fn field(pointer: String, detail: String) -> FieldError {
+    FieldError { pointer: Some(pointer), parameter: None, detail }
+}
+
+/// RFC 6901 escaping of one reference token.
+fn escape_pointer(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pointers(result: Result<(), AppError>) -> Vec<String> {
+        match result {
+            Err(AppError::Validation(errors)) => errors.into_iter().filter_map(|e| e.pointer).collect(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_point_at_the_offending_fields() {
+        let doc = ApiDocument::load();
+        let body = json!({"sku": "ok-1", "name": "", "category": "food", "price": -1, "currency": "USD", "colour": "red"});
+        let mut found = pointers(doc.validate_body("createProduct", &body));
+        found.sort();
+        assert_eq!(found, ["/category", "/colour", "/name", "/price"]);
+    }
+
+    #[test]
+    fn missing_fields_point_at_the_field_itself() {
+        let doc = ApiDocument::load();
+        let found = pointers(doc.validate_body("login", &json!({"tenant": "demo", "email": "a@example.com"})));
+        assert_eq!(found, ["/password"]);
+    }
+
+    #[test]
+    fn formats_are_checked() {
+        let doc = ApiDocument::load();
+        let body = json!({"tenant": "demo", "email": "not-an-email", "password": "x"});
+        assert_eq!(pointers(doc.validate_body("login", &body)), ["/email"]);
+    }
+
+    #[test]
+    fn valid_bodies_and_examples_pass() {
+        let doc = ApiDocument::load();
+        let spec = Spec::parse(SOURCE_YAML).unwrap();
+        for op in spec.operations().unwrap() {
+            let Some(example) = op.request_body.and_then(|b| b.pointer("/content/application~1json/example")) else {
+                continue;
+            };
+            doc.validate_body(op.operation_id, example).unwrap_or_else(|e| panic!("{}: {e:?}", op.operation_id));
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Versioned schema migrations (sea-orm-migration). Each migration is a frozen snapshot: never edit
+//! one that has shipped; add the next. Applying them is idempotent (`seaql_migrations` records what
+//! ran), on SQLite and PostgreSQL alike.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::{
+    big_integer, boolean, integer, json, string, text, timestamp_with_time_zone, timestamp_with_time_zone_null, uuid,
+};
+
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(Initial)]
+    }
+}
+
+/// Tenants, users, products, tokens, API keys and settings.
+struct Initial;
+
+impl MigrationName for Initial {
+    fn name(&self) -> &str {
+        "m20261122_000001_initial"
+    }
+}
+
+fn pk(name: &'static str) -> ColumnDef {
+    uuid(name).primary_key().take()
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Initial {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("tenants")
+                .col(pk("id"))
+                .col(string("slug").unique_key())
+                .col(string("name"))
+                .col(timestamp_with_time_zone("created_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("users")
+                .col(pk("id"))
+                .col(uuid("tenant_id"))
+                .col(string("email"))
+                .col(string("password_hash"))
+                .col(string("role"))
+                .col(timestamp_with_time_zone("created_at"))
+                .foreign_key(ForeignKey::create().from("users", "tenant_id").to("tenants", "id"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(Index::create().name("users_tenant_email").table("users").col("tenant_id").col("email").unique().to_owned())
+            .await?;
+        m.create_table(
+            Table::create()
+                .table("products")
+                .col(pk("id"))
+                .col(uuid("tenant_id"))
+                .col(string("sku"))
+                .col(string("name"))
+                .col(text("description"))
+                .col(string("category"))
+                .col(big_integer("price"))
+                .col(string("currency"))
+                .col(integer("stock"))
+                .col(boolean("active"))
+                .col(json("tags"))
+                .col(json("images"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .col(timestamp_with_time_zone_null("deleted_at"))
+                .foreign_key(ForeignKey::create().from("products", "tenant_id").to("tenants", "id"))
+                .to_owned(),
+        )
+        .await?;
+        // A SKU is unique among a tenant's live products: a deleted product's SKU can be reused.
+        // Partial indexes read the same on SQLite and PostgreSQL.
+        m.get_connection()
+            .execute_unprepared(
+                "CREATE UNIQUE INDEX products_tenant_sku_live ON products (tenant_id, sku) WHERE deleted_at IS NULL",
+            )
+            .await?;
+        m.create_index(
+            Index::create().name("products_tenant_created").table("products").col("tenant_id").col("created_at").to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("refresh_tokens")
+                .col(pk("id"))
+                .col(uuid("tenant_id"))
+                .col(uuid("user_id"))
+                .col(uuid("family_id"))
+                .col(string("token_hash").unique_key())
+                .col(uuid("access_jti"))
+                .col(timestamp_with_time_zone("expires_at"))
+                .col(timestamp_with_time_zone_null("used_at"))
+                .col(timestamp_with_time_zone_null("revoked_at"))
+                .col(timestamp_with_time_zone("created_at"))
+                .foreign_key(ForeignKey::create().from("refresh_tokens", "user_id").to("users", "id"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(Index::create().name("refresh_tokens_family").table("refresh_tokens").col("family_id").to_owned())
+            .await?;
+        m.create_index(Index::create().name("refresh_tokens_access").table("refresh_tokens").col("access_jti").to_owned())
+            .await?;
+        m.create_table(
+            Table::create()
+                .table("revoked_access_tokens")
+                .col(pk("jti"))
+                .col(uuid("tenant_id"))
+                .col(timestamp_with_time_zone("expires_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("api_keys")
+                .col(pk("id"))
+                .col(uuid("tenant_id"))
+                .col(string("name"))
+                .col(string("key_hash").unique_key())
+                .col(json("scopes"))
+                .col(string("plan"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone_null("revoked_at"))
+                .foreign_key(ForeignKey::create().from("api_keys", "tenant_id").to("tenants", "id"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(Table::create().table("settings").col(string("key").primary_key()).col(text("value")).to_owned())
+            .await?;
+        Ok(())
+    }
+}

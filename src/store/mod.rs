@@ -1,0 +1,40 @@
+//! Persistence: the database connection, entities, migrations and the queries handlers use.
+//! Nothing here knows about HTTP; every query on tenant-owned rows takes the tenant id.
+
+pub mod entities;
+pub mod migrations;
+pub mod products;
+pub mod tenants;
+pub mod tokens;
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm_migration::MigratorTrait;
+
+/// Opens the database `url` names (SQLite or PostgreSQL) and applies pending migrations.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url);
+    options.sqlx_logging(false).acquire_timeout(Duration::from_secs(10));
+    if url.starts_with("sqlite:") {
+        // WAL lets readers run beside the writer; the busy timeout queues writers instead of failing.
+        options.map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    } else {
+        options.max_connections(32);
+    }
+    let db = Database::connect(options).await?;
+    migrations::Migrator::up(&db, None).await?;
+    Ok(db)
+}
+
+/// Now, truncated to microseconds: what both databases store, so a value read back equals the
+/// value written (and the response to a write equals a later read).
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    now - chrono::Duration::nanoseconds(i64::from(now.timestamp_subsec_nanos() % 1000))
+}

@@ -1,0 +1,218 @@
+//! Product queries. Every read filters by tenant and hides soft-deleted rows.
+
+use sea_orm::sea_query::{Expr, Func, LikeExpr};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, ExprTrait,
+    IntoActiveModel, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
+};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::entities::product::{self, Column};
+use crate::error::AppError;
+
+/// A new product, already checked against the spec.
+#[derive(Debug, Clone)]
+pub struct NewProduct {
+    pub sku: String,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub price: i64,
+    pub currency: String,
+    pub stock: i32,
+    pub active: bool,
+    pub tags: Vec<String>,
+    pub images: Vec<String>,
+}
+
+/// The fields a PATCH supplies; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ProductChanges {
+    pub sku: Option<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub category: Option<String>,
+    pub price: Option<i64>,
+    pub currency: Option<String>,
+    pub stock: Option<i32>,
+    pub active: Option<bool>,
+    pub tags: Option<Vec<String>>,
+    pub images: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum SortField {
+    Name,
+    Price,
+    Stock,
+    CreatedAt,
+}
+
+/// Filters, order and page of a product listing.
+#[derive(Debug, Clone)]
+pub struct ProductQuery {
+    pub search: Option<String>,
+    pub category: Option<String>,
+    pub active: Option<bool>,
+    pub sort: SortField,
+    pub descending: bool,
+    /// 1-based.
+    pub page: u64,
+    pub page_size: u64,
+}
+
+fn sku_taken(sku: &str) -> AppError {
+    AppError::Conflict {
+        code: "sku_taken",
+        detail: format!("a product with sku {sku} already exists"),
+        errors: vec![commerce_generated::models::FieldError {
+            pointer: Some("/sku".into()),
+            parameter: None,
+            detail: "already taken".into(),
+        }],
+    }
+}
+
+fn map_unique(e: sea_orm::DbErr, sku: &str) -> AppError {
+    match e.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => sku_taken(sku),
+        _ => e.into(),
+    }
+}
+
+pub async fn create(db: &DatabaseConnection, tenant_id: Uuid, new: NewProduct) -> Result<product::Model, AppError> {
+    let now = super::now();
+    let row = product::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(tenant_id),
+        sku: Set(new.sku.clone()),
+        name: Set(new.name),
+        description: Set(new.description),
+        category: Set(new.category),
+        price: Set(new.price),
+        currency: Set(new.currency),
+        stock: Set(new.stock),
+        active: Set(new.active),
+        tags: Set(Value::from(new.tags)),
+        images: Set(Value::from(new.images)),
+        created_at: Set(now),
+        updated_at: Set(now),
+        deleted_at: Set(None),
+    };
+    product::Entity::insert(row).exec_with_returning(db).await.map_err(|e| map_unique(e, &new.sku))
+}
+
+/// The live product `id` of the tenant.
+pub async fn get(db: &DatabaseConnection, tenant_id: Uuid, id: Uuid) -> Result<Option<product::Model>, AppError> {
+    Ok(product::Entity::find_by_id(id)
+        .filter(Column::TenantId.eq(tenant_id))
+        .filter(Column::DeletedAt.is_null())
+        .one(db)
+        .await?)
+}
+
+/// One page of the tenant's live products, and how many match in all.
+pub async fn list(db: &DatabaseConnection, tenant_id: Uuid, q: &ProductQuery) -> Result<(Vec<product::Model>, u64), AppError> {
+    let mut select =
+        product::Entity::find().filter(Column::TenantId.eq(tenant_id)).filter(Column::DeletedAt.is_null());
+    if let Some(search) = &q.search {
+        let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
+        let matches = |col: Column| Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.clone()).escape('\\'));
+        select = select.filter(Condition::any().add(matches(Column::Name)).add(matches(Column::Description)));
+    }
+    if let Some(category) = &q.category {
+        select = select.filter(Column::Category.eq(category.as_str()));
+    }
+    if let Some(active) = q.active {
+        select = select.filter(Column::Active.eq(active));
+    }
+    let total = select.clone().count(db).await?;
+    let order = if q.descending { Order::Desc } else { Order::Asc };
+    select = match q.sort {
+        // Case-insensitive, so both databases agree on the order.
+        SortField::Name => select.order_by(Expr::expr(Func::lower(Expr::col(Column::Name))), order.clone()),
+        SortField::Price => select.order_by(Column::Price, order.clone()),
+        SortField::Stock => select.order_by(Column::Stock, order.clone()),
+        SortField::CreatedAt => select.order_by(Column::CreatedAt, order.clone()),
+    };
+    // The id breaks ties, so pages never overlap or skip.
+    let rows = select
+        .order_by(Column::Id, order)
+        .offset((q.page - 1).saturating_mul(q.page_size))
+        .limit(q.page_size)
+        .all(db)
+        .await?;
+    Ok((rows, total))
+}
+
+/// Applies `changes` to the live product `id`; `None` when there is no such product.
+pub async fn update(
+    db: &DatabaseConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+    changes: ProductChanges,
+) -> Result<Option<product::Model>, AppError> {
+    let Some(current) = get(db, tenant_id, id).await? else { return Ok(None) };
+    let sku = changes.sku.clone().unwrap_or_else(|| current.sku.clone());
+    let mut row = current.into_active_model();
+    if let Some(v) = changes.sku {
+        row.sku = Set(v);
+    }
+    if let Some(v) = changes.name {
+        row.name = Set(v);
+    }
+    if let Some(v) = changes.description {
+        row.description = Set(v);
+    }
+    if let Some(v) = changes.category {
+        row.category = Set(v);
+    }
+    if let Some(v) = changes.price {
+        row.price = Set(v);
+    }
+    if let Some(v) = changes.currency {
+        row.currency = Set(v);
+    }
+    if let Some(v) = changes.stock {
+        row.stock = Set(v);
+    }
+    if let Some(v) = changes.active {
+        row.active = Set(v);
+    }
+    if let Some(v) = changes.tags {
+        row.tags = Set(Value::from(v));
+    }
+    if let Some(v) = changes.images {
+        row.images = Set(Value::from(v));
+    }
+    row.updated_at = Set(super::now());
+    row.update(db).await.map(Some).map_err(|e| map_unique(e, &sku))
+}
+
+/// Soft-deletes the live product `id`; `false` when there is no such product.
+pub async fn delete(db: &DatabaseConnection, tenant_id: Uuid, id: Uuid) -> Result<bool, AppError> {
+    let now = super::now();
+    let result = product::Entity::update_many()
+        .col_expr(Column::DeletedAt, Expr::value(now))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .filter(Column::TenantId.eq(tenant_id))
+        .filter(Column::DeletedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Escapes LIKE wildcards so a search for `50%` means the text `50%`.
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(super::escape_like(r"50%_off\"), r"50\%\_off\\");
+    }
+}

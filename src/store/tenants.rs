@@ -1,0 +1,119 @@
+//! Tenants, users, API keys and deployment settings.
+
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, SqlErr};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::entities::{api_key, setting, tenant, user};
+use crate::auth::{Permission, Role, password, tokens};
+use crate::error::AppError;
+
+/// Whether the database has no tenant yet (a first start).
+pub async fn is_empty(db: &DatabaseConnection) -> Result<bool, AppError> {
+    Ok(tenant::Entity::find().count(db).await? == 0)
+}
+
+pub async fn create_tenant(db: &DatabaseConnection, slug: &str, name: &str) -> Result<tenant::Model, AppError> {
+    let row = tenant::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        slug: Set(slug.to_string()),
+        name: Set(name.to_string()),
+        created_at: Set(super::now()),
+    };
+    tenant::Entity::insert(row).exec_with_returning(db).await.map_err(|e| match e.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => {
+            AppError::Conflict { code: "tenant_taken", detail: format!("a tenant {slug} already exists"), errors: vec![] }
+        }
+        _ => e.into(),
+    })
+}
+
+pub async fn find_tenant(db: &DatabaseConnection, slug: &str) -> Result<Option<tenant::Model>, AppError> {
+    Ok(tenant::Entity::find().filter(tenant::Column::Slug.eq(slug)).one(db).await?)
+}
+
+/// Creates a user; the email is stored lower-cased and must be unique within the tenant.
+pub async fn create_user(
+    db: &DatabaseConnection,
+    tenant_id: Uuid,
+    email: &str,
+    password: &str,
+    role: Role,
+) -> Result<user::Model, AppError> {
+    let row = user::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(tenant_id),
+        email: Set(email.trim().to_lowercase()),
+        password_hash: Set(password::hash(password)),
+        role: Set(role.as_str().to_string()),
+        created_at: Set(super::now()),
+    };
+    user::Entity::insert(row).exec_with_returning(db).await.map_err(|e| match e.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => {
+            AppError::Conflict { code: "email_taken", detail: format!("a user {email} already exists"), errors: vec![] }
+        }
+        _ => e.into(),
+    })
+}
+
+pub async fn find_user(db: &DatabaseConnection, tenant_id: Uuid, email: &str) -> Result<Option<user::Model>, AppError> {
+    Ok(user::Entity::find()
+        .filter(user::Column::TenantId.eq(tenant_id))
+        .filter(user::Column::Email.eq(email.trim().to_lowercase()))
+        .one(db)
+        .await?)
+}
+
+pub async fn get_user(db: &DatabaseConnection, id: Uuid) -> Result<Option<user::Model>, AppError> {
+    Ok(user::Entity::find_by_id(id).one(db).await?)
+}
+
+/// Creates an API key and returns it with its secret, which is shown once and never stored.
+pub async fn create_api_key(
+    db: &DatabaseConnection,
+    tenant_id: Uuid,
+    name: &str,
+    scopes: &[Permission],
+    plan: &str,
+) -> Result<(api_key::Model, String), AppError> {
+    let secret = tokens::opaque_secret("ck");
+    let row = api_key::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(tenant_id),
+        name: Set(name.to_string()),
+        key_hash: Set(tokens::digest(&secret)),
+        scopes: Set(Value::from(scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>())),
+        plan: Set(plan.to_string()),
+        created_at: Set(super::now()),
+        revoked_at: Set(None),
+    };
+    Ok((api_key::Entity::insert(row).exec_with_returning(db).await?, secret))
+}
+
+/// The live (not revoked) API key with this secret.
+pub async fn find_api_key(db: &DatabaseConnection, secret: &str) -> Result<Option<api_key::Model>, AppError> {
+    Ok(api_key::Entity::find()
+        .filter(api_key::Column::KeyHash.eq(tokens::digest(secret)))
+        .filter(api_key::Column::RevokedAt.is_null())
+        .one(db)
+        .await?)
+}
+
+/// The secret that signs access tokens: the configured one, else the one kept in the database,
+/// created by whichever instance starts first.
+pub async fn jwt_secret(db: &DatabaseConnection, configured: Option<&str>) -> Result<Vec<u8>, AppError> {
+    if let Some(secret) = configured {
+        return Ok(secret.as_bytes().to_vec());
+    }
+    const KEY: &str = "jwt_secret";
+    let candidate = setting::ActiveModel { key: Set(KEY.into()), value: Set(tokens::opaque_secret("jwt")) };
+    setting::Entity::insert(candidate)
+        .on_conflict_do_nothing_on([setting::Column::Key])
+        .exec(db)
+        .await?;
+    let stored = setting::Entity::find_by_id(KEY.to_string())
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::Internal("the JWT secret vanished".into()))?;
+    Ok(stored.value.into_bytes())
+}
