@@ -29,7 +29,8 @@ enum Command {
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into()),
         )
         .init();
     let cli = Cli::parse();
@@ -61,7 +62,10 @@ async fn serve(config: Config) -> Result<(), String> {
             None => println!("First start: created tenant `demo` with admin {}", first.admin_email),
         }
     }
-    let (addr, server) = app.bind(&config.listen, shutdown_signal()).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let (addr, server) = app
+        .bind(&config.listen, shutdown_signal())
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     tracing::info!(%addr, "serving the Commerce API; Swagger UI at http://{addr}/docs/");
     server.await.map_err(|e| e.to_string())
 }

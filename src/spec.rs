@@ -22,6 +22,8 @@ pub struct ApiDocument {
     pub yaml: &'static str,
     pub json: String,
     bodies: HashMap<String, jsonschema::Validator>,
+    /// Every path template, split into segments: `/products/{productId}` -> ["products", "{productId}"].
+    paths: Vec<Vec<String>>,
 }
 
 impl ApiDocument {
@@ -44,7 +46,24 @@ impl ApiDocument {
             bodies.insert(op.operation_id.to_string(), validator);
         }
         let json = serde_json::to_string_pretty(&spec.doc).map_err(|e| e.to_string())?;
-        Ok(Self { yaml, json, bodies })
+        let paths = spec
+            .doc
+            .get("paths")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .map(|(template, _)| template.trim_matches('/').split('/').map(String::from).collect())
+            .collect();
+        Ok(Self { yaml, json, bodies, paths })
+    }
+
+    /// The name of the `index`-th path parameter of the template `request_path` matches.
+    pub fn path_parameter(&self, request_path: &str, index: usize) -> Option<&str> {
+        let segments: Vec<&str> = request_path.trim_matches('/').split('/').collect();
+        let template = self.paths.iter().find(|t| {
+            t.len() == segments.len() && t.iter().zip(&segments).all(|(t, s)| t.starts_with('{') || t == s)
+        })?;
+        template.iter().filter_map(|t| t.strip_prefix('{')?.strip_suffix('}')).nth(index)
     }
 
     /// Checks `body` against the request schema of `operation_id`: 422 with one pointer per problem.
@@ -61,7 +80,10 @@ impl ApiDocument {
                 }
                 ValidationErrorKind::AdditionalProperties { unexpected } => {
                     for name in unexpected {
-                        errors.push(field(format!("{at}/{}", escape_pointer(name)), format!("{name:?} is not a known field")));
+                        errors.push(field(
+                            format!("{at}/{}", escape_pointer(name)),
+                            format!("{name:?} is not a known field"),
+                        ));
                     }
                 }
                 _ => errors.push(field(at, error.to_string())),
@@ -95,7 +117,8 @@ mod tests {
     #[test]
     fn errors_point_at_the_offending_fields() {
         let doc = ApiDocument::load();
-        let body = json!({"sku": "ok-1", "name": "", "category": "food", "price": -1, "currency": "USD", "colour": "red"});
+        let body =
+            json!({"sku": "ok-1", "name": "", "category": "food", "price": -1, "currency": "USD", "colour": "red"});
         let mut found = pointers(doc.validate_body("createProduct", &body));
         found.sort();
         assert_eq!(found, ["/category", "/colour", "/name", "/price"]);
@@ -106,6 +129,14 @@ mod tests {
         let doc = ApiDocument::load();
         let found = pointers(doc.validate_body("login", &json!({"tenant": "demo", "email": "a@example.com"})));
         assert_eq!(found, ["/password"]);
+    }
+
+    #[test]
+    fn path_parameters_are_named_from_the_matching_template() {
+        let doc = ApiDocument::load();
+        assert_eq!(doc.path_parameter("/products/not-a-uuid", 0), Some("productId"));
+        assert_eq!(doc.path_parameter("/orders/x/status", 0), Some("orderId"));
+        assert_eq!(doc.path_parameter("/nowhere/x", 0), None);
     }
 
     #[test]

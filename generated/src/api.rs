@@ -194,11 +194,11 @@ impl commerce_runtime::ErrorResponse for ListProductsResponse {
 }
 
 fn default_list_products_page() -> i32 {
-    1 as i32
+    1_i32
 }
 
 fn default_list_products_page_size() -> i32 {
-    20 as i32
+    20_i32
 }
 
 fn default_list_products_sort() -> models::ProductSortField {
@@ -429,11 +429,11 @@ impl commerce_runtime::ErrorResponse for ListOrdersResponse {
 }
 
 fn default_list_orders_page() -> i32 {
-    1 as i32
+    1_i32
 }
 
 fn default_list_orders_page_size() -> i32 {
-    20 as i32
+    20_i32
 }
 
 /// The query, header and cookie parameters of `listOrders`.
@@ -628,11 +628,11 @@ impl commerce_runtime::ErrorResponse for ListCustomersResponse {
 }
 
 fn default_list_customers_page() -> i32 {
-    1 as i32
+    1_i32
 }
 
 fn default_list_customers_page_size() -> i32 {
-    20 as i32
+    20_i32
 }
 
 /// The query, header and cookie parameters of `listCustomers`.

@@ -546,7 +546,7 @@ fn default_product_create_description() -> String {
     String::from("")
 }
 fn default_product_create_stock() -> i32 {
-    0 as i32
+    0_i32
 }
 fn default_product_create_active() -> bool {
     true

@@ -64,10 +64,15 @@ impl<T: Type> ParsePayload for JsonBody<T> {
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let bytes = Vec::<u8>::from_request(request, body).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(BodyRejection::bad_request("empty_body", "the request body is empty; a JSON document is required".into()).into());
+            return Err(BodyRejection::bad_request(
+                "empty_body",
+                "the request body is empty; a JSON document is required".into(),
+            )
+            .into());
         }
-        let value = serde_json::from_slice(&bytes)
-            .map_err(|e| BodyRejection::bad_request("invalid_json", format!("the request body is not valid JSON: {e}")))?;
+        let value = serde_json::from_slice(&bytes).map_err(|e| {
+            BodyRejection::bad_request("invalid_json", format!("the request body is not valid JSON: {e}"))
+        })?;
         Ok(Self { value, _type: PhantomData })
     }
 }

@@ -65,8 +65,8 @@ impl Spec {
     /// Reads a document from a `.yaml`, `.yml` or `.json` file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, SpecError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| SpecError(format!("cannot read {}: {e}", path.display())))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| SpecError(format!("cannot read {}: {e}", path.display())))?;
         Self::parse(&text).map_err(|e| SpecError(format!("{}: {e}", path.display())))
     }
 
@@ -97,9 +97,7 @@ impl Spec {
         let Some(pointer) = reference.strip_prefix('#') else {
             return err(format!("only local references are supported, found {reference}"));
         };
-        self.doc
-            .pointer(pointer)
-            .ok_or_else(|| SpecError(format!("{reference} names nothing in the document")))
+        self.doc.pointer(pointer).ok_or_else(|| SpecError(format!("{reference} names nothing in the document")))
     }
 
     /// `schema` as a standalone JSON Schema (draft 2020-12) that a validator can compile: the
@@ -107,7 +105,10 @@ impl Spec {
     pub fn standalone_schema(&self, schema: &Value) -> Value {
         let mut root = Map::new();
         root.insert("$schema".into(), Value::from("https://json-schema.org/draft/2020-12/schema"));
-        root.insert("components".into(), self.doc.get("components").cloned().unwrap_or_else(|| Value::Object(Map::new())));
+        root.insert(
+            "components".into(),
+            self.doc.get("components").cloned().unwrap_or_else(|| Value::Object(Map::new())),
+        );
         root.insert("allOf".into(), Value::Array(vec![schema.clone()]));
         Value::Object(root)
     }
@@ -142,7 +143,11 @@ impl Spec {
                     return err(format!("{} {path} has no operationId", method.to_uppercase()));
                 };
                 let mut parameters: Vec<Parameter<'_>> = Vec::new();
-                for raw in shared.into_iter().flatten().chain(op.get("parameters").and_then(Value::as_array).into_iter().flatten()) {
+                for raw in shared
+                    .into_iter()
+                    .flatten()
+                    .chain(op.get("parameters").and_then(Value::as_array).into_iter().flatten())
+                {
                     let p = self.parameter(raw).map_err(|e| SpecError(format!("{operation_id}: {e}")))?;
                     // An operation-level parameter overrides a path-level one of the same name and location.
                     parameters.retain(|q| !(q.name == p.name && q.location == p.location));
@@ -214,7 +219,10 @@ pub fn is_nullable(schema: &Value) -> bool {
         return true;
     }
     ["oneOf", "anyOf"].iter().any(|k| {
-        schema.get(*k).and_then(Value::as_array).is_some_and(|alts| alts.iter().any(|a| a.get("type") == Some(&Value::from("null"))))
+        schema
+            .get(*k)
+            .and_then(Value::as_array)
+            .is_some_and(|alts| alts.iter().any(|a| a.get("type") == Some(&Value::from("null"))))
     })
 }
 
@@ -282,10 +290,10 @@ components:
         let ops = spec.operations().unwrap();
         assert_eq!(ops.iter().map(|o| o.operation_id).collect::<Vec<_>>(), ["getPet", "deletePet"]);
         let get = &ops[0];
-        assert_eq!(get.parameters.iter().map(|p| (p.name, p.location, p.required)).collect::<Vec<_>>(), [
-            ("petId", "path", true),
-            ("verbose", "query", false)
-        ]);
+        assert_eq!(
+            get.parameters.iter().map(|p| (p.name, p.location, p.required)).collect::<Vec<_>>(),
+            [("petId", "path", true), ("verbose", "query", false)]
+        );
         assert_eq!(get.responses[0].1["description"], "a pet");
         assert_eq!(get.security, vec![vec!["key"]]);
         assert!(ops[1].security.is_empty(), "an empty operation-level security overrides the global one");
@@ -304,6 +312,9 @@ components:
         assert!(is_nullable(&schema("oneOf: [{$ref: '#/x'}, {type: 'null'}]")));
         assert!(!is_nullable(&schema("type: string")));
         assert_eq!(primary_type(&schema("type: ['null', integer]")), Some("integer"));
-        assert_eq!(ref_name(non_null_variant(&schema("oneOf: [{$ref: '#/c/s/Address'}, {type: 'null'}]"))), Some("Address"));
+        assert_eq!(
+            ref_name(non_null_variant(&schema("oneOf: [{$ref: '#/c/s/Address'}, {type: 'null'}]"))),
+            Some("Address")
+        );
     }
 }

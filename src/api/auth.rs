@@ -25,11 +25,13 @@ pub async fn login(app: &Handlers, body: LoginRequest) -> Result<LoginResponse, 
             let hash = user.password_hash.clone();
             tokio::task::spawn_blocking(move || password::verify(&password, &hash)).await
         }
-        None => tokio::task::spawn_blocking(move || {
-            password::verify_dummy(&password);
-            false
-        })
-        .await,
+        None => {
+            tokio::task::spawn_blocking(move || {
+                password::verify_dummy(&password);
+                false
+            })
+            .await
+        }
     }
     .map_err(|e| AppError::Internal(format!("password check failed: {e}")))?;
     let Some(user) = user.filter(|_| verified) else {

@@ -33,10 +33,10 @@ impl CommerceApi for Handlers {
         let principal = match credential {
             Credential::BearerAuth(token) => {
                 let principal = self.keys.verify(&token).map_err(AppError::Unauthorized)?;
-                if let Actor::User { jti, .. } = principal.actor {
-                    if store::tokens::is_revoked(&self.db, jti).await? {
-                        return Err(AppError::Unauthorized("the access token has been revoked".into()).into());
-                    }
+                if let Actor::User { jti, .. } = principal.actor
+                    && store::tokens::is_revoked(&self.db, jti).await?
+                {
+                    return Err(AppError::Unauthorized("the access token has been revoked".into()).into());
                 }
                 principal
             }
@@ -44,7 +44,8 @@ impl CommerceApi for Handlers {
                 let key = store::tenants::find_api_key(&self.db, &secret)
                     .await?
                     .ok_or_else(|| AppError::Unauthorized("the API key is not valid".into()))?;
-                let scopes: Vec<&str> = key.scopes.as_array().into_iter().flatten().filter_map(|s| s.as_str()).collect();
+                let scopes: Vec<&str> =
+                    key.scopes.as_array().into_iter().flatten().filter_map(|s| s.as_str()).collect();
                 // Unknown scope names (from a newer version) grant nothing.
                 let permissions: Permissions = scopes.iter().filter_map(|s| s.parse::<Permission>().ok()).collect();
                 Principal { tenant_id: key.tenant_id, actor: Actor::ApiKey { id: key.id }, permissions }
@@ -69,11 +70,19 @@ impl CommerceApi for Handlers {
         respond(auth::logout(self, principal).await)
     }
 
-    async fn list_products(&self, principal: Principal, params: ListProductsParams) -> poem::Result<ListProductsResponse> {
+    async fn list_products(
+        &self,
+        principal: Principal,
+        params: ListProductsParams,
+    ) -> poem::Result<ListProductsResponse> {
         respond(products::list_products(self, principal, params).await)
     }
 
-    async fn create_product(&self, principal: Principal, body: models::ProductCreate) -> poem::Result<CreateProductResponse> {
+    async fn create_product(
+        &self,
+        principal: Principal,
+        body: models::ProductCreate,
+    ) -> poem::Result<CreateProductResponse> {
         respond(products::create_product(self, principal, body).await)
     }
 
@@ -115,11 +124,19 @@ impl CommerceApi for Handlers {
         respond(pending::not_yet("updateOrderStatus", (principal, order_id, body)))
     }
 
-    async fn list_customers(&self, principal: Principal, params: ListCustomersParams) -> poem::Result<ListCustomersResponse> {
+    async fn list_customers(
+        &self,
+        principal: Principal,
+        params: ListCustomersParams,
+    ) -> poem::Result<ListCustomersResponse> {
         respond(pending::not_yet("listCustomers", (principal, params)))
     }
 
-    async fn create_customer(&self, principal: Principal, body: models::CustomerCreate) -> poem::Result<CreateCustomerResponse> {
+    async fn create_customer(
+        &self,
+        principal: Principal,
+        body: models::CustomerCreate,
+    ) -> poem::Result<CreateCustomerResponse> {
         respond(pending::not_yet("createCustomer", (principal, body)))
     }
 

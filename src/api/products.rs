@@ -97,8 +97,7 @@ pub async fn update_product(
         tags: body.tags,
         images: body.images,
     };
-    let row =
-        store::products::update(&app.db, principal.tenant_id, id, changes).await?.ok_or_else(|| not_found(id))?;
+    let row = store::products::update(&app.db, principal.tenant_id, id, changes).await?.ok_or_else(|| not_found(id))?;
     Ok(UpdateProductResponse::Ok(Json(to_wire(row)?)))
 }
 

@@ -105,7 +105,9 @@ impl Role {
         use Permission::*;
         match self {
             Self::Admin | Self::Staff => Permission::ALL.into_iter().collect(),
-            Self::Customer => [ProductsRead, OrdersRead, OrdersWrite, CustomersRead, CustomersWrite].into_iter().collect(),
+            Self::Customer => {
+                [ProductsRead, OrdersRead, OrdersWrite, CustomersRead, CustomersWrite].into_iter().collect()
+            }
         }
     }
 }

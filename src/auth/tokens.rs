@@ -73,12 +73,11 @@ impl JwtKeys {
     /// The principal an access token names, if its signature, algorithm, expiry, issuer and
     /// audience are right. Revocation is checked by the caller.
     pub fn verify(&self, token: &str) -> Result<Principal, String> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
-            match e.kind() {
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => "the access token has expired".to_string(),
                 _ => "the access token is not valid".to_string(),
-            }
-        })?;
+            })?;
         let claims = data.claims;
         let role: Role = claims.role.parse().map_err(|_| "the access token is not valid".to_string())?;
         Ok(Principal {
@@ -121,7 +120,10 @@ mod tests {
         let (token, claims) = keys.issue(tenant, user, Role::Staff, now());
         let principal = keys.verify(&token).unwrap();
         assert_eq!(principal.tenant_id, tenant);
-        assert_eq!(principal.actor, Actor::User { id: user, role: Role::Staff, jti: claims.jti, expires_at: claims.exp });
+        assert_eq!(
+            principal.actor,
+            Actor::User { id: user, role: Role::Staff, jti: claims.jti, expires_at: claims.exp }
+        );
     }
 
     #[test]

@@ -30,13 +30,18 @@ pub fn swagger_config() -> Arc<utoipa_swagger_ui::Config<'static>> {
 }
 
 #[handler]
-pub fn swagger_ui(req: &Request, Data(config): Data<&Arc<utoipa_swagger_ui::Config<'static>>>) -> poem::Result<Response> {
+pub fn swagger_ui(
+    req: &Request,
+    Data(config): Data<&Arc<utoipa_swagger_ui::Config<'static>>>,
+) -> poem::Result<Response> {
     // Swagger UI's page loads its assets relative to itself, so it must be served under `/docs/`.
     let Some(file) = req.uri().path().strip_prefix("/docs/") else {
         return Ok(Redirect::permanent("/docs/").into_response());
     };
     match utoipa_swagger_ui::serve(file, config.clone()) {
-        Ok(Some(asset)) => Ok(asset.bytes.to_vec().with_content_type(asset.content_type).with_status(StatusCode::OK).into_response()),
+        Ok(Some(asset)) => {
+            Ok(asset.bytes.to_vec().with_content_type(asset.content_type).with_status(StatusCode::OK).into_response())
+        }
         Ok(None) => Err(AppError::NotFound { kind: "file", id: req.uri().path().to_string() }.into()),
         Err(e) => Err(AppError::Internal(format!("swagger ui: {e}")).into()),
     }

@@ -33,7 +33,7 @@ pub fn routes(handlers: Arc<Handlers>) -> impl Endpoint {
         .at("/docs", get(docs::swagger_ui))
         .at("/docs/*path", get(docs::swagger_ui))
         .nest("/", openapi_service(handlers))
+        .around(problems::middleware)
         .data(spec)
         .data(docs::swagger_config())
-        .around(problems::middleware)
 }

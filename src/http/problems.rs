@@ -7,10 +7,13 @@ use commerce_runtime::BodyRejection;
 use poem::error::{MethodNotAllowedError, NotFoundError};
 use poem::http::HeaderValue;
 use poem::{Endpoint, IntoResponse, Request, Response};
-use poem_openapi::error::{AuthorizationError, ContentTypeError, ParseParamError};
+use poem_openapi::error::{AuthorizationError, ContentTypeError, ParseParamError, ParsePathError};
+
+use std::sync::Arc;
 
 use super::context::{self, RequestContext};
 use crate::error::{AppError, ProblemResponse, problem_response};
+use crate::spec::ApiDocument;
 
 const REQUEST_ID: &str = "x-request-id";
 
@@ -23,10 +26,11 @@ pub async fn middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<Resp
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let ctx = RequestContext { request_id: request_id.clone(), path: req.uri().path().to_string() };
+    let spec = req.data::<Arc<ApiDocument>>().cloned();
     let mut response = context::scope(ctx, async move {
         match next.call(req).await {
             Ok(response) => response.into_response(),
-            Err(error) => to_problem(error),
+            Err(error) => to_problem(error, spec.as_deref()),
         }
     })
     .await;
@@ -37,7 +41,7 @@ pub async fn middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<Resp
 }
 
 /// Maps a `poem::Error` to a problem response (runs inside the request's context).
-fn to_problem(error: poem::Error) -> Response {
+fn to_problem(error: poem::Error, spec: Option<&ApiDocument>) -> Response {
     if let Some(problem) = error.downcast_ref::<ProblemResponse>() {
         return problem_response(&problem.0);
     }
@@ -53,10 +57,21 @@ fn to_problem(error: poem::Error) -> Response {
         }
     } else if let Some(e) = error.downcast_ref::<ParseParamError>() {
         AppError::invalid_parameter(e.name, e.reason.clone())
+    } else if let Some(e) = error.downcast_ref::<ParsePathError>() {
+        // poem-openapi names path parameters by position (`param0`); the spec knows their names.
+        let name = e
+            .name
+            .strip_prefix("param")
+            .and_then(|i| i.parse().ok())
+            .and_then(|i| spec?.path_parameter(&context::current().path, i))
+            .unwrap_or(e.name);
+        AppError::invalid_parameter(name, e.reason.clone())
     } else if let Some(e) = error.downcast_ref::<ContentTypeError>() {
         AppError::UnsupportedMediaType(format!("{e}; send application/json"))
     } else if error.is::<AuthorizationError>() {
-        AppError::Unauthorized("a credential is required: send `Authorization: Bearer <token>` or `X-API-Key: <key>`".into())
+        AppError::Unauthorized(
+            "a credential is required: send `Authorization: Bearer <token>` or `X-API-Key: <key>`".into(),
+        )
     } else if error.is::<NotFoundError>() {
         AppError::NotFound { kind: "route", id: context::current().path }
     } else if error.is::<MethodNotAllowedError>() {

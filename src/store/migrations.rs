@@ -54,8 +54,10 @@ impl MigrationTrait for Initial {
                 .to_owned(),
         )
         .await?;
-        m.create_index(Index::create().name("users_tenant_email").table("users").col("tenant_id").col("email").unique().to_owned())
-            .await?;
+        m.create_index(
+            Index::create().name("users_tenant_email").table("users").col("tenant_id").col("email").unique().to_owned(),
+        )
+        .await?;
         m.create_table(
             Table::create()
                 .table("products")
@@ -86,7 +88,12 @@ impl MigrationTrait for Initial {
             )
             .await?;
         m.create_index(
-            Index::create().name("products_tenant_created").table("products").col("tenant_id").col("created_at").to_owned(),
+            Index::create()
+                .name("products_tenant_created")
+                .table("products")
+                .col("tenant_id")
+                .col("created_at")
+                .to_owned(),
         )
         .await?;
         m.create_table(
@@ -106,10 +113,14 @@ impl MigrationTrait for Initial {
                 .to_owned(),
         )
         .await?;
-        m.create_index(Index::create().name("refresh_tokens_family").table("refresh_tokens").col("family_id").to_owned())
-            .await?;
-        m.create_index(Index::create().name("refresh_tokens_access").table("refresh_tokens").col("access_jti").to_owned())
-            .await?;
+        m.create_index(
+            Index::create().name("refresh_tokens_family").table("refresh_tokens").col("family_id").to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create().name("refresh_tokens_access").table("refresh_tokens").col("access_jti").to_owned(),
+        )
+        .await?;
         m.create_table(
             Table::create()
                 .table("revoked_access_tokens")
@@ -134,8 +145,10 @@ impl MigrationTrait for Initial {
                 .to_owned(),
         )
         .await?;
-        m.create_table(Table::create().table("settings").col(string("key").primary_key()).col(text("value")).to_owned())
-            .await?;
+        m.create_table(
+            Table::create().table("settings").col(string("key").primary_key()).col(text("value")).to_owned(),
+        )
+        .await?;
         Ok(())
     }
 }

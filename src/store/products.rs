@@ -113,12 +113,16 @@ pub async fn get(db: &DatabaseConnection, tenant_id: Uuid, id: Uuid) -> Result<O
 }
 
 /// One page of the tenant's live products, and how many match in all.
-pub async fn list(db: &DatabaseConnection, tenant_id: Uuid, q: &ProductQuery) -> Result<(Vec<product::Model>, u64), AppError> {
-    let mut select =
-        product::Entity::find().filter(Column::TenantId.eq(tenant_id)).filter(Column::DeletedAt.is_null());
+pub async fn list(
+    db: &DatabaseConnection,
+    tenant_id: Uuid,
+    q: &ProductQuery,
+) -> Result<(Vec<product::Model>, u64), AppError> {
+    let mut select = product::Entity::find().filter(Column::TenantId.eq(tenant_id)).filter(Column::DeletedAt.is_null());
     if let Some(search) = &q.search {
         let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
-        let matches = |col: Column| Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.clone()).escape('\\'));
+        let matches =
+            |col: Column| Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.clone()).escape('\\'));
         select = select.filter(Condition::any().add(matches(Column::Name)).add(matches(Column::Description)));
     }
     if let Some(category) = &q.category {

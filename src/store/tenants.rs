@@ -21,9 +21,11 @@ pub async fn create_tenant(db: &DatabaseConnection, slug: &str, name: &str) -> R
         created_at: Set(super::now()),
     };
     tenant::Entity::insert(row).exec_with_returning(db).await.map_err(|e| match e.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => {
-            AppError::Conflict { code: "tenant_taken", detail: format!("a tenant {slug} already exists"), errors: vec![] }
-        }
+        Some(SqlErr::UniqueConstraintViolation(_)) => AppError::Conflict {
+            code: "tenant_taken",
+            detail: format!("a tenant {slug} already exists"),
+            errors: vec![],
+        },
         _ => e.into(),
     })
 }
@@ -107,10 +109,7 @@ pub async fn jwt_secret(db: &DatabaseConnection, configured: Option<&str>) -> Re
     }
     const KEY: &str = "jwt_secret";
     let candidate = setting::ActiveModel { key: Set(KEY.into()), value: Set(tokens::opaque_secret("jwt")) };
-    setting::Entity::insert(candidate)
-        .on_conflict_do_nothing_on([setting::Column::Key])
-        .exec(db)
-        .await?;
+    setting::Entity::insert(candidate).on_conflict_do_nothing_on([setting::Column::Key]).exec(db).await?;
     let stored = setting::Entity::find_by_id(KEY.to_string())
         .one(db)
         .await?

@@ -1,8 +1,6 @@
 //! Refresh tokens (stored hashed, single use, rotated within a family) and revoked access tokens.
 
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
 use uuid::Uuid;
 
 use super::entities::{refresh_token, revoked_access_token, user};
@@ -39,8 +37,10 @@ pub async fn issue_refresh(
 pub async fn redeem_refresh(db: &DatabaseConnection, secret: &str) -> Result<(user::Model, Uuid), AppError> {
     let now = super::now();
     let txn = db.begin().await?;
-    let Some(token) =
-        refresh_token::Entity::find().filter(refresh_token::Column::TokenHash.eq(tokens::digest(secret))).one(&txn).await?
+    let Some(token) = refresh_token::Entity::find()
+        .filter(refresh_token::Column::TokenHash.eq(tokens::digest(secret)))
+        .one(&txn)
+        .await?
     else {
         return Err(AppError::InvalidRefreshToken);
     };
@@ -79,7 +79,12 @@ async fn revoke_family(db: &impl sea_orm::ConnectionTrait, family_id: Uuid) -> R
 }
 
 /// Revokes an access token (until it expires) and the refresh token issued with it.
-pub async fn revoke_session(db: &DatabaseConnection, tenant_id: Uuid, jti: Uuid, expires_at: i64) -> Result<(), AppError> {
+pub async fn revoke_session(
+    db: &DatabaseConnection,
+    tenant_id: Uuid,
+    jti: Uuid,
+    expires_at: i64,
+) -> Result<(), AppError> {
     let txn = db.begin().await?;
     let expires_at = chrono::DateTime::from_timestamp(expires_at, 0).unwrap_or_else(super::now);
     revoked_access_token::Entity::insert(revoked_access_token::ActiveModel {

@@ -38,21 +38,33 @@ pub fn render(spec: &Spec, models: &mut Models<'_>, trait_name: &str) -> Result<
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|t| Some((t.get("name")?.as_str()?.to_string(), t.get("description").and_then(Value::as_str).map(String::from))))
+        .filter_map(|t| {
+            Some((t.get("name")?.as_str()?.to_string(), t.get("description").and_then(Value::as_str).map(String::from)))
+        })
         .collect();
     if !tags.is_empty() {
         out.push_str("/// The spec's tags, which group operations in the document and in Swagger UI.\n");
         out.push_str("#[derive(poem_openapi::Tags)]\npub enum Tag {\n");
         for (name, description) in &tags {
-            write!(out, "{}#[oai(rename = {})]\n{},\n", doc(description.as_deref()), lit(name), upper_camel(name)).unwrap();
+            write!(out, "{}#[oai(rename = {})]\n{},\n", doc(description.as_deref()), lit(name), upper_camel(name))
+                .unwrap();
         }
         out.push_str("}\n\n");
     }
 
     // Security schemes and the credential handed to `authenticate`.
     for s in &schemes {
-        let described = s.description.as_deref().map(|d| doc(Some(d))).unwrap_or_else(|| format!("/// The `{}` security scheme.\n", s.name));
-        write!(out, "{described}#[derive(poem_openapi::SecurityScheme)]\n#[oai({})]\npub struct {}(pub {});\n\n", s.oai, s.ident, s.inner).unwrap();
+        let described = s
+            .description
+            .as_deref()
+            .map(|d| doc(Some(d)))
+            .unwrap_or_else(|| format!("/// The `{}` security scheme.\n", s.name));
+        write!(
+            out,
+            "{described}#[derive(poem_openapi::SecurityScheme)]\n#[oai({})]\npub struct {}(pub {});\n\n",
+            s.oai, s.ident, s.inner
+        )
+        .unwrap();
     }
     if !schemes.is_empty() {
         out.push_str("/// A credential as the client presented it, before the service has checked it.\n#[derive(Debug, Clone)]\npub enum Credential {\n");
@@ -61,7 +73,12 @@ pub fn render(spec: &Spec, models: &mut Models<'_>, trait_name: &str) -> Result<
         }
         out.push_str("}\n\n");
         for s in &schemes {
-            writeln!(out, "impl From<{0}> for Credential {{ fn from(value: {0}) -> Self {{ Self::{0}({1}) }} }}\n", s.ident, s.credential_expr).unwrap();
+            writeln!(
+                out,
+                "impl From<{0}> for Credential {{ fn from(value: {0}) -> Self {{ Self::{0}({1}) }} }}\n",
+                s.ident, s.credential_expr
+            )
+            .unwrap();
         }
     }
     let mut alternatives: BTreeMap<Vec<String>, String> = BTreeMap::new();
@@ -69,12 +86,18 @@ pub fn render(spec: &Spec, models: &mut Models<'_>, trait_name: &str) -> Result<
         let key = security_key(op, &schemes)?;
         if key.len() > 1 && !alternatives.contains_key(&key) {
             let ident = key.iter().map(|n| upper_camel(n)).collect::<Vec<_>>().join("Or");
-            write!(out, "/// Any one of: {}.\n#[derive(poem_openapi::SecurityScheme)]\npub enum {ident} {{\n", key.join(", ")).unwrap();
+            write!(
+                out,
+                "/// Any one of: {}.\n#[derive(poem_openapi::SecurityScheme)]\npub enum {ident} {{\n",
+                key.join(", ")
+            )
+            .unwrap();
             for name in &key {
                 writeln!(out, "{0}({0}),", upper_camel(name)).unwrap();
             }
             out.push_str("}\n\n");
-            write!(out, "impl From<{ident}> for Credential {{ fn from(value: {ident}) -> Self {{ match value {{").unwrap();
+            write!(out, "impl From<{ident}> for Credential {{ fn from(value: {ident}) -> Self {{ match value {{")
+                .unwrap();
             for name in &key {
                 write!(out, "{ident}::{0}(c) => c.into(),", upper_camel(name)).unwrap();
             }
@@ -100,7 +123,8 @@ pub fn render(spec: &Spec, models: &mut Models<'_>, trait_name: &str) -> Result<
             let ty = alternatives.get(&security).cloned().unwrap_or_else(|| upper_camel(&security[0]));
             trait_args.push("principal: Self::Principal".to_string());
             glue_args.push(format!("auth: {ty}"));
-            writeln!(prelude, "let principal = self.0.authenticate({}, auth.into()).await?;", lit(op.operation_id)).unwrap();
+            writeln!(prelude, "let principal = self.0.authenticate({}, auth.into()).await?;", lit(op.operation_id))
+                .unwrap();
             call_args.push("principal".to_string());
         }
         let mut param_fields = String::new();
@@ -137,7 +161,7 @@ pub fn render(spec: &Spec, models: &mut Models<'_>, trait_name: &str) -> Result<
                 trait_args.push(format!("{ident}: {value_ty}"));
                 call_args.push(format!("{ident}.0"));
             } else {
-                write!(param_fields, "{}pub {ident}: {value_ty},\n", doc(p.description)).unwrap();
+                writeln!(param_fields, "{}pub {ident}: {value_ty},", doc(p.description)).unwrap();
                 param_inits.push(format!("{ident}: {ident}.0"));
             }
         }
@@ -157,14 +181,24 @@ pub fn render(spec: &Spec, models: &mut Models<'_>, trait_name: &str) -> Result<
             };
             let ty = models.rust_type(schema, &format!("{op_ident}Body"))?;
             glue_args.push(format!("body: commerce_runtime::JsonBody<{}>", ty.ty));
-            writeln!(prelude, "self.0.validate_body({}, body.value())?;\nlet body = body.decode()?;", lit(op.operation_id)).unwrap();
+            writeln!(
+                prelude,
+                "self.0.validate_body({}, body.value())?;\nlet body = body.decode()?;",
+                lit(op.operation_id)
+            )
+            .unwrap();
             trait_args.push(format!("body: {}", ty.ty));
             call_args.push("body".to_string());
         }
 
         let summary = op.op.get("summary").and_then(Value::as_str);
         let description = op.op.get("description").and_then(Value::as_str);
-        let title = format!("`{} {}`{}", op.method.to_uppercase(), op.path, summary.map(|s| format!(": {s}")).unwrap_or_default());
+        let title = format!(
+            "`{} {}`{}",
+            op.method.to_uppercase(),
+            op.path,
+            summary.map(|s| format!(": {s}")).unwrap_or_default()
+        );
         write!(
             trait_methods,
             "/// {title}\nfn {fn_name}(&self, {}) -> impl std::future::Future<Output = poem::Result<{response}>> + Send;\n\n",
@@ -199,10 +233,13 @@ pub fn render(spec: &Spec, models: &mut Models<'_>, trait_name: &str) -> Result<
     }
 
     let title = spec.doc.pointer("/info/title").and_then(Value::as_str).unwrap_or("API");
-    write!(out, "/// The {title}: one method per operation of the spec. Implement it, then mount [`Routes`].\n").unwrap();
+    writeln!(out, "/// The {title}: one method per operation of the spec. Implement it, then mount [`Routes`].")
+        .unwrap();
     writeln!(out, "pub trait {trait_name}: Send + Sync + 'static {{").unwrap();
     if !schemes.is_empty() {
-        out.push_str("/// Who a request acts for, as [`Self::authenticate`] establishes it.\ntype Principal: Send;\n\n");
+        out.push_str(
+            "/// Who a request acts for, as [`Self::authenticate`] establishes it.\ntype Principal: Send;\n\n",
+        );
         out.push_str("/// Checks the credential of a secured operation before anything else about the request.\n");
         out.push_str("fn authenticate(&self, operation_id: &'static str, credential: Credential) -> impl std::future::Future<Output = poem::Result<Self::Principal>> + Send;\n\n");
     }
@@ -211,7 +248,7 @@ pub fn render(spec: &Spec, models: &mut Models<'_>, trait_name: &str) -> Result<
     out.push_str(&trait_methods);
     out.push_str("}\n\n");
 
-    write!(out, "/// Mounts every operation on poem-openapi and hands each request to a [`{trait_name}`].\n").unwrap();
+    writeln!(out, "/// Mounts every operation on poem-openapi and hands each request to a [`{trait_name}`].").unwrap();
     out.push_str("pub struct Routes<H>(pub std::sync::Arc<H>);\n\n");
     write!(out, "#[poem_openapi::OpenApi]\nimpl<H: {trait_name}> Routes<H> {{\n{glue}}}\n").unwrap();
     Ok(out)
@@ -234,33 +271,41 @@ fn schemes(spec: &Spec) -> Result<Vec<Scheme>, CodegenError> {
         let s = spec.resolve(raw).map_err(|e| CodegenError(e.0))?;
         let field = |k: &str| s.get(k).and_then(Value::as_str).unwrap_or_default();
         let mut oai = vec![format!("rename = {}", lit(name))];
-        let (inner, credential_ty, credential_expr) = match (field("type"), field("scheme").to_ascii_lowercase().as_str()) {
-            ("http", "bearer") => {
-                oai.push("ty = \"bearer\"".into());
-                if !field("bearerFormat").is_empty() {
-                    oai.push(format!("bearer_format = {}", lit(field("bearerFormat"))));
+        let (inner, credential_ty, credential_expr) =
+            match (field("type"), field("scheme").to_ascii_lowercase().as_str()) {
+                ("http", "bearer") => {
+                    oai.push("ty = \"bearer\"".into());
+                    if !field("bearerFormat").is_empty() {
+                        oai.push(format!("bearer_format = {}", lit(field("bearerFormat"))));
+                    }
+                    ("poem_openapi::auth::Bearer", "String", "value.0.token")
                 }
-                ("poem_openapi::auth::Bearer", "String", "value.0.token")
-            }
-            ("http", "basic") => {
-                oai.push("ty = \"basic\"".into());
-                ("poem_openapi::auth::Basic", "poem_openapi::auth::Basic", "value.0")
-            }
-            ("apiKey", _) => {
-                let location = match field("in") {
-                    "header" | "query" | "cookie" => field("in"),
-                    other => return bail(format!("security scheme {name}: apiKey in {other:?}")),
-                };
-                oai.push("ty = \"api_key\"".into());
-                oai.push(format!("key_name = {}", lit(field("name"))));
-                oai.push(format!("key_in = {}", lit(location)));
-                ("poem_openapi::auth::ApiKey", "String", "value.0.key")
-            }
-            (ty, scheme) => return bail(format!("security scheme {name}: {ty} {scheme} is not supported")),
-        };
+                ("http", "basic") => {
+                    oai.push("ty = \"basic\"".into());
+                    ("poem_openapi::auth::Basic", "poem_openapi::auth::Basic", "value.0")
+                }
+                ("apiKey", _) => {
+                    let location = match field("in") {
+                        "header" | "query" | "cookie" => field("in"),
+                        other => return bail(format!("security scheme {name}: apiKey in {other:?}")),
+                    };
+                    oai.push("ty = \"api_key\"".into());
+                    oai.push(format!("key_name = {}", lit(field("name"))));
+                    oai.push(format!("key_in = {}", lit(location)));
+                    ("poem_openapi::auth::ApiKey", "String", "value.0.key")
+                }
+                (ty, scheme) => return bail(format!("security scheme {name}: {ty} {scheme} is not supported")),
+            };
         let description = s.get("description").and_then(Value::as_str).map(String::from);
         out.push(Scheme {
-            description, name: name.to_string(), ident: upper_camel(name), oai: oai.join(", "), inner, credential_ty, credential_expr });
+            description,
+            name: name.to_string(),
+            ident: upper_camel(name),
+            oai: oai.join(", "),
+            inner,
+            credential_ty,
+            credential_expr,
+        });
     }
     Ok(out)
 }
@@ -272,10 +317,16 @@ fn security_key(op: &Operation<'_>, schemes: &[Scheme]) -> Result<Vec<String>, C
         match alternative.as_slice() {
             [] => return Ok(Vec::new()), // `{}` makes the credential optional: treat as public.
             [one] => names.push(*one),
-            _ => return bail(format!("{}: a security requirement that needs several schemes at once is not supported", op.operation_id)),
+            _ => {
+                return bail(format!(
+                    "{}: a security requirement that needs several schemes at once is not supported",
+                    op.operation_id
+                ));
+            }
         }
     }
-    let known: Vec<String> = schemes.iter().filter(|s| names.contains(&s.name.as_str())).map(|s| s.name.clone()).collect();
+    let known: Vec<String> =
+        schemes.iter().filter(|s| names.contains(&s.name.as_str())).map(|s| s.name.clone()).collect();
     if known.len() != names.len() {
         return bail(format!("{}: security names an undefined scheme", op.operation_id));
     }
@@ -283,7 +334,12 @@ fn security_key(op: &Operation<'_>, schemes: &[Scheme]) -> Result<Vec<String>, C
 }
 
 /// Emits `{Op}Response` into `out` and returns its name.
-fn response_enum(op: &Operation<'_>, models: &mut Models<'_>, op_ident: &str, out: &mut String) -> Result<String, CodegenError> {
+fn response_enum(
+    op: &Operation<'_>,
+    models: &mut Models<'_>,
+    op_ident: &str,
+    out: &mut String,
+) -> Result<String, CodegenError> {
     let name = format!("{op_ident}Response");
     let mut variants = String::new();
     let mut error_arms = Vec::new();
@@ -337,12 +393,12 @@ fn response_enum(op: &Operation<'_>, models: &mut Models<'_>, op_ident: &str, ou
             write!(variants, "({})", fields.join(", ")).unwrap();
         }
         variants.push_str(",\n");
-        if code >= 400 && headers == 0 {
-            if let Some(ty) = body_ty {
-                if error_body.get_or_insert_with(|| ty.clone()) == &ty {
-                    error_arms.push(format!("{code} => Ok(Self::{variant}(poem_openapi::payload::Json(body))),"));
-                }
-            }
+        if code >= 400
+            && headers == 0
+            && let Some(ty) = body_ty
+            && error_body.get_or_insert_with(|| ty.clone()) == &ty
+        {
+            error_arms.push(format!("{code} => Ok(Self::{variant}(poem_openapi::payload::Json(body))),"));
         }
     }
     write!(out, "/// Every response `{}` documents.\n#[derive(Debug, poem_openapi::ApiResponse)]\npub enum {name} {{\n{variants}}}\n\n", op.operation_id).unwrap();

@@ -31,7 +31,8 @@ impl RustType {
     /// `validator(...)` for an `#[oai(...)]` attribute, or nothing.
     pub fn validator_attr(&self) -> Option<String> {
         let all: Vec<&String> = self.validators.iter().chain(&self.list_validators).collect();
-        (!all.is_empty()).then(|| format!("validator({})", all.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")))
+        (!all.is_empty())
+            .then(|| format!("validator({})", all.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")))
     }
 }
 
@@ -159,7 +160,13 @@ impl<'s> Models<'s> {
         Ok(ty)
     }
 
-    fn emit_enum(&mut self, ident: &str, schema_name: &str, schema: &Value, values: &[String]) -> Result<(), CodegenError> {
+    fn emit_enum(
+        &mut self,
+        ident: &str,
+        schema_name: &str,
+        schema: &Value,
+        values: &[String],
+    ) -> Result<(), CodegenError> {
         if self.items.contains_key(ident) {
             return Ok(());
         }
@@ -177,7 +184,13 @@ impl<'s> Models<'s> {
         s.push_str("}\n\n");
         writeln!(s, "impl {ident} {{").unwrap();
         writeln!(s, "/// Every member, in the order the spec lists them.").unwrap();
-        writeln!(s, "pub const ALL: [Self; {}] = [{}];", variants.len(), variants.iter().map(|v| format!("Self::{v}")).collect::<Vec<_>>().join(", ")).unwrap();
+        writeln!(
+            s,
+            "pub const ALL: [Self; {}] = [{}];",
+            variants.len(),
+            variants.iter().map(|v| format!("Self::{v}")).collect::<Vec<_>>().join(", ")
+        )
+        .unwrap();
         writeln!(s, "/// The member as it is spelled on the wire.").unwrap();
         writeln!(s, "pub const fn as_str(self) -> &'static str {{ match self {{").unwrap();
         for (value, variant) in values.iter().zip(&variants) {
@@ -240,7 +253,8 @@ impl<'s> Models<'s> {
                 format!("Option<{}>", ty.ty)
             };
             fields.push_str(&doc(description(prop_schema)));
-            writeln!(fields, "#[oai({})]\n#[serde({})]\npub {field}: {field_ty},", oai.join(", "), serde.join(", ")).unwrap();
+            writeln!(fields, "#[oai({})]\n#[serde({})]\npub {field}: {field_ty},", oai.join(", "), serde.join(", "))
+                .unwrap();
         }
         let mut s = doc(description(schema));
         s.push_str("#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, poem_openapi::Object)]\n");
@@ -261,11 +275,14 @@ impl<'s> Models<'s> {
         let Some(value) = own.or_else(via_ref) else { return Ok(None) };
         let literal = match (value, ty.ty.as_str()) {
             (Value::Bool(b), "bool") => b.to_string(),
-            (Value::Number(n), "i32" | "i64" | "f32" | "f64") => format!("{n} as {}", ty.ty),
+            (Value::Number(n), "i32" | "i64") if n.is_i64() => format!("{n}_{}", ty.ty),
+            (Value::Number(n), "f32" | "f64") => format!("{:?}_{}", n.as_f64().unwrap_or_default(), ty.ty),
             (Value::String(text), _) if ty.enum_name.is_some() => {
                 let name = ty.enum_name.as_ref().unwrap();
                 let local = name.trim_start_matches("crate::models::");
-                if !self.enums.get(local).is_some_and(|members| members.contains(text)) && !self.enum_pending(schema, text) {
+                if !self.enums.get(local).is_some_and(|members| members.contains(text))
+                    && !self.enum_pending(schema, text)
+                {
                     return bail(format!("default {text:?} is not a member of {name}"));
                 }
                 format!("{name}::{}", upper_camel(text))

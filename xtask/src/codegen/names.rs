@@ -78,7 +78,9 @@ pub fn doc(text: Option<&str>) -> String {
     let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
         return String::new();
     };
-    text.lines().map(|line| format!("/// {}\n", line.trim_end()).replace("///  ", "/// ").replace("/// \n", "///\n")).collect()
+    text.lines()
+        .map(|line| format!("/// {}\n", line.trim_end()).replace("///  ", "/// ").replace("/// \n", "///\n"))
+        .collect()
 }
 
 #[cfg(test)]

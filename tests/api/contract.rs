@@ -1,0 +1,110 @@
+//! The spec as the tests hold the server to it: every response an operation gives must have a
+//! documented status, a documented Content-Type, a body valid against the documented schema
+//! (draft 2020-12, formats on), and every documented required header.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use commerce_spec::Spec;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+/// What one documented response promises.
+struct Documented {
+    /// `(media type, schema validator)`; `None` for a response without content.
+    content: Option<(String, jsonschema::Validator)>,
+    required_headers: Vec<String>,
+}
+
+/// One operation: where it is served and what it may answer.
+pub struct Operation {
+    pub method: reqwest::Method,
+    pub path: String,
+    responses: HashMap<u16, Documented>,
+}
+
+pub struct Contract {
+    operations: HashMap<String, Operation>,
+}
+
+pub static CONTRACT: LazyLock<Contract> = LazyLock::new(Contract::load);
+
+impl Contract {
+    fn load() -> Self {
+        let spec = Spec::load(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/commerce.yaml")).expect("the spec loads");
+        let mut operations = HashMap::new();
+        for op in spec.operations().expect("the spec's operations are readable") {
+            let mut responses = HashMap::new();
+            for (status, response) in &op.responses {
+                let status: u16 = status.parse().expect("statuses are numeric");
+                let content = response.get("content").and_then(Value::as_object).and_then(|c| c.iter().next()).map(
+                    |(media_type, media)| {
+                        let schema = media.get("schema").cloned().unwrap_or(Value::Bool(true));
+                        let validator = jsonschema::options()
+                            .with_draft(jsonschema::Draft::Draft202012)
+                            .should_validate_formats(true)
+                            .build(&spec.standalone_schema(&schema))
+                            .unwrap_or_else(|e| panic!("{} {status}: schema does not compile: {e}", op.operation_id));
+                        (media_type.clone(), validator)
+                    },
+                );
+                let required_headers = response
+                    .get("headers")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, h)| {
+                        spec.resolve(h).ok().and_then(|h| h.get("required")).and_then(Value::as_bool) == Some(true)
+                    })
+                    .map(|(name, _)| name.to_ascii_lowercase())
+                    .collect();
+                responses.insert(status, Documented { content, required_headers });
+            }
+            let method = op.method.to_uppercase().parse().expect("a valid method");
+            operations.insert(op.operation_id.to_string(), Operation { method, path: op.path.to_string(), responses });
+        }
+        Self { operations }
+    }
+
+    pub fn operation(&self, operation_id: &str) -> &Operation {
+        self.operations.get(operation_id).unwrap_or_else(|| panic!("the spec has no operation {operation_id}"))
+    }
+
+    /// Checks one response of `operation_id` against the spec; returns the parsed body.
+    pub fn check(&self, operation_id: &str, status: u16, headers: &HeaderMap, body: &[u8]) -> Result<Value, String> {
+        let op = self.operation(operation_id);
+        let Some(documented) = op.responses.get(&status) else {
+            let mut listed: Vec<_> = op.responses.keys().collect();
+            listed.sort();
+            return Err(format!("status {status} is not documented (documented: {listed:?})"));
+        };
+        for header in &documented.required_headers {
+            if !headers.contains_key(header.as_str()) {
+                return Err(format!("status {status}: the required header {header} is missing"));
+            }
+        }
+        let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let essence = content_type.split(';').next().unwrap_or_default().trim();
+        let Some((media_type, validator)) = &documented.content else {
+            return if body.is_empty() {
+                Ok(Value::Null)
+            } else {
+                Err(format!("status {status} documents no content, got {} bytes of {content_type:?}", body.len()))
+            };
+        };
+        if essence != media_type {
+            return Err(format!("status {status}: Content-Type {content_type:?}, documented {media_type:?}"));
+        }
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| format!("status {status}: the body is not JSON ({e}): {}", String::from_utf8_lossy(body)))?;
+        let errors: Vec<String> =
+            validator.iter_errors(&value).map(|e| format!("  at {:?}: {e}", e.instance_path().as_str())).collect();
+        if !errors.is_empty() {
+            return Err(format!(
+                "status {status}: the body breaks the schema:\n{}\nbody: {value:#}",
+                errors.join("\n")
+            ));
+        }
+        Ok(value)
+    }
+}

@@ -1,0 +1,71 @@
+//! What API designers and Swagger UI users read: the source spec, served as written, and /docs.
+
+use commerce_spec::Spec;
+use serde_json::Value;
+
+use crate::helpers::{Auth, spawn_app};
+
+const SOURCE: &str = include_str!("../../openapi/commerce.yaml");
+
+#[tokio::test]
+async fn the_source_spec_is_served_as_written() {
+    let app = spawn_app().await;
+
+    let yaml = app.get_path("/openapi.yaml").await;
+    assert_eq!(yaml.status(), 200);
+    assert_eq!(yaml.text().await.unwrap(), SOURCE);
+
+    let json = app.get_path("/openapi.json").await;
+    assert_eq!(json.headers()["content-type"], "application/json");
+    let served: Value = json.json().await.unwrap();
+    assert_eq!(served, Spec::parse(SOURCE).unwrap().doc);
+    assert_eq!(served["openapi"], "3.1.0", "never poem-openapi's 3.0 document");
+    assert_eq!(served["info"]["version"], "2.4.0");
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served_under_docs_over_the_source_spec() {
+    let app = spawn_app().await;
+
+    let page = app.get_path("/docs/").await;
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(page.text().await.unwrap().contains("swagger-ui"));
+
+    let init = app.get_path("/docs/swagger-initializer.js").await.text().await.unwrap();
+    assert!(init.contains("/openapi.json"), "{init}");
+
+    let redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/docs", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redirect.status(), 308);
+    assert_eq!(redirect.headers()["location"], "/docs/");
+}
+
+#[tokio::test]
+async fn unknown_routes_answer_a_404_problem() {
+    let app = spawn_app().await;
+    let res = app.get_path("/no/such/route").await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "not_found");
+}
+
+#[tokio::test]
+async fn the_request_id_is_echoed_and_quoted_in_problems() {
+    let app = spawn_app().await;
+    let res = app.list_products(Auth::None, &[]).await;
+    let echoed = res.header("x-request-id").expect("every response carries X-Request-Id");
+    assert_eq!(res.body["requestId"], echoed);
+
+    let chosen =
+        app.call_with_headers("listProducts", Auth::None, &[], &[], None, &[("X-Request-Id", "trace-42")]).await;
+    assert_eq!(chosen.header("x-request-id"), Some("trace-42"));
+    assert_eq!(chosen.body["requestId"], "trace-42");
+}

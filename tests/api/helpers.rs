@@ -1,0 +1,307 @@
+//! `spawn_app()`: the real server on port 0 over a fresh database, and a [`TestApp`] with one method
+//! per operationId. Every response of an operation passes through the contract check; there is no
+//! other way for a test to call the API.
+
+use commerce::App;
+use commerce::auth::{Permission, Role};
+use commerce::config::Config;
+use commerce::store;
+use reqwest::header::HeaderMap;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::contract::CONTRACT;
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
+pub const USER_PASSWORD: &str = "test-user-password";
+
+/// How a request authenticates.
+#[derive(Debug, Clone, Copy)]
+pub enum Auth<'a> {
+    None,
+    Bearer(&'a str),
+    ApiKey(&'a str),
+}
+
+/// A request body: JSON, or raw bytes with a content type (for malformed-input tests).
+pub enum Body {
+    Json(Value),
+    Raw(&'static str, &'static str),
+}
+
+impl From<Value> for Body {
+    fn from(v: Value) -> Self {
+        Body::Json(v)
+    }
+}
+
+/// A response that has passed the contract check.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `code` of a problem response.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or_default()
+    }
+
+    /// The `pointer`s (or `parameter`s) of a problem's `errors`, sorted.
+    pub fn error_locations(&self) -> Vec<String> {
+        let mut found: Vec<String> = self.body["errors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["pointer"].as_str().or(e["parameter"].as_str()).map(String::from))
+            .collect();
+        found.sort();
+        found
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub db: DatabaseConnection,
+    client: reqwest::Client,
+    _sqlite_dir: Option<tempfile::TempDir>,
+    /// `(server admin URL, database name)` of a PostgreSQL test database, dropped with the app.
+    postgres: Option<(String, String)>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.postgres.take() else { return };
+        // Drop runs inside the test's runtime, which cannot be blocked on: use a runtime of our own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let admin = Database::connect(&admin_url).await?;
+                admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(_))) {
+            eprintln!("could not drop a test database: {dropped:?}");
+        }
+    }
+}
+
+/// Starts the service on 127.0.0.1:0 over a fresh database: a temporary SQLite file, or a new
+/// PostgreSQL database when `COMMERCE_TEST_POSTGRES` names a server (`postgres://user@host/db`).
+pub async fn spawn_app() -> TestApp {
+    let (url, sqlite_dir, postgres) = match std::env::var("COMMERCE_TEST_POSTGRES") {
+        Ok(admin_url) if !admin_url.is_empty() => {
+            let (url, name) = fresh_postgres_database(&admin_url).await;
+            (url, None, Some((admin_url, name)))
+        }
+        _ => {
+            let dir = tempfile::tempdir().expect("a temp dir");
+            (format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display()), Some(dir), None)
+        }
+    };
+    let mut config = Config::for_database(url);
+    config.admin_password = Some(ADMIN_PASSWORD.into());
+    config.seed_demo = false;
+    let app = App::build(&config).await.expect("the app builds");
+    let db = app.handlers.db.clone();
+    let (addr, server) = app.bind("127.0.0.1:0", std::future::pending()).await.expect("binds");
+    tokio::spawn(server);
+    TestApp { base: format!("http://{addr}"), db, client: reqwest::Client::new(), _sqlite_dir: sqlite_dir, postgres }
+}
+
+/// Creates an empty database on the server `admin_url` names; returns its URL and name.
+async fn fresh_postgres_database(admin_url: &str) -> (String, String) {
+    let name = format!("commerce_test_{}", Uuid::new_v4().simple());
+    let admin = Database::connect(admin_url).await.expect("the PostgreSQL server is reachable");
+    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("creates a test database");
+    let (server, _db) = admin_url.rsplit_once('/').expect("a URL with a database name");
+    (format!("{server}/{name}"), name)
+}
+
+impl TestApp {
+    /// Calls `operation_id` and checks the response against the spec (panicking with the mismatch).
+    pub async fn call(
+        &self,
+        operation_id: &str,
+        auth: Auth<'_>,
+        path_params: &[(&str, &str)],
+        query: &[(&str, &str)],
+        body: Option<Body>,
+    ) -> Response {
+        self.call_with_headers(operation_id, auth, path_params, query, body, &[]).await
+    }
+
+    /// [`Self::call`] with extra request headers.
+    pub async fn call_with_headers(
+        &self,
+        operation_id: &str,
+        auth: Auth<'_>,
+        path_params: &[(&str, &str)],
+        query: &[(&str, &str)],
+        body: Option<Body>,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let op = CONTRACT.operation(operation_id);
+        let mut path = op.path.clone();
+        for (name, value) in path_params {
+            path = path.replace(&format!("{{{name}}}"), value);
+        }
+        let mut request = self.client.request(op.method.clone(), format!("{}{path}", self.base)).query(query);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request = match auth {
+            Auth::None => request,
+            Auth::Bearer(token) => request.bearer_auth(token),
+            Auth::ApiKey(key) => request.header("X-API-Key", key),
+        };
+        request = match body {
+            None => request,
+            Some(Body::Json(value)) => request.json(&value),
+            Some(Body::Raw(content_type, text)) => request.header("content-type", content_type).body(text),
+        };
+        let response = request.send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("a body");
+        let body = CONTRACT.check(operation_id, status, &headers, &bytes).unwrap_or_else(|e| {
+            panic!(
+                "{operation_id} answered against the spec: {e}\n(response body: {})",
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+        Response { status, headers, body }
+    }
+
+    /// A plain GET of a path outside the API's operations (docs, the spec itself, unknown routes).
+    pub async fn get_path(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.base)).send().await.expect("the server answers")
+    }
+
+    // --- one method per operationId -------------------------------------------------------------
+
+    pub async fn login(&self, body: impl Into<Body>) -> Response {
+        self.call("login", Auth::None, &[], &[], Some(body.into())).await
+    }
+
+    pub async fn refresh_token(&self, refresh_token: &str) -> Response {
+        self.call("refreshToken", Auth::None, &[], &[], Some(json!({ "refreshToken": refresh_token }).into())).await
+    }
+
+    pub async fn logout(&self, auth: Auth<'_>) -> Response {
+        self.call("logout", auth, &[], &[], None).await
+    }
+
+    pub async fn list_products(&self, auth: Auth<'_>, query: &[(&str, &str)]) -> Response {
+        self.call("listProducts", auth, &[], query, None).await
+    }
+
+    pub async fn create_product(&self, auth: Auth<'_>, body: impl Into<Body>) -> Response {
+        self.call("createProduct", auth, &[], &[], Some(body.into())).await
+    }
+
+    pub async fn get_product(&self, auth: Auth<'_>, id: &str) -> Response {
+        self.call("getProduct", auth, &[("productId", id)], &[], None).await
+    }
+
+    pub async fn update_product(&self, auth: Auth<'_>, id: &str, body: impl Into<Body>) -> Response {
+        self.call("updateProduct", auth, &[("productId", id)], &[], Some(body.into())).await
+    }
+
+    pub async fn delete_product(&self, auth: Auth<'_>, id: &str) -> Response {
+        self.call("deleteProduct", auth, &[("productId", id)], &[], None).await
+    }
+
+    // --- arranging state ------------------------------------------------------------------------
+
+    /// Logs in and returns the access token, asserting success.
+    pub async fn token_for(&self, tenant: &str, email: &str, password: &str) -> String {
+        let res = self.login(json!({ "tenant": tenant, "email": email, "password": password })).await;
+        assert_eq!(res.status, 200, "login as {email} failed: {:#}", res.body);
+        res.body["accessToken"].as_str().unwrap().to_string()
+    }
+
+    /// A token for the admin of tenant `demo`.
+    pub async fn admin_token(&self) -> String {
+        self.token_for("demo", ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// A token for a new user of `role` in tenant `demo`.
+    pub async fn token_with_role(&self, role: Role) -> String {
+        let tenant = store::tenants::find_tenant(&self.db, "demo").await.unwrap().unwrap();
+        let email = format!("{}-{}@example.com", role.as_str(), Uuid::new_v4().simple());
+        store::tenants::create_user(&self.db, tenant.id, &email, USER_PASSWORD, role).await.unwrap();
+        self.token_for("demo", &email, USER_PASSWORD).await
+    }
+
+    /// A new tenant `slug` with an admin; returns that admin's token.
+    pub async fn other_tenant_token(&self, slug: &str) -> String {
+        let tenant = store::tenants::create_tenant(&self.db, slug, slug).await.unwrap();
+        store::tenants::create_user(&self.db, tenant.id, ADMIN_EMAIL, USER_PASSWORD, Role::Admin).await.unwrap();
+        self.token_for(slug, ADMIN_EMAIL, USER_PASSWORD).await
+    }
+
+    /// A new API key of tenant `demo` with `scopes`; returns its secret.
+    pub async fn api_key(&self, scopes: &[Permission]) -> String {
+        let tenant = store::tenants::find_tenant(&self.db, "demo").await.unwrap().unwrap();
+        store::tenants::create_api_key(&self.db, tenant.id, "test", scopes, "standard").await.unwrap().1
+    }
+
+    /// Creates a product from `sample_product(sku)` with `changes` merged in; returns its body.
+    pub async fn product(&self, token: &str, sku: &str, changes: Value) -> Value {
+        let mut body = sample_product(sku);
+        body.as_object_mut().unwrap().extend(changes.as_object().cloned().unwrap_or_default());
+        let res = self.create_product(Auth::Bearer(token), body).await;
+        assert_eq!(res.status, 201, "{:#}", res.body);
+        res.body
+    }
+}
+
+/// A valid `ProductCreate` body.
+pub fn sample_product(sku: &str) -> Value {
+    json!({
+        "sku": sku,
+        "name": "Trail Runner",
+        "description": "Lightweight trail running shoe.",
+        "category": "footwear",
+        "price": 12900,
+        "currency": "USD",
+        "stock": 42,
+        "tags": ["running", "trail"],
+        "images": ["https://cdn.example.com/p/1.jpg"]
+    })
+}
+
+/// Asserts a JSON snapshot in `snapshots/`, with ids, timestamps, tokens and request ids redacted.
+#[macro_export]
+macro_rules! assert_body_snapshot {
+    ($name:expr, $body:expr) => {{
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"));
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_sort_maps(true);
+        for (selector, replacement) in [
+            (".id", "[id]"),
+            (".data[].id", "[id]"),
+            (".createdAt", "[timestamp]"),
+            (".updatedAt", "[timestamp]"),
+            (".data[].createdAt", "[timestamp]"),
+            (".data[].updatedAt", "[timestamp]"),
+            (".accessToken", "[jwt]"),
+            (".refreshToken", "[refresh token]"),
+            (".requestId", "[request id]"),
+        ] {
+            settings.add_redaction(selector, replacement);
+        }
+        settings.bind(|| insta::assert_json_snapshot!($name, $body));
+    }};
+}

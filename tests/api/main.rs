@@ -1,0 +1,9 @@
+//! Integration tests over HTTP: one binary, one file per tag of the spec.
+
+mod contract;
+mod helpers;
+
+mod auth;
+mod docs;
+mod pending;
+mod products;

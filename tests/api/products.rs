@@ -1,0 +1,303 @@
+//! `listProducts`, `createProduct`, `getProduct`, `updateProduct`, `deleteProduct`.
+
+use commerce::auth::Role;
+use serde_json::{Value, json};
+
+use crate::assert_body_snapshot;
+use crate::helpers::{Auth, Body, TestApp, sample_product, spawn_app};
+
+fn id(product: &Value) -> String {
+    product["id"].as_str().unwrap().to_string()
+}
+
+fn skus(res: &crate::helpers::Response) -> Vec<String> {
+    res.body["data"].as_array().unwrap().iter().map(|p| p["sku"].as_str().unwrap().to_string()).collect()
+}
+
+async fn app_with_admin() -> (TestApp, String) {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    (app, token)
+}
+
+#[tokio::test]
+async fn create_answers_201_with_the_product_and_its_location() {
+    let (app, token) = app_with_admin().await;
+
+    let res = app.create_product(Auth::Bearer(&token), sample_product("FW-RUN-001")).await;
+
+    assert_eq!(res.status, 201);
+    assert_body_snapshot!("create_product_201", &res.body);
+    assert_eq!(res.header("location"), Some(format!("/products/{}", id(&res.body)).as_str()));
+    assert_eq!(res.body["createdAt"], res.body["updatedAt"]);
+    let fetched = app.get_product(Auth::Bearer(&token), &id(&res.body)).await;
+    assert_eq!(fetched.status, 200);
+    assert_eq!(fetched.body, res.body, "a read returns exactly what the create answered");
+}
+
+#[tokio::test]
+async fn create_applies_the_spec_defaults() {
+    let (app, token) = app_with_admin().await;
+    let body = json!({"sku": "MIN-1", "name": "Minimal", "category": "home", "price": 0, "currency": "EUR"});
+
+    let res = app.create_product(Auth::Bearer(&token), body).await;
+
+    assert_eq!(res.status, 201);
+    assert_eq!(
+        (&res.body["description"], &res.body["stock"], &res.body["active"], &res.body["tags"], &res.body["images"]),
+        (&json!(""), &json!(0), &json!(true), &json!([]), &json!([]))
+    );
+}
+
+#[tokio::test]
+async fn create_needs_the_products_write_permission() {
+    let app = spawn_app().await;
+    let customer = app.token_with_role(Role::Customer).await;
+    let staff = app.token_with_role(Role::Staff).await;
+
+    let refused = app.create_product(Auth::Bearer(&customer), sample_product("C-1")).await;
+    assert_eq!((refused.status, refused.code()), (403, "forbidden"));
+    assert_body_snapshot!("create_product_403", &refused.body);
+
+    assert_eq!(app.create_product(Auth::Bearer(&staff), sample_product("C-1")).await.status, 201);
+    assert_eq!(app.list_products(Auth::Bearer(&customer), &[]).await.status, 200, "customers can browse");
+}
+
+#[tokio::test]
+async fn create_points_at_every_invalid_field() {
+    let (app, token) = app_with_admin().await;
+    let body = json!({
+        "sku": "not a sku!",
+        "name": "",
+        "category": "food",
+        "price": -1,
+        "currency": "usd",
+        "stock": 1.5,
+        "tags": ["a", "a"],
+        "images": ["not a url"],
+        "colour": "red"
+    });
+
+    let res = app.create_product(Auth::Bearer(&token), body).await;
+
+    assert_eq!((res.status, res.code()), (422, "validation_failed"));
+    assert_eq!(
+        res.error_locations(),
+        ["/category", "/colour", "/currency", "/images/0", "/name", "/price", "/sku", "/stock", "/tags"]
+    );
+    assert_body_snapshot!("create_product_422", &res.body);
+}
+
+#[tokio::test]
+async fn create_refuses_bodies_that_are_not_json_objects() {
+    let (app, token) = app_with_admin().await;
+    let auth = Auth::Bearer(&token);
+
+    let truncated = app.create_product(auth, Body::Raw("application/json", "{\"sku\": \"A\"")).await;
+    assert_eq!((truncated.status, truncated.code()), (400, "invalid_json"));
+    let empty = app.create_product(auth, Body::Raw("application/json", "")).await;
+    assert_eq!((empty.status, empty.code()), (400, "empty_body"));
+    let array = app.create_product(auth, json!([1, 2])).await;
+    assert_eq!(array.status, 422);
+    let text = app.create_product(auth, Body::Raw("text/plain", "sku=A")).await;
+    assert_eq!(text.status, 415);
+}
+
+#[tokio::test]
+async fn a_duplicate_sku_is_a_409_until_the_first_product_is_deleted() {
+    let (app, token) = app_with_admin().await;
+    let auth = Auth::Bearer(&token);
+    let first = app.product(&token, "DUP-1", json!({})).await;
+
+    let duplicate = app.create_product(auth, sample_product("DUP-1")).await;
+    assert_eq!((duplicate.status, duplicate.code()), (409, "sku_taken"));
+    assert_eq!(duplicate.error_locations(), ["/sku"]);
+
+    assert_eq!(app.delete_product(auth, &id(&first)).await.status, 204);
+    assert_eq!(app.create_product(auth, sample_product("DUP-1")).await.status, 201, "a deleted product frees its sku");
+}
+
+#[tokio::test]
+async fn get_answers_404_for_unknown_ids_and_400_for_malformed_ones() {
+    let (app, token) = app_with_admin().await;
+
+    let missing = app.get_product(Auth::Bearer(&token), "0193a5b0-7f3e-7c2a-9a41-5d2f8e6b1c01").await;
+    assert_eq!((missing.status, missing.code()), (404, "not_found"));
+
+    let malformed = app.get_product(Auth::Bearer(&token), "not-a-uuid").await;
+    assert_eq!((malformed.status, malformed.code()), (400, "invalid_parameter"));
+    assert_eq!(malformed.error_locations(), ["productId"]);
+}
+
+#[tokio::test]
+async fn list_filters_by_category_active_and_search() {
+    let (app, token) = app_with_admin().await;
+    let auth = Auth::Bearer(&token);
+    app.product(&token, "F-1", json!({"name": "Trail Runner", "category": "footwear"})).await;
+    app.product(&token, "F-2", json!({"name": "City Sneaker", "category": "footwear", "active": false})).await;
+    app.product(
+        &token,
+        "A-1",
+        json!({"name": "Rain Shell", "category": "apparel", "description": "Taped seams, RUNNER fit"}),
+    )
+    .await;
+    app.product(&token, "H-1", json!({"name": "50% Off Mug", "category": "home", "description": "mug"})).await;
+
+    assert_eq!(skus(&app.list_products(auth, &[("category", "footwear"), ("sort", "name")]).await), ["F-2", "F-1"]);
+    assert_eq!(skus(&app.list_products(auth, &[("active", "false")]).await), ["F-2"]);
+    assert_eq!(skus(&app.list_products(auth, &[("search", "runner"), ("sort", "name")]).await), ["A-1", "F-1"]);
+    assert_eq!(skus(&app.list_products(auth, &[("search", "50%")]).await), ["H-1"], "% is literal text");
+    assert_eq!(skus(&app.list_products(auth, &[("search", "0_")]).await), Vec::<String>::new(), "_ is literal text");
+    let combined = app.list_products(auth, &[("category", "footwear"), ("active", "true"), ("search", "TRAIL")]).await;
+    assert_eq!(skus(&combined), ["F-1"]);
+    assert_eq!(combined.body["pagination"], json!({"page": 1, "pageSize": 20, "total": 1, "totalPages": 1}));
+}
+
+#[tokio::test]
+async fn list_sorts_by_each_field_in_both_directions() {
+    let (app, token) = app_with_admin().await;
+    let auth = Auth::Bearer(&token);
+    app.product(&token, "S-1", json!({"name": "banana", "price": 300, "stock": 1})).await;
+    app.product(&token, "S-2", json!({"name": "Apple", "price": 100, "stock": 3})).await;
+    app.product(&token, "S-3", json!({"name": "cherry", "price": 200, "stock": 2})).await;
+
+    let sorted = |sort: &'static str, order: &'static str| {
+        let app = &app;
+        async move { skus(&app.list_products(auth, &[("sort", sort), ("order", order)]).await) }
+    };
+    assert_eq!(sorted("name", "asc").await, ["S-2", "S-1", "S-3"], "names sort case-insensitively");
+    assert_eq!(sorted("price", "desc").await, ["S-1", "S-3", "S-2"]);
+    assert_eq!(sorted("stock", "asc").await, ["S-1", "S-3", "S-2"]);
+    assert_eq!(sorted("createdAt", "desc").await, ["S-3", "S-2", "S-1"]);
+    assert_eq!(skus(&app.list_products(auth, &[]).await), ["S-1", "S-2", "S-3"], "default: createdAt ascending");
+}
+
+#[tokio::test]
+async fn list_pages_cover_every_product_exactly_once() {
+    let (app, token) = app_with_admin().await;
+    let auth = Auth::Bearer(&token);
+    for i in 0..7 {
+        app.product(&token, &format!("P-{i}"), json!({"price": 100})).await;
+    }
+
+    let mut seen = Vec::new();
+    for page in ["1", "2", "3"] {
+        let res = app.list_products(auth, &[("pageSize", "3"), ("page", page), ("sort", "price")]).await;
+        assert_eq!(res.body["pagination"]["total"], 7);
+        assert_eq!(res.body["pagination"]["totalPages"], 3);
+        seen.extend(skus(&res));
+    }
+    seen.sort();
+    assert_eq!(seen, (0..7).map(|i| format!("P-{i}")).collect::<Vec<_>>());
+    let beyond = app.list_products(auth, &[("pageSize", "3"), ("page", "4")]).await;
+    assert_eq!((beyond.status, skus(&beyond).len()), (200, 0));
+    assert_body_snapshot!("list_products_200_beyond_last_page", &beyond.body);
+}
+
+#[tokio::test]
+async fn list_refuses_out_of_range_and_malformed_parameters() {
+    let (app, token) = app_with_admin().await;
+    let auth = Auth::Bearer(&token);
+    for (name, value) in [
+        ("pageSize", "101"),
+        ("pageSize", "0"),
+        ("page", "0"),
+        ("page", "two"),
+        ("category", "food"),
+        ("sort", "colour"),
+        ("order", "up"),
+        ("active", "maybe"),
+        ("search", ""),
+    ] {
+        let res = app.list_products(auth, &[(name, value)]).await;
+        assert_eq!((res.status, res.code()), (400, "invalid_parameter"), "{name}={value}");
+        assert_eq!(res.error_locations(), [name], "{name}={value}");
+    }
+}
+
+#[tokio::test]
+async fn patch_changes_only_the_supplied_fields() {
+    let (app, token) = app_with_admin().await;
+    let created = app.product(&token, "PATCH-1", json!({})).await;
+
+    let res = app.update_product(Auth::Bearer(&token), &id(&created), json!({"price": 11900, "tags": ["sale"]})).await;
+
+    assert_eq!(res.status, 200);
+    let mut expected = created.clone();
+    expected["price"] = json!(11900);
+    expected["tags"] = json!(["sale"]);
+    expected["updatedAt"] = res.body["updatedAt"].clone();
+    assert_eq!(res.body, expected);
+    assert!(res.body["updatedAt"].as_str() > created["updatedAt"].as_str(), "updatedAt moves forward");
+    assert_eq!(app.get_product(Auth::Bearer(&token), &id(&created)).await.body, res.body);
+}
+
+#[tokio::test]
+async fn patch_refuses_empty_unknown_and_invalid_fields() {
+    let (app, token) = app_with_admin().await;
+    let product = id(&app.product(&token, "PATCH-2", json!({})).await);
+    let auth = Auth::Bearer(&token);
+
+    let empty = app.update_product(auth, &product, json!({})).await;
+    assert_eq!(empty.status, 422);
+    let unknown = app.update_product(auth, &product, json!({"id": "0193a5b0-7f3e-7c2a-9a41-5d2f8e6b1c01"})).await;
+    assert_eq!((unknown.status, unknown.error_locations()), (422, vec!["/id".to_string()]));
+    let invalid = app.update_product(auth, &product, json!({"stock": -5})).await;
+    assert_eq!((invalid.status, invalid.error_locations()), (422, vec!["/stock".to_string()]));
+}
+
+#[tokio::test]
+async fn patch_to_a_taken_sku_is_a_409_and_changes_nothing() {
+    let (app, token) = app_with_admin().await;
+    app.product(&token, "TAKEN", json!({})).await;
+    let other = app.product(&token, "OTHER", json!({})).await;
+
+    let res = app.update_product(Auth::Bearer(&token), &id(&other), json!({"sku": "TAKEN", "price": 1})).await;
+
+    assert_eq!((res.status, res.code()), (409, "sku_taken"));
+    assert_eq!(app.get_product(Auth::Bearer(&token), &id(&other)).await.body, other);
+}
+
+#[tokio::test]
+async fn delete_is_soft_and_the_product_vanishes_from_every_read() {
+    let (app, token) = app_with_admin().await;
+    let auth = Auth::Bearer(&token);
+    let product = id(&app.product(&token, "DEL-1", json!({})).await);
+    app.product(&token, "KEEP-1", json!({})).await;
+
+    assert_eq!(app.delete_product(auth, &product).await.status, 204);
+
+    assert_eq!(app.get_product(auth, &product).await.status, 404);
+    assert_eq!(skus(&app.list_products(auth, &[]).await), ["KEEP-1"]);
+    assert_eq!(app.update_product(auth, &product, json!({"price": 1})).await.status, 404);
+    assert_eq!(app.delete_product(auth, &product).await.status, 404);
+}
+
+#[tokio::test]
+async fn patch_and_delete_need_the_products_write_permission() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let customer = app.token_with_role(Role::Customer).await;
+    let product = id(&app.product(&admin, "PERM-1", json!({})).await);
+
+    assert_eq!(app.update_product(Auth::Bearer(&customer), &product, json!({"price": 1})).await.status, 403);
+    assert_eq!(app.delete_product(Auth::Bearer(&customer), &product).await.status, 403);
+    assert_eq!(app.get_product(Auth::Bearer(&customer), &product).await.status, 200);
+}
+
+#[tokio::test]
+async fn another_tenant_can_neither_see_nor_touch_a_product() {
+    let (app, token) = app_with_admin().await;
+    let product = app.product(&token, "MINE-1", json!({})).await;
+    let intruder = app.other_tenant_token("acme").await;
+    let auth = Auth::Bearer(&intruder);
+
+    assert_eq!(app.get_product(auth, &id(&product)).await.status, 404);
+    assert_eq!(app.update_product(auth, &id(&product), json!({"price": 1})).await.status, 404);
+    assert_eq!(app.delete_product(auth, &id(&product)).await.status, 404);
+    assert_eq!(skus(&app.list_products(auth, &[]).await), Vec::<String>::new());
+
+    // The same sku is free in the other tenant, and the original is untouched.
+    assert_eq!(app.create_product(auth, sample_product("MINE-1")).await.status, 201);
+    assert_eq!(app.get_product(Auth::Bearer(&token), &id(&product)).await.body, product);
+}
