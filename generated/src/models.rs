@@ -418,7 +418,7 @@ pub struct Pagination {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, poem_openapi::Object)]
 #[oai(rename = "Problem")]
 pub struct Problem {
-    /// A URI identifying the problem type.
+    /// A URI identifying the problem type; `about:blank` when `code` says all there is (the title is then the status phrase).
     #[oai(rename = "type")]
     #[serde(rename = "type")]
     pub type_: String,
