@@ -132,6 +132,16 @@ mod tests {
     }
 
     #[test]
+    fn the_served_spec_is_the_one_the_code_was_generated_from() {
+        use sha2::{Digest, Sha256};
+        assert_eq!(
+            hex::encode(Sha256::digest(SOURCE_YAML.as_bytes())),
+            commerce_generated::SPEC_SHA256,
+            "openapi/commerce.yaml changed since the last `cargo xtask codegen`"
+        );
+    }
+
+    #[test]
     fn path_parameters_are_named_from_the_matching_template() {
         let doc = ApiDocument::load();
         assert_eq!(doc.path_parameter("/products/not-a-uuid", 0), Some("productId"));
