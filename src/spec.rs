@@ -22,6 +22,8 @@ pub struct ApiDocument {
     pub yaml: &'static str,
     pub json: String,
     bodies: HashMap<String, jsonschema::Validator>,
+    /// `(METHOD, path template, parameter name)` -> the parameter's schema, for explaining rejections.
+    parameters: HashMap<(String, String, String), ParameterSchema>,
     /// Every path template, split into segments: `/products/{productId}` -> ["products", "{productId}"].
     paths: Vec<Vec<String>>,
 }
@@ -35,7 +37,19 @@ impl ApiDocument {
     pub fn from_yaml(yaml: &'static str) -> Result<Self, String> {
         let spec = Spec::parse(yaml).map_err(|e| e.0)?;
         let mut bodies = HashMap::new();
+        let mut parameters = HashMap::new();
         for op in spec.operations().map_err(|e| e.0)? {
+            for p in &op.parameters {
+                let validator = jsonschema::options()
+                    .with_draft(jsonschema::Draft::Draft202012)
+                    .should_validate_formats(true)
+                    .build(&spec.standalone_schema(p.schema))
+                    .map_err(|e| format!("{}: parameter {} does not compile: {e}", op.operation_id, p.name))?;
+                let resolved = spec.resolve(p.schema).map_err(|e| e.0)?;
+                let ty = commerce_spec::primary_type(resolved).unwrap_or("string").to_string();
+                let key = (op.method.to_uppercase(), op.path.to_string(), p.name.to_string());
+                parameters.insert(key, ParameterSchema { location: p.location.to_string(), ty, validator });
+            }
             let Some(schema) = op.request_schema("application/json") else { continue };
             let root = spec.standalone_schema(schema);
             let validator = jsonschema::options()
@@ -54,16 +68,58 @@ impl ApiDocument {
             .flatten()
             .map(|(template, _)| template.trim_matches('/').split('/').map(String::from).collect())
             .collect();
-        Ok(Self { yaml, json, bodies, paths })
+        Ok(Self { yaml, json, bodies, parameters, paths })
+    }
+
+    /// Why the raw value of parameter `name` breaks its schema, in the words body errors use
+    /// ("101 is greater than the maximum of 100"); `None` if the spec has no such parameter.
+    pub fn explain_parameter(&self, method: &str, path: &str, query: Option<&str>, name: &str) -> Option<String> {
+        let template = self.template(path)?;
+        let key = (method.to_string(), format!("/{}", template.join("/")), name.to_string());
+        let param = self.parameters.get(&key)?;
+        let raw = match param.location.as_str() {
+            "query" => serde_urlencoded::from_str::<Vec<(String, String)>>(query.unwrap_or_default())
+                .ok()?
+                .into_iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v)?,
+            "path" => {
+                let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+                let index = template.iter().position(|t| *t == format!("{{{name}}}"))?;
+                segments.get(index)?.to_string()
+            }
+            _ => return None,
+        };
+        // Query and path values are text: read them as the type the schema declares, so that the
+        // schema, not the parser, says what is wrong.
+        let value = match param.ty.as_str() {
+            "integer" => raw.parse::<i64>().map(Value::from).unwrap_or(Value::String(raw)),
+            "number" => raw
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number)
+                .unwrap_or(Value::String(raw)),
+            "boolean" => match raw.as_str() {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                _ => Value::String(raw),
+            },
+            _ => Value::String(raw),
+        };
+        param.validator.iter_errors(&value).next().map(|e| e.to_string())
+    }
+
+    fn template(&self, request_path: &str) -> Option<&Vec<String>> {
+        let segments: Vec<&str> = request_path.trim_matches('/').split('/').collect();
+        self.paths
+            .iter()
+            .find(|t| t.len() == segments.len() && t.iter().zip(&segments).all(|(t, s)| t.starts_with('{') || t == s))
     }
 
     /// The name of the `index`-th path parameter of the template `request_path` matches.
     pub fn path_parameter(&self, request_path: &str, index: usize) -> Option<&str> {
-        let segments: Vec<&str> = request_path.trim_matches('/').split('/').collect();
-        let template = self.paths.iter().find(|t| {
-            t.len() == segments.len() && t.iter().zip(&segments).all(|(t, s)| t.starts_with('{') || t == s)
-        })?;
-        template.iter().filter_map(|t| t.strip_prefix('{')?.strip_suffix('}')).nth(index)
+        self.template(request_path)?.iter().filter_map(|t| t.strip_prefix('{')?.strip_suffix('}')).nth(index)
     }
 
     /// Checks `body` against the request schema of `operation_id`: 422 with one pointer per problem.
@@ -91,6 +147,13 @@ impl ApiDocument {
         }
         if errors.is_empty() { Ok(()) } else { Err(AppError::Validation(errors)) }
     }
+}
+
+struct ParameterSchema {
+    location: String,
+    /// The schema's JSON type (`integer`, `boolean`, ...), to read the raw text as.
+    ty: String,
+    validator: jsonschema::Validator,
 }
 
 fn field(pointer: String, detail: String) -> FieldError {
@@ -147,6 +210,21 @@ mod tests {
         assert_eq!(doc.path_parameter("/products/not-a-uuid", 0), Some("productId"));
         assert_eq!(doc.path_parameter("/orders/x/status", 0), Some("orderId"));
         assert_eq!(doc.path_parameter("/nowhere/x", 0), None);
+    }
+
+    #[test]
+    fn parameter_rejections_are_explained_by_the_schema() {
+        let doc = ApiDocument::load();
+        let explain = |query: &str, name: &str| doc.explain_parameter("GET", "/products", Some(query), name);
+        assert_eq!(explain("pageSize=101", "pageSize").as_deref(), Some("101 is greater than the maximum of 100"));
+        assert_eq!(explain("page=two", "page").as_deref(), Some("\"two\" is not of type \"integer\""));
+        assert_eq!(explain("active=maybe", "active").as_deref(), Some("\"maybe\" is not of type \"boolean\""));
+        assert!(explain("category=food", "category").unwrap().contains("is not one of"));
+        assert_eq!(
+            doc.explain_parameter("GET", "/products/not-a-uuid", None, "productId").as_deref(),
+            Some("\"not-a-uuid\" is not a \"uuid\"")
+        );
+        assert_eq!(explain("x=1", "nope"), None);
     }
 
     #[test]

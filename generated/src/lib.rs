@@ -17,7 +17,7 @@ pub const TITLE: &str = "Commerce API";
 /// `info.version` of the spec.
 pub const VERSION: &str = "2.4.0";
 /// SHA-256 of the spec file this code was generated from.
-pub const SPEC_SHA256: &str = "82a7a42b6b09d5b75f2ace034e701476fd9fb57419d81a3e2877b2d13c918c88";
+pub const SPEC_SHA256: &str = "e6e16151bf6476daeefb7afba01d14473f54a1c7635a8e41e085595ae8e66bfa";
 
 /// A string that names no member of a generated enum.
 #[derive(Debug, Clone, PartialEq, Eq)]

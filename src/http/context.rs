@@ -9,7 +9,9 @@ tokio::task_local! {
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub request_id: String,
+    pub method: String,
     pub path: String,
+    pub query: Option<String>,
 }
 
 /// Runs `fut` with `ctx` as the current request.
@@ -19,5 +21,10 @@ pub async fn scope<F: Future>(ctx: RequestContext, fut: F) -> F::Output {
 
 /// The current request, or a placeholder outside one (a background task).
 pub fn current() -> RequestContext {
-    CONTEXT.try_with(Clone::clone).unwrap_or_else(|_| RequestContext { request_id: "none".into(), path: "/".into() })
+    CONTEXT.try_with(Clone::clone).unwrap_or_else(|_| RequestContext {
+        request_id: "none".into(),
+        method: String::new(),
+        path: "/".into(),
+        query: None,
+    })
 }

@@ -25,7 +25,12 @@ pub async fn middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<Resp
         .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let ctx = RequestContext { request_id: request_id.clone(), path: req.uri().path().to_string() };
+    let ctx = RequestContext {
+        request_id: request_id.clone(),
+        method: req.method().as_str().to_string(),
+        path: req.uri().path().to_string(),
+        query: req.uri().query().map(String::from),
+    };
     let spec = req.data::<Arc<ApiDocument>>().cloned();
     let mut response = context::scope(ctx, async move {
         match next.call(req).await {
@@ -56,7 +61,7 @@ fn to_problem(error: poem::Error, spec: Option<&ApiDocument>) -> Response {
             AppError::BadRequest { code: e.code, detail: e.detail.clone(), errors: vec![] }
         }
     } else if let Some(e) = error.downcast_ref::<ParseParamError>() {
-        AppError::invalid_parameter(e.name, e.reason.clone())
+        invalid_parameter(spec, e.name, &e.reason)
     } else if let Some(e) = error.downcast_ref::<ParsePathError>() {
         // poem-openapi names path parameters by position (`param0`); the spec knows their names.
         let name = e
@@ -65,7 +70,7 @@ fn to_problem(error: poem::Error, spec: Option<&ApiDocument>) -> Response {
             .and_then(|i| i.parse().ok())
             .and_then(|i| spec?.path_parameter(&context::current().path, i))
             .unwrap_or(e.name);
-        AppError::invalid_parameter(name, e.reason.clone())
+        invalid_parameter(spec, name, &e.reason)
     } else if let Some(e) = error.downcast_ref::<ContentTypeError>() {
         AppError::UnsupportedMediaType(format!("{e}; send application/json"))
     } else if error.is::<AuthorizationError>() {
@@ -85,4 +90,14 @@ fn to_problem(error: poem::Error, spec: Option<&ApiDocument>) -> Response {
         }
     };
     problem_response(&app_error.to_problem())
+}
+
+/// A 400 for parameter `name`, explained by its schema in the spec when the spec can (poem-openapi's
+/// own reason otherwise).
+fn invalid_parameter(spec: Option<&ApiDocument>, name: &str, reason: &str) -> AppError {
+    let ctx = context::current();
+    let detail = spec
+        .and_then(|s| s.explain_parameter(&ctx.method, &ctx.path, ctx.query.as_deref(), name))
+        .unwrap_or_else(|| reason.to_string());
+    AppError::invalid_parameter(name, detail)
 }

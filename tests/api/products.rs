@@ -213,6 +213,9 @@ async fn list_refuses_out_of_range_and_malformed_parameters() {
         assert_eq!((res.status, res.code()), (400, "invalid_parameter"), "{name}={value}");
         assert_eq!(res.error_locations(), [name], "{name}={value}");
     }
+    let too_big = app.list_products(auth, &[("pageSize", "101")]).await;
+    assert_eq!(too_big.body["errors"][0]["detail"], "101 is greater than the maximum of 100", "the spec explains it");
+    assert_body_snapshot!("list_products_400", &too_big.body);
 }
 
 #[tokio::test]

@@ -245,7 +245,14 @@ mod tests {
         std::fs::create_dir_all(dir.join("xtask/fixtures/luxe")).unwrap();
         std::fs::copy(root.join("rustfmt.toml"), dir.join("rustfmt.toml")).unwrap();
         let spec = std::fs::read_to_string(root.join(TARGETS[1].spec)).unwrap();
-        std::fs::write(dir.join(TARGETS[1].spec), spec.replace("servers:\n  - url: https://api.luxe.example/v1", "servers:\n  - url: https://api.luxe.example/v2")).unwrap();
+        std::fs::write(
+            dir.join(TARGETS[1].spec),
+            spec.replace(
+                "servers:\n  - url: https://api.luxe.example/v1",
+                "servers:\n  - url: https://api.luxe.example/v2",
+            ),
+        )
+        .unwrap();
         let before = generate(&root, &TARGETS[1]).unwrap();
         let after = generate(&dir, &TARGETS[1]).unwrap();
         std::fs::remove_dir_all(&dir).ok();
