@@ -216,20 +216,27 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_changed_description_makes_the_output_stale() {
-        // Copy the fixture spec with one description edited: its output must differ.
+    /// Generates the fixture target from a copy of its spec edited by `edit`, in a scratch root.
+    fn generate_fixture_edited(tag: &str, edit: impl Fn(&str) -> String) -> Vec<(PathBuf, String)> {
         let root = workspace_root();
-        let dir = std::env::temp_dir().join(format!("xtask-codegen-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("xtask-codegen-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("xtask/fixtures/luxe")).unwrap();
         std::fs::copy(root.join("rustfmt.toml"), dir.join("rustfmt.toml")).unwrap();
         let spec = std::fs::read_to_string(root.join(TARGETS[1].spec)).unwrap();
-        let edited = spec.replacen("description: A garment or accessory", "description: A product of the catalogue", 1);
-        assert_ne!(spec, edited, "the fixture must contain the description this test edits");
+        let edited = edit(&spec);
+        assert_ne!(spec, edited, "the edit must change the fixture spec");
         std::fs::write(dir.join(TARGETS[1].spec), edited).unwrap();
-        let before = generate(&root, &TARGETS[1]).unwrap();
-        let after = generate(&dir, &TARGETS[1]).unwrap();
+        let generated = generate(&dir, &TARGETS[1]);
         std::fs::remove_dir_all(&dir).ok();
+        generated.unwrap()
+    }
+
+    #[test]
+    fn a_changed_description_makes_the_output_stale() {
+        let before = generate(&workspace_root(), &TARGETS[1]).unwrap();
+        let after = generate_fixture_edited("description", |spec| {
+            spec.replacen("description: A garment or accessory", "description: A product of the catalogue", 1)
+        });
         let changed: Vec<_> = before.iter().zip(&after).filter(|(a, b)| a != b).map(|(a, _)| a.0.clone()).collect();
         assert_eq!(
             changed,
@@ -239,23 +246,10 @@ mod tests {
 
     #[test]
     fn any_edit_of_the_spec_makes_the_output_stale() {
-        // Even text no generated item reflects (an example) changes the recorded fingerprint.
-        let root = workspace_root();
-        let dir = std::env::temp_dir().join(format!("xtask-codegen-example-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("xtask/fixtures/luxe")).unwrap();
-        std::fs::copy(root.join("rustfmt.toml"), dir.join("rustfmt.toml")).unwrap();
-        let spec = std::fs::read_to_string(root.join(TARGETS[1].spec)).unwrap();
-        std::fs::write(
-            dir.join(TARGETS[1].spec),
-            spec.replace(
-                "servers:\n  - url: https://api.luxe.example/v1",
-                "servers:\n  - url: https://api.luxe.example/v2",
-            ),
-        )
-        .unwrap();
-        let before = generate(&root, &TARGETS[1]).unwrap();
-        let after = generate(&dir, &TARGETS[1]).unwrap();
-        std::fs::remove_dir_all(&dir).ok();
+        // Even text no generated item reflects (a server URL) changes the recorded fingerprint.
+        let before = generate(&workspace_root(), &TARGETS[1]).unwrap();
+        let after =
+            generate_fixture_edited("server", |spec| spec.replace("api.luxe.example/v1", "api.luxe.example/v2"));
         assert_ne!(before[0], after[0], "lib.rs records the spec's fingerprint");
         assert_eq!(before[1..], after[1..]);
     }
