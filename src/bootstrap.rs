@@ -3,7 +3,7 @@
 
 use sea_orm::DatabaseConnection;
 
-use crate::auth::{Role, tokens};
+use crate::auth::{Plan, Role, tokens};
 use crate::config::Config;
 use crate::error::AppError;
 use crate::store::{self, products::NewProduct};
@@ -20,7 +20,7 @@ pub async fn first_start(db: &DatabaseConnection, config: &Config) -> Result<Opt
     if !store::tenants::is_empty(db).await? {
         return Ok(None);
     }
-    let tenant = store::tenants::create_tenant(db, "demo", "Demo Store").await?;
+    let tenant = store::tenants::create_tenant(db, "demo", "Demo Store", Plan::Standard).await?;
     let generated = config.admin_password.is_none().then(|| tokens::opaque_secret("pw"));
     let password = config.admin_password.clone().or_else(|| generated.clone()).expect("one of them is set");
     store::tenants::create_user(db, tenant.id, &config.admin_email, &password, Role::Admin).await?;

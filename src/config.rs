@@ -27,6 +27,14 @@ pub struct Config {
     #[arg(long, env = "COMMERCE_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
 
+    /// Requests per minute for each API key and user on the standard plan.
+    #[arg(long, env = "COMMERCE_RATE_LIMIT_STANDARD", default_value_t = 1000)]
+    pub rate_limit_standard: u32,
+
+    /// Requests per minute for each API key and user on the enterprise plan.
+    #[arg(long, env = "COMMERCE_RATE_LIMIT_ENTERPRISE", default_value_t = 10000)]
+    pub rate_limit_enterprise: u32,
+
     /// Create the sample products of tenant `demo` on first start.
     #[arg(long, env = "COMMERCE_SEED_DEMO", default_value_t = true, action = clap::ArgAction::Set)]
     pub seed_demo: bool,
@@ -41,6 +49,8 @@ impl Config {
             jwt_secret: None,
             admin_email: "admin@example.com".into(),
             admin_password: None,
+            rate_limit_standard: 1000,
+            rate_limit_enterprise: 10000,
             seed_demo: true,
         }
     }

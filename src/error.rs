@@ -36,6 +36,15 @@ pub enum AppError {
     /// 409: the request conflicts with the current state (a duplicate unique field).
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String, errors: Vec<FieldError> },
+    /// 412: `If-Match` names a version the resource no longer has.
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// 409 for an order: the transition is not allowed from the current status.
+    #[error("an order cannot move from {current} to {requested}")]
+    InvalidTransition { current: String, requested: String, allowed: Vec<String> },
+    /// 429: the credential used its quota; retry after `retry_after` seconds.
+    #[error("the rate limit of {limit} requests per minute is used up; retry in {retry_after} s")]
+    RateLimited { limit: u32, retry_after: u64 },
     /// 415: the body is not JSON.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -71,7 +80,9 @@ impl AppError {
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Conflict { .. } | Self::InvalidTransition { .. } => StatusCode::CONFLICT,
+            Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
@@ -90,6 +101,9 @@ impl AppError {
             Self::NotFound { .. } => "not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::PreconditionFailed(_) => "precondition_failed",
+            Self::InvalidTransition { .. } => "invalid_transition",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Validation(_) => "validation_failed",
             Self::NotImplemented(_) => "not_implemented",
             Self::Rejected(..) => "request_rejected",
@@ -126,6 +140,12 @@ impl AppError {
             }
             _ => None,
         };
+        let (current_status, allowed_statuses) = match self {
+            Self::InvalidTransition { current, allowed, .. } => {
+                (current.parse().ok(), Some(allowed.iter().filter_map(|s| s.parse().ok()).collect()))
+            }
+            _ => (None, None),
+        };
         let ctx = context::current();
         Problem {
             type_: "about:blank".into(),
@@ -136,6 +156,8 @@ impl AppError {
             code: self.code().to_string(),
             request_id: ctx.request_id,
             errors,
+            current_status,
+            allowed_statuses,
         }
     }
 }
@@ -143,7 +165,7 @@ impl AppError {
 /// A problem document ready to be sent, for the paths that answer through `poem::Error`
 /// (failures outside an operation's documented statuses, and poem-openapi's own rejections).
 #[derive(Debug)]
-pub struct ProblemResponse(pub Problem);
+pub struct ProblemResponse(pub Problem, pub Option<u64>);
 
 impl std::fmt::Display for ProblemResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -159,7 +181,11 @@ impl poem::error::ResponseError for ProblemResponse {
     }
 
     fn as_response(&self) -> Response {
-        problem_response(&self.0)
+        let mut response = problem_response(&self.0);
+        if let Some(seconds) = self.1 {
+            response.headers_mut().insert("retry-after", seconds.into());
+        }
+        response
     }
 }
 
@@ -172,7 +198,11 @@ pub fn problem_response(problem: &Problem) -> Response {
 
 impl From<AppError> for poem::Error {
     fn from(e: AppError) -> Self {
-        poem::Error::new(ProblemResponse(e.to_problem()), e.status())
+        let retry_after = match e {
+            AppError::RateLimited { retry_after, .. } => Some(retry_after),
+            _ => None,
+        };
+        poem::Error::new(ProblemResponse(e.to_problem(), retry_after), e.status())
     }
 }
 
@@ -190,7 +220,7 @@ where
     R::from_error(status.as_u16(), error.to_problem()).map_err(|problem| {
         if status.is_server_error() {
             // Internal failures are never documented per operation; the cause is already logged.
-            return poem::Error::new(ProblemResponse(problem), status);
+            return poem::Error::new(ProblemResponse(problem, None), status);
         }
         tracing::error!(status = problem.status, code = %problem.code, "an operation answered a status its spec does not document");
         AppError::Internal(format!("undocumented status {}", problem.status)).into()

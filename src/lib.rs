@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod ratelimit;
 pub mod spec;
 pub mod store;
 
@@ -33,7 +34,13 @@ impl App {
         let db = store::connect(&config.database_url).await?;
         let secret = store::tenants::jwt_secret(&db, config.jwt_secret.as_deref()).await?;
         let first_start = bootstrap::first_start(&db, config).await?;
-        let handlers = Arc::new(Handlers { db, keys: JwtKeys::new(&secret), spec: Arc::new(ApiDocument::load()) });
+        let limits = ratelimit::RateLimits::new(config.rate_limit_standard, config.rate_limit_enterprise);
+        let handlers = Arc::new(Handlers {
+            db,
+            keys: JwtKeys::new(&secret),
+            spec: Arc::new(ApiDocument::load()),
+            limits: Arc::new(limits),
+        });
         Ok(Self { handlers, first_start })
     }
 
@@ -56,6 +63,15 @@ impl App {
             .and_then(|a| a.as_socket_addr().copied())
             .ok_or_else(|| std::io::Error::other("the listener has no socket address"))?;
         let endpoint = self.endpoint();
+        // Idle principals' rate-limit state is dropped once a minute; the task ends with the runtime.
+        let limits = self.handlers.limits.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                limits.forget_idle();
+            }
+        });
         let server = Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
             endpoint,
             shutdown,

@@ -272,12 +272,19 @@ impl commerce_runtime::ErrorResponse for CreateProductResponse {
     }
 }
 
+/// The query, header and cookie parameters of `createProduct`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateProductParams {
+    /// Makes a create safe to retry: the same key with the same body replays the first response and creates nothing new; the same key with another body answers 422; a retry while the first request is still running answers 409. Keys belong to the credential's tenant and principal and are kept 24 hours.
+    pub idempotency_key: Option<String>,
+}
+
 /// Every response `getProduct` documents.
 #[derive(Debug, poem_openapi::ApiResponse)]
 pub enum GetProductResponse {
     /// The product.
     #[oai(status = 200)]
-    Ok(poem_openapi::payload::Json<models::Product>),
+    Ok(poem_openapi::payload::Json<models::Product>, #[oai(header = "ETag")] String),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(poem_openapi::payload::Json<models::Problem>),
@@ -349,7 +356,7 @@ impl commerce_runtime::ErrorResponse for DeleteProductResponse {
 pub enum UpdateProductResponse {
     /// The updated product.
     #[oai(status = 200)]
-    Ok(poem_openapi::payload::Json<models::Product>),
+    Ok(poem_openapi::payload::Json<models::Product>, #[oai(header = "ETag")] String),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(poem_openapi::payload::Json<models::Problem>),
@@ -365,6 +372,9 @@ pub enum UpdateProductResponse {
     /// The request conflicts with the current state, such as a duplicate unique field.
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(poem_openapi::payload::Json<models::Problem>),
+    /// The resource changed since the ETag sent as `If-Match`; nothing was changed.
+    #[oai(status = 412, content_type = "application/problem+json")]
+    PreconditionFailed(poem_openapi::payload::Json<models::Problem>),
     /// The request body is not `application/json`.
     #[oai(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(poem_openapi::payload::Json<models::Problem>),
@@ -385,11 +395,19 @@ impl commerce_runtime::ErrorResponse for UpdateProductResponse {
             403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
             404 => Ok(Self::NotFound(poem_openapi::payload::Json(body))),
             409 => Ok(Self::Conflict(poem_openapi::payload::Json(body))),
+            412 => Ok(Self::PreconditionFailed(poem_openapi::payload::Json(body))),
             415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
             422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
             _ => Err(body),
         }
     }
+}
+
+/// The query, header and cookie parameters of `updateProduct`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateProductParams {
+    /// Apply the change only if the resource still has this ETag (from a previous read); otherwise answer 412 and change nothing.
+    pub if_match: Option<String>,
 }
 
 /// Every response `listOrders` documents.
@@ -410,9 +428,6 @@ pub enum ListOrdersResponse {
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
-    /// Not implemented by this deployment yet.
-    #[oai(status = 501, content_type = "application/problem+json")]
-    NotImplemented(poem_openapi::payload::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for ListOrdersResponse {
@@ -422,7 +437,6 @@ impl commerce_runtime::ErrorResponse for ListOrdersResponse {
             400 => Ok(Self::BadRequest(poem_openapi::payload::Json(body))),
             401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
             403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
-            501 => Ok(Self::NotImplemented(poem_openapi::payload::Json(body))),
             _ => Err(body),
         }
     }
@@ -478,9 +492,6 @@ pub enum CreateOrderResponse {
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
-    /// Not implemented by this deployment yet.
-    #[oai(status = 501, content_type = "application/problem+json")]
-    NotImplemented(poem_openapi::payload::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for CreateOrderResponse {
@@ -493,10 +504,16 @@ impl commerce_runtime::ErrorResponse for CreateOrderResponse {
             409 => Ok(Self::Conflict(poem_openapi::payload::Json(body))),
             415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
             422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
-            501 => Ok(Self::NotImplemented(poem_openapi::payload::Json(body))),
             _ => Err(body),
         }
     }
+}
+
+/// The query, header and cookie parameters of `createOrder`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateOrderParams {
+    /// Makes a create safe to retry: the same key with the same body replays the first response and creates nothing new; the same key with another body answers 422; a retry while the first request is still running answers 409. Keys belong to the credential's tenant and principal and are kept 24 hours.
+    pub idempotency_key: Option<String>,
 }
 
 /// Every response `getOrder` documents.
@@ -504,7 +521,7 @@ impl commerce_runtime::ErrorResponse for CreateOrderResponse {
 pub enum GetOrderResponse {
     /// The order.
     #[oai(status = 200)]
-    Ok(poem_openapi::payload::Json<models::Order>),
+    Ok(poem_openapi::payload::Json<models::Order>, #[oai(header = "ETag")] String),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(poem_openapi::payload::Json<models::Problem>),
@@ -520,9 +537,6 @@ pub enum GetOrderResponse {
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
-    /// Not implemented by this deployment yet.
-    #[oai(status = 501, content_type = "application/problem+json")]
-    NotImplemented(poem_openapi::payload::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for GetOrderResponse {
@@ -533,7 +547,6 @@ impl commerce_runtime::ErrorResponse for GetOrderResponse {
             401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
             403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
             404 => Ok(Self::NotFound(poem_openapi::payload::Json(body))),
-            501 => Ok(Self::NotImplemented(poem_openapi::payload::Json(body))),
             _ => Err(body),
         }
     }
@@ -544,7 +557,7 @@ impl commerce_runtime::ErrorResponse for GetOrderResponse {
 pub enum UpdateOrderStatusResponse {
     /// The order in its new status.
     #[oai(status = 200)]
-    Ok(poem_openapi::payload::Json<models::Order>),
+    Ok(poem_openapi::payload::Json<models::Order>, #[oai(header = "ETag")] String),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(poem_openapi::payload::Json<models::Problem>),
@@ -560,6 +573,9 @@ pub enum UpdateOrderStatusResponse {
     /// The request conflicts with the current state, such as a duplicate unique field.
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(poem_openapi::payload::Json<models::Problem>),
+    /// The resource changed since the ETag sent as `If-Match`; nothing was changed.
+    #[oai(status = 412, content_type = "application/problem+json")]
+    PreconditionFailed(poem_openapi::payload::Json<models::Problem>),
     /// The request body is not `application/json`.
     #[oai(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(poem_openapi::payload::Json<models::Problem>),
@@ -569,9 +585,6 @@ pub enum UpdateOrderStatusResponse {
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
-    /// Not implemented by this deployment yet.
-    #[oai(status = 501, content_type = "application/problem+json")]
-    NotImplemented(poem_openapi::payload::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for UpdateOrderStatusResponse {
@@ -583,12 +596,19 @@ impl commerce_runtime::ErrorResponse for UpdateOrderStatusResponse {
             403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
             404 => Ok(Self::NotFound(poem_openapi::payload::Json(body))),
             409 => Ok(Self::Conflict(poem_openapi::payload::Json(body))),
+            412 => Ok(Self::PreconditionFailed(poem_openapi::payload::Json(body))),
             415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
             422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
-            501 => Ok(Self::NotImplemented(poem_openapi::payload::Json(body))),
             _ => Err(body),
         }
     }
+}
+
+/// The query, header and cookie parameters of `updateOrderStatus`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateOrderStatusParams {
+    /// Apply the change only if the resource still has this ETag (from a previous read); otherwise answer 412 and change nothing.
+    pub if_match: Option<String>,
 }
 
 /// Every response `listCustomers` documents.
@@ -609,9 +629,6 @@ pub enum ListCustomersResponse {
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
-    /// Not implemented by this deployment yet.
-    #[oai(status = 501, content_type = "application/problem+json")]
-    NotImplemented(poem_openapi::payload::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for ListCustomersResponse {
@@ -621,7 +638,6 @@ impl commerce_runtime::ErrorResponse for ListCustomersResponse {
             400 => Ok(Self::BadRequest(poem_openapi::payload::Json(body))),
             401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
             403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
-            501 => Ok(Self::NotImplemented(poem_openapi::payload::Json(body))),
             _ => Err(body),
         }
     }
@@ -673,9 +689,6 @@ pub enum CreateCustomerResponse {
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
-    /// Not implemented by this deployment yet.
-    #[oai(status = 501, content_type = "application/problem+json")]
-    NotImplemented(poem_openapi::payload::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for CreateCustomerResponse {
@@ -688,10 +701,16 @@ impl commerce_runtime::ErrorResponse for CreateCustomerResponse {
             409 => Ok(Self::Conflict(poem_openapi::payload::Json(body))),
             415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
             422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
-            501 => Ok(Self::NotImplemented(poem_openapi::payload::Json(body))),
             _ => Err(body),
         }
     }
+}
+
+/// The query, header and cookie parameters of `createCustomer`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateCustomerParams {
+    /// Makes a create safe to retry: the same key with the same body replays the first response and creates nothing new; the same key with another body answers 422; a retry while the first request is still running answers 409. Keys belong to the credential's tenant and principal and are kept 24 hours.
+    pub idempotency_key: Option<String>,
 }
 
 /// Every response `getCustomer` documents.
@@ -699,7 +718,7 @@ impl commerce_runtime::ErrorResponse for CreateCustomerResponse {
 pub enum GetCustomerResponse {
     /// The customer.
     #[oai(status = 200)]
-    Ok(poem_openapi::payload::Json<models::Customer>),
+    Ok(poem_openapi::payload::Json<models::Customer>, #[oai(header = "ETag")] String),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(poem_openapi::payload::Json<models::Problem>),
@@ -715,9 +734,6 @@ pub enum GetCustomerResponse {
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
-    /// Not implemented by this deployment yet.
-    #[oai(status = 501, content_type = "application/problem+json")]
-    NotImplemented(poem_openapi::payload::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for GetCustomerResponse {
@@ -728,7 +744,6 @@ impl commerce_runtime::ErrorResponse for GetCustomerResponse {
             401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
             403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
             404 => Ok(Self::NotFound(poem_openapi::payload::Json(body))),
-            501 => Ok(Self::NotImplemented(poem_openapi::payload::Json(body))),
             _ => Err(body),
         }
     }
@@ -739,7 +754,7 @@ impl commerce_runtime::ErrorResponse for GetCustomerResponse {
 pub enum UpdateCustomerResponse {
     /// The updated customer.
     #[oai(status = 200)]
-    Ok(poem_openapi::payload::Json<models::Customer>),
+    Ok(poem_openapi::payload::Json<models::Customer>, #[oai(header = "ETag")] String),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(poem_openapi::payload::Json<models::Problem>),
@@ -755,6 +770,9 @@ pub enum UpdateCustomerResponse {
     /// The request conflicts with the current state, such as a duplicate unique field.
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(poem_openapi::payload::Json<models::Problem>),
+    /// The resource changed since the ETag sent as `If-Match`; nothing was changed.
+    #[oai(status = 412, content_type = "application/problem+json")]
+    PreconditionFailed(poem_openapi::payload::Json<models::Problem>),
     /// The request body is not `application/json`.
     #[oai(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(poem_openapi::payload::Json<models::Problem>),
@@ -764,9 +782,6 @@ pub enum UpdateCustomerResponse {
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
-    /// Not implemented by this deployment yet.
-    #[oai(status = 501, content_type = "application/problem+json")]
-    NotImplemented(poem_openapi::payload::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for UpdateCustomerResponse {
@@ -778,12 +793,19 @@ impl commerce_runtime::ErrorResponse for UpdateCustomerResponse {
             403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
             404 => Ok(Self::NotFound(poem_openapi::payload::Json(body))),
             409 => Ok(Self::Conflict(poem_openapi::payload::Json(body))),
+            412 => Ok(Self::PreconditionFailed(poem_openapi::payload::Json(body))),
             415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
             422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
-            501 => Ok(Self::NotImplemented(poem_openapi::payload::Json(body))),
             _ => Err(body),
         }
     }
+}
+
+/// The query, header and cookie parameters of `updateCustomer`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateCustomerParams {
+    /// Apply the change only if the resource still has this ETag (from a previous read); otherwise answer 412 and change nothing.
+    pub if_match: Option<String>,
 }
 
 /// The Commerce API: one method per operation of the spec. Implement it, then mount [`Routes`].
@@ -833,6 +855,7 @@ pub trait CommerceApi: Send + Sync + 'static {
     fn create_product(
         &self,
         principal: Self::Principal,
+        params: CreateProductParams,
         body: models::ProductCreate,
     ) -> impl std::future::Future<Output = poem::Result<CreateProductResponse>> + Send;
 
@@ -855,6 +878,7 @@ pub trait CommerceApi: Send + Sync + 'static {
         &self,
         principal: Self::Principal,
         product_id: uuid::Uuid,
+        params: UpdateProductParams,
         body: models::ProductUpdate,
     ) -> impl std::future::Future<Output = poem::Result<UpdateProductResponse>> + Send;
 
@@ -869,6 +893,7 @@ pub trait CommerceApi: Send + Sync + 'static {
     fn create_order(
         &self,
         principal: Self::Principal,
+        params: CreateOrderParams,
         body: models::OrderCreate,
     ) -> impl std::future::Future<Output = poem::Result<CreateOrderResponse>> + Send;
 
@@ -884,6 +909,7 @@ pub trait CommerceApi: Send + Sync + 'static {
         &self,
         principal: Self::Principal,
         order_id: uuid::Uuid,
+        params: UpdateOrderStatusParams,
         body: models::OrderStatusUpdate,
     ) -> impl std::future::Future<Output = poem::Result<UpdateOrderStatusResponse>> + Send;
 
@@ -898,6 +924,7 @@ pub trait CommerceApi: Send + Sync + 'static {
     fn create_customer(
         &self,
         principal: Self::Principal,
+        params: CreateCustomerParams,
         body: models::CustomerCreate,
     ) -> impl std::future::Future<Output = poem::Result<CreateCustomerResponse>> + Send;
 
@@ -913,6 +940,7 @@ pub trait CommerceApi: Send + Sync + 'static {
         &self,
         principal: Self::Principal,
         customer_id: uuid::Uuid,
+        params: UpdateCustomerParams,
         body: models::CustomerUpdate,
     ) -> impl std::future::Future<Output = poem::Result<UpdateCustomerResponse>> + Send;
 }
@@ -1009,12 +1037,14 @@ impl<H: CommerceApi> Routes<H> {
     async fn create_product(
         &self,
         auth: BearerAuthOrApiKey,
+        #[oai(name = "Idempotency-Key", validator(max_length = 255, min_length = 1))]
+        idempotency_key: poem_openapi::param::Header<Option<String>>,
         body: commerce_runtime::JsonBody<models::ProductCreate>,
     ) -> poem::Result<CreateProductResponse> {
         let principal = self.0.authenticate("createProduct", auth.into()).await?;
         self.0.validate_body("createProduct", body.value())?;
         let body = body.decode()?;
-        self.0.create_product(principal, body).await
+        self.0.create_product(principal, CreateProductParams { idempotency_key: idempotency_key.0 }, body).await
     }
 
     /// Get a product
@@ -1049,12 +1079,15 @@ impl<H: CommerceApi> Routes<H> {
         &self,
         auth: BearerAuthOrApiKey,
         #[oai(name = "productId")] product_id: poem_openapi::param::Path<uuid::Uuid>,
+        #[oai(name = "If-Match", validator(max_length = 200, min_length = 1))] if_match: poem_openapi::param::Header<
+            Option<String>,
+        >,
         body: commerce_runtime::JsonBody<models::ProductUpdate>,
     ) -> poem::Result<UpdateProductResponse> {
         let principal = self.0.authenticate("updateProduct", auth.into()).await?;
         self.0.validate_body("updateProduct", body.value())?;
         let body = body.decode()?;
-        self.0.update_product(principal, product_id.0, body).await
+        self.0.update_product(principal, product_id.0, UpdateProductParams { if_match: if_match.0 }, body).await
     }
 
     /// List orders
@@ -1096,12 +1129,14 @@ impl<H: CommerceApi> Routes<H> {
     async fn create_order(
         &self,
         auth: BearerAuthOrApiKey,
+        #[oai(name = "Idempotency-Key", validator(max_length = 255, min_length = 1))]
+        idempotency_key: poem_openapi::param::Header<Option<String>>,
         body: commerce_runtime::JsonBody<models::OrderCreate>,
     ) -> poem::Result<CreateOrderResponse> {
         let principal = self.0.authenticate("createOrder", auth.into()).await?;
         self.0.validate_body("createOrder", body.value())?;
         let body = body.decode()?;
-        self.0.create_order(principal, body).await
+        self.0.create_order(principal, CreateOrderParams { idempotency_key: idempotency_key.0 }, body).await
     }
 
     /// Get an order
@@ -1117,18 +1152,21 @@ impl<H: CommerceApi> Routes<H> {
 
     /// Transition an order to a new status
     ///
-    /// Only valid transitions are accepted: pending → confirmed → shipped → delivered → refunded, and pending or confirmed → cancelled. Shipping requires a tracking number and a carrier. Cancelling releases the reserved stock.
+    /// Only valid transitions are accepted: pending → confirmed → shipped → delivered → refunded, and pending or confirmed → cancelled. Shipping requires a tracking number and a carrier. Cancelling releases the reserved stock. Customer-role users may only cancel their own orders.
     #[oai(path = "/orders/:orderId/status", method = "patch", operation_id = "updateOrderStatus", tag = "Tag::Orders")]
     async fn update_order_status(
         &self,
         auth: BearerAuthOrApiKey,
         #[oai(name = "orderId")] order_id: poem_openapi::param::Path<uuid::Uuid>,
+        #[oai(name = "If-Match", validator(max_length = 200, min_length = 1))] if_match: poem_openapi::param::Header<
+            Option<String>,
+        >,
         body: commerce_runtime::JsonBody<models::OrderStatusUpdate>,
     ) -> poem::Result<UpdateOrderStatusResponse> {
         let principal = self.0.authenticate("updateOrderStatus", auth.into()).await?;
         self.0.validate_body("updateOrderStatus", body.value())?;
         let body = body.decode()?;
-        self.0.update_order_status(principal, order_id.0, body).await
+        self.0.update_order_status(principal, order_id.0, UpdateOrderStatusParams { if_match: if_match.0 }, body).await
     }
 
     /// List customers
@@ -1163,12 +1201,14 @@ impl<H: CommerceApi> Routes<H> {
     async fn create_customer(
         &self,
         auth: BearerAuthOrApiKey,
+        #[oai(name = "Idempotency-Key", validator(max_length = 255, min_length = 1))]
+        idempotency_key: poem_openapi::param::Header<Option<String>>,
         body: commerce_runtime::JsonBody<models::CustomerCreate>,
     ) -> poem::Result<CreateCustomerResponse> {
         let principal = self.0.authenticate("createCustomer", auth.into()).await?;
         self.0.validate_body("createCustomer", body.value())?;
         let body = body.decode()?;
-        self.0.create_customer(principal, body).await
+        self.0.create_customer(principal, CreateCustomerParams { idempotency_key: idempotency_key.0 }, body).await
     }
 
     /// Get a customer
@@ -1190,11 +1230,14 @@ impl<H: CommerceApi> Routes<H> {
         &self,
         auth: BearerAuthOrApiKey,
         #[oai(name = "customerId")] customer_id: poem_openapi::param::Path<uuid::Uuid>,
+        #[oai(name = "If-Match", validator(max_length = 200, min_length = 1))] if_match: poem_openapi::param::Header<
+            Option<String>,
+        >,
         body: commerce_runtime::JsonBody<models::CustomerUpdate>,
     ) -> poem::Result<UpdateCustomerResponse> {
         let principal = self.0.authenticate("updateCustomer", auth.into()).await?;
         self.0.validate_body("updateCustomer", body.value())?;
         let body = body.decode()?;
-        self.0.update_customer(principal, customer_id.0, body).await
+        self.0.update_customer(principal, customer_id.0, UpdateCustomerParams { if_match: if_match.0 }, body).await
     }
 }

@@ -17,7 +17,7 @@ pub const TITLE: &str = "Commerce API";
 /// `info.version` of the spec.
 pub const VERSION: &str = "2.4.0";
 /// SHA-256 of the spec file this code was generated from.
-pub const SPEC_SHA256: &str = "e6e16151bf6476daeefb7afba01d14473f54a1c7635a8e41e085595ae8e66bfa";
+pub const SPEC_SHA256: &str = "62fde64194818be63fd407b2ace149b91db96d25e3974d213570a00dc2929dc8";
 
 /// A string that names no member of a generated enum.
 #[derive(Debug, Clone, PartialEq, Eq)]

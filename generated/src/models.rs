@@ -450,6 +450,14 @@ pub struct Problem {
     #[oai(rename = "errors", skip_serializing_if_is_none)]
     #[serde(rename = "errors", default, skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+    /// With `code` `invalid_transition`, the order's status now.
+    #[oai(rename = "currentStatus", skip_serializing_if_is_none)]
+    #[serde(rename = "currentStatus", default, skip_serializing_if = "Option::is_none")]
+    pub current_status: Option<OrderStatus>,
+    /// With `code` `invalid_transition`, the statuses the order can move to from `currentStatus`.
+    #[oai(rename = "allowedStatuses", skip_serializing_if_is_none)]
+    #[serde(rename = "allowedStatuses", default, skip_serializing_if = "Option::is_none")]
+    pub allowed_statuses: Option<Vec<OrderStatus>>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, poem_openapi::Object)]

@@ -6,8 +6,8 @@ use poem_openapi::payload::Json;
 use uuid::Uuid;
 
 use super::Handlers;
-use crate::auth::tokens::ACCESS_TOKEN_TTL_SECS;
-use crate::auth::{Actor, Principal, Role, password};
+use crate::auth::tokens::{ACCESS_TOKEN_TTL_SECS, Subject};
+use crate::auth::{Actor, Principal, password};
 use crate::error::AppError;
 use crate::store::{self, entities::user};
 
@@ -60,8 +60,17 @@ pub async fn logout(app: &Handlers, principal: Principal) -> Result<LogoutRespon
 
 /// A new access token and a refresh token of `family` for `user`.
 async fn issue_pair(app: &Handlers, user: &user::Model, family: Uuid) -> Result<TokenPair, AppError> {
-    let role: Role = user.role.parse().map_err(AppError::Internal)?;
-    let (access_token, claims) = app.keys.issue(user.tenant_id, user.id, role, chrono::Utc::now().timestamp());
+    let tenant = store::tenants::get_tenant(&app.db, user.tenant_id)
+        .await?
+        .ok_or_else(|| AppError::Internal(format!("user {} has no tenant", user.id)))?;
+    let subject = Subject {
+        tenant_id: user.tenant_id,
+        user_id: user.id,
+        role: user.role.parse().map_err(AppError::Internal)?,
+        customer_id: user.customer_id,
+        plan: tenant.plan.parse().map_err(AppError::Internal)?,
+    };
+    let (access_token, claims) = app.keys.issue(&subject, chrono::Utc::now().timestamp());
     let refresh_token = store::tokens::issue_refresh(&app.db, user, family, claims.jti).await?;
     Ok(TokenPair {
         access_token,

@@ -1,9 +1,11 @@
 //! The Commerce API implemented: [`Handlers`] implements the generated [`CommerceApi`] trait, one
 //! method per operationId. Each method is a one-line delegation to the module of its tag, where
-//! the operation's logic lives (`createProduct` -> `products::create_product`).
+//! the operation's logic lives (`createOrder` -> `orders::create_order`).
 
 mod auth;
-mod pending;
+mod customers;
+mod idempotency;
+mod orders;
 mod products;
 
 use std::sync::Arc;
@@ -14,43 +16,77 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use crate::auth::tokens::JwtKeys;
-use crate::auth::{Actor, Permission, Permissions, Principal};
+use crate::auth::{Actor, Permission, Permissions, Plan, Principal};
 use crate::error::{AppError, respond};
+use crate::http::context;
+use crate::ratelimit::RateLimits;
 use crate::spec::ApiDocument;
 use crate::store;
 
-/// Everything an operation needs: the database, the token keys and the spec's validators.
+/// Everything an operation needs: the database, the token keys, the spec's validators, the limits.
 pub struct Handlers {
     pub db: DatabaseConnection,
     pub keys: JwtKeys,
     pub spec: Arc<ApiDocument>,
+    pub limits: Arc<RateLimits>,
+}
+
+impl Handlers {
+    /// Who the credential is, before rate limiting.
+    async fn identify(&self, credential: Credential) -> Result<Principal, AppError> {
+        match credential {
+            Credential::BearerAuth(token) => {
+                let principal = self.keys.verify(&token).map_err(AppError::Unauthorized)?;
+                if let Actor::User { jti, .. } = principal.actor
+                    && store::tokens::is_revoked(&self.db, jti).await?
+                {
+                    return Err(AppError::Unauthorized("the access token has been revoked".into()));
+                }
+                Ok(principal)
+            }
+            Credential::ApiKey(secret) => {
+                let key = store::tenants::find_api_key(&self.db, &secret)
+                    .await?
+                    .ok_or_else(|| AppError::Unauthorized("the API key is not valid".into()))?;
+                let scopes = key.scopes.as_array().into_iter().flatten().filter_map(|s| s.as_str());
+                // Unknown scope names (from a newer version) grant nothing.
+                let permissions: Permissions = scopes.filter_map(|s| s.parse::<Permission>().ok()).collect();
+                let plan = key.plan.parse().unwrap_or(Plan::Standard);
+                Ok(Principal { tenant_id: key.tenant_id, actor: Actor::ApiKey { id: key.id }, permissions, plan })
+            }
+        }
+    }
+}
+
+/// The ETag of a resource at `version`.
+fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// The version an `If-Match` header asks for: `None` for no header or `*`. A value that is not one
+/// of our ETags can match nothing (so it answers 412).
+fn if_match(header: Option<String>) -> Option<i64> {
+    let value = header?;
+    let value = value.trim();
+    if value == "*" {
+        return None;
+    }
+    let tag = value.strip_prefix("W/").unwrap_or(value).trim_matches('"');
+    Some(tag.parse().unwrap_or(-1))
 }
 
 impl CommerceApi for Handlers {
     type Principal = Principal;
 
     async fn authenticate(&self, _operation_id: &'static str, credential: Credential) -> poem::Result<Principal> {
-        let principal = match credential {
-            Credential::BearerAuth(token) => {
-                let principal = self.keys.verify(&token).map_err(AppError::Unauthorized)?;
-                if let Actor::User { jti, .. } = principal.actor
-                    && store::tokens::is_revoked(&self.db, jti).await?
-                {
-                    return Err(AppError::Unauthorized("the access token has been revoked".into()).into());
-                }
-                principal
+        let principal = self.identify(credential).await?;
+        match self.limits.check(principal.plan, &principal.key()) {
+            Ok(usage) => context::record_usage(usage),
+            Err((usage, limited)) => {
+                context::record_usage(usage);
+                return Err(limited.into());
             }
-            Credential::ApiKey(secret) => {
-                let key = store::tenants::find_api_key(&self.db, &secret)
-                    .await?
-                    .ok_or_else(|| AppError::Unauthorized("the API key is not valid".into()))?;
-                let scopes: Vec<&str> =
-                    key.scopes.as_array().into_iter().flatten().filter_map(|s| s.as_str()).collect();
-                // Unknown scope names (from a newer version) grant nothing.
-                let permissions: Permissions = scopes.iter().filter_map(|s| s.parse::<Permission>().ok()).collect();
-                Principal { tenant_id: key.tenant_id, actor: Actor::ApiKey { id: key.id }, permissions }
-            }
-        };
+        }
         Ok(principal)
     }
 
@@ -81,9 +117,10 @@ impl CommerceApi for Handlers {
     async fn create_product(
         &self,
         principal: Principal,
+        params: CreateProductParams,
         body: models::ProductCreate,
     ) -> poem::Result<CreateProductResponse> {
-        respond(products::create_product(self, principal, body).await)
+        respond(products::create_product(self, principal, params, body).await)
     }
 
     async fn get_product(&self, principal: Principal, product_id: Uuid) -> poem::Result<GetProductResponse> {
@@ -98,30 +135,37 @@ impl CommerceApi for Handlers {
         &self,
         principal: Principal,
         product_id: Uuid,
+        params: UpdateProductParams,
         body: models::ProductUpdate,
     ) -> poem::Result<UpdateProductResponse> {
-        respond(products::update_product(self, principal, product_id, body).await)
+        respond(products::update_product(self, principal, product_id, params, body).await)
     }
 
     async fn list_orders(&self, principal: Principal, params: ListOrdersParams) -> poem::Result<ListOrdersResponse> {
-        respond(pending::not_yet("listOrders", (principal, params)))
+        respond(orders::list_orders(self, principal, params).await)
     }
 
-    async fn create_order(&self, principal: Principal, body: models::OrderCreate) -> poem::Result<CreateOrderResponse> {
-        respond(pending::not_yet("createOrder", (principal, body)))
+    async fn create_order(
+        &self,
+        principal: Principal,
+        params: CreateOrderParams,
+        body: models::OrderCreate,
+    ) -> poem::Result<CreateOrderResponse> {
+        respond(orders::create_order(self, principal, params, body).await)
     }
 
     async fn get_order(&self, principal: Principal, order_id: Uuid) -> poem::Result<GetOrderResponse> {
-        respond(pending::not_yet("getOrder", (principal, order_id)))
+        respond(orders::get_order(self, principal, order_id).await)
     }
 
     async fn update_order_status(
         &self,
         principal: Principal,
         order_id: Uuid,
+        params: UpdateOrderStatusParams,
         body: models::OrderStatusUpdate,
     ) -> poem::Result<UpdateOrderStatusResponse> {
-        respond(pending::not_yet("updateOrderStatus", (principal, order_id, body)))
+        respond(orders::update_order_status(self, principal, order_id, params, body).await)
     }
 
     async fn list_customers(
@@ -129,27 +173,58 @@ impl CommerceApi for Handlers {
         principal: Principal,
         params: ListCustomersParams,
     ) -> poem::Result<ListCustomersResponse> {
-        respond(pending::not_yet("listCustomers", (principal, params)))
+        respond(customers::list_customers(self, principal, params).await)
     }
 
     async fn create_customer(
         &self,
         principal: Principal,
+        params: CreateCustomerParams,
         body: models::CustomerCreate,
     ) -> poem::Result<CreateCustomerResponse> {
-        respond(pending::not_yet("createCustomer", (principal, body)))
+        respond(customers::create_customer(self, principal, params, body).await)
     }
 
     async fn get_customer(&self, principal: Principal, customer_id: Uuid) -> poem::Result<GetCustomerResponse> {
-        respond(pending::not_yet("getCustomer", (principal, customer_id)))
+        respond(customers::get_customer(self, principal, customer_id).await)
     }
 
     async fn update_customer(
         &self,
         principal: Principal,
         customer_id: Uuid,
+        params: UpdateCustomerParams,
         body: models::CustomerUpdate,
     ) -> poem::Result<UpdateCustomerResponse> {
-        respond(pending::not_yet("updateCustomer", (principal, customer_id, body)))
+        respond(customers::update_customer(self, principal, customer_id, params, body).await)
+    }
+}
+
+/// `pagination` for a page of `size` items out of `total`.
+fn pagination(page: i32, size: i32, total: u64) -> models::Pagination {
+    models::Pagination {
+        page,
+        page_size: size,
+        total: total as i64,
+        total_pages: total.div_ceil(size.max(1) as u64) as i64,
+    }
+}
+
+/// The store's page for the spec's `page` and `pageSize` (bounds enforced when they were parsed).
+fn page(page: i32, size: i32) -> store::Page {
+    store::Page { number: page.max(1) as u64, size: size.max(1) as u64 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::if_match;
+
+    #[test]
+    fn if_match_reads_strong_weak_and_wildcard_tags() {
+        assert_eq!(if_match(None), None);
+        assert_eq!(if_match(Some("\"3\"".into())), Some(3));
+        assert_eq!(if_match(Some("W/\"3\"".into())), Some(3));
+        assert_eq!(if_match(Some("*".into())), None);
+        assert_eq!(if_match(Some("\"abc\"".into())), Some(-1), "a foreign tag matches nothing");
     }
 }

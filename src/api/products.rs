@@ -1,16 +1,15 @@
 //! `listProducts`, `createProduct`, `getProduct`, `updateProduct`, `deleteProduct`.
 
-use commerce_generated::models::{
-    Pagination, Product, ProductCreate, ProductList, ProductSortField, ProductUpdate, SortOrder,
-};
+use commerce_generated::models::{Product, ProductCreate, ProductList, ProductSortField, ProductUpdate, SortOrder};
 use commerce_generated::{
-    CreateProductResponse, DeleteProductResponse, GetProductResponse, ListProductsParams, ListProductsResponse,
-    UpdateProductResponse,
+    CreateProductParams, CreateProductResponse, DeleteProductResponse, GetProductResponse, ListProductsParams,
+    ListProductsResponse, UpdateProductParams, UpdateProductResponse,
 };
 use poem_openapi::payload::Json;
 use uuid::Uuid;
 
-use super::Handlers;
+use super::idempotency::{self, Created};
+use super::{Handlers, etag, if_match, page, pagination};
 use crate::auth::{Permission, Principal};
 use crate::error::AppError;
 use crate::store::entities::product;
@@ -34,54 +33,53 @@ pub async fn list_products(
             ProductSortField::CreatedAt => SortField::CreatedAt,
         },
         descending: params.order == SortOrder::Desc,
-        // The spec's bounds (page >= 1, 1 <= pageSize <= 100) were enforced when the query was parsed.
-        page: params.page as u64,
-        page_size: params.page_size as u64,
+        page: page(params.page, params.page_size),
     };
     let (rows, total) = store::products::list(&app.db, principal.tenant_id, &query).await?;
-    let data = rows.into_iter().map(to_wire).collect::<Result<Vec<_>, _>>()?;
-    let pagination = Pagination {
-        page: params.page,
-        page_size: params.page_size,
-        total: total as i64,
-        total_pages: total.div_ceil(query.page_size) as i64,
-    };
+    let data = rows.into_iter().map(|row| to_wire(row).map(|(p, _)| p)).collect::<Result<Vec<_>, _>>()?;
+    let pagination = pagination(params.page, params.page_size, total);
     Ok(ListProductsResponse::Ok(Json(ProductList { data, pagination })))
 }
 
 pub async fn create_product(
     app: &Handlers,
     principal: Principal,
+    params: CreateProductParams,
     body: ProductCreate,
 ) -> Result<CreateProductResponse, AppError> {
     principal.require(Permission::ProductsWrite)?;
-    let new = NewProduct {
-        sku: body.sku,
-        name: body.name,
-        description: body.description,
-        category: body.category.as_str().to_string(),
-        price: body.price,
-        currency: body.currency,
-        stock: body.stock,
-        active: body.active,
-        tags: body.tags.unwrap_or_default(),
-        images: body.images.unwrap_or_default(),
-    };
-    let product = to_wire(store::products::create(&app.db, principal.tenant_id, new).await?)?;
-    let location = format!("/products/{}", product.id);
-    Ok(CreateProductResponse::Created(Json(product), location))
+    let created = idempotency::once(app, &principal, params.idempotency_key, "createProduct", &body, async || {
+        let new = NewProduct {
+            sku: body.sku.clone(),
+            name: body.name.clone(),
+            description: body.description.clone(),
+            category: body.category.as_str().to_string(),
+            price: body.price,
+            currency: body.currency.clone(),
+            stock: body.stock,
+            active: body.active,
+            tags: body.tags.clone().unwrap_or_default(),
+            images: body.images.clone().unwrap_or_default(),
+        };
+        let (product, _) = to_wire(store::products::create(&app.db, principal.tenant_id, new).await?)?;
+        Ok(Created { location: format!("/products/{}", product.id), body: product })
+    })
+    .await?;
+    Ok(CreateProductResponse::Created(Json(created.body), created.location))
 }
 
 pub async fn get_product(app: &Handlers, principal: Principal, id: Uuid) -> Result<GetProductResponse, AppError> {
     principal.require(Permission::ProductsRead)?;
     let row = store::products::get(&app.db, principal.tenant_id, id).await?.ok_or_else(|| not_found(id))?;
-    Ok(GetProductResponse::Ok(Json(to_wire(row)?)))
+    let (product, version) = to_wire(row)?;
+    Ok(GetProductResponse::Ok(Json(product), etag(version)))
 }
 
 pub async fn update_product(
     app: &Handlers,
     principal: Principal,
     id: Uuid,
+    params: UpdateProductParams,
     body: ProductUpdate,
 ) -> Result<UpdateProductResponse, AppError> {
     principal.require(Permission::ProductsWrite)?;
@@ -97,8 +95,11 @@ pub async fn update_product(
         tags: body.tags,
         images: body.images,
     };
-    let row = store::products::update(&app.db, principal.tenant_id, id, changes).await?.ok_or_else(|| not_found(id))?;
-    Ok(UpdateProductResponse::Ok(Json(to_wire(row)?)))
+    let row = store::products::update(&app.db, principal.tenant_id, id, changes, if_match(params.if_match))
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    let (product, version) = to_wire(row)?;
+    Ok(UpdateProductResponse::Ok(Json(product), etag(version)))
 }
 
 pub async fn delete_product(app: &Handlers, principal: Principal, id: Uuid) -> Result<DeleteProductResponse, AppError> {
@@ -114,10 +115,11 @@ fn not_found(id: Uuid) -> AppError {
     AppError::NotFound { kind: "product", id: id.to_string() }
 }
 
-/// A stored product as the spec shows it.
-fn to_wire(row: product::Model) -> Result<Product, AppError> {
+/// A stored product as the spec shows it, and its version.
+fn to_wire(row: product::Model) -> Result<(Product, i64), AppError> {
     let corrupt = |what: &str| AppError::Internal(format!("product {} has an invalid {what}", row.id));
-    Ok(Product {
+    let version = row.version;
+    let product = Product {
         id: row.id,
         category: row.category.parse().map_err(|_| corrupt("category"))?,
         tags: serde_json::from_value(row.tags.clone()).map_err(|_| corrupt("tags"))?,
@@ -131,5 +133,6 @@ fn to_wire(row: product::Model) -> Result<Product, AppError> {
         active: row.active,
         created_at: row.created_at,
         updated_at: row.updated_at,
-    })
+    };
+    Ok((product, version))
 }

@@ -123,11 +123,40 @@ impl FromStr for Role {
     }
 }
 
+/// A rate-limit plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    Standard,
+    Enterprise,
+}
+
+impl Plan {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::Enterprise => "enterprise",
+        }
+    }
+}
+
+impl FromStr for Plan {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "standard" => Ok(Self::Standard),
+            "enterprise" => Ok(Self::Enterprise),
+            other => Err(format!("unknown plan {other:?} (standard or enterprise)")),
+        }
+    }
+}
+
 /// Who is acting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {
     /// A user with a bearer token; `jti` and `expires_at` identify that token for logout.
-    User { id: Uuid, role: Role, jti: Uuid, expires_at: i64 },
+    /// `customer_id` links a customer-role user to the customer record it is.
+    User { id: Uuid, role: Role, customer_id: Option<Uuid>, jti: Uuid, expires_at: i64 },
     /// A server-to-server API key.
     ApiKey { id: Uuid },
 }
@@ -138,9 +167,27 @@ pub struct Principal {
     pub tenant_id: Uuid,
     pub actor: Actor,
     pub permissions: Permissions,
+    pub plan: Plan,
 }
 
 impl Principal {
+    /// The id rate limits and idempotency keys are kept under: `user:<id>` or `key:<id>`.
+    pub fn key(&self) -> String {
+        match &self.actor {
+            Actor::User { id, .. } => format!("user:{id}"),
+            Actor::ApiKey { id } => format!("key:{id}"),
+        }
+    }
+
+    /// `Some(customer)` when the caller may only see that customer's records (a customer-role user;
+    /// one with no customer record sees nothing), `None` when it sees the whole tenant.
+    pub fn own_customer(&self) -> Option<Uuid> {
+        match &self.actor {
+            Actor::User { role: Role::Customer, customer_id, .. } => Some(customer_id.unwrap_or(Uuid::nil())),
+            _ => None,
+        }
+    }
+
     /// Fails with 403 unless the caller holds `permission`.
     pub fn require(&self, permission: Permission) -> Result<(), AppError> {
         if self.permissions.contains(permission) {

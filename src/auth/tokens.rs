@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{Actor, Permission, Principal, Role};
+use super::{Actor, Permission, Plan, Principal, Role};
 
 /// Access tokens live one hour (the spec's `expiresIn`).
 pub const ACCESS_TOKEN_TTL_SECS: i64 = 3600;
@@ -28,6 +28,11 @@ pub struct Claims {
     pub role: String,
     /// The permissions the role grants, for clients and for audit; the server re-derives them.
     pub perms: Vec<String>,
+    /// The customer record of a customer-role user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cid: Option<Uuid>,
+    /// The tenant's rate-limit plan.
+    pub plan: String,
     pub jti: Uuid,
     pub iat: i64,
     pub exp: i64,
@@ -53,12 +58,15 @@ impl JwtKeys {
     }
 
     /// A new access token for a user; returns the token and its claims.
-    pub fn issue(&self, tenant_id: Uuid, user_id: Uuid, role: Role, now: i64) -> (String, Claims) {
+    pub fn issue(&self, subject: &Subject, now: i64) -> (String, Claims) {
+        let role = subject.role;
         let claims = Claims {
-            sub: user_id,
-            tid: tenant_id,
+            sub: subject.user_id,
+            tid: subject.tenant_id,
             role: role.as_str().to_string(),
             perms: role.permissions().iter().map(|p| p.as_str().to_string()).collect(),
+            cid: subject.customer_id,
+            plan: subject.plan.as_str().to_string(),
             jti: Uuid::new_v4(),
             iat: now,
             exp: now + ACCESS_TOKEN_TTL_SECS,
@@ -79,13 +87,32 @@ impl JwtKeys {
                 _ => "the access token is not valid".to_string(),
             })?;
         let claims = data.claims;
-        let role: Role = claims.role.parse().map_err(|_| "the access token is not valid".to_string())?;
+        let invalid = |_| "the access token is not valid".to_string();
+        let role: Role = claims.role.parse().map_err(invalid)?;
+        let plan: Plan = claims.plan.parse().map_err(invalid)?;
         Ok(Principal {
             tenant_id: claims.tid,
-            actor: Actor::User { id: claims.sub, role, jti: claims.jti, expires_at: claims.exp },
+            actor: Actor::User {
+                id: claims.sub,
+                role,
+                customer_id: claims.cid,
+                jti: claims.jti,
+                expires_at: claims.exp,
+            },
             permissions: role.permissions(),
+            plan,
         })
     }
+}
+
+/// Whom an access token is issued to.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub tenant_id: Uuid,
+    pub user_id: Uuid,
+    pub role: Role,
+    pub customer_id: Option<Uuid>,
+    pub plan: Plan,
 }
 
 /// A fresh random secret with a readable prefix: `rt_...` (refresh token), `ck_...` (API key).
@@ -113,27 +140,36 @@ mod tests {
         chrono::Utc::now().timestamp()
     }
 
+    fn subject(role: Role) -> Subject {
+        Subject { tenant_id: Uuid::new_v4(), user_id: Uuid::new_v4(), role, customer_id: None, plan: Plan::Standard }
+    }
+
     #[test]
     fn a_token_verifies_to_its_principal() {
         let keys = JwtKeys::new(b"secret");
-        let (tenant, user) = (Uuid::new_v4(), Uuid::new_v4());
-        let (token, claims) = keys.issue(tenant, user, Role::Staff, now());
+        let who = Subject { customer_id: Some(Uuid::new_v4()), plan: Plan::Enterprise, ..subject(Role::Customer) };
+        let (token, claims) = keys.issue(&who, now());
         let principal = keys.verify(&token).unwrap();
-        assert_eq!(principal.tenant_id, tenant);
-        assert_eq!(
-            principal.actor,
-            Actor::User { id: user, role: Role::Staff, jti: claims.jti, expires_at: claims.exp }
-        );
+        assert_eq!(principal.tenant_id, who.tenant_id);
+        assert_eq!(principal.plan, Plan::Enterprise);
+        let expected = Actor::User {
+            id: who.user_id,
+            role: Role::Customer,
+            customer_id: who.customer_id,
+            jti: claims.jti,
+            expires_at: claims.exp,
+        };
+        assert_eq!(principal.actor, expected);
     }
 
     #[test]
     fn expired_foreign_and_tampered_tokens_are_refused() {
         let keys = JwtKeys::new(b"secret");
-        let (expired, _) = keys.issue(Uuid::new_v4(), Uuid::new_v4(), Role::Admin, now() - 2 * ACCESS_TOKEN_TTL_SECS);
+        let (expired, _) = keys.issue(&subject(Role::Admin), now() - 2 * ACCESS_TOKEN_TTL_SECS);
         assert_eq!(keys.verify(&expired).unwrap_err(), "the access token has expired");
-        let (foreign, _) = JwtKeys::new(b"other").issue(Uuid::new_v4(), Uuid::new_v4(), Role::Admin, now());
+        let (foreign, _) = JwtKeys::new(b"other").issue(&subject(Role::Admin), now());
         assert!(keys.verify(&foreign).is_err());
-        let (token, _) = keys.issue(Uuid::new_v4(), Uuid::new_v4(), Role::Customer, now());
+        let (token, _) = keys.issue(&subject(Role::Customer), now());
         let mut parts: Vec<&str> = token.split('.').collect();
         let forged = URL_SAFE_NO_PAD.encode(br#"{"sub":"00000000-0000-0000-0000-000000000000","role":"admin"}"#);
         parts[1] = &forged;
@@ -143,7 +179,7 @@ mod tests {
     #[test]
     fn the_none_algorithm_is_refused() {
         let keys = JwtKeys::new(b"secret");
-        let (token, _) = keys.issue(Uuid::new_v4(), Uuid::new_v4(), Role::Admin, now());
+        let (token, _) = keys.issue(&subject(Role::Admin), now());
         let payload = token.split('.').nth(1).unwrap();
         let unsigned = format!("{}.{payload}.", URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#));
         assert!(keys.verify(&unsigned).is_err());

@@ -1,17 +1,28 @@
 //! The request being served, as a task-local: its id and path reach error documents and logs
 //! without threading them through every handler.
 
+use std::sync::{Arc, OnceLock};
+
+use crate::ratelimit::Usage;
+
 tokio::task_local! {
     static CONTEXT: RequestContext;
 }
 
-/// What an error document needs to know about the request it answers.
+/// What an error document needs to know about the request it answers, and what the handlers
+/// learned that the response headers must say (the caller's rate-limit usage).
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub request_id: String,
     pub method: String,
     pub path: String,
     pub query: Option<String>,
+    pub rate_limit: Arc<OnceLock<Usage>>,
+}
+
+/// Records the caller's rate-limit usage for the response headers.
+pub fn record_usage(usage: Usage) {
+    let _ = CONTEXT.try_with(|ctx| ctx.rate_limit.set(usage));
 }
 
 /// Runs `fut` with `ctx` as the current request.
@@ -26,5 +37,6 @@ pub fn current() -> RequestContext {
         method: String::new(),
         path: "/".into(),
         query: None,
+        rate_limit: Arc::default(),
     })
 }

@@ -30,7 +30,9 @@ pub async fn middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<Resp
         method: req.method().as_str().to_string(),
         path: req.uri().path().to_string(),
         query: req.uri().query().map(String::from),
+        rate_limit: Arc::default(),
     };
+    let usage = ctx.rate_limit.clone();
     let spec = req.data::<Arc<ApiDocument>>().cloned();
     let mut response = context::scope(ctx, async move {
         match next.call(req).await {
@@ -39,8 +41,16 @@ pub async fn middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<Resp
         }
     })
     .await;
+    let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(REQUEST_ID, value);
+        headers.insert(REQUEST_ID, value);
+    }
+    if let Some(usage) = usage.get() {
+        for (name, value) in [("ratelimit-policy", usage.policy_header()), ("ratelimit", usage.header())] {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        }
     }
     Ok(response)
 }
@@ -48,7 +58,7 @@ pub async fn middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<Resp
 /// Maps a `poem::Error` to a problem response (runs inside the request's context).
 fn to_problem(error: poem::Error, spec: Option<&ApiDocument>) -> Response {
     if let Some(problem) = error.downcast_ref::<ProblemResponse>() {
-        return problem_response(&problem.0);
+        return poem::error::ResponseError::as_response(problem);
     }
     let app_error = if let Some(e) = error.downcast_ref::<BodyRejection>() {
         if e.status.as_u16() == 422 {

@@ -13,6 +13,8 @@ pub mod tenant {
         #[sea_orm(unique)]
         pub slug: String,
         pub name: String,
+        /// `standard` or `enterprise`: the rate limit of its users.
+        pub plan: String,
         pub created_at: DateTimeUtc,
     }
 
@@ -35,6 +37,8 @@ pub mod user {
         pub password_hash: String,
         /// `admin`, `staff` or `customer`.
         pub role: String,
+        /// For the customer role: the customer record this user is (and may see the orders of).
+        pub customer_id: Option<Uuid>,
         pub created_at: DateTimeUtc,
     }
 
@@ -69,6 +73,117 @@ pub mod product {
         pub updated_at: DateTimeUtc,
         /// Set by a soft delete; such a product is invisible to every read.
         pub deleted_at: Option<DateTimeUtc>,
+        /// Incremented by every change: the ETag.
+        pub version: i64,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod customer {
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "customers")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        /// Lower-cased; unique within the tenant.
+        pub email: String,
+        pub first_name: String,
+        pub last_name: String,
+        pub phone: Option<String>,
+        /// An `Address` object as JSON.
+        pub default_address: Option<Json>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+        /// Incremented by every change: the ETag.
+        pub version: i64,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod order {
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "orders")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        pub customer_id: Uuid,
+        /// One of the spec's `OrderStatus` values.
+        pub status: String,
+        pub currency: String,
+        /// Minor units.
+        pub subtotal: i64,
+        /// Minor units.
+        pub total: i64,
+        /// An `Address` object as JSON.
+        pub shipping_address: Json,
+        pub shipping_method: String,
+        pub tracking_number: Option<String>,
+        pub carrier: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+        /// Incremented by every change: the ETag.
+        pub version: i64,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod order_item {
+    use sea_orm::entity::prelude::*;
+
+    /// A line of an order: the product's sku, name and price copied when the order was placed.
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "order_items")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub order_id: Uuid,
+        pub tenant_id: Uuid,
+        /// The line's index in the request.
+        pub position: i32,
+        pub product_id: Uuid,
+        pub sku: String,
+        pub name: String,
+        pub quantity: i32,
+        pub unit_price: i64,
+        pub line_total: i64,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod idempotency_key {
+    use sea_orm::entity::prelude::*;
+
+    /// A create made safe to retry: the first response, replayed for the same key and body.
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "idempotency_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        /// `user:<id>` or `key:<id>`: keys are scoped to tenant and principal.
+        pub principal: String,
+        pub key: String,
+        /// SHA-256 of the operation id and the canonical request body.
+        pub request_hash: String,
+        /// Set when the first request finished; until then it is in progress.
+        pub response_status: Option<i32>,
+        pub response_body: Option<Json>,
+        pub response_location: Option<String>,
+        pub created_at: DateTimeUtc,
     }
 
     impl ActiveModelBehavior for ActiveModel {}

@@ -4,7 +4,8 @@
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
-    big_integer, boolean, integer, json, string, text, timestamp_with_time_zone, timestamp_with_time_zone_null, uuid,
+    big_integer, boolean, integer, integer_null, json, json_null, string, string_null, text, timestamp_with_time_zone,
+    timestamp_with_time_zone_null, uuid, uuid_null,
 };
 
 pub struct Migrator;
@@ -15,7 +16,7 @@ impl MigratorTrait for Migrator {
     }
 }
 
-/// Tenants, users, products, tokens, API keys and settings.
+/// Tenants, users, products, customers, orders, idempotency keys, tokens, API keys and settings.
 struct Initial;
 
 impl MigrationName for Initial {
@@ -37,6 +38,7 @@ impl MigrationTrait for Initial {
                 .col(pk("id"))
                 .col(string("slug").unique_key())
                 .col(string("name"))
+                .col(string("plan").default("standard"))
                 .col(timestamp_with_time_zone("created_at"))
                 .to_owned(),
         )
@@ -49,6 +51,7 @@ impl MigrationTrait for Initial {
                 .col(string("email"))
                 .col(string("password_hash"))
                 .col(string("role"))
+                .col(uuid_null("customer_id"))
                 .col(timestamp_with_time_zone("created_at"))
                 .foreign_key(ForeignKey::create().from("users", "tenant_id").to("tenants", "id"))
                 .to_owned(),
@@ -76,6 +79,7 @@ impl MigrationTrait for Initial {
                 .col(timestamp_with_time_zone("created_at"))
                 .col(timestamp_with_time_zone("updated_at"))
                 .col(timestamp_with_time_zone_null("deleted_at"))
+                .col(big_integer("version").default(1))
                 .foreign_key(ForeignKey::create().from("products", "tenant_id").to("tenants", "id"))
                 .to_owned(),
         )
@@ -93,6 +97,104 @@ impl MigrationTrait for Initial {
                 .table("products")
                 .col("tenant_id")
                 .col("created_at")
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("customers")
+                .col(pk("id"))
+                .col(uuid("tenant_id"))
+                .col(string("email"))
+                .col(string("first_name"))
+                .col(string("last_name"))
+                .col(string_null("phone"))
+                .col(json_null("default_address"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .col(big_integer("version").default(1))
+                .foreign_key(ForeignKey::create().from("customers", "tenant_id").to("tenants", "id"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("customers_tenant_email")
+                .table("customers")
+                .col("tenant_id")
+                .col("email")
+                .unique()
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("orders")
+                .col(pk("id"))
+                .col(uuid("tenant_id"))
+                .col(uuid("customer_id"))
+                .col(string("status"))
+                .col(string("currency"))
+                .col(big_integer("subtotal"))
+                .col(big_integer("total"))
+                .col(json("shipping_address"))
+                .col(string("shipping_method"))
+                .col(string_null("tracking_number"))
+                .col(string_null("carrier"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .col(big_integer("version").default(1))
+                .foreign_key(ForeignKey::create().from("orders", "tenant_id").to("tenants", "id"))
+                .foreign_key(ForeignKey::create().from("orders", "customer_id").to("customers", "id"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create().name("orders_tenant_created").table("orders").col("tenant_id").col("created_at").to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("order_items")
+                .col(pk("id"))
+                .col(uuid("order_id"))
+                .col(uuid("tenant_id"))
+                .col(integer("position"))
+                .col(uuid("product_id"))
+                .col(string("sku"))
+                .col(string("name"))
+                .col(integer("quantity"))
+                .col(big_integer("unit_price"))
+                .col(big_integer("line_total"))
+                .foreign_key(ForeignKey::create().from("order_items", "order_id").to("orders", "id"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(Index::create().name("order_items_order").table("order_items").col("order_id").to_owned())
+            .await?;
+        m.create_table(
+            Table::create()
+                .table("idempotency_keys")
+                .col(pk("id"))
+                .col(uuid("tenant_id"))
+                .col(string("principal"))
+                .col(string("key"))
+                .col(string("request_hash"))
+                .col(integer_null("response_status"))
+                .col(json_null("response_body"))
+                .col(string_null("response_location"))
+                .col(timestamp_with_time_zone("created_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("idempotency_keys_scope")
+                .table("idempotency_keys")
+                .col("tenant_id")
+                .col("principal")
+                .col("key")
+                .unique()
                 .to_owned(),
         )
         .await?;

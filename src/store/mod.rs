@@ -1,8 +1,11 @@
 //! Persistence: the database connection, entities, migrations and the queries handlers use.
 //! Nothing here knows about HTTP; every query on tenant-owned rows takes the tenant id.
 
+pub mod customers;
 pub mod entities;
+pub mod idempotency;
 pub mod migrations;
+pub mod orders;
 pub mod products;
 pub mod tenants;
 pub mod tokens;
@@ -11,6 +14,8 @@ use std::time::Duration;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait;
+
+use crate::error::AppError;
 
 /// Opens the database `url` names (SQLite or PostgreSQL) and applies pending migrations.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
@@ -37,4 +42,36 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
 pub fn now() -> chrono::DateTime<chrono::Utc> {
     let now = chrono::Utc::now();
     now - chrono::Duration::nanoseconds(i64::from(now.timestamp_subsec_nanos() % 1000))
+}
+
+/// A page of a listing: 1-based `number`, `size` items.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub number: u64,
+    pub size: u64,
+}
+
+impl Page {
+    pub fn offset(self) -> u64 {
+        self.number.saturating_sub(1).saturating_mul(self.size)
+    }
+}
+
+/// Escapes LIKE wildcards so a search for `50%` means the text `50%` (used with `ESCAPE '\'`).
+pub fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+/// The 412 for a conditional update that found the resource at another version.
+pub fn stale(kind: &str, expected: Option<i64>, current: i64) -> AppError {
+    let expected = expected.map(|v| format!(" since ETag \"{v}\"")).unwrap_or_default();
+    AppError::PreconditionFailed(format!("the {kind} has changed{expected}; its current ETag is \"{current}\""))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(super::escape_like(r"50%_off\"), r"50\%\_off\\");
+    }
 }

@@ -2,13 +2,14 @@
 
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, ExprTrait,
-    IntoActiveModel, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, ExprTrait, Order, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::entities::product::{self, Column};
+use super::{Page, escape_like};
 use crate::error::AppError;
 
 /// A new product, already checked against the spec.
@@ -57,9 +58,7 @@ pub struct ProductQuery {
     pub active: Option<bool>,
     pub sort: SortField,
     pub descending: bool,
-    /// 1-based.
-    pub page: u64,
-    pub page_size: u64,
+    pub page: Page,
 }
 
 fn sku_taken(sku: &str) -> AppError {
@@ -99,6 +98,7 @@ pub async fn create(db: &DatabaseConnection, tenant_id: Uuid, new: NewProduct) -
         created_at: Set(now),
         updated_at: Set(now),
         deleted_at: Set(None),
+        version: Set(1),
     };
     product::Entity::insert(row).exec_with_returning(db).await.map_err(|e| map_unique(e, &new.sku))
 }
@@ -141,57 +141,48 @@ pub async fn list(
         SortField::CreatedAt => select.order_by(Column::CreatedAt, order.clone()),
     };
     // The id breaks ties, so pages never overlap or skip.
-    let rows = select
-        .order_by(Column::Id, order)
-        .offset((q.page - 1).saturating_mul(q.page_size))
-        .limit(q.page_size)
-        .all(db)
-        .await?;
+    let rows = select.order_by(Column::Id, order).offset(q.page.offset()).limit(q.page.size).all(db).await?;
     Ok((rows, total))
 }
 
-/// Applies `changes` to the live product `id`; `None` when there is no such product.
+/// Applies `changes` to the live product `id` if it still has `if_version` (when given); `None`
+/// when there is no such product.
 pub async fn update(
     db: &DatabaseConnection,
     tenant_id: Uuid,
     id: Uuid,
     changes: ProductChanges,
+    if_version: Option<i64>,
 ) -> Result<Option<product::Model>, AppError> {
-    let Some(current) = get(db, tenant_id, id).await? else { return Ok(None) };
-    let sku = changes.sku.clone().unwrap_or_else(|| current.sku.clone());
-    let mut row = current.into_active_model();
-    if let Some(v) = changes.sku {
-        row.sku = Set(v);
+    let sku = changes.sku.clone().unwrap_or_default();
+    let mut update = product::Entity::update_many()
+        .col_expr(Column::Version, Expr::col(Column::Version).add(1))
+        .col_expr(Column::UpdatedAt, Expr::value(super::now()));
+    let set = |update: sea_orm::UpdateMany<product::Entity>, col: Column, v: Option<sea_orm::Value>| match v {
+        Some(v) => update.col_expr(col, Expr::value(v)),
+        None => update,
+    };
+    update = set(update, Column::Sku, changes.sku.map(Into::into));
+    update = set(update, Column::Name, changes.name.map(Into::into));
+    update = set(update, Column::Description, changes.description.map(Into::into));
+    update = set(update, Column::Category, changes.category.map(Into::into));
+    update = set(update, Column::Price, changes.price.map(Into::into));
+    update = set(update, Column::Currency, changes.currency.map(Into::into));
+    update = set(update, Column::Stock, changes.stock.map(Into::into));
+    update = set(update, Column::Active, changes.active.map(Into::into));
+    update = set(update, Column::Tags, changes.tags.map(|v| Value::from(v).into()));
+    update = set(update, Column::Images, changes.images.map(|v| Value::from(v).into()));
+    update =
+        update.filter(Column::Id.eq(id)).filter(Column::TenantId.eq(tenant_id)).filter(Column::DeletedAt.is_null());
+    if let Some(version) = if_version {
+        update = update.filter(Column::Version.eq(version));
     }
-    if let Some(v) = changes.name {
-        row.name = Set(v);
+    let result = update.exec(db).await.map_err(|e| map_unique(e, &sku))?;
+    match (result.rows_affected, get(db, tenant_id, id).await?) {
+        (_, None) => Ok(None),
+        (0, Some(current)) => Err(super::stale("product", if_version, current.version)),
+        (_, Some(current)) => Ok(Some(current)),
     }
-    if let Some(v) = changes.description {
-        row.description = Set(v);
-    }
-    if let Some(v) = changes.category {
-        row.category = Set(v);
-    }
-    if let Some(v) = changes.price {
-        row.price = Set(v);
-    }
-    if let Some(v) = changes.currency {
-        row.currency = Set(v);
-    }
-    if let Some(v) = changes.stock {
-        row.stock = Set(v);
-    }
-    if let Some(v) = changes.active {
-        row.active = Set(v);
-    }
-    if let Some(v) = changes.tags {
-        row.tags = Set(Value::from(v));
-    }
-    if let Some(v) = changes.images {
-        row.images = Set(Value::from(v));
-    }
-    row.updated_at = Set(super::now());
-    row.update(db).await.map(Some).map_err(|e| map_unique(e, &sku))
 }
 
 /// Soft-deletes the live product `id`; `false` when there is no such product.
@@ -200,23 +191,11 @@ pub async fn delete(db: &DatabaseConnection, tenant_id: Uuid, id: Uuid) -> Resul
     let result = product::Entity::update_many()
         .col_expr(Column::DeletedAt, Expr::value(now))
         .col_expr(Column::UpdatedAt, Expr::value(now))
+        .col_expr(Column::Version, Expr::col(Column::Version).add(1))
         .filter(Column::Id.eq(id))
         .filter(Column::TenantId.eq(tenant_id))
         .filter(Column::DeletedAt.is_null())
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
-}
-
-/// Escapes LIKE wildcards so a search for `50%` means the text `50%`.
-fn escape_like(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn like_wildcards_are_escaped() {
-        assert_eq!(super::escape_like(r"50%_off\"), r"50\%\_off\\");
-    }
 }

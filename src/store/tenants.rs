@@ -4,8 +4,9 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, Pa
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::customers::{self, NewCustomer};
 use super::entities::{api_key, setting, tenant, user};
-use crate::auth::{Permission, Role, password, tokens};
+use crate::auth::{Permission, Plan, Role, password, tokens};
 use crate::error::AppError;
 
 /// Whether the database has no tenant yet (a first start).
@@ -13,11 +14,17 @@ pub async fn is_empty(db: &DatabaseConnection) -> Result<bool, AppError> {
     Ok(tenant::Entity::find().count(db).await? == 0)
 }
 
-pub async fn create_tenant(db: &DatabaseConnection, slug: &str, name: &str) -> Result<tenant::Model, AppError> {
+pub async fn create_tenant(
+    db: &DatabaseConnection,
+    slug: &str,
+    name: &str,
+    plan: Plan,
+) -> Result<tenant::Model, AppError> {
     let row = tenant::ActiveModel {
         id: Set(Uuid::now_v7()),
         slug: Set(slug.to_string()),
         name: Set(name.to_string()),
+        plan: Set(plan.as_str().to_string()),
         created_at: Set(super::now()),
     };
     tenant::Entity::insert(row).exec_with_returning(db).await.map_err(|e| match e.sql_err() {
@@ -34,7 +41,13 @@ pub async fn find_tenant(db: &DatabaseConnection, slug: &str) -> Result<Option<t
     Ok(tenant::Entity::find().filter(tenant::Column::Slug.eq(slug)).one(db).await?)
 }
 
-/// Creates a user; the email is stored lower-cased and must be unique within the tenant.
+pub async fn get_tenant(db: &DatabaseConnection, id: Uuid) -> Result<Option<tenant::Model>, AppError> {
+    Ok(tenant::Entity::find_by_id(id).one(db).await?)
+}
+
+/// Creates a user; the email is stored lower-cased and must be unique within the tenant. A
+/// customer-role user is linked to the tenant's customer record with the same email, which is
+/// created (named after the email) when there is none.
 pub async fn create_user(
     db: &DatabaseConnection,
     tenant_id: Uuid,
@@ -42,7 +55,25 @@ pub async fn create_user(
     password: &str,
     role: Role,
 ) -> Result<user::Model, AppError> {
+    let customer_id = match role {
+        Role::Customer => Some(match customers::find_by_email(db, tenant_id, email).await? {
+            Some(customer) => customer.id,
+            None => {
+                let local = email.split('@').next().unwrap_or(email).chars().take(100).collect::<String>();
+                let new = NewCustomer {
+                    email: email.to_string(),
+                    first_name: if local.is_empty() { "Customer".into() } else { local },
+                    last_name: "Customer".into(),
+                    phone: None,
+                    default_address: None,
+                };
+                customers::create(db, tenant_id, new).await?.id
+            }
+        }),
+        Role::Admin | Role::Staff => None,
+    };
     let row = user::ActiveModel {
+        customer_id: Set(customer_id),
         id: Set(Uuid::now_v7()),
         tenant_id: Set(tenant_id),
         email: Set(email.trim().to_lowercase()),
@@ -76,7 +107,7 @@ pub async fn create_api_key(
     tenant_id: Uuid,
     name: &str,
     scopes: &[Permission],
-    plan: &str,
+    plan: Plan,
 ) -> Result<(api_key::Model, String), AppError> {
     let secret = tokens::opaque_secret("ck");
     let row = api_key::ActiveModel {
@@ -85,11 +116,22 @@ pub async fn create_api_key(
         name: Set(name.to_string()),
         key_hash: Set(tokens::digest(&secret)),
         scopes: Set(Value::from(scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>())),
-        plan: Set(plan.to_string()),
+        plan: Set(plan.as_str().to_string()),
         created_at: Set(super::now()),
         revoked_at: Set(None),
     };
     Ok((api_key::Entity::insert(row).exec_with_returning(db).await?, secret))
+}
+
+/// Revokes API key `id`; `false` when there is no live key with that id.
+pub async fn revoke_api_key(db: &DatabaseConnection, id: Uuid) -> Result<bool, AppError> {
+    let result = api_key::Entity::update_many()
+        .col_expr(api_key::Column::RevokedAt, super::now().into())
+        .filter(api_key::Column::Id.eq(id))
+        .filter(api_key::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
 }
 
 /// The live (not revoked) API key with this secret.

@@ -3,7 +3,7 @@
 //! other way for a test to call the API.
 
 use commerce::App;
-use commerce::auth::{Permission, Role};
+use commerce::auth::{Permission, Plan, Role};
 use commerce::config::Config;
 use commerce::store;
 use reqwest::header::HeaderMap;
@@ -221,6 +221,38 @@ impl TestApp {
         self.call("deleteProduct", auth, &[("productId", id)], &[], None).await
     }
 
+    pub async fn list_orders(&self, auth: Auth<'_>, query: &[(&str, &str)]) -> Response {
+        self.call("listOrders", auth, &[], query, None).await
+    }
+
+    pub async fn create_order(&self, auth: Auth<'_>, body: impl Into<Body>) -> Response {
+        self.call("createOrder", auth, &[], &[], Some(body.into())).await
+    }
+
+    pub async fn get_order(&self, auth: Auth<'_>, id: &str) -> Response {
+        self.call("getOrder", auth, &[("orderId", id)], &[], None).await
+    }
+
+    pub async fn update_order_status(&self, auth: Auth<'_>, id: &str, body: impl Into<Body>) -> Response {
+        self.call("updateOrderStatus", auth, &[("orderId", id)], &[], Some(body.into())).await
+    }
+
+    pub async fn list_customers(&self, auth: Auth<'_>, query: &[(&str, &str)]) -> Response {
+        self.call("listCustomers", auth, &[], query, None).await
+    }
+
+    pub async fn create_customer(&self, auth: Auth<'_>, body: impl Into<Body>) -> Response {
+        self.call("createCustomer", auth, &[], &[], Some(body.into())).await
+    }
+
+    pub async fn get_customer(&self, auth: Auth<'_>, id: &str) -> Response {
+        self.call("getCustomer", auth, &[("customerId", id)], &[], None).await
+    }
+
+    pub async fn update_customer(&self, auth: Auth<'_>, id: &str, body: impl Into<Body>) -> Response {
+        self.call("updateCustomer", auth, &[("customerId", id)], &[], Some(body.into())).await
+    }
+
     // --- arranging state ------------------------------------------------------------------------
 
     /// Logs in and returns the access token, asserting success.
@@ -245,15 +277,20 @@ impl TestApp {
 
     /// A new tenant `slug` with an admin; returns that admin's token.
     pub async fn other_tenant_token(&self, slug: &str) -> String {
-        let tenant = store::tenants::create_tenant(&self.db, slug, slug).await.unwrap();
+        let tenant = store::tenants::create_tenant(&self.db, slug, slug, Plan::Standard).await.unwrap();
         store::tenants::create_user(&self.db, tenant.id, ADMIN_EMAIL, USER_PASSWORD, Role::Admin).await.unwrap();
         self.token_for(slug, ADMIN_EMAIL, USER_PASSWORD).await
     }
 
-    /// A new API key of tenant `demo` with `scopes`; returns its secret.
+    /// A new standard-plan API key of tenant `demo` with `scopes`; returns its secret.
     pub async fn api_key(&self, scopes: &[Permission]) -> String {
-        let tenant = store::tenants::find_tenant(&self.db, "demo").await.unwrap().unwrap();
-        store::tenants::create_api_key(&self.db, tenant.id, "test", scopes, "standard").await.unwrap().1
+        self.api_key_on("demo", scopes, Plan::Standard).await
+    }
+
+    /// A new API key of tenant `slug` with `scopes` on `plan`; returns its secret.
+    pub async fn api_key_on(&self, slug: &str, scopes: &[Permission], plan: Plan) -> String {
+        let tenant = store::tenants::find_tenant(&self.db, slug).await.unwrap().unwrap();
+        store::tenants::create_api_key(&self.db, tenant.id, "test", scopes, plan).await.unwrap().1
     }
 
     /// Creates a product from `sample_product(sku)` with `changes` merged in; returns its body.
@@ -264,6 +301,16 @@ impl TestApp {
         assert_eq!(res.status, 201, "{:#}", res.body);
         res.body
     }
+}
+
+/// A valid `Address`.
+pub fn address() -> Value {
+    json!({"name": "Sofia Chen", "line1": "123 Madison Ave", "city": "New York", "state": "NY", "postalCode": "10016", "country": "US"})
+}
+
+/// A valid `CustomerCreate` body.
+pub fn sample_customer(email: &str) -> Value {
+    json!({"email": email, "firstName": "Sofia", "lastName": "Chen", "phone": "+15551234567", "defaultAddress": address()})
 }
 
 /// A valid `ProductCreate` body.
@@ -297,6 +344,10 @@ macro_rules! assert_body_snapshot {
             (".data[].createdAt", "[timestamp]"),
             (".data[].updatedAt", "[timestamp]"),
             (".accessToken", "[jwt]"),
+            (".customerId", "[id]"),
+            (".items[].productId", "[id]"),
+            (".data[].customerId", "[id]"),
+            (".data[].items[].productId", "[id]"),
             (".refreshToken", "[refresh token]"),
             (".requestId", "[request id]"),
         ] {

@@ -4,6 +4,8 @@ mod contract;
 mod helpers;
 
 mod auth;
+mod customers;
 mod docs;
-mod pending;
+mod limits;
+mod orders;
 mod products;

@@ -1,0 +1,365 @@
+//! Orders: creation reserves stock atomically, transitions are conditional updates, cancelling
+//! releases stock in the same transaction. `only` narrows every read and write to one customer's
+//! orders (a customer-role caller).
+//!
+//! Concurrency: stock is taken by `UPDATE products SET stock = stock - q WHERE ... AND stock >= q`,
+//! one product at a time in id order. The condition makes overselling impossible on either database
+//! (PostgreSQL re-checks it after waiting on the row lock; SQLite runs one writer at a time), and
+//! the fixed order rules out deadlocks between orders that share products. Every transaction starts
+//! with a write, so SQLite never has to upgrade a read snapshot.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, ExprTrait,
+    Order as SortOrder, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::entities::{order, order_item, product};
+use super::{Page, customers};
+use crate::error::AppError;
+use commerce_generated::models::{FieldError, OrderStatus};
+
+/// An order with its lines, in request order.
+pub type OrderWithItems = (order::Model, Vec<order_item::Model>);
+
+/// One line of a new order, as requested.
+#[derive(Debug, Clone)]
+pub struct NewLine {
+    pub product_id: Uuid,
+    pub quantity: i32,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub customer_id: Uuid,
+    pub lines: Vec<NewLine>,
+    pub shipping_address: Value,
+    pub shipping_method: String,
+}
+
+/// Where an order may go from `status`.
+pub fn allowed_next(status: OrderStatus) -> &'static [OrderStatus] {
+    use OrderStatus::*;
+    match status {
+        Pending => &[Confirmed, Cancelled],
+        Confirmed => &[Shipped, Cancelled],
+        Shipped => &[Delivered],
+        Delivered => &[Refunded],
+        Cancelled | Refunded => &[],
+    }
+}
+
+/// The statuses an order must be in to move to `status`.
+fn predecessors(status: OrderStatus) -> Vec<OrderStatus> {
+    OrderStatus::ALL.into_iter().filter(|from| allowed_next(*from).contains(&status)).collect()
+}
+
+fn line_error(index: usize, field: &str, detail: String) -> FieldError {
+    FieldError { pointer: Some(format!("/items/{index}/{field}")), parameter: None, detail }
+}
+
+/// Creates an order, taking its stock, all or nothing.
+pub async fn create(db: &DatabaseConnection, tenant_id: Uuid, new: NewOrder) -> Result<OrderWithItems, AppError> {
+    if customers::get(db, tenant_id, new.customer_id).await?.is_none() {
+        return Err(AppError::Validation(vec![FieldError {
+            pointer: Some("/customerId".into()),
+            parameter: None,
+            detail: format!("no customer {}", new.customer_id),
+        }]));
+    }
+    // Total quantity per product, and the first line that names it (for error pointers).
+    let mut wanted: BTreeMap<Uuid, (i64, usize)> = BTreeMap::new();
+    for (index, line) in new.lines.iter().enumerate() {
+        let entry = wanted.entry(line.product_id).or_insert((0, index));
+        entry.0 += i64::from(line.quantity);
+    }
+
+    let txn = db.begin().await?;
+    for (&product_id, &(quantity, index)) in &wanted {
+        let taken = product::Entity::update_many()
+            .col_expr(product::Column::Stock, Expr::col(product::Column::Stock).sub(quantity))
+            .col_expr(product::Column::Version, Expr::col(product::Column::Version).add(1))
+            .filter(product::Column::Id.eq(product_id))
+            .filter(product::Column::TenantId.eq(tenant_id))
+            .filter(product::Column::DeletedAt.is_null())
+            .filter(product::Column::Stock.gte(quantity))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if taken == 0 {
+            return Err(refusal(&txn, tenant_id, product_id, quantity, index).await?);
+        }
+    }
+    let products: HashMap<Uuid, product::Model> = product::Entity::find()
+        .filter(product::Column::Id.is_in(wanted.keys().copied()))
+        .filter(product::Column::TenantId.eq(tenant_id))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    let currency = products[&new.lines[0].product_id].currency.clone();
+    let mut errors = Vec::new();
+    for (index, line) in new.lines.iter().enumerate() {
+        let product = &products[&line.product_id];
+        if product.currency != currency {
+            errors.push(line_error(
+                index,
+                "productId",
+                format!("{} is priced in {}, the order in {currency}", product.sku, product.currency),
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+
+    let now = super::now();
+    let order_id = Uuid::now_v7();
+    let mut items = Vec::with_capacity(new.lines.len());
+    let mut subtotal: i64 = 0;
+    for (index, line) in new.lines.iter().enumerate() {
+        let product = &products[&line.product_id];
+        let line_total = product.price.checked_mul(i64::from(line.quantity)).ok_or_else(|| {
+            AppError::Validation(vec![line_error(index, "quantity", "the line total is too large".into())])
+        })?;
+        subtotal = subtotal.checked_add(line_total).ok_or_else(|| {
+            AppError::Validation(vec![line_error(index, "quantity", "the order total is too large".into())])
+        })?;
+        items.push(order_item::Model {
+            id: Uuid::now_v7(),
+            order_id,
+            tenant_id,
+            position: index as i32,
+            product_id: product.id,
+            sku: product.sku.clone(),
+            name: product.name.clone(),
+            quantity: line.quantity,
+            unit_price: product.price,
+            line_total,
+        });
+    }
+    let row = order::ActiveModel {
+        id: Set(order_id),
+        tenant_id: Set(tenant_id),
+        customer_id: Set(new.customer_id),
+        status: Set(OrderStatus::Pending.as_str().to_string()),
+        currency: Set(currency),
+        subtotal: Set(subtotal),
+        total: Set(subtotal),
+        shipping_address: Set(new.shipping_address),
+        shipping_method: Set(new.shipping_method),
+        tracking_number: Set(None),
+        carrier: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        version: Set(1),
+    };
+    let order = order::Entity::insert(row).exec_with_returning(&txn).await?;
+    order_item::Entity::insert_many(items.iter().cloned().map(order_item::ActiveModel::from)).exec(&txn).await?;
+    txn.commit().await?;
+    Ok((order, items))
+}
+
+/// Why a product's stock could not be taken: it does not exist (422) or has too little (409).
+async fn refusal(
+    txn: &DatabaseTransaction,
+    tenant_id: Uuid,
+    product_id: Uuid,
+    quantity: i64,
+    index: usize,
+) -> Result<AppError, AppError> {
+    let product = product::Entity::find_by_id(product_id)
+        .filter(product::Column::TenantId.eq(tenant_id))
+        .filter(product::Column::DeletedAt.is_null())
+        .one(txn)
+        .await?;
+    Ok(match product {
+        None => AppError::Validation(vec![line_error(index, "productId", format!("no product {product_id}"))]),
+        Some(p) => AppError::Conflict {
+            code: "insufficient_stock",
+            detail: format!("not enough stock of {}: {quantity} requested, {} available", p.sku, p.stock),
+            errors: vec![line_error(index, "quantity", format!("{} has {} in stock", p.sku, p.stock))],
+        },
+    })
+}
+
+/// The order `id` of the tenant (and of customer `only`, when given).
+pub async fn get(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+    only: Option<Uuid>,
+) -> Result<Option<OrderWithItems>, AppError> {
+    let mut select = order::Entity::find_by_id(id).filter(order::Column::TenantId.eq(tenant_id));
+    if let Some(customer) = only {
+        select = select.filter(order::Column::CustomerId.eq(customer));
+    }
+    let Some(order) = select.one(db).await? else { return Ok(None) };
+    let items = order_item::Entity::find()
+        .filter(order_item::Column::OrderId.eq(order.id))
+        .order_by(order_item::Column::Position, SortOrder::Asc)
+        .all(db)
+        .await?;
+    Ok(Some((order, items)))
+}
+
+/// Filters of an order listing.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub only: Option<Uuid>,
+    pub status: Option<OrderStatus>,
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// One page of orders, newest first, and how many match.
+pub async fn list(
+    db: &DatabaseConnection,
+    tenant_id: Uuid,
+    filter: &OrderFilter,
+    page: Page,
+) -> Result<(Vec<OrderWithItems>, u64), AppError> {
+    let mut select = order::Entity::find().filter(order::Column::TenantId.eq(tenant_id));
+    if let Some(customer) = filter.only {
+        select = select.filter(order::Column::CustomerId.eq(customer));
+    }
+    if let Some(status) = filter.status {
+        select = select.filter(order::Column::Status.eq(status.as_str()));
+    }
+    if let Some(from) = filter.from {
+        select = select.filter(order::Column::CreatedAt.gte(from));
+    }
+    if let Some(to) = filter.to {
+        select = select.filter(order::Column::CreatedAt.lt(to));
+    }
+    let total = select.clone().count(db).await?;
+    let orders = select
+        .order_by(order::Column::CreatedAt, SortOrder::Desc)
+        .order_by(order::Column::Id, SortOrder::Desc)
+        .offset(page.offset())
+        .limit(page.size)
+        .all(db)
+        .await?;
+    let mut items: HashMap<Uuid, Vec<order_item::Model>> = HashMap::new();
+    if !orders.is_empty() {
+        for item in order_item::Entity::find()
+            .filter(order_item::Column::OrderId.is_in(orders.iter().map(|o| o.id)))
+            .order_by(order_item::Column::Position, SortOrder::Asc)
+            .all(db)
+            .await?
+        {
+            items.entry(item.order_id).or_default().push(item);
+        }
+    }
+    let page = orders
+        .into_iter()
+        .map(|o| {
+            let lines = items.remove(&o.id).unwrap_or_default();
+            (o, lines)
+        })
+        .collect();
+    Ok((page, total))
+}
+
+/// A requested status change.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    pub to: OrderStatus,
+    pub tracking_number: Option<String>,
+    pub carrier: Option<String>,
+}
+
+/// Moves order `id` to `transition.to` if that is allowed from its status (and it still has
+/// `if_version`, when given). Cancelling gives its stock back in the same transaction.
+pub async fn transition(
+    db: &DatabaseConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+    only: Option<Uuid>,
+    transition: Transition,
+    if_version: Option<i64>,
+) -> Result<Option<OrderWithItems>, AppError> {
+    let from: Vec<&str> = predecessors(transition.to).into_iter().map(OrderStatus::as_str).collect();
+    let txn = db.begin().await?;
+    let mut update = order::Entity::update_many()
+        .col_expr(order::Column::Status, Expr::value(transition.to.as_str()))
+        .col_expr(order::Column::Version, Expr::col(order::Column::Version).add(1))
+        .col_expr(order::Column::UpdatedAt, Expr::value(super::now()));
+    if transition.to == OrderStatus::Shipped {
+        update = update
+            .col_expr(order::Column::TrackingNumber, Expr::value(transition.tracking_number))
+            .col_expr(order::Column::Carrier, Expr::value(transition.carrier));
+    }
+    update = update
+        .filter(order::Column::Id.eq(id))
+        .filter(order::Column::TenantId.eq(tenant_id))
+        .filter(order::Column::Status.is_in(from));
+    if let Some(customer) = only {
+        update = update.filter(order::Column::CustomerId.eq(customer));
+    }
+    if let Some(version) = if_version {
+        update = update.filter(order::Column::Version.eq(version));
+    }
+    let moved = update.exec(&txn).await?.rows_affected == 1;
+    let Some((order, items)) = get(&txn, tenant_id, id, only).await? else { return Ok(None) };
+    if !moved {
+        let current: OrderStatus = order.status.parse().map_err(|e| AppError::Internal(format!("{e}")))?;
+        if if_version.is_some_and(|v| v != order.version) {
+            return Err(super::stale("order", if_version, order.version));
+        }
+        return Err(AppError::InvalidTransition {
+            current: current.as_str().into(),
+            requested: transition.to.as_str().into(),
+            allowed: allowed_next(current).iter().map(|s| s.as_str().to_string()).collect(),
+        });
+    }
+    if transition.to == OrderStatus::Cancelled {
+        let mut released: BTreeMap<Uuid, i64> = BTreeMap::new();
+        for item in &items {
+            *released.entry(item.product_id).or_default() += i64::from(item.quantity);
+        }
+        for (product_id, quantity) in released {
+            product::Entity::update_many()
+                .col_expr(product::Column::Stock, Expr::col(product::Column::Stock).add(quantity))
+                .col_expr(product::Column::Version, Expr::col(product::Column::Version).add(1))
+                .filter(product::Column::Id.eq(product_id))
+                .filter(product::Column::TenantId.eq(tenant_id))
+                .exec(&txn)
+                .await?;
+        }
+    }
+    txn.commit().await?;
+    Ok(Some((order, items)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lifecycle_allows_exactly_the_documented_transitions() {
+        use OrderStatus::*;
+        let mut edges: Vec<(OrderStatus, OrderStatus)> = Vec::new();
+        for from in OrderStatus::ALL {
+            edges.extend(allowed_next(from).iter().map(|to| (from, *to)));
+        }
+        assert_eq!(
+            edges,
+            [
+                (Pending, Confirmed),
+                (Pending, Cancelled),
+                (Confirmed, Shipped),
+                (Confirmed, Cancelled),
+                (Shipped, Delivered),
+                (Delivered, Refunded)
+            ]
+        );
+        assert_eq!(predecessors(Cancelled), [Pending, Confirmed]);
+        assert!(predecessors(Pending).is_empty());
+    }
+}

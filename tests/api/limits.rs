@@ -1,0 +1,164 @@
+//! Rate limits per credential, and creates made safe to retry with `Idempotency-Key`.
+
+use commerce::auth::{Permission, Plan};
+use commerce::store;
+use serde_json::json;
+
+use crate::helpers::{Auth, Body, TestApp, sample_customer, sample_product, spawn_app};
+
+#[tokio::test]
+async fn responses_carry_the_rate_limit_headers() {
+    let app = spawn_app().await;
+    let key = app.api_key(&[Permission::ProductsRead]).await;
+
+    let first = app.list_products(Auth::ApiKey(&key), &[]).await;
+    let second = app.list_products(Auth::ApiKey(&key), &[]).await;
+
+    assert_eq!(first.header("ratelimit-policy"), Some("\"default\";q=1000;w=60"));
+    assert_eq!(first.header("ratelimit"), Some("\"default\";r=999;t=1"));
+    assert_eq!(second.header("ratelimit"), Some("\"default\";r=998;t=1"));
+}
+
+#[tokio::test]
+async fn a_standard_key_is_refused_once_its_minute_of_quota_is_used_up() {
+    let app = spawn_app().await;
+    let key = app.api_key(&[Permission::ProductsRead]).await;
+    let other = app.api_key(&[Permission::ProductsRead]).await;
+    let started = std::time::Instant::now();
+
+    for i in 0..1000 {
+        let res = app.list_products(Auth::ApiKey(&key), &[("pageSize", "1")]).await;
+        assert_eq!(res.status, 200, "request {} of the quota", i + 1);
+    }
+    // GCRA refills continuously (one request every 60 ms at 1000/min): only what refilled while the
+    // first 1000 ran may pass before the first 429.
+    let mut extra = 0;
+    let refused = loop {
+        let res = app.list_products(Auth::ApiKey(&key), &[("pageSize", "1")]).await;
+        if res.status != 200 {
+            break res;
+        }
+        extra += 1;
+        assert!(extra <= 200, "no 429 after 1200 requests");
+    };
+    let refilled = (started.elapsed().as_secs_f64() * 1000.0 / 60.0).ceil() as u32;
+
+    assert!(extra <= refilled + 1, "{extra} requests past the quota, {refilled} refilled");
+    assert_eq!((refused.status, refused.code()), (429, "rate_limited"));
+    let retry_after: u64 = refused.header("retry-after").expect("Retry-After").parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "Retry-After: {retry_after}");
+    assert_eq!(refused.header("ratelimit"), Some("\"default\";r=0;t=60"));
+    assert_eq!(refused.header("ratelimit-policy"), Some("\"default\";q=1000;w=60"));
+    assert_eq!(app.list_products(Auth::ApiKey(&other), &[]).await.status, 200, "another key has its own quota");
+}
+
+#[tokio::test]
+async fn an_enterprise_key_has_ten_times_the_quota() {
+    let app = spawn_app().await;
+    let key = app.api_key_on("demo", &[Permission::ProductsRead], Plan::Enterprise).await;
+    let res = app.list_products(Auth::ApiKey(&key), &[]).await;
+    assert_eq!(res.header("ratelimit-policy"), Some("\"default\";q=10000;w=60"));
+}
+
+async fn create_with_key(app: &TestApp, token: &str, key: &str, body: serde_json::Value) -> crate::helpers::Response {
+    app.call_with_headers(
+        "createProduct",
+        Auth::Bearer(token),
+        &[],
+        &[],
+        Some(Body::Json(body)),
+        &[("Idempotency-Key", key)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_retried_create_replays_the_first_response_and_creates_nothing_new() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+
+    let first = create_with_key(&app, &token, "key-1", sample_product("IDEM-1")).await;
+    let retry = create_with_key(&app, &token, "key-1", sample_product("IDEM-1")).await;
+
+    assert_eq!((first.status, retry.status), (201, 201));
+    assert_eq!(retry.body, first.body);
+    assert_eq!(retry.header("location"), first.header("location"));
+    assert_eq!(app.list_products(Auth::Bearer(&token), &[]).await.body["pagination"]["total"], 1);
+}
+
+#[tokio::test]
+async fn the_same_key_with_another_body_is_a_422() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    create_with_key(&app, &token, "key-2", sample_product("IDEM-2")).await;
+
+    let res = create_with_key(&app, &token, "key-2", sample_product("IDEM-3")).await;
+
+    assert_eq!((res.status, res.error_locations()), (422, vec!["Idempotency-Key".to_string()]));
+    assert_eq!(app.list_products(Auth::Bearer(&token), &[]).await.body["pagination"]["total"], 1);
+}
+
+#[tokio::test]
+async fn a_retry_while_the_first_request_runs_is_a_409() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let tenant = store::tenants::find_tenant(&app.db, "demo").await.unwrap().unwrap();
+    let admin = store::tenants::find_user(&app.db, tenant.id, "admin@example.com").await.unwrap().unwrap();
+    // The first request has claimed the key and not finished: what its claim looks like in the store.
+    let body = sample_product("IDEM-4");
+    let typed: commerce_generated::models::ProductCreate = serde_json::from_value(body.clone()).unwrap();
+    let hash = {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"createProduct\0");
+        h.update(serde_json::to_vec(&typed).unwrap());
+        hex::encode(h.finalize())
+    };
+    store::idempotency::claim(&app.db, tenant.id, &format!("user:{}", admin.id), "key-4", &hash).await.unwrap();
+
+    let res = create_with_key(&app, &token, "key-4", body).await;
+
+    assert_eq!((res.status, res.code()), (409, "idempotency_key_in_use"));
+}
+
+#[tokio::test]
+async fn a_failed_create_frees_its_key_and_keys_are_per_principal() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    app.product(&token, "TAKEN-1", json!({})).await;
+
+    let failed = create_with_key(&app, &token, "key-5", sample_product("TAKEN-1")).await;
+    assert_eq!(failed.status, 409);
+    let taken = app.list_products(Auth::Bearer(&token), &[]).await.body["data"][0]["id"].as_str().unwrap().to_string();
+    app.update_product(Auth::Bearer(&token), &taken, json!({"sku": "MOVED-1"})).await;
+    assert_eq!(
+        create_with_key(&app, &token, "key-5", sample_product("TAKEN-1")).await.status,
+        201,
+        "the key was free again"
+    );
+
+    let colleague = app.token_with_role(commerce::auth::Role::Staff).await;
+    let theirs = create_with_key(&app, &colleague, "key-5", sample_product("THEIRS-1")).await;
+    assert_eq!(theirs.status, 201, "another principal's key of the same name is another key");
+}
+
+#[tokio::test]
+async fn orders_and_customers_are_idempotent_too() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let auth = Auth::Bearer(&token);
+    let headers = [("Idempotency-Key", "c-1")];
+    let body = || Some(Body::Json(sample_customer("idem@example.com")));
+    let first = app.call_with_headers("createCustomer", auth, &[], &[], body(), &headers).await;
+    let again = app.call_with_headers("createCustomer", auth, &[], &[], body(), &headers).await;
+    assert_eq!((first.status, again.status, &again.body), (201, 201, &first.body));
+
+    let product = app.product(&token, "ORD-1", json!({"stock": 5})).await;
+    let order = json!({"customerId": first.body["id"], "items": [{"productId": product["id"], "quantity": 2}], "shippingAddress": crate::helpers::address()});
+    let headers = [("Idempotency-Key", "o-1")];
+    let one = app.call_with_headers("createOrder", auth, &[], &[], Some(Body::Json(order.clone())), &headers).await;
+    let two = app.call_with_headers("createOrder", auth, &[], &[], Some(Body::Json(order)), &headers).await;
+    assert_eq!((one.status, two.status, &two.body), (201, 201, &one.body));
+    let stock = app.get_product(auth, product["id"].as_str().unwrap()).await.body["stock"].clone();
+    assert_eq!(stock, 3, "the replay took no stock");
+}

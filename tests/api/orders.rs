@@ -1,0 +1,353 @@
+//! `listOrders`, `createOrder`, `getOrder`, `updateOrderStatus`: stock, history, the lifecycle,
+//! visibility and tenancy.
+
+use commerce::auth::Role;
+use serde_json::{Value, json};
+
+use crate::assert_body_snapshot;
+use crate::helpers::{Auth, Response, TestApp, address, sample_customer, spawn_app};
+
+const UNKNOWN: &str = "0193a5b0-7f3e-7c2a-9a41-5d2f8e6b1c01";
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_string()
+}
+
+/// An app with an admin token, a customer and a product with `stock` units at 1250 a piece.
+struct Shop {
+    app: TestApp,
+    admin: String,
+    customer: String,
+    product: String,
+}
+
+async fn shop(stock: i64) -> Shop {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let customer = app.create_customer(Auth::Bearer(&admin), sample_customer("sofia@example.com")).await;
+    assert_eq!(customer.status, 201);
+    let product = app.product(&admin, "SKU-A", json!({"price": 1250, "stock": stock})).await;
+    Shop { customer: id(&customer.body), product: id(&product), app, admin }
+}
+
+fn order_body(customer: &str, lines: &[(&str, i64)]) -> Value {
+    json!({
+        "customerId": customer,
+        "items": lines.iter().map(|(p, q)| json!({"productId": p, "quantity": q})).collect::<Vec<_>>(),
+        "shippingAddress": address(),
+    })
+}
+
+async fn stock(shop: &Shop, product: &str) -> i64 {
+    shop.app.get_product(Auth::Bearer(&shop.admin), product).await.body["stock"].as_i64().unwrap()
+}
+
+impl Shop {
+    async fn order(&self, lines: &[(&str, i64)]) -> Response {
+        self.app.create_order(Auth::Bearer(&self.admin), order_body(&self.customer, lines)).await
+    }
+
+    async fn move_to(&self, order: &str, body: Value) -> Response {
+        self.app.update_order_status(Auth::Bearer(&self.admin), order, body).await
+    }
+}
+
+#[tokio::test]
+async fn creating_an_order_takes_stock_and_copies_the_products_into_its_lines() {
+    let shop = shop(10).await;
+
+    let res = shop.order(&[(&shop.product, 3)]).await;
+
+    assert_eq!(res.status, 201);
+    assert_eq!(res.header("location"), Some(format!("/orders/{}", id(&res.body)).as_str()));
+    assert_body_snapshot!("create_order_201", &res.body);
+    assert_eq!((res.body["subtotal"].as_i64(), res.body["total"].as_i64()), (Some(3750), Some(3750)));
+    assert_eq!(stock(&shop, &shop.product).await, 7);
+    let fetched = shop.app.get_order(Auth::Bearer(&shop.admin), &id(&res.body)).await;
+    assert_eq!(fetched.body, res.body);
+    assert_eq!(fetched.header("etag"), Some("\"1\""));
+}
+
+#[tokio::test]
+async fn editing_or_deleting_a_product_never_changes_order_history() {
+    let shop = shop(10).await;
+    let order = shop.order(&[(&shop.product, 2)]).await.body;
+    let auth = Auth::Bearer(&shop.admin);
+
+    shop.app.update_product(auth, &shop.product, json!({"price": 9999, "name": "Renamed", "sku": "SKU-Z"})).await;
+    shop.app.delete_product(auth, &shop.product).await;
+
+    assert_eq!(shop.app.get_order(auth, &id(&order)).await.body, order);
+    assert_eq!(order["items"][0]["sku"], "SKU-A");
+}
+
+#[tokio::test]
+async fn lines_of_the_same_product_add_up() {
+    let shop = shop(5).await;
+    let res = shop.order(&[(&shop.product, 2), (&shop.product, 3)]).await;
+    assert_eq!(res.status, 201);
+    assert_eq!(stock(&shop, &shop.product).await, 0);
+    let too_many = shop.order(&[(&shop.product, 1), (&shop.product, 1)]).await;
+    assert_eq!((too_many.status, too_many.code()), (409, "insufficient_stock"));
+}
+
+#[tokio::test]
+async fn insufficient_stock_is_a_409_naming_the_sku_and_takes_nothing() {
+    let shop = shop(10).await;
+    let scarce = id(&shop.app.product(&shop.admin, "SCARCE-1", json!({"price": 100, "stock": 1})).await);
+
+    let res = shop.order(&[(&shop.product, 4), (&scarce, 2)]).await;
+
+    assert_eq!((res.status, res.code()), (409, "insufficient_stock"));
+    assert_eq!(res.body["detail"], "not enough stock of SCARCE-1: 2 requested, 1 available");
+    assert_eq!(res.error_locations(), ["/items/1/quantity"]);
+    assert_eq!(stock(&shop, &shop.product).await, 10, "the first line's stock was given back");
+    assert_eq!(stock(&shop, &scarce).await, 1);
+    assert_eq!(shop.app.list_orders(Auth::Bearer(&shop.admin), &[]).await.body["pagination"]["total"], 0);
+}
+
+#[tokio::test]
+async fn unknown_and_deleted_products_are_422_pointing_at_their_line() {
+    let shop = shop(10).await;
+    let gone = id(&shop.app.product(&shop.admin, "GONE-1", json!({})).await);
+    shop.app.delete_product(Auth::Bearer(&shop.admin), &gone).await;
+
+    for missing in [UNKNOWN, gone.as_str()] {
+        let res = shop.order(&[(&shop.product, 1), (missing, 1)]).await;
+        assert_eq!((res.status, res.code()), (422, "validation_failed"));
+        assert_eq!(res.error_locations(), ["/items/1/productId"]);
+    }
+    assert_eq!(stock(&shop, &shop.product).await, 10);
+}
+
+#[tokio::test]
+async fn an_order_has_one_currency() {
+    let shop = shop(10).await;
+    let euro = id(&shop.app.product(&shop.admin, "EUR-1", json!({"currency": "EUR"})).await);
+    let res = shop.order(&[(&shop.product, 1), (&euro, 1)]).await;
+    assert_eq!((res.status, res.error_locations()), (422, vec!["/items/1/productId".to_string()]));
+    assert_eq!(stock(&shop, &shop.product).await, 10);
+}
+
+#[tokio::test]
+async fn the_client_cannot_set_prices_totals_status_or_tenant() {
+    let shop = shop(10).await;
+    let mut body = order_body(&shop.customer, &[(&shop.product, 1)]);
+    body["total"] = json!(1);
+    body["status"] = json!("delivered");
+    body["items"][0]["unitPrice"] = json!(1);
+    body["tenantId"] = json!(UNKNOWN);
+
+    let res = shop.app.create_order(Auth::Bearer(&shop.admin), body).await;
+
+    assert_eq!(res.status, 422);
+    assert_eq!(res.error_locations(), ["/items/0/unitPrice", "/status", "/tenantId", "/total"]);
+}
+
+#[tokio::test]
+async fn staff_must_name_an_existing_customer() {
+    let shop = shop(10).await;
+    let mut body = order_body(&shop.customer, &[(&shop.product, 1)]);
+    body.as_object_mut().unwrap().remove("customerId");
+    let missing = shop.app.create_order(Auth::Bearer(&shop.admin), body).await;
+    assert_eq!((missing.status, missing.error_locations()), (422, vec!["/customerId".to_string()]));
+
+    let unknown = shop.app.create_order(Auth::Bearer(&shop.admin), order_body(UNKNOWN, &[(&shop.product, 1)])).await;
+    assert_eq!((unknown.status, unknown.error_locations()), (422, vec!["/customerId".to_string()]));
+}
+
+#[tokio::test]
+async fn hundreds_of_concurrent_orders_never_oversell() {
+    let shop = shop(25).await;
+    let body = order_body(&shop.customer, &[(&shop.product, 1)]);
+
+    let attempts = (0..300).map(|_| shop.app.create_order(Auth::Bearer(&shop.admin), body.clone()));
+    let results = futures_util::future::join_all(attempts).await;
+
+    let created = results.iter().filter(|r| r.status == 201).count();
+    let refused = results.iter().filter(|r| r.status == 409 && r.code() == "insufficient_stock").count();
+    assert_eq!((created, refused), (25, 275), "statuses: {:?}", results.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert_eq!(stock(&shop, &shop.product).await, 0);
+    let listed = shop.app.list_orders(Auth::Bearer(&shop.admin), &[("pageSize", "1")]).await;
+    assert_eq!(listed.body["pagination"]["total"], 25);
+}
+
+#[tokio::test]
+async fn an_order_walks_the_whole_lifecycle() {
+    let shop = shop(10).await;
+    let order = id(&shop.order(&[(&shop.product, 1)]).await.body);
+
+    for status in ["confirmed", "shipped", "delivered", "refunded"] {
+        let mut body = json!({"status": status});
+        if status == "shipped" {
+            body = json!({"status": "shipped", "trackingNumber": "1Z999AA10123456784", "carrier": "UPS"});
+        }
+        let res = shop.move_to(&order, body).await;
+        assert_eq!((res.status, res.body["status"].as_str()), (200, Some(status)));
+    }
+    let done = shop.app.get_order(Auth::Bearer(&shop.admin), &order).await;
+    assert_eq!(
+        (done.body["trackingNumber"].as_str(), done.body["carrier"].as_str()),
+        (Some("1Z999AA10123456784"), Some("UPS"))
+    );
+    assert_eq!(done.header("etag"), Some("\"5\""));
+    assert_eq!(stock(&shop, &shop.product).await, 9, "a refund does not restock");
+}
+
+#[tokio::test]
+async fn every_invalid_transition_is_refused_with_the_current_and_allowed_statuses() {
+    let shop = shop(50).await;
+    let shipped = json!({"status": "shipped", "trackingNumber": "T1", "carrier": "UPS"});
+    // The path to each status, and where the lifecycle allows it to go.
+    let cases: [(&[&str], &[&str]); 6] = [
+        (&[], &["confirmed", "cancelled"]),
+        (&["confirmed"], &["shipped", "cancelled"]),
+        (&["confirmed", "shipped"], &["delivered"]),
+        (&["confirmed", "shipped", "delivered"], &["refunded"]),
+        (&["confirmed", "shipped", "delivered", "refunded"], &[]),
+        (&["cancelled"], &[]),
+    ];
+    let all = ["pending", "confirmed", "shipped", "delivered", "cancelled", "refunded"];
+    for (path, allowed) in cases {
+        let order = id(&shop.order(&[(&shop.product, 1)]).await.body);
+        for step in path {
+            let body = if *step == "shipped" { shipped.clone() } else { json!({"status": step}) };
+            assert_eq!(shop.move_to(&order, body).await.status, 200);
+        }
+        let current = path.last().copied().unwrap_or("pending");
+        for target in all.iter().filter(|t| !allowed.contains(t)) {
+            let body = if *target == "shipped" { shipped.clone() } else { json!({"status": target}) };
+            let res = shop.move_to(&order, body).await;
+            assert_eq!((res.status, res.code()), (409, "invalid_transition"), "{current} -> {target}");
+            assert_eq!(res.body["currentStatus"], current);
+            assert_eq!(res.body["allowedStatuses"], json!(allowed));
+        }
+    }
+}
+
+#[tokio::test]
+async fn cancelling_gives_the_stock_back_once() {
+    let shop = shop(10).await;
+    let order = id(&shop.order(&[(&shop.product, 4)]).await.body);
+    shop.move_to(&order, json!({"status": "confirmed"})).await;
+
+    let res = shop.move_to(&order, json!({"status": "cancelled"})).await;
+    assert_eq!((res.status, stock(&shop, &shop.product).await), (200, 10));
+
+    let again = shop.move_to(&order, json!({"status": "cancelled"})).await;
+    assert_eq!(again.status, 409);
+    assert_eq!(stock(&shop, &shop.product).await, 10, "a second cancel gives nothing back");
+}
+
+#[tokio::test]
+async fn shipping_needs_a_tracking_number_and_a_carrier() {
+    let shop = shop(10).await;
+    let order = id(&shop.order(&[(&shop.product, 1)]).await.body);
+    shop.move_to(&order, json!({"status": "confirmed"})).await;
+
+    let res = shop.move_to(&order, json!({"status": "shipped", "carrier": "UPS"})).await;
+
+    assert_eq!((res.status, res.error_locations()), (422, vec!["/trackingNumber".to_string()]));
+}
+
+#[tokio::test]
+async fn a_stale_if_match_is_a_412_and_changes_nothing() {
+    let shop = shop(10).await;
+    let order = id(&shop.order(&[(&shop.product, 1)]).await.body);
+    let auth = Auth::Bearer(&shop.admin);
+    let path = [("orderId", order.as_str())];
+    let update = |etag: &'static str, status: &'static str| {
+        let app = &shop.app;
+        let path = &path;
+        async move {
+            let body = Some(json!({"status": status}).into());
+            app.call_with_headers("updateOrderStatus", auth, path, &[], body, &[("If-Match", etag)]).await
+        }
+    };
+
+    let res = update("\"1\"", "confirmed").await;
+    assert_eq!((res.status, res.header("etag")), (200, Some("\"2\"")));
+    let stale = update("\"1\"", "cancelled").await;
+    assert_eq!((stale.status, stale.code()), (412, "precondition_failed"));
+    assert_eq!(shop.app.get_order(auth, &order).await.body["status"], "confirmed");
+    assert_eq!(stock(&shop, &shop.product).await, 9);
+}
+
+#[tokio::test]
+async fn customers_see_and_cancel_only_their_own_orders() {
+    let shop = shop(10).await;
+    let alice = shop.app.token_with_role(Role::Customer).await;
+    let bob = shop.app.token_with_role(Role::Customer).await;
+    let body = json!({"items": [{"productId": shop.product, "quantity": 1}], "shippingAddress": address()});
+
+    let mine = shop.app.create_order(Auth::Bearer(&alice), body.clone()).await;
+    assert_eq!(mine.status, 201, "a customer orders for itself without naming itself");
+    let order = id(&mine.body);
+    let staff_order = id(&shop.order(&[(&shop.product, 1)]).await.body);
+
+    assert_eq!(shop.app.get_order(Auth::Bearer(&bob), &order).await.status, 404);
+    assert_eq!(shop.app.get_order(Auth::Bearer(&alice), &staff_order).await.status, 404);
+    let listed = shop.app.list_orders(Auth::Bearer(&alice), &[]).await;
+    let seen: Vec<String> = listed.body["data"].as_array().unwrap().iter().map(id).collect();
+    assert_eq!(seen, std::slice::from_ref(&order));
+    assert_eq!(shop.app.list_orders(Auth::Bearer(&shop.admin), &[]).await.body["pagination"]["total"], 2);
+
+    let for_other =
+        shop.app.create_order(Auth::Bearer(&alice), order_body(&shop.customer, &[(&shop.product, 1)])).await;
+    assert_eq!((for_other.status, for_other.error_locations()), (422, vec!["/customerId".to_string()]));
+    let confirm = shop.app.update_order_status(Auth::Bearer(&alice), &order, json!({"status": "confirmed"})).await;
+    assert_eq!(confirm.status, 403);
+    let bob_cancel = shop.app.update_order_status(Auth::Bearer(&bob), &order, json!({"status": "cancelled"})).await;
+    assert_eq!(bob_cancel.status, 404);
+    let cancel = shop.app.update_order_status(Auth::Bearer(&alice), &order, json!({"status": "cancelled"})).await;
+    assert_eq!((cancel.status, cancel.body["status"].as_str()), (200, Some("cancelled")));
+}
+
+#[tokio::test]
+async fn list_filters_by_status_and_creation_time_with_pagination() {
+    let shop = shop(50).await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(id(&shop.order(&[(&shop.product, 1)]).await.body));
+    }
+    shop.move_to(&ids[0], json!({"status": "confirmed"})).await;
+    shop.move_to(&ids[1], json!({"status": "confirmed"})).await;
+    let auth = Auth::Bearer(&shop.admin);
+
+    let confirmed = shop.app.list_orders(auth, &[("status", "confirmed")]).await;
+    assert_eq!(confirmed.body["pagination"]["total"], 2);
+    let newest_first = shop.app.list_orders(auth, &[("pageSize", "2"), ("page", "1")]).await;
+    assert_eq!(
+        newest_first.body["data"].as_array().unwrap().iter().map(id).collect::<Vec<_>>(),
+        [ids[4].clone(), ids[3].clone()]
+    );
+    assert_eq!(newest_first.body["pagination"]["totalPages"], 3);
+
+    let third = shop.app.get_order(auth, &ids[2]).await.body["createdAt"].as_str().unwrap().to_string();
+    let from = shop.app.list_orders(auth, &[("from", third.as_str())]).await;
+    assert_eq!(from.body["pagination"]["total"], 3, "from is inclusive");
+    let to = shop.app.list_orders(auth, &[("to", third.as_str())]).await;
+    assert_eq!(to.body["pagination"]["total"], 2, "to is exclusive");
+    let window =
+        shop.app.list_orders(auth, &[("from", third.as_str()), ("to", third.as_str()), ("status", "pending")]).await;
+    assert_eq!(window.body["pagination"]["total"], 0);
+    let bad = shop.app.list_orders(auth, &[("from", "yesterday")]).await;
+    assert_eq!((bad.status, bad.error_locations()), (400, vec!["from".to_string()]));
+}
+
+#[tokio::test]
+async fn another_tenant_can_neither_see_nor_touch_an_order() {
+    let shop = shop(10).await;
+    let order = id(&shop.order(&[(&shop.product, 1)]).await.body);
+    let intruder = shop.app.other_tenant_token("acme").await;
+    let auth = Auth::Bearer(&intruder);
+
+    assert_eq!(shop.app.get_order(auth, &order).await.status, 404);
+    assert_eq!(shop.app.update_order_status(auth, &order, json!({"status": "cancelled"})).await.status, 404);
+    assert_eq!(shop.app.list_orders(auth, &[]).await.body["pagination"]["total"], 0);
+    let theirs = json!({"customerId": shop.customer, "items": [{"productId": shop.product, "quantity": 1}], "shippingAddress": address()});
+    let res = shop.app.create_order(auth, theirs).await;
+    assert_eq!((res.status, res.error_locations()), (422, vec!["/customerId".to_string()]));
+    assert_eq!(stock(&shop, &shop.product).await, 9);
+    assert_eq!(shop.app.get_order(Auth::Bearer(&shop.admin), &order).await.body["status"], "pending");
+}
