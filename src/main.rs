@@ -1,8 +1,12 @@
-//! `commerce`: runs the Commerce API service (the default), or migrates its database.
+//! `commerce`: runs the Commerce API service (the default), migrates its database, and administers
+//! tenants, users and API keys without SQL.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use commerce::App;
+use commerce::auth::{Plan, Role, tokens};
 use commerce::config::Config;
+use commerce::store;
+use uuid::Uuid;
 
 #[derive(Parser)]
 #[command(name = "commerce", version, about = "The Commerce API v2.4.0 service")]
@@ -23,6 +27,92 @@ enum Command {
     ///
     /// Example: `DATABASE_URL=postgres://postgres@127.0.0.1/test commerce migrate`
     Migrate,
+    /// Tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Users of a tenant.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Server-to-server API keys.
+    #[command(subcommand, name = "api-key")]
+    ApiKey(ApiKeyCommand),
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant.
+    ///
+    /// Example: `commerce tenant create --slug acme --name "Acme Inc." --plan enterprise`
+    Create {
+        /// URL-safe identifier users log in with.
+        #[arg(long)]
+        slug: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Rate-limit plan of the tenant's users: standard or enterprise.
+        #[arg(long, default_value = "standard", value_parser = parse_plan)]
+        plan: Plan,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user. The password comes from COMMERCE_USER_PASSWORD, or is asked for.
+    ///
+    /// Example: `COMMERCE_USER_PASSWORD=... commerce user create --tenant acme --email ops@acme.test --role staff`
+    Create(UserCreate),
+}
+
+#[derive(Args)]
+struct UserCreate {
+    /// The tenant's slug.
+    #[arg(long)]
+    tenant: String,
+    #[arg(long)]
+    email: String,
+    /// admin, staff or customer (a customer is linked to the customer record with its email).
+    #[arg(long, value_parser = parse_role)]
+    role: Role,
+    /// The password; prefer the prompt, which keeps it out of the shell history.
+    #[arg(long = "password", env = "COMMERCE_USER_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCommand {
+    /// Create an API key; it is shown once and stored only as a digest.
+    ///
+    /// Example: `commerce api-key create --tenant acme --name erp --scopes products:read,orders:write`
+    Create {
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+        /// What the key is for.
+        #[arg(long)]
+        name: String,
+        /// Comma-separated permissions, e.g. products:read,products:write,orders:read.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        /// Rate-limit plan: standard (1000/min) or enterprise (10000/min).
+        #[arg(long, default_value = "standard", value_parser = parse_plan)]
+        plan: Plan,
+    },
+    /// Revoke an API key by id; it stops working at once.
+    ///
+    /// Example: `commerce api-key revoke --id 0193a5b0-7f3e-7c2a-9a41-5d2f8e6b1c01`
+    Revoke {
+        #[arg(long)]
+        id: Uuid,
+    },
+}
+
+fn parse_plan(s: &str) -> Result<Plan, String> {
+    s.parse()
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
 }
 
 #[tokio::main]
@@ -32,14 +122,19 @@ async fn main() -> std::process::ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into()),
         )
+        .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let config = cli.config;
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(cli.config).await,
-        Command::Migrate => commerce::store::connect(&cli.config.database_url)
+        Command::Serve => serve(config).await,
+        Command::Migrate => store::connect(&config.database_url)
             .await
-            .map(|_| tracing::info!("migrations applied"))
+            .map(|_| eprintln!("migrations applied"))
             .map_err(|e| e.to_string()),
+        Command::Tenant(command) => tenant(&config, command).await,
+        Command::User(UserCommand::Create(args)) => create_user(&config, args).await,
+        Command::ApiKey(command) => api_key(&config, command).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -68,6 +163,59 @@ async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     tracing::info!(%addr, "serving the Commerce API; Swagger UI at http://{addr}/docs/");
     server.await.map_err(|e| e.to_string())
+}
+
+async fn tenant(config: &Config, TenantCommand::Create { slug, name, plan }: TenantCommand) -> Result<(), String> {
+    let db = store::connect(&config.database_url).await.map_err(|e| e.to_string())?;
+    let tenant = store::tenants::create_tenant(&db, &slug, &name, plan).await.map_err(|e| e.to_string())?;
+    println!("created tenant {} ({}) on the {} plan", tenant.slug, tenant.id, plan.as_str());
+    Ok(())
+}
+
+async fn create_user(config: &Config, args: UserCreate) -> Result<(), String> {
+    let password = match args.password {
+        Some(password) => password,
+        None => rpassword::prompt_password(format!("password for {}: ", args.email))
+            .map_err(|e| format!("cannot read the password (set COMMERCE_USER_PASSWORD): {e}"))?,
+    };
+    if password.chars().count() < 8 {
+        return Err("the password must have at least 8 characters".into());
+    }
+    let db = store::connect(&config.database_url).await.map_err(|e| e.to_string())?;
+    let tenant = store::tenants::find_tenant(&db, &args.tenant)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no tenant {}", args.tenant))?;
+    let user = store::tenants::create_user(&db, tenant.id, &args.email, &password, args.role)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("created {} user {} ({}) in tenant {}", args.role.as_str(), user.email, user.id, tenant.slug);
+    Ok(())
+}
+
+async fn api_key(config: &Config, command: ApiKeyCommand) -> Result<(), String> {
+    let db = store::connect(&config.database_url).await.map_err(|e| e.to_string())?;
+    match command {
+        ApiKeyCommand::Create { tenant, name, scopes, plan } => {
+            let scopes = tokens::parse_scopes(scopes.iter().map(String::as_str))?;
+            let tenant = store::tenants::find_tenant(&db, &tenant)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no tenant {tenant}"))?;
+            let (key, secret) = store::tenants::create_api_key(&db, tenant.id, &name, &scopes, plan)
+                .await
+                .map_err(|e| e.to_string())?;
+            eprintln!("created API key {} ({name}) for tenant {}; it is shown once:", key.id, tenant.slug);
+            println!("{secret}");
+        }
+        ApiKeyCommand::Revoke { id } => {
+            if !store::tenants::revoke_api_key(&db, id).await.map_err(|e| e.to_string())? {
+                return Err(format!("no live API key {id}"));
+            }
+            println!("revoked API key {id}");
+        }
+    }
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -72,12 +72,38 @@ pub struct TestApp {
     pub base: String,
     pub db: DatabaseConnection,
     client: reqwest::Client,
+    database: TestDatabase,
+}
+
+/// A fresh, empty database: a temporary SQLite file, or a new PostgreSQL database when
+/// `COMMERCE_TEST_POSTGRES` names a server (`postgres://user@host/db`), dropped when this is.
+pub struct TestDatabase {
+    pub url: String,
     _sqlite_dir: Option<tempfile::TempDir>,
-    /// `(server admin URL, database name)` of a PostgreSQL test database, dropped with the app.
+    /// `(server admin URL, database name)` of a PostgreSQL test database.
     postgres: Option<(String, String)>,
 }
 
-impl Drop for TestApp {
+impl TestDatabase {
+    pub async fn new() -> Self {
+        match std::env::var("COMMERCE_TEST_POSTGRES") {
+            Ok(admin_url) if !admin_url.is_empty() => {
+                let name = format!("commerce_test_{}", Uuid::new_v4().simple());
+                let admin = Database::connect(&admin_url).await.expect("the PostgreSQL server is reachable");
+                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("creates a test database");
+                let (server, _db) = admin_url.rsplit_once('/').expect("a URL with a database name");
+                Self { url: format!("{server}/{name}"), _sqlite_dir: None, postgres: Some((admin_url, name)) }
+            }
+            _ => {
+                let dir = tempfile::tempdir().expect("a temp dir");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+                Self { url, _sqlite_dir: Some(dir), postgres: None }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
     fn drop(&mut self) {
         let Some((admin_url, name)) = self.postgres.take() else { return };
         // Drop runs inside the test's runtime, which cannot be blocked on: use a runtime of our own.
@@ -95,39 +121,29 @@ impl Drop for TestApp {
     }
 }
 
-/// Starts the service on 127.0.0.1:0 over a fresh database: a temporary SQLite file, or a new
-/// PostgreSQL database when `COMMERCE_TEST_POSTGRES` names a server (`postgres://user@host/db`).
+/// Starts the service on 127.0.0.1:0 over a fresh database.
 pub async fn spawn_app() -> TestApp {
-    let (url, sqlite_dir, postgres) = match std::env::var("COMMERCE_TEST_POSTGRES") {
-        Ok(admin_url) if !admin_url.is_empty() => {
-            let (url, name) = fresh_postgres_database(&admin_url).await;
-            (url, None, Some((admin_url, name)))
-        }
-        _ => {
-            let dir = tempfile::tempdir().expect("a temp dir");
-            (format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display()), Some(dir), None)
-        }
-    };
-    let mut config = Config::for_database(url);
+    spawn_app_on(TestDatabase::new().await).await
+}
+
+/// Starts the service on 127.0.0.1:0 over `database` (first start: tenant `demo` and its admin).
+pub async fn spawn_app_on(database: TestDatabase) -> TestApp {
+    let mut config = Config::for_database(database.url.clone());
     config.admin_password = Some(ADMIN_PASSWORD.into());
     config.seed_demo = false;
     let app = App::build(&config).await.expect("the app builds");
     let db = app.handlers.db.clone();
     let (addr, server) = app.bind("127.0.0.1:0", std::future::pending()).await.expect("binds");
     tokio::spawn(server);
-    TestApp { base: format!("http://{addr}"), db, client: reqwest::Client::new(), _sqlite_dir: sqlite_dir, postgres }
-}
-
-/// Creates an empty database on the server `admin_url` names; returns its URL and name.
-async fn fresh_postgres_database(admin_url: &str) -> (String, String) {
-    let name = format!("commerce_test_{}", Uuid::new_v4().simple());
-    let admin = Database::connect(admin_url).await.expect("the PostgreSQL server is reachable");
-    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("creates a test database");
-    let (server, _db) = admin_url.rsplit_once('/').expect("a URL with a database name");
-    (format!("{server}/{name}"), name)
+    TestApp { base: format!("http://{addr}"), db, client: reqwest::Client::new(), database }
 }
 
 impl TestApp {
+    /// The database this app serves.
+    pub fn database(&self) -> &TestDatabase {
+        &self.database
+    }
+
     /// Calls `operation_id` and checks the response against the spec (panicking with the mismatch).
     pub async fn call(
         &self,

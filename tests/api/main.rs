@@ -4,6 +4,7 @@ mod contract;
 mod helpers;
 
 mod auth;
+mod cli;
 mod customers;
 mod docs;
 mod limits;

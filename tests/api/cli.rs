@@ -1,0 +1,101 @@
+//! The administration commands (`commerce tenant|user|api-key ...`), run as a process against a
+//! database that the service then serves: what they create works over HTTP.
+
+use std::process::{Command, Output};
+
+use crate::helpers::{Auth, TestDatabase, sample_product, spawn_app_on};
+use commerce::auth::Permission;
+
+fn commerce(database: &TestDatabase, args: &[&str], password: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_commerce"));
+    command.args(args).env("DATABASE_URL", &database.url).env_remove("COMMERCE_USER_PASSWORD").env("RUST_LOG", "error");
+    if let Some(password) = password {
+        command.env("COMMERCE_USER_PASSWORD", password);
+    }
+    command.output().expect("the binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(output.status.success(), "failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+#[tokio::test]
+async fn tenants_users_and_api_keys_created_by_the_cli_work_over_http() {
+    let database = TestDatabase::new().await;
+    stdout(&commerce(
+        &database,
+        &["tenant", "create", "--slug", "acme", "--name", "Acme", "--plan", "enterprise"],
+        None,
+    ));
+    stdout(&commerce(
+        &database,
+        &["user", "create", "--tenant", "acme", "--email", "ops@acme.test", "--role", "staff"],
+        Some("ops-password-1"),
+    ));
+    let key = stdout(&commerce(
+        &database,
+        &["api-key", "create", "--tenant", "acme", "--name", "erp", "--scopes", "products:read"],
+        None,
+    ));
+    let key = key.trim().to_string();
+    assert!(key.starts_with("ck_"), "{key}");
+    let app = spawn_app_on(database).await;
+
+    let token = app.token_for("acme", "ops@acme.test", "ops-password-1").await;
+    let created = app.create_product(Auth::Bearer(&token), sample_product("CLI-1")).await;
+    assert_eq!(created.status, 201);
+    let listed = app.list_products(Auth::ApiKey(&key), &[]).await;
+    assert_eq!(listed.body["pagination"]["total"], 1, "the key reads its own tenant");
+    assert_eq!(listed.header("ratelimit-policy"), Some("\"default\";q=1000;w=60"), "keys are standard by default");
+    let refused = app.create_product(Auth::ApiKey(&key), sample_product("CLI-2")).await;
+    assert_eq!(refused.status, 403, "the key has only the scopes it was given");
+    let staff = app.list_products(Auth::Bearer(&token), &[]).await;
+    assert_eq!(staff.header("ratelimit-policy"), Some("\"default\";q=10000;w=60"), "users get their tenant's plan");
+}
+
+#[tokio::test]
+async fn a_revoked_api_key_stops_working_at_once() {
+    let app = spawn_app_on(TestDatabase::new().await).await;
+    let key = app.api_key(&[Permission::ProductsRead]).await;
+    assert_eq!(app.list_products(Auth::ApiKey(&key), &[]).await.status, 200);
+    let id = commerce::store::tenants::find_api_key(&app.db, &key).await.unwrap().unwrap().id.to_string();
+
+    stdout(&commerce(app.database(), &["api-key", "revoke", "--id", &id], None));
+
+    let res = app.list_products(Auth::ApiKey(&key), &[]).await;
+    assert_eq!((res.status, res.code()), (401, "unauthorized"));
+}
+
+#[tokio::test]
+async fn the_cli_refuses_bad_input_with_a_message() {
+    let database = TestDatabase::new().await;
+    let unknown_scope = commerce(
+        &database,
+        &["api-key", "create", "--tenant", "demo", "--name", "x", "--scopes", "products:delete"],
+        None,
+    );
+    assert!(!unknown_scope.status.success());
+    assert!(String::from_utf8_lossy(&unknown_scope.stderr).contains("unknown permission \"products:delete\""));
+
+    let no_tenant = commerce(
+        &database,
+        &["user", "create", "--tenant", "nowhere", "--email", "a@b.test", "--role", "staff"],
+        Some("long-enough"),
+    );
+    assert!(String::from_utf8_lossy(&no_tenant.stderr).contains("no tenant nowhere"));
+
+    let bad_role = commerce(
+        &database,
+        &["user", "create", "--tenant", "demo", "--email", "a@b.test", "--role", "owner"],
+        Some("long-enough"),
+    );
+    assert_eq!(bad_role.status.code(), Some(2), "clap rejects it as usage");
+
+    let short = commerce(
+        &database,
+        &["user", "create", "--tenant", "demo", "--email", "a@b.test", "--role", "staff"],
+        Some("short"),
+    );
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8 characters"));
+}
