@@ -154,3 +154,25 @@ async fn an_api_key_authenticates_with_its_scopes() {
     let writer = app.api_key(&[Permission::ProductsRead, Permission::ProductsWrite]).await;
     assert_eq!(app.create_product(Auth::ApiKey(&writer), crate::helpers::sample_product("KEY-1")).await.status, 201);
 }
+
+#[tokio::test]
+async fn api_key_scopes_gate_orders_and_customers_too() {
+    let app = spawn_app().await;
+    let readers = app.api_key(&[Permission::OrdersRead, Permission::CustomersRead]).await;
+    let auth = Auth::ApiKey(&readers);
+
+    assert_eq!(app.list_orders(auth, &[]).await.status, 200);
+    assert_eq!(app.list_customers(auth, &[]).await.status, 200);
+    let customer = app.create_customer(auth, crate::helpers::sample_customer("x@example.com")).await;
+    assert_eq!(
+        (customer.status, customer.body["detail"].as_str()),
+        (403, Some("this operation needs the customers:write permission"))
+    );
+    let order = json!({"customerId": "0193a5b0-7f3e-7c2a-9a41-5d2f8e6b1c01", "items": [{"productId": "0193a5b0-7f3e-7c2a-9a41-5d2f8e6b1c01", "quantity": 1}], "shippingAddress": crate::helpers::address()});
+    assert_eq!(app.create_order(auth, order).await.status, 403);
+    let products = app.list_products(auth, &[]).await;
+    assert_eq!(
+        (products.status, products.body["detail"].as_str()),
+        (403, Some("this operation needs the products:read permission"))
+    );
+}

@@ -162,3 +162,25 @@ async fn orders_and_customers_are_idempotent_too() {
     let stock = app.get_product(auth, product["id"].as_str().unwrap()).await.body["stock"].clone();
     assert_eq!(stock, 3, "the replay took no stock");
 }
+
+#[tokio::test]
+async fn a_key_is_forgotten_after_24_hours() {
+    use sea_orm::{EntityTrait, sea_query::Expr};
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    assert_eq!(create_with_key(&app, &token, "old-key", sample_product("OLD-1")).await.status, 201);
+    // Age the key past the window, as if a day had passed.
+    store::entities::idempotency_key::Entity::update_many()
+        .col_expr(
+            store::entities::idempotency_key::Column::CreatedAt,
+            Expr::value(chrono::Utc::now() - chrono::Duration::hours(25)),
+        )
+        .exec(&app.db)
+        .await
+        .unwrap();
+
+    let reused = create_with_key(&app, &token, "old-key", sample_product("OLD-2")).await;
+
+    assert_eq!(reused.status, 201, "an expired key is a new key: no 422 for the other body");
+    assert_eq!(reused.body["sku"], "OLD-2");
+}

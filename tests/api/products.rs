@@ -304,3 +304,29 @@ async fn another_tenant_can_neither_see_nor_touch_a_product() {
     assert_eq!(app.create_product(auth, sample_product("MINE-1")).await.status, 201);
     assert_eq!(app.get_product(Auth::Bearer(&token), &id(&product)).await.body, product);
 }
+
+#[tokio::test]
+async fn reads_carry_an_etag_and_a_stale_if_match_is_a_412() {
+    let (app, token) = app_with_admin().await;
+    let product = id(&app.product(&token, "ETAG-1", json!({})).await);
+    let auth = Auth::Bearer(&token);
+    let path = [("productId", product.as_str())];
+    let patch = |etag: &'static str, price: i64| {
+        let (app, path) = (&app, &path);
+        async move {
+            let body = Some(json!({"price": price}).into());
+            app.call_with_headers("updateProduct", auth, path, &[], body, &[("If-Match", etag)]).await
+        }
+    };
+
+    assert_eq!(app.get_product(auth, &product).await.header("etag"), Some("\"1\""));
+    let applied = patch("\"1\"", 100).await;
+    assert_eq!((applied.status, applied.header("etag")), (200, Some("\"2\"")));
+    let stale = patch("\"1\"", 200).await;
+    assert_eq!((stale.status, stale.code()), (412, "precondition_failed"));
+    assert_eq!(app.get_product(auth, &product).await.body["price"], 100, "nothing changed");
+    assert_eq!(patch("*", 300).await.status, 200, "* matches any version");
+    let gone = app.delete_product(auth, &product).await;
+    assert_eq!(gone.status, 204);
+    assert_eq!(patch("\"4\"", 400).await.status, 404, "a deleted product is gone, whatever the tag");
+}
