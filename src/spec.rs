@@ -24,8 +24,9 @@ pub struct ApiDocument {
     bodies: HashMap<String, jsonschema::Validator>,
     /// `(METHOD, path template, parameter name)` -> the parameter's schema, for explaining rejections.
     parameters: HashMap<(String, String, String), ParameterSchema>,
-    /// Every path template, split into segments: `/products/{productId}` -> ["products", "{productId}"].
-    paths: Vec<Vec<String>>,
+    /// Every path template, split into segments: `/products/{productId}` -> ["products", "{productId}"],
+    /// with the methods it serves.
+    paths: Vec<(Vec<String>, Vec<String>)>,
 }
 
 impl ApiDocument {
@@ -66,7 +67,14 @@ impl ApiDocument {
             .and_then(Value::as_object)
             .into_iter()
             .flatten()
-            .map(|(template, _)| template.trim_matches('/').split('/').map(String::from).collect())
+            .map(|(template, item)| {
+                let methods = commerce_spec::METHODS
+                    .iter()
+                    .filter(|m| item.get(**m).is_some())
+                    .map(|m| m.to_uppercase())
+                    .collect();
+                (template.trim_matches('/').split('/').map(String::from).collect(), methods)
+            })
             .collect();
         Ok(Self { yaml, json, bodies, parameters, paths })
     }
@@ -110,11 +118,20 @@ impl ApiDocument {
         param.validator.iter_errors(&value).next().map(|e| e.to_string())
     }
 
+    /// The methods the spec documents for the path template `request_path` matches.
+    pub fn allowed_methods(&self, request_path: &str) -> Option<&[String]> {
+        self.matching(request_path).map(|(_, methods)| methods.as_slice())
+    }
+
     fn template(&self, request_path: &str) -> Option<&Vec<String>> {
+        self.matching(request_path).map(|(template, _)| template)
+    }
+
+    fn matching(&self, request_path: &str) -> Option<&(Vec<String>, Vec<String>)> {
         let segments: Vec<&str> = request_path.trim_matches('/').split('/').collect();
-        self.paths
-            .iter()
-            .find(|t| t.len() == segments.len() && t.iter().zip(&segments).all(|(t, s)| t.starts_with('{') || t == s))
+        self.paths.iter().find(|(t, _)| {
+            t.len() == segments.len() && t.iter().zip(&segments).all(|(t, s)| t.starts_with('{') || t == s)
+        })
     }
 
     /// The name of the `index`-th path parameter of the template `request_path` matches.
@@ -210,6 +227,7 @@ mod tests {
         assert_eq!(doc.path_parameter("/products/not-a-uuid", 0), Some("productId"));
         assert_eq!(doc.path_parameter("/orders/x/status", 0), Some("orderId"));
         assert_eq!(doc.path_parameter("/nowhere/x", 0), None);
+        assert_eq!(doc.allowed_methods("/products/x").unwrap(), ["GET", "DELETE", "PATCH"]);
     }
 
     #[test]

@@ -31,12 +31,28 @@ impl<T> JsonBody<T> {
 
 impl<T: ParseFromJSON> JsonBody<T> {
     /// Converts the (already schema-checked) body into its typed form.
-    pub fn decode(self) -> Result<T, BodyRejection> {
+    pub fn decode(mut self) -> Result<T, BodyRejection> {
+        integral_floats_to_integers(&mut self.value);
         T::parse_from_json(Some(self.value)).map_err(|e| BodyRejection {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code: "validation_failed",
             detail: e.into_message(),
         })
+    }
+}
+
+/// JSON Schema counts `5.0` as an integer; Rust's integer parsers do not. Numbers with no fractional
+/// part become integers (where exact), so a body the schema accepts also decodes.
+fn integral_floats_to_integers(value: &mut Value) {
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0) {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_to_integers),
+        Value::Object(members) => members.values_mut().for_each(integral_floats_to_integers),
+        _ => {}
     }
 }
 
@@ -130,6 +146,14 @@ mod tests {
         assert!(ok("application/merge-patch+json"));
         assert!(!ok("text/plain"));
         assert!(!ok("application/x-www-form-urlencoded"));
+    }
+
+    #[test]
+    fn integral_floats_decode_as_integers() {
+        let body = JsonBody::<Vec<i64>> { value: serde_json::json!([68719476735.0, 2, -3.0]), _type: PhantomData };
+        assert_eq!(body.decode().unwrap(), [68719476735, 2, -3]);
+        let fraction = JsonBody::<i64> { value: serde_json::json!(1.5), _type: PhantomData };
+        assert!(fraction.decode().is_err());
     }
 
     #[test]

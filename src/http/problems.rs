@@ -90,7 +90,14 @@ fn to_problem(error: poem::Error, spec: Option<&ApiDocument>) -> Response {
     } else if error.is::<NotFoundError>() {
         AppError::NotFound { kind: "route", id: context::current().path }
     } else if error.is::<MethodNotAllowedError>() {
-        AppError::MethodNotAllowed("this path does not support the method".into())
+        // RFC 9110: a 405 lists the methods the resource supports.
+        let allowed = spec.and_then(|s| s.allowed_methods(&context::current().path)).unwrap_or_default().join(", ");
+        let mut response =
+            problem_response(&AppError::MethodNotAllowed(format!("this path supports {allowed}")).to_problem());
+        if let Ok(value) = HeaderValue::from_str(&allowed) {
+            response.headers_mut().insert("allow", value);
+        }
+        return response;
     } else {
         let status = error.status();
         if status.is_client_error() {

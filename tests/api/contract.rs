@@ -3,7 +3,7 @@
 //! (draft 2020-12, formats on), and every documented required header.
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 
 use commerce_spec::Spec;
 use reqwest::header::HeaderMap;
@@ -18,13 +18,29 @@ struct Documented {
 
 /// One operation: where it is served and what it may answer.
 pub struct Operation {
+    pub id: String,
     pub method: reqwest::Method,
     pub path: String,
+    /// Names of the path parameters, in order.
+    pub path_params: Vec<String>,
+    /// Whether any credential is required.
+    pub secured: bool,
+    /// The documented example of the JSON request body, if the operation takes one.
+    pub body_example: Option<Value>,
     responses: HashMap<u16, Documented>,
+}
+
+impl Operation {
+    pub fn documents(&self, status: u16) -> bool {
+        self.responses.contains_key(&status)
+    }
 }
 
 pub struct Contract {
     operations: HashMap<String, Operation>,
+    /// Where exercised `(operation, status)` pairs are appended, when `COMMERCE_CONTRACT_COVERAGE` names
+    /// a folder (`cargo xtask test` sets it and fails on documented pairs no test exercised).
+    coverage: Option<Mutex<std::fs::File>>,
 }
 
 pub static CONTRACT: LazyLock<Contract> = LazyLock::new(Contract::load);
@@ -61,9 +77,50 @@ impl Contract {
                 responses.insert(status, Documented { content, required_headers });
             }
             let method = op.method.to_uppercase().parse().expect("a valid method");
-            operations.insert(op.operation_id.to_string(), Operation { method, path: op.path.to_string(), responses });
+            let path_params =
+                op.parameters.iter().filter(|p| p.location == "path").map(|p| p.name.to_string()).collect();
+            let body_example = op.request_body.and_then(|b| b.pointer("/content/application~1json/example")).cloned();
+            let operation = Operation {
+                id: op.operation_id.to_string(),
+                method,
+                path: op.path.to_string(),
+                path_params,
+                secured: !op.security.is_empty(),
+                body_example,
+                responses,
+            };
+            operations.insert(op.operation_id.to_string(), operation);
         }
-        Self { operations }
+        let coverage = std::env::var_os("COMMERCE_CONTRACT_COVERAGE").map(|dir| {
+            std::fs::create_dir_all(&dir).expect("the coverage folder");
+            let file = std::path::Path::new(&dir).join(format!("{}.txt", std::process::id()));
+            Mutex::new(std::fs::OpenOptions::new().create(true).append(true).open(file).expect("a coverage file"))
+        });
+        Self { operations, coverage }
+    }
+
+    /// Every operation, sorted by operationId.
+    pub fn operations(&self) -> Vec<&Operation> {
+        let mut all: Vec<&Operation> = self.operations.values().collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
+    /// Whether `path` is one of the API's paths (which tests may only reach through operations).
+    pub fn is_api_path(&self, path: &str) -> bool {
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        self.operations.values().any(|op| {
+            let template: Vec<&str> = op.path.trim_matches('/').split('/').collect();
+            template.len() == segments.len()
+                && template.iter().zip(&segments).all(|(t, s)| t.starts_with('{') || t == s)
+        })
+    }
+
+    fn record(&self, operation_id: &str, status: u16) {
+        if let Some(file) = &self.coverage {
+            use std::io::Write;
+            writeln!(file.lock().unwrap(), "{operation_id} {status}").expect("records coverage");
+        }
     }
 
     pub fn operation(&self, operation_id: &str) -> &Operation {
@@ -87,6 +144,7 @@ impl Contract {
         let essence = content_type.split(';').next().unwrap_or_default().trim();
         let Some((media_type, validator)) = &documented.content else {
             return if body.is_empty() {
+                self.record(operation_id, status);
                 Ok(Value::Null)
             } else {
                 Err(format!("status {status} documents no content, got {} bytes of {content_type:?}", body.len()))
@@ -105,6 +163,7 @@ impl Contract {
                 errors.join("\n")
             ));
         }
+        self.record(operation_id, status);
         Ok(value)
     }
 }

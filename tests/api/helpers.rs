@@ -71,6 +71,7 @@ impl Response {
 pub struct TestApp {
     pub base: String,
     pub db: DatabaseConnection,
+    pub handlers: std::sync::Arc<commerce::api::Handlers>,
     client: reqwest::Client,
     database: TestDatabase,
 }
@@ -128,14 +129,21 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the service on 127.0.0.1:0 over `database` (first start: tenant `demo` and its admin).
 pub async fn spawn_app_on(database: TestDatabase) -> TestApp {
+    spawn_app_with(database, |_| {}).await
+}
+
+/// Starts the service over `database` with the test configuration changed by `adjust`.
+pub async fn spawn_app_with(database: TestDatabase, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config::for_database(database.url.clone());
     config.admin_password = Some(ADMIN_PASSWORD.into());
     config.seed_demo = false;
+    adjust(&mut config);
     let app = App::build(&config).await.expect("the app builds");
     let db = app.handlers.db.clone();
+    let handlers = app.handlers.clone();
     let (addr, server) = app.bind("127.0.0.1:0", std::future::pending()).await.expect("binds");
     tokio::spawn(server);
-    TestApp { base: format!("http://{addr}"), db, client: reqwest::Client::new(), database }
+    TestApp { base: format!("http://{addr}"), db, handlers, client: reqwest::Client::new(), database }
 }
 
 impl TestApp {
@@ -199,7 +207,9 @@ impl TestApp {
     }
 
     /// A plain GET of a path outside the API's operations (docs, the spec itself, unknown routes).
+    /// API paths are refused: their responses must go through the contract check.
     pub async fn get_path(&self, path: &str) -> reqwest::Response {
+        assert!(!CONTRACT.is_api_path(path), "{path} is an API path: call its operation instead");
         self.client.get(format!("{}{path}", self.base)).send().await.expect("the server answers")
     }
 
@@ -344,6 +354,28 @@ pub fn sample_product(sku: &str) -> Value {
     })
 }
 
+/// `text` with every UUID replaced by `[id]`, so paths and messages that name a resource snapshot stably.
+pub fn redact_uuids(text: &str) -> String {
+    let is_uuid = |s: &str| {
+        s.len() == 36
+            && s.char_indices()
+                .all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() })
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        if rest.len() >= 36 && rest.is_char_boundary(36) && is_uuid(&rest[..36]) {
+            out.push_str("[id]");
+            rest = &rest[36..];
+        } else {
+            let c = rest.chars().next().unwrap();
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
+}
+
 /// Asserts a JSON snapshot in `snapshots/`, with ids, timestamps, tokens and request ids redacted.
 #[macro_export]
 macro_rules! assert_body_snapshot {
@@ -368,6 +400,12 @@ macro_rules! assert_body_snapshot {
             (".requestId", "[request id]"),
         ] {
             settings.add_redaction(selector, replacement);
+        }
+        for selector in [".instance", ".detail", ".errors[].detail"] {
+            settings.add_dynamic_redaction(selector, |value, _| match value.as_str() {
+                Some(text) => insta::internals::Content::from($crate::helpers::redact_uuids(text)),
+                None => value,
+            });
         }
         settings.bind(|| insta::assert_json_snapshot!($name, $body));
     }};
