@@ -8,6 +8,7 @@ mod cli;
 mod customers;
 mod docs;
 mod drift;
+mod durability;
 mod fixtures;
 mod limits;
 mod orders;

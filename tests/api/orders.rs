@@ -157,19 +157,19 @@ async fn staff_must_name_an_existing_customer() {
 }
 
 #[tokio::test]
-async fn hundreds_of_concurrent_orders_never_oversell() {
-    let shop = shop(25).await;
+async fn five_hundred_concurrent_orders_for_fifty_units_sell_exactly_fifty() {
+    let shop = shop(50).await;
     let body = order_body(&shop.customer, &[(&shop.product, 1)]);
 
-    let attempts = (0..300).map(|_| shop.app.create_order(Auth::Bearer(&shop.admin), body.clone()));
+    let attempts = (0..500).map(|_| shop.app.create_order(Auth::Bearer(&shop.admin), body.clone()));
     let results = futures_util::future::join_all(attempts).await;
 
     let created = results.iter().filter(|r| r.status == 201).count();
     let refused = results.iter().filter(|r| r.status == 409 && r.code() == "insufficient_stock").count();
-    assert_eq!((created, refused), (25, 275), "statuses: {:?}", results.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert_eq!((created, refused), (50, 450), "statuses: {:?}", results.iter().map(|r| r.status).collect::<Vec<_>>());
     assert_eq!(stock(&shop, &shop.product).await, 0);
     let listed = shop.app.list_orders(Auth::Bearer(&shop.admin), &[("pageSize", "1")]).await;
-    assert_eq!(listed.body["pagination"]["total"], 25);
+    assert_eq!(listed.body["pagination"]["total"], 50);
 }
 
 #[tokio::test]

@@ -1,0 +1,144 @@
+//! An acknowledged order is never lost: the real server process is killed with SIGKILL in the middle
+//! of a stream of order creations, restarted over the same database, and every order that got a 201
+//! is there with its lines, and the stock equals what all stored orders took (nothing half-written).
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{ADMIN_PASSWORD, TestDatabase, address, sample_customer, sample_product};
+
+/// The `commerce serve` process over `database`, and the base URL it listens on.
+fn start(database: &TestDatabase) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_commerce"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", &database.url)
+        .env("COMMERCE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("COMMERCE_SEED_DEMO", "false")
+        .env("COMMERCE_RATE_LIMIT_STANDARD", "1000000")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the server starts");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let addr = loop {
+        let Some(line) = lines.next() else { panic!("the server stopped before listening:\n{}", seen.join("\n")) };
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if let Some(rest) = line.split("addr=").nth(1).filter(|_| line.contains("serving the Commerce API")) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, format!("http://{addr}"))
+}
+
+async fn login(client: &reqwest::Client, base: &str) -> String {
+    let res = client
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"tenant": "demo", "email": "admin@example.com", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    res.json::<Value>().await.unwrap()["accessToken"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_order_survives_a_sigkill() {
+    let database = TestDatabase::new().await;
+    let client = reqwest::Client::new();
+    let (mut server, base) = start(&database);
+    let token = login(&client, &base).await;
+    let post = |path: &str, body: Value| client.post(format!("{base}{path}")).bearer_auth(&token).json(&body).send();
+    let product = post("/products", {
+        let mut p = sample_product("DURABLE-1");
+        p["stock"] = json!(100_000);
+        p
+    })
+    .await
+    .unwrap()
+    .json::<Value>()
+    .await
+    .unwrap();
+    let customer =
+        post("/customers", sample_customer("durable@example.com")).await.unwrap().json::<Value>().await.unwrap();
+    let order = |quantity: i64| json!({"customerId": customer["id"], "items": [{"productId": product["id"], "quantity": quantity}], "shippingAddress": address()});
+
+    // Eight writers stream orders until the server dies under them.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for worker in 0..8i64 {
+        let (client, base, token, stop) = (client.clone(), base.clone(), token.clone(), stop.clone());
+        let body = order(1 + worker % 3);
+        writers.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                match client.post(format!("{base}/orders")).bearer_auth(&token).json(&body).send().await {
+                    Ok(res) if res.status() == 201 => acknowledged.push(res.json::<Value>().await.unwrap()),
+                    Ok(res) => panic!("an order was refused before the kill: {}", res.status()),
+                    Err(_) => break, // the server is gone: this request was never acknowledged
+                }
+            }
+            acknowledged
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    server.kill().expect("SIGKILL");
+    server.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.unwrap());
+    }
+    assert!(acknowledged.len() >= 20, "only {} orders before the kill", acknowledged.len());
+
+    let (mut server, base) = start(&database);
+    let token = login(&client, &base).await;
+    let mut stored: BTreeMap<String, Value> = BTreeMap::new();
+    for page in 1.. {
+        let res: Value = client
+            .get(format!("{base}/orders?pageSize=100&page={page}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let data = res["data"].as_array().unwrap();
+        stored.extend(data.iter().map(|o| (o["id"].as_str().unwrap().to_string(), o.clone())));
+        if data.len() < 100 {
+            break;
+        }
+    }
+    let stock: Value = client
+        .get(format!("{base}/products/{}", product["id"].as_str().unwrap()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    for order in &acknowledged {
+        let id = order["id"].as_str().unwrap();
+        assert_eq!(stored.get(id), Some(order), "acknowledged order {id} is missing or changed after the restart");
+    }
+    let ids: HashSet<&String> = stored.keys().collect();
+    assert_eq!(ids.len(), stored.len());
+    let taken: i64 = stored.values().map(|o| o["items"][0]["quantity"].as_i64().unwrap()).sum();
+    assert!(stored.values().all(|o| o["items"].as_array().unwrap().len() == 1), "every stored order has its line");
+    assert_eq!(stock["stock"].as_i64().unwrap() + taken, 100_000, "the stock matches the stored orders exactly");
+    eprintln!("{} acknowledged, {} stored after the SIGKILL", acknowledged.len(), stored.len());
+}
