@@ -32,6 +32,25 @@ pub async fn first_start(db: &DatabaseConnection, config: &Config) -> Result<Opt
     Ok(Some(FirstStart { admin_email: config.admin_email.clone(), admin_password: generated }))
 }
 
+/// `count` generated products (`SEED-00001`, ...) across every category, for load tests and demos.
+pub fn generated_products(count: usize) -> Vec<NewProduct> {
+    const CATEGORIES: [&str; 5] = ["footwear", "apparel", "accessories", "electronics", "home"];
+    (1..=count)
+        .map(|i| NewProduct {
+            sku: format!("SEED-{i:05}"),
+            name: format!("Seeded product {i}"),
+            description: format!("Generated product number {i}, for load tests and demos."),
+            category: CATEGORIES[i % CATEGORIES.len()].into(),
+            price: 100 + (i as i64 * 37) % 50_000,
+            currency: "USD".into(),
+            stock: 1_000_000,
+            active: i % 10 != 0,
+            tags: vec!["seeded".into()],
+            images: vec![],
+        })
+        .collect()
+}
+
 fn sample_products() -> Vec<NewProduct> {
     let p =
         |sku: &str, name: &str, description: &str, category: &str, price: i64, stock: i32, tags: &[&str]| NewProduct {

@@ -27,6 +27,17 @@ enum Command {
     ///
     /// Example: `DATABASE_URL=postgres://postgres@127.0.0.1/test commerce migrate`
     Migrate,
+    /// Add generated demo products to a tenant (for load tests and demos).
+    ///
+    /// Example: `commerce seed --tenant demo --products 10000`
+    Seed {
+        /// The tenant's slug.
+        #[arg(long, default_value = "demo")]
+        tenant: String,
+        /// How many products (skus SEED-00001, ...).
+        #[arg(long, default_value_t = 1000)]
+        products: usize,
+    },
     /// Tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
@@ -132,6 +143,7 @@ async fn main() -> std::process::ExitCode {
             .await
             .map(|_| eprintln!("migrations applied"))
             .map_err(|e| e.to_string()),
+        Command::Seed { tenant, products } => seed(&config, &tenant, products).await,
         Command::Tenant(command) => tenant(&config, command).await,
         Command::User(UserCommand::Create(args)) => create_user(&config, args).await,
         Command::ApiKey(command) => api_key(&config, command).await,
@@ -148,14 +160,7 @@ async fn main() -> std::process::ExitCode {
 async fn serve(config: Config) -> Result<(), String> {
     let app = App::build(&config).await.map_err(|e| format!("cannot start: {e}"))?;
     if let Some(first) = &app.first_start {
-        match &first.admin_password {
-            // Printed once, on the console only: it is never logged or stored in clear.
-            Some(password) => println!(
-                "First start: created tenant `demo` with admin {} and password {password}\nSet COMMERCE_ADMIN_PASSWORD to choose it instead.",
-                first.admin_email
-            ),
-            None => println!("First start: created tenant `demo` with admin {}", first.admin_email),
-        }
+        announce(first);
     }
     let (addr, server) = app
         .bind(&config.listen, shutdown_signal())
@@ -163,6 +168,35 @@ async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     tracing::info!(%addr, "serving the Commerce API; Swagger UI at http://{addr}/docs/");
     server.await.map_err(|e| e.to_string())
+}
+
+/// Tells the operator what a first start created; a generated password is shown this once.
+fn announce(first: &commerce::bootstrap::FirstStart) {
+    match &first.admin_password {
+        // Printed once, on the console only: it is never logged or stored in clear.
+        Some(password) => println!(
+            "First start: created tenant `demo` with admin {} and password {password}\nSet COMMERCE_ADMIN_PASSWORD to choose it instead.",
+            first.admin_email
+        ),
+        None => println!("First start: created tenant `demo` with admin {}", first.admin_email),
+    }
+}
+
+async fn seed(config: &Config, tenant: &str, products: usize) -> Result<(), String> {
+    let db = store::connect(&config.database_url).await.map_err(|e| e.to_string())?;
+    // A first start creates tenant `demo` (and its admin) when the database is empty.
+    if let Some(first) = commerce::bootstrap::first_start(&db, config).await.map_err(|e| e.to_string())? {
+        announce(&first);
+    }
+    let tenant = store::tenants::find_tenant(&db, tenant)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no tenant {tenant}"))?;
+    let created = store::products::create_many(&db, tenant.id, commerce::bootstrap::generated_products(products))
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("created {created} products in tenant {}", tenant.slug);
+    Ok(())
 }
 
 async fn tenant(config: &Config, TenantCommand::Create { slug, name, plan }: TenantCommand) -> Result<(), String> {

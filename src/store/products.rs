@@ -103,6 +103,35 @@ pub async fn create(db: &DatabaseConnection, tenant_id: Uuid, new: NewProduct) -
     product::Entity::insert(row).exec_with_returning(db).await.map_err(|e| map_unique(e, &new.sku))
 }
 
+/// Creates many products at once (in batches), for seeding; a taken sku fails the batch.
+pub async fn create_many(db: &DatabaseConnection, tenant_id: Uuid, products: Vec<NewProduct>) -> Result<u64, AppError> {
+    let now = super::now();
+    let mut created = 0;
+    for chunk in products.chunks(500) {
+        let rows = chunk.iter().cloned().map(|new| product::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(tenant_id),
+            sku: Set(new.sku),
+            name: Set(new.name),
+            description: Set(new.description),
+            category: Set(new.category),
+            price: Set(new.price),
+            currency: Set(new.currency),
+            stock: Set(new.stock),
+            active: Set(new.active),
+            tags: Set(Value::from(new.tags)),
+            images: Set(Value::from(new.images)),
+            created_at: Set(now),
+            updated_at: Set(now),
+            deleted_at: Set(None),
+            version: Set(1),
+        });
+        product::Entity::insert_many(rows).exec(db).await.map_err(|e| map_unique(e, "(seed)"))?;
+        created += chunk.len() as u64;
+    }
+    Ok(created)
+}
+
 /// The live product `id` of the tenant.
 pub async fn get(db: &DatabaseConnection, tenant_id: Uuid, id: Uuid) -> Result<Option<product::Model>, AppError> {
     Ok(product::Entity::find_by_id(id)

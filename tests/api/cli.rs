@@ -99,3 +99,21 @@ async fn the_cli_refuses_bad_input_with_a_message() {
     );
     assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8 characters"));
 }
+
+#[tokio::test]
+async fn seed_adds_generated_products_to_a_tenant() {
+    let database = TestDatabase::new().await;
+    let mut seed = Command::new(env!("CARGO_BIN_EXE_commerce"));
+    seed.args(["seed", "--products", "25"])
+        .env("DATABASE_URL", &database.url)
+        .env("COMMERCE_SEED_DEMO", "false")
+        .env("COMMERCE_ADMIN_PASSWORD", crate::helpers::ADMIN_PASSWORD)
+        .env("RUST_LOG", "error");
+    assert!(stdout(&seed.output().unwrap()).contains("created 25 products in tenant demo"));
+    let app = spawn_app_on(database).await;
+    let token = app.admin_token().await;
+
+    let listed = app.list_products(Auth::Bearer(&token), &[("search", "seeded product")]).await;
+
+    assert_eq!(listed.body["pagination"]["total"], 25);
+}

@@ -3,18 +3,21 @@
 //! - `codegen [--check]`: regenerate `generated/` (and the generator's fixture) from the specs, or
 //!   fail naming every stale file.
 //! - `test [cargo test args]`: the whole test suite, then the contract coverage gate.
+//! - `bench`: the release service under wrk against a bare poem route; prints the table.
 
+mod bench;
 mod codegen;
 mod contract_test;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask codegen [--check] | test [-- cargo test args]
+const USAGE: &str = "usage: cargo xtask codegen [--check] | test [-- cargo test args] | bench
 
   codegen          regenerate generated/ from openapi/commerce.yaml (and xtask's fixture crate)
   codegen --check  change nothing; exit 1 naming each stale file if the output is out of date
   test             cargo test --workspace, then fail if a documented (operation, status) pair
-                   of the spec was exercised by no test";
+                   of the spec was exercised by no test
+  bench            the release service under wrk, against a bare poem route (BENCHMARKS.md)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        ["bench"] => bench::run(&root),
         ["test", rest @ ..] => {
             let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
             contract_test::run(&root, &rest)

@@ -1,0 +1,268 @@
+//! `cargo xtask bench`: the release server under a real load generator (wrk), against a bare poem
+//! route serving a static JSON body of the same size, measured in the same run, on SQLite and (when a
+//! server is reachable) PostgreSQL. Prints a Markdown table; BENCHMARKS.md records it.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+const ADMIN_PASSWORD: &str = "bench-admin-password";
+const PRODUCTS: usize = 10_000;
+
+/// One load-generator run.
+struct Load {
+    rps: f64,
+    p50: String,
+    p99: String,
+}
+
+/// A server process that is killed when dropped.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A minimal HTTP/1.0 GET (no client library in xtask): the status code, or None if not answered.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+fn curl(args: &[&str]) -> Result<String, String> {
+    let out = Command::new("curl").args(["-fsS"]).args(args).output().map_err(|e| format!("curl: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("curl {args:?}: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+fn json_field(json: &str, pointer: &str) -> Result<String, String> {
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("{e}: {json}"))?;
+    value.pointer(pointer).and_then(|v| v.as_str()).map(String::from).ok_or_else(|| format!("no {pointer} in {json}"))
+}
+
+fn wrk(url: &str, script: Option<&Path>, token: Option<&str>) -> Result<Load, String> {
+    let mut command = Command::new("wrk");
+    command.args(["-t1", "-c32", "-d10s", "--latency"]);
+    if let Some(token) = token {
+        command.args(["-H", &format!("Authorization: Bearer {token}")]);
+    }
+    if let Some(script) = script {
+        command.arg("-s").arg(script);
+    }
+    let out = command.arg(url).output().map_err(|e| format!("wrk: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    if text.contains("Non-2xx or 3xx responses") {
+        return Err(format!("a run with non-2xx responses is no measurement:\n{text}"));
+    }
+    let field = |prefix: &str| text.lines().find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_string()));
+    let rps = field("Requests/sec:").and_then(|v| v.parse().ok()).ok_or_else(|| format!("no Requests/sec:\n{text}"))?;
+    Ok(Load { rps, p50: field("50%").unwrap_or_default(), p99: field("99%").unwrap_or_default() })
+}
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+fn start_service(bin: &Path, url: &str, port: u16) -> Result<(Server, Duration), String> {
+    let started = Instant::now();
+    let child = Command::new(bin)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("DATABASE_URL", url)
+        .env("COMMERCE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("COMMERCE_RATE_LIMIT_STANDARD", "1000000000")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start the service: {e}"))?;
+    let server = Server(child);
+    while http_status(port, "/openapi.json") != Some(200) {
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err("the service was not ready within 30 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok((server, started.elapsed()))
+}
+
+/// Measures one database; returns the table rows.
+fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<String>, String> {
+    let bin = root.join("target/release/commerce");
+    let seed = Command::new(&bin)
+        .args(["seed", "--products", &PRODUCTS.to_string()])
+        .env("DATABASE_URL", url)
+        .env("COMMERCE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("RUST_LOG", "warn")
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !seed.status.success() {
+        return Err(format!("seeding failed: {}", String::from_utf8_lossy(&seed.stderr)));
+    }
+    let port = free_port();
+    let (service, ready) = start_service(&bin, url, port)?;
+    let base = format!("http://127.0.0.1:{port}");
+    let login = curl(&[
+        &format!("{base}/auth/login"),
+        "-H",
+        "content-type: application/json",
+        "-d",
+        &format!(r#"{{"tenant":"demo","email":"admin@example.com","password":"{ADMIN_PASSWORD}"}}"#),
+    ])?;
+    let token = json_field(&login, "/accessToken")?;
+    let auth = format!("Authorization: Bearer {token}");
+    let page = curl(&[&format!("{base}/products?pageSize=1&search=seeded"), "-H", &auth])?;
+    let product_id = json_field(&page, "/data/0/id")?;
+    let product = curl(&[&format!("{base}/products/{product_id}"), "-H", &auth])?;
+    let customer = curl(&[
+        &format!("{base}/customers"),
+        "-H",
+        &auth,
+        "-H",
+        "content-type: application/json",
+        "-d",
+        r#"{"email":"bench@example.com","firstName":"Bench","lastName":"Mark"}"#,
+    ])?;
+    let customer_id = json_field(&customer, "/id")?;
+
+    // The baseline: the same JSON, from a bare poem route.
+    let body_file = work.join(format!("{label}-product.json"));
+    std::fs::write(&body_file, &product).map_err(|e| e.to_string())?;
+    let bare_port = free_port();
+    let _bare = Server(
+        Command::new(root.join("target/release/examples/bare_route"))
+            .arg(format!("127.0.0.1:{bare_port}"))
+            .arg(&body_file)
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?,
+    );
+    while http_status(bare_port, "/static") != Some(200) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    let order_script = work.join(format!("{label}-order.lua"));
+    std::fs::write(
+        &order_script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = [[{}]]\n",
+            format_args!(
+                r#"{{"customerId":"{customer_id}","items":[{{"productId":"{product_id}","quantity":1}}],"shippingAddress":{{"name":"B","line1":"1 Main St","city":"Town","postalCode":"1000","country":"US"}}}}"#
+            )
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+
+    let bare = wrk(&format!("http://127.0.0.1:{bare_port}/static"), None, None)?;
+    let get = wrk(&format!("{base}/products/{product_id}"), None, Some(&token))?;
+    let list = wrk(&format!("{base}/products?pageSize=20&category=footwear&sort=price"), None, Some(&token))?;
+    let order = wrk(&format!("{base}/orders"), Some(&order_script), Some(&token))?;
+    let rss = peak_rss_mib(service.0.id());
+    drop(service);
+    // Start-to-ready on the existing (migrated, seeded) database.
+    let (_again, ready_existing) = start_service(&bin, url, free_port())?;
+
+    let row = |name: &str, load: &Load, target: &str| {
+        format!(
+            "| {label} | {name} | {:.0} | {:.0}% | {target} | {} | {} |",
+            load.rps,
+            100.0 * load.rps / bare.rps,
+            load.p50,
+            load.p99
+        )
+    };
+    Ok(vec![
+        format!("| {label} | bare poem route, same body | {:.0} | 100% | | {} | {} |", bare.rps, bare.p50, bare.p99),
+        row("GET /products/{id}", &get, ">= 50%"),
+        row("GET /products?pageSize=20&category&sort", &list, ">= 25%"),
+        row("POST /orders (1 line)", &order, ">= 10%"),
+        format!("| {label} | peak RSS of the service | {rss:.1} MiB | | <= 64 MB | | |"),
+        format!(
+            "| {label} | start to ready | first start {} ms, existing database {} ms | | <= 200 ms | | |",
+            ready.as_millis(),
+            ready_existing.as_millis()
+        ),
+    ])
+}
+
+pub fn run(root: &Path) -> ExitCode {
+    match run_inner(root) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_inner(root: &Path) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built = Command::new(cargo)
+        .current_dir(root)
+        .args(["build", "--release", "--bin", "commerce", "--example", "bare_route"])
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !built.success() {
+        return Err("the release build failed".into());
+    }
+    if Command::new("wrk").arg("--version").output().is_err() {
+        eprintln!("bench: installing wrk (Debian package)");
+        let _ = Command::new("apt-get").args(["install", "-y", "-qq", "wrk"]).status();
+    }
+    let work: PathBuf = root.join("target/bench");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+
+    let mut rows = measure(root, "SQLite", &format!("sqlite://{}?mode=rwc", work.join("bench.db").display()), &work)?;
+    let admin =
+        std::env::var("COMMERCE_BENCH_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let name = format!("commerce_bench_{}", std::process::id());
+    let created = Command::new("psql").args([&admin, "-qc", &format!("CREATE DATABASE {name}")]).output();
+    match created {
+        Ok(out) if out.status.success() => {
+            let (server, _) = admin.rsplit_once('/').unwrap_or((&admin, ""));
+            let result = measure(root, "PostgreSQL", &format!("{server}/{name}"), &work);
+            let _ = Command::new("psql").args([&admin, "-qc", &format!("DROP DATABASE {name} WITH (FORCE)")]).output();
+            rows.extend(result?);
+        }
+        _ => eprintln!("bench: PostgreSQL at {admin} is not reachable; measuring SQLite only"),
+    }
+
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mut table = format!(
+        "Machine: {cores} cores ({cpu}). Load: wrk -t1 -c32 -d10s --latency, on the same machine.\n\n\
+         | database | what | requests/s | of bare route | target | p50 | p99 |\n|---|---|---|---|---|---|---|\n"
+    );
+    for row in rows {
+        table.push_str(&row);
+        table.push('\n');
+    }
+    std::fs::write(work.join("latest.md"), &table).map_err(|e| e.to_string())?;
+    println!("{table}");
+    Ok(())
+}
