@@ -3,14 +3,14 @@
 
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, ExprTrait, Order, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, ExprTrait, Order, QueryFilter,
+    QueryOrder, QuerySelect, SqlErr,
 };
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::entities::customer::{self, Column};
-use super::{Page, escape_like};
+use super::{Page, count, escape_like};
 use crate::error::AppError;
 
 #[derive(Debug, Clone)]
@@ -113,7 +113,7 @@ pub async fn list(
             Condition::any().add(matches(Column::FirstName)).add(matches(Column::LastName)).add(matches(Column::Email)),
         );
     }
-    let total = select.clone().count(db).await?;
+    let total = count(select.clone(), db).await?;
     let rows = select
         .order_by(Column::CreatedAt, Order::Desc)
         .order_by(Column::Id, Order::Desc)

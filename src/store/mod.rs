@@ -28,6 +28,8 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
+                // Read pages through a shared memory map rather than a pread per page per connection.
+                .pragma("mmap_size", "268435456")
         });
     } else {
         options.max_connections(32);
@@ -42,6 +44,17 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
 pub fn now() -> chrono::DateTime<chrono::Utc> {
     let now = chrono::Utc::now();
     now - chrono::Duration::nanoseconds(i64::from(now.timestamp_subsec_nanos() % 1000))
+}
+
+/// How many rows `select` matches: `COUNT(*)` on the filtered table itself (not over a subquery of
+/// every column), so the databases can answer from an index.
+pub async fn count<E: sea_orm::EntityTrait>(
+    select: sea_orm::Select<E>,
+    db: &impl sea_orm::ConnectionTrait,
+) -> Result<u64, AppError> {
+    use sea_orm::{QuerySelect, sea_query::Expr};
+    let n: Option<i64> = select.select_only().column_as(Expr::cust("COUNT(*)"), "n").into_tuple().one(db).await?;
+    Ok(n.unwrap_or(0).max(0) as u64)
 }
 
 /// A page of a listing: 1-based `number`, `size` items.

@@ -13,13 +13,13 @@ use std::collections::{BTreeMap, HashMap};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, ExprTrait,
-    Order as SortOrder, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    Order as SortOrder, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::entities::{order, order_item, product};
-use super::{Page, customers};
+use super::{Page, count, customers};
 use crate::error::AppError;
 use commerce_generated::models::{FieldError, OrderStatus};
 
@@ -237,7 +237,7 @@ pub async fn list(
     if let Some(to) = filter.to {
         select = select.filter(order::Column::CreatedAt.lt(to));
     }
-    let total = select.clone().count(db).await?;
+    let total = count(select.clone(), db).await?;
     let orders = select
         .order_by(order::Column::CreatedAt, SortOrder::Desc)
         .order_by(order::Column::Id, SortOrder::Desc)

@@ -2,14 +2,14 @@
 
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, ExprTrait, Order, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, ExprTrait, Order, QueryFilter,
+    QueryOrder, QuerySelect, SqlErr,
 };
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::entities::product::{self, Column};
-use super::{Page, escape_like};
+use super::{Page, count, escape_like};
 use crate::error::AppError;
 
 /// A new product, already checked against the spec.
@@ -160,7 +160,7 @@ pub async fn list(
     if let Some(active) = q.active {
         select = select.filter(Column::Active.eq(active));
     }
-    let total = select.clone().count(db).await?;
+    let total = count(select.clone(), db).await?;
     let order = if q.descending { Order::Desc } else { Order::Asc };
     select = match q.sort {
         // Case-insensitive, so both databases agree on the order.
