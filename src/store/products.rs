@@ -80,12 +80,12 @@ fn map_unique(e: sea_orm::DbErr, sku: &str) -> AppError {
     }
 }
 
-pub async fn create(db: &DatabaseConnection, tenant_id: Uuid, new: NewProduct) -> Result<product::Model, AppError> {
-    let now = super::now();
-    let row = product::ActiveModel {
+/// The row a new product is stored as.
+fn new_row(tenant_id: Uuid, new: NewProduct, now: chrono::DateTime<chrono::Utc>) -> product::ActiveModel {
+    product::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(tenant_id),
-        sku: Set(new.sku.clone()),
+        sku: Set(new.sku),
         name: Set(new.name),
         description: Set(new.description),
         category: Set(new.category),
@@ -99,8 +99,13 @@ pub async fn create(db: &DatabaseConnection, tenant_id: Uuid, new: NewProduct) -
         updated_at: Set(now),
         deleted_at: Set(None),
         version: Set(1),
-    };
-    product::Entity::insert(row).exec_with_returning(db).await.map_err(|e| map_unique(e, &new.sku))
+    }
+}
+
+pub async fn create(db: &DatabaseConnection, tenant_id: Uuid, new: NewProduct) -> Result<product::Model, AppError> {
+    let sku = new.sku.clone();
+    let row = new_row(tenant_id, new, super::now());
+    product::Entity::insert(row).exec_with_returning(db).await.map_err(|e| map_unique(e, &sku))
 }
 
 /// Creates many products at once (in batches), for seeding; a taken sku fails the batch.
@@ -108,24 +113,7 @@ pub async fn create_many(db: &DatabaseConnection, tenant_id: Uuid, products: Vec
     let now = super::now();
     let mut created = 0;
     for chunk in products.chunks(500) {
-        let rows = chunk.iter().cloned().map(|new| product::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            tenant_id: Set(tenant_id),
-            sku: Set(new.sku),
-            name: Set(new.name),
-            description: Set(new.description),
-            category: Set(new.category),
-            price: Set(new.price),
-            currency: Set(new.currency),
-            stock: Set(new.stock),
-            active: Set(new.active),
-            tags: Set(Value::from(new.tags)),
-            images: Set(Value::from(new.images)),
-            created_at: Set(now),
-            updated_at: Set(now),
-            deleted_at: Set(None),
-            version: Set(1),
-        });
+        let rows = chunk.iter().cloned().map(|new| new_row(tenant_id, new, now));
         product::Entity::insert_many(rows).exec(db).await.map_err(|e| map_unique(e, "(seed)"))?;
         created += chunk.len() as u64;
     }
