@@ -35,6 +35,10 @@ pub struct Config {
     #[arg(long, global = true, env = "COMMERCE_RATE_LIMIT_ENTERPRISE", default_value_t = 10000)]
     pub rate_limit_enterprise: u32,
 
+    /// Largest request body accepted, in bytes; larger ones answer 413.
+    #[arg(long, global = true, env = "COMMERCE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
     /// Create the sample products of tenant `demo` on first start.
     #[arg(long, global = true, env = "COMMERCE_SEED_DEMO", default_value_t = true, action = clap::ArgAction::Set)]
     pub seed_demo: bool,
@@ -51,6 +55,7 @@ impl Config {
             admin_password: None,
             rate_limit_standard: 1000,
             rate_limit_enterprise: 10000,
+            max_body_bytes: 1024 * 1024,
             seed_demo: true,
         }
     }

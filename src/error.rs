@@ -45,6 +45,9 @@ pub enum AppError {
     /// 429: the credential used its quota; retry after `retry_after` seconds.
     #[error("the rate limit of {limit} requests per minute is used up; retry in {retry_after} s")]
     RateLimited { limit: u32, retry_after: u64 },
+    /// 413: the body is larger than the configured limit (bytes).
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
     /// 415: the body is not JSON.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -82,6 +85,7 @@ impl AppError {
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } | Self::InvalidTransition { .. } => StatusCode::CONFLICT,
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -102,6 +106,7 @@ impl AppError {
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::PreconditionFailed(_) => "precondition_failed",
+            Self::PayloadTooLarge(_) => "payload_too_large",
             Self::InvalidTransition { .. } => "invalid_transition",
             Self::RateLimited { .. } => "rate_limited",
             Self::Validation(_) => "validation_failed",

@@ -26,6 +26,7 @@ use crate::spec::ApiDocument;
 pub struct App {
     pub handlers: Arc<Handlers>,
     pub first_start: Option<bootstrap::FirstStart>,
+    body_limit: http::BodyLimit,
 }
 
 impl App {
@@ -41,12 +42,12 @@ impl App {
             spec: Arc::new(ApiDocument::load()),
             limits: Arc::new(limits),
         });
-        Ok(Self { handlers, first_start })
+        Ok(Self { handlers, first_start, body_limit: http::BodyLimit(config.max_body_bytes) })
     }
 
     /// Every route of the service.
     pub fn endpoint(&self) -> impl Endpoint + use<> {
-        http::routes(self.handlers.clone())
+        http::routes(self.handlers.clone(), self.body_limit)
     }
 
     /// Binds `listen` (port 0 picks a free port) and returns the bound address and the server future,

@@ -18,6 +18,9 @@ pub enum Tag {
     /// Customer profiles and addresses
     #[oai(rename = "Customers")]
     Customers,
+    /// Liveness and readiness probes for orchestrators and load balancers
+    #[oai(rename = "Operations")]
+    Operations,
 }
 
 /// Short-lived JWT access token (1 h), obtained from `POST /auth/login`.
@@ -79,6 +82,9 @@ pub enum LoginResponse {
     /// The tenant, email or password is wrong.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(poem_openapi::payload::Json<models::Problem>),
+    /// The request body is larger than this deployment accepts (1 MiB by default).
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(poem_openapi::payload::Json<models::Problem>),
     /// The request body is not `application/json`.
     #[oai(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(poem_openapi::payload::Json<models::Problem>),
@@ -93,6 +99,7 @@ impl commerce_runtime::ErrorResponse for LoginResponse {
         match status {
             400 => Ok(Self::BadRequest(poem_openapi::payload::Json(body))),
             401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
+            413 => Ok(Self::PayloadTooLarge(poem_openapi::payload::Json(body))),
             415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
             422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
             _ => Err(body),
@@ -112,6 +119,9 @@ pub enum RefreshTokenResponse {
     /// The refresh token is unknown, expired, revoked or was already used.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(poem_openapi::payload::Json<models::Problem>),
+    /// The request body is larger than this deployment accepts (1 MiB by default).
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(poem_openapi::payload::Json<models::Problem>),
     /// The request body is not `application/json`.
     #[oai(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(poem_openapi::payload::Json<models::Problem>),
@@ -126,6 +136,7 @@ impl commerce_runtime::ErrorResponse for RefreshTokenResponse {
         match status {
             400 => Ok(Self::BadRequest(poem_openapi::payload::Json(body))),
             401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
+            413 => Ok(Self::PayloadTooLarge(poem_openapi::payload::Json(body))),
             415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
             422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
             _ => Err(body),
@@ -246,6 +257,9 @@ pub enum CreateProductResponse {
     /// The request conflicts with the current state, such as a duplicate unique field.
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(poem_openapi::payload::Json<models::Problem>),
+    /// The request body is larger than this deployment accepts (1 MiB by default).
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(poem_openapi::payload::Json<models::Problem>),
     /// The request body is not `application/json`.
     #[oai(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(poem_openapi::payload::Json<models::Problem>),
@@ -265,6 +279,7 @@ impl commerce_runtime::ErrorResponse for CreateProductResponse {
             401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
             403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
             409 => Ok(Self::Conflict(poem_openapi::payload::Json(body))),
+            413 => Ok(Self::PayloadTooLarge(poem_openapi::payload::Json(body))),
             415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
             422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
             _ => Err(body),
@@ -375,6 +390,9 @@ pub enum UpdateProductResponse {
     /// The resource changed since the ETag sent as `If-Match`; nothing was changed.
     #[oai(status = 412, content_type = "application/problem+json")]
     PreconditionFailed(poem_openapi::payload::Json<models::Problem>),
+    /// The request body is larger than this deployment accepts (1 MiB by default).
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(poem_openapi::payload::Json<models::Problem>),
     /// The request body is not `application/json`.
     #[oai(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(poem_openapi::payload::Json<models::Problem>),
@@ -396,6 +414,7 @@ impl commerce_runtime::ErrorResponse for UpdateProductResponse {
             404 => Ok(Self::NotFound(poem_openapi::payload::Json(body))),
             409 => Ok(Self::Conflict(poem_openapi::payload::Json(body))),
             412 => Ok(Self::PreconditionFailed(poem_openapi::payload::Json(body))),
+            413 => Ok(Self::PayloadTooLarge(poem_openapi::payload::Json(body))),
             415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
             422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
             _ => Err(body),
@@ -483,6 +502,9 @@ pub enum CreateOrderResponse {
     /// The request conflicts with the current state, such as a duplicate unique field.
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(poem_openapi::payload::Json<models::Problem>),
+    /// The request body is larger than this deployment accepts (1 MiB by default).
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(poem_openapi::payload::Json<models::Problem>),
     /// The request body is not `application/json`.
     #[oai(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(poem_openapi::payload::Json<models::Problem>),
@@ -502,6 +524,7 @@ impl commerce_runtime::ErrorResponse for CreateOrderResponse {
             401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
             403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
             409 => Ok(Self::Conflict(poem_openapi::payload::Json(body))),
+            413 => Ok(Self::PayloadTooLarge(poem_openapi::payload::Json(body))),
             415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
             422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
             _ => Err(body),
@@ -576,6 +599,9 @@ pub enum UpdateOrderStatusResponse {
     /// The resource changed since the ETag sent as `If-Match`; nothing was changed.
     #[oai(status = 412, content_type = "application/problem+json")]
     PreconditionFailed(poem_openapi::payload::Json<models::Problem>),
+    /// The request body is larger than this deployment accepts (1 MiB by default).
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(poem_openapi::payload::Json<models::Problem>),
     /// The request body is not `application/json`.
     #[oai(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(poem_openapi::payload::Json<models::Problem>),
@@ -597,6 +623,7 @@ impl commerce_runtime::ErrorResponse for UpdateOrderStatusResponse {
             404 => Ok(Self::NotFound(poem_openapi::payload::Json(body))),
             409 => Ok(Self::Conflict(poem_openapi::payload::Json(body))),
             412 => Ok(Self::PreconditionFailed(poem_openapi::payload::Json(body))),
+            413 => Ok(Self::PayloadTooLarge(poem_openapi::payload::Json(body))),
             415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
             422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
             _ => Err(body),
@@ -680,6 +707,9 @@ pub enum CreateCustomerResponse {
     /// The request conflicts with the current state, such as a duplicate unique field.
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(poem_openapi::payload::Json<models::Problem>),
+    /// The request body is larger than this deployment accepts (1 MiB by default).
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(poem_openapi::payload::Json<models::Problem>),
     /// The request body is not `application/json`.
     #[oai(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(poem_openapi::payload::Json<models::Problem>),
@@ -699,6 +729,7 @@ impl commerce_runtime::ErrorResponse for CreateCustomerResponse {
             401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
             403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
             409 => Ok(Self::Conflict(poem_openapi::payload::Json(body))),
+            413 => Ok(Self::PayloadTooLarge(poem_openapi::payload::Json(body))),
             415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
             422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
             _ => Err(body),
@@ -773,6 +804,9 @@ pub enum UpdateCustomerResponse {
     /// The resource changed since the ETag sent as `If-Match`; nothing was changed.
     #[oai(status = 412, content_type = "application/problem+json")]
     PreconditionFailed(poem_openapi::payload::Json<models::Problem>),
+    /// The request body is larger than this deployment accepts (1 MiB by default).
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(poem_openapi::payload::Json<models::Problem>),
     /// The request body is not `application/json`.
     #[oai(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(poem_openapi::payload::Json<models::Problem>),
@@ -794,6 +828,7 @@ impl commerce_runtime::ErrorResponse for UpdateCustomerResponse {
             404 => Ok(Self::NotFound(poem_openapi::payload::Json(body))),
             409 => Ok(Self::Conflict(poem_openapi::payload::Json(body))),
             412 => Ok(Self::PreconditionFailed(poem_openapi::payload::Json(body))),
+            413 => Ok(Self::PayloadTooLarge(poem_openapi::payload::Json(body))),
             415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
             422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
             _ => Err(body),
@@ -806,6 +841,35 @@ impl commerce_runtime::ErrorResponse for UpdateCustomerResponse {
 pub struct UpdateCustomerParams {
     /// Apply the change only if the resource still has this ETag (from a previous read); otherwise answer 412 and change nothing.
     pub if_match: Option<String>,
+}
+
+/// Every response `healthz` documents.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum HealthzResponse {
+    /// The process is alive.
+    #[oai(status = 200)]
+    Ok(poem_openapi::payload::Json<models::Health>),
+}
+
+/// Every response `readyz` documents.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum ReadyzResponse {
+    /// Ready to serve.
+    #[oai(status = 200)]
+    Ok(poem_openapi::payload::Json<models::Health>),
+    /// Not ready; `checks` says what failed.
+    #[oai(status = 503)]
+    ServiceUnavailable(poem_openapi::payload::Json<models::Health>),
+}
+
+impl commerce_runtime::ErrorResponse for ReadyzResponse {
+    type Body = models::Health;
+    fn from_error(status: u16, body: models::Health) -> Result<Self, models::Health> {
+        match status {
+            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
+            _ => Err(body),
+        }
+    }
 }
 
 /// The Commerce API: one method per operation of the spec. Implement it, then mount [`Routes`].
@@ -943,6 +1007,12 @@ pub trait CommerceApi: Send + Sync + 'static {
         params: UpdateCustomerParams,
         body: models::CustomerUpdate,
     ) -> impl std::future::Future<Output = poem::Result<UpdateCustomerResponse>> + Send;
+
+    /// `GET /healthz`: Liveness probe
+    fn healthz(&self) -> impl std::future::Future<Output = poem::Result<HealthzResponse>> + Send;
+
+    /// `GET /readyz`: Readiness probe
+    fn readyz(&self) -> impl std::future::Future<Output = poem::Result<ReadyzResponse>> + Send;
 }
 
 /// Mounts every operation on poem-openapi and hands each request to a [`CommerceApi`].
@@ -1239,5 +1309,21 @@ impl<H: CommerceApi> Routes<H> {
         self.0.validate_body("updateCustomer", body.value())?;
         let body = body.decode()?;
         self.0.update_customer(principal, customer_id.0, UpdateCustomerParams { if_match: if_match.0 }, body).await
+    }
+
+    /// Liveness probe
+    ///
+    /// Answers 200 while the process serves requests; it checks nothing else.
+    #[oai(path = "/healthz", method = "get", operation_id = "healthz", tag = "Tag::Operations")]
+    async fn healthz(&self) -> poem::Result<HealthzResponse> {
+        self.0.healthz().await
+    }
+
+    /// Readiness probe
+    ///
+    /// Answers 200 when the database answers, and 503 when it does not, so that a load balancer stops sending traffic to this instance.
+    #[oai(path = "/readyz", method = "get", operation_id = "readyz", tag = "Tag::Operations")]
+    async fn readyz(&self) -> poem::Result<ReadyzResponse> {
+        self.0.readyz().await
     }
 }

@@ -193,6 +193,59 @@ pub struct FieldError {
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, poem_openapi::Object)]
+#[oai(rename = "Health")]
+pub struct Health {
+    #[oai(rename = "status")]
+    #[serde(rename = "status")]
+    pub status: HealthStatus,
+    /// The state of each dependency checked.
+    #[oai(rename = "checks", skip_serializing_if_is_none)]
+    #[serde(rename = "checks", default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<std::collections::BTreeMap<String, HealthStatus>>,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, poem_openapi::Enum,
+)]
+#[oai(rename = "HealthStatus")]
+pub enum HealthStatus {
+    #[oai(rename = "ok")]
+    #[serde(rename = "ok")]
+    Ok,
+    #[oai(rename = "unavailable")]
+    #[serde(rename = "unavailable")]
+    Unavailable,
+}
+
+impl HealthStatus {
+    /// Every member, in the order the spec lists them.
+    pub const ALL: [Self; 2] = [Self::Ok, Self::Unavailable];
+    /// The member as it is spelled on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl std::fmt::Display for HealthStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for HealthStatus {
+    type Err = crate::UnknownMember;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| crate::UnknownMember { ty: "HealthStatus", value: s.to_string() })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, poem_openapi::Object)]
 #[serde(deny_unknown_fields)]
 #[oai(rename = "LoginRequest", deny_unknown_fields)]
 pub struct LoginRequest {

@@ -6,6 +6,7 @@ mod auth;
 mod customers;
 mod idempotency;
 mod orders;
+mod probes;
 mod products;
 
 use std::sync::Arc;
@@ -92,6 +93,14 @@ impl CommerceApi for Handlers {
 
     fn validate_body(&self, operation_id: &'static str, body: &serde_json::Value) -> poem::Result<()> {
         Ok(self.spec.validate_body(operation_id, body)?)
+    }
+
+    async fn healthz(&self) -> poem::Result<HealthzResponse> {
+        Ok(probes::healthz())
+    }
+
+    async fn readyz(&self) -> poem::Result<ReadyzResponse> {
+        Ok(probes::readyz(self).await)
     }
 
     async fn login(&self, body: models::LoginRequest) -> poem::Result<LoginResponse> {

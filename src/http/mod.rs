@@ -24,8 +24,12 @@ pub fn openapi_service(handlers: Arc<Handlers>) -> OpenApiService<Routes<Handler
     OpenApiService::new(Routes(handlers), commerce_generated::TITLE, commerce_generated::VERSION)
 }
 
-/// Every route of the service, wrapped in the request-id and problem-details middleware.
-pub fn routes(handlers: Arc<Handlers>) -> impl Endpoint {
+/// The largest request body accepted, in bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// Every route of the service, wrapped in the request-id, body-limit and problem-details middleware.
+pub fn routes(handlers: Arc<Handlers>, body_limit: BodyLimit) -> impl Endpoint {
     let spec = handlers.spec.clone();
     Route::new()
         .at("/openapi.yaml", get(docs::spec_yaml))
@@ -34,6 +38,7 @@ pub fn routes(handlers: Arc<Handlers>) -> impl Endpoint {
         .at("/docs/*path", get(docs::swagger_ui))
         .nest("/", openapi_service(handlers))
         .around(problems::middleware)
+        .data(body_limit)
         .data(spec)
         .data(docs::swagger_config())
 }

@@ -17,7 +17,7 @@ use crate::spec::ApiDocument;
 
 const REQUEST_ID: &str = "x-request-id";
 
-pub async fn middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+pub async fn middleware<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
     let request_id = req
         .headers()
         .get(REQUEST_ID)
@@ -34,7 +34,13 @@ pub async fn middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<Resp
     };
     let usage = ctx.rate_limit.clone();
     let spec = req.data::<Arc<ApiDocument>>().cloned();
+    let limit = req.data::<super::BodyLimit>().copied();
     let mut response = context::scope(ctx, async move {
+        if let Some(super::BodyLimit(max)) = limit
+            && let Err(e) = limit_body(&mut req, max).await
+        {
+            return problem_response(&e.to_problem());
+        }
         match next.call(req).await {
             Ok(response) => response.into_response(),
             Err(error) => to_problem(error, spec.as_deref()),
@@ -53,6 +59,26 @@ pub async fn middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<Resp
         }
     }
     Ok(response)
+}
+
+/// Refuses a body over `max` bytes: by its Content-Length before reading it, or, for a body without
+/// one (chunked), by reading at most `max` bytes of it.
+async fn limit_body(req: &mut Request, max: usize) -> Result<(), AppError> {
+    let declared =
+        req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > max as u64 => Err(AppError::PayloadTooLarge(max)),
+        Some(_) => Ok(()),
+        None if req.headers().contains_key("transfer-encoding") => {
+            let bytes = req.take_body().into_bytes_limit(max).await.map_err(|e| match e {
+                poem::error::ReadBodyError::PayloadTooLarge => AppError::PayloadTooLarge(max),
+                other => AppError::BadRequest { code: "unreadable_body", detail: other.to_string(), errors: vec![] },
+            })?;
+            req.set_body(bytes);
+            Ok(())
+        }
+        None => Ok(()),
+    }
 }
 
 /// Maps a `poem::Error` to a problem response (runs inside the request's context).

@@ -69,3 +69,23 @@ async fn the_request_id_is_echoed_and_quoted_in_problems() {
     assert_eq!(chosen.header("x-request-id"), Some("trace-42"));
     assert_eq!(chosen.body["requestId"], "trace-42");
 }
+
+#[tokio::test]
+async fn the_probes_answer_alive_and_ready_and_readiness_follows_the_database() {
+    let app = spawn_app().await;
+
+    let alive = app.call("healthz", Auth::None, &[], &[], None).await;
+    assert_eq!((alive.status, &alive.body), (200, &serde_json::json!({"status": "ok"})));
+    let ready = app.call("readyz", Auth::None, &[], &[], None).await;
+    assert_eq!((ready.status, &ready.body["checks"]["database"]), (200, &serde_json::json!("ok")));
+    crate::assert_body_snapshot!("readyz_200", &ready.body);
+    crate::assert_body_snapshot!("healthz_200", &alive.body);
+
+    app.db.clone().close().await.unwrap();
+
+    let down = app.call("readyz", Auth::None, &[], &[], None).await;
+    assert_eq!((down.status, &down.body["status"]), (503, &serde_json::json!("unavailable")));
+    crate::assert_body_snapshot!("readyz_503", &down.body);
+    let still_alive = app.call("healthz", Auth::None, &[], &[], None).await;
+    assert_eq!(still_alive.status, 200, "liveness does not depend on the database");
+}

@@ -118,3 +118,42 @@ async fn every_secured_operation_answers_429_past_the_rate_limit() {
         snapshot(op, &res);
     }
 }
+
+#[tokio::test]
+async fn every_operation_with_a_body_answers_413_past_the_body_limit() {
+    let app = spawn_app_with(TestDatabase::new().await, |config| config.max_body_bytes = 2048).await;
+    let token = app.admin_token().await;
+    let oversized = json!({"padding": "x".repeat(4096)});
+    for op in CONTRACT.operations().into_iter().filter(|op| op.body_example.is_some()) {
+        let res = call(&app, op, Auth::Bearer(&token), NOWHERE, Some(oversized.clone().into())).await;
+        assert_eq!((res.status, res.code()), (413, "payload_too_large"), "{}", op.id);
+        snapshot(op, &res);
+    }
+    let fits = call(
+        &app,
+        CONTRACT.operation("createProduct"),
+        Auth::Bearer(&token),
+        NOWHERE,
+        Some(crate::helpers::sample_product("FITS-1").into()),
+    )
+    .await;
+    assert_eq!(fits.status, 201, "a body under the limit is served as usual");
+}
+
+#[tokio::test]
+async fn a_chunked_body_past_the_limit_is_refused_too() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(TestDatabase::new().await, |config| config.max_body_bytes = 2048).await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let chunk = "x".repeat(4096);
+    let request = format!(
+        "POST /auth/login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+        chunk.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(response.contains("payload_too_large"), "{response}");
+}
