@@ -39,6 +39,10 @@ pub struct Config {
     #[arg(long, global = true, env = "COMMERCE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Log lines as human-readable `text` or as `json` objects (one per line, for log shippers).
+    #[arg(long, global = true, env = "COMMERCE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+
     /// Create the sample products of tenant `demo` on first start.
     #[arg(long, global = true, env = "COMMERCE_SEED_DEMO", default_value_t = true, action = clap::ArgAction::Set)]
     pub seed_demo: bool,
@@ -56,6 +60,7 @@ impl Config {
             rate_limit_standard: 1000,
             rate_limit_enterprise: 10000,
             max_body_bytes: 1024 * 1024,
+            log_format: "text".into(),
             seed_demo: true,
         }
     }

@@ -8,6 +8,7 @@ use poem::error::{MethodNotAllowedError, NotFoundError};
 use poem::http::HeaderValue;
 use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::error::{AuthorizationError, ContentTypeError, ParseParamError, ParsePathError};
+use tracing::Instrument;
 
 use std::sync::Arc;
 
@@ -35,17 +36,27 @@ pub async fn middleware<E: Endpoint>(next: E, mut req: Request) -> poem::Result<
     let usage = ctx.rate_limit.clone();
     let spec = req.data::<Arc<ApiDocument>>().cloned();
     let limit = req.data::<super::BodyLimit>().copied();
-    let mut response = context::scope(ctx, async move {
-        if let Some(super::BodyLimit(max)) = limit
-            && let Err(e) = limit_body(&mut req, max).await
-        {
-            return problem_response(&e.to_problem());
+    let span = tracing::info_span!("request", request_id = %request_id, method = %ctx.method, path = %ctx.path);
+    let started = std::time::Instant::now();
+    let mut response = context::scope(
+        ctx,
+        async move {
+            if let Some(super::BodyLimit(max)) = limit
+                && let Err(e) = limit_body(&mut req, max).await
+            {
+                return problem_response(&e.to_problem());
+            }
+            let response = match next.call(req).await {
+                Ok(response) => response.into_response(),
+                Err(error) => to_problem(error, spec.as_deref()),
+            };
+            // One access-log line per request; headers and bodies (credentials) are never logged.
+            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            tracing::info!(status = response.status().as_u16(), latency_ms, "served");
+            response
         }
-        match next.call(req).await {
-            Ok(response) => response.into_response(),
-            Err(error) => to_problem(error, spec.as_deref()),
-        }
-    })
+        .instrument(span),
+    )
     .await;
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id) {

@@ -117,3 +117,33 @@ async fn seed_adds_generated_products_to_a_tenant() {
 
     assert_eq!(listed.body["pagination"]["total"], 25);
 }
+
+#[tokio::test]
+async fn json_logs_carry_the_request_id_and_never_a_credential() {
+    let database = TestDatabase::new().await;
+    let server = crate::helpers::ServerProcess::start(&database, &[("COMMERCE_LOG_FORMAT", "json")]);
+    let response = reqwest::Client::new()
+        .get(format!("{}/products", server.base))
+        .header("X-Request-Id", "trace-me-42")
+        .bearer_auth("a-secret-token-value")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+
+    let line = (0..100)
+        .find_map(|_| {
+            let found = server.log.lock().unwrap().iter().find(|l| l.contains("trace-me-42")).cloned();
+            if found.is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            found
+        })
+        .expect("an access-log line with the request id");
+    let entry: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+    assert_eq!(entry["message"], "served");
+    assert_eq!(entry["status"], 401);
+    assert_eq!(entry["span"]["request_id"], "trace-me-42");
+    assert_eq!(entry["span"]["path"], "/products");
+    assert!(!server.log.lock().unwrap().iter().any(|l| l.contains("a-secret-token-value")), "a credential was logged");
+}

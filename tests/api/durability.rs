@@ -3,42 +3,17 @@
 //! is there with its lines, and the stock equals what all stored orders took (nothing half-written).
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_PASSWORD, TestDatabase, address, sample_customer, sample_product};
+use crate::helpers::{ADMIN_PASSWORD, ServerProcess, TestDatabase, address, sample_customer, sample_product};
 
-/// The `commerce serve` process over `database`, and the base URL it listens on.
-fn start(database: &TestDatabase) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_commerce"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("DATABASE_URL", &database.url)
-        .env("COMMERCE_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("COMMERCE_SEED_DEMO", "false")
-        .env("COMMERCE_RATE_LIMIT_STANDARD", "1000000")
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the server starts");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    let addr = loop {
-        let Some(line) = lines.next() else { panic!("the server stopped before listening:\n{}", seen.join("\n")) };
-        let line = line.unwrap();
-        seen.push(line.clone());
-        if let Some(rest) = line.split("addr=").nth(1).filter(|_| line.contains("serving the Commerce API")) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, format!("http://{addr}"))
+fn start(database: &TestDatabase) -> (ServerProcess, String) {
+    let server = ServerProcess::start(database, &[("COMMERCE_RATE_LIMIT_STANDARD", "1000000")]);
+    let base = server.base.clone();
+    (server, base)
 }
 
 async fn login(client: &reqwest::Client, base: &str) -> String {
@@ -91,8 +66,7 @@ async fn every_acknowledged_order_survives_a_sigkill() {
         }));
     }
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    server.kill().expect("SIGKILL");
-    server.wait().unwrap();
+    server.kill();
     stop.store(true, Ordering::Relaxed);
     let mut acknowledged = Vec::new();
     for writer in writers {
@@ -128,8 +102,7 @@ async fn every_acknowledged_order_survives_a_sigkill() {
         .json()
         .await
         .unwrap();
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
 
     for order in &acknowledged {
         let id = order["id"].as_str().unwrap();

@@ -329,6 +329,67 @@ impl TestApp {
     }
 }
 
+/// The real `commerce serve` process over a database, with everything it logs kept in `log`.
+pub struct ServerProcess {
+    child: std::process::Child,
+    pub base: String,
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ServerProcess {
+    /// Starts the binary on a free port with the test admin password and `env`; waits until it listens.
+    pub fn start(database: &TestDatabase, env: &[(&str, &str)]) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_commerce"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("DATABASE_URL", &database.url)
+            .env("COMMERCE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("COMMERCE_SEED_DEMO", "false")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the server starts");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if line.contains("serving the Commerce API") {
+                    let addr = line.split("addr").nth(1).map(|rest| {
+                        rest.trim_start_matches(['=', '"', ':'])
+                            .split(['"', ' ', ',', '}'])
+                            .next()
+                            .unwrap_or_default()
+                            .to_string()
+                    });
+                    let _ = addr_tx.send(addr.unwrap_or_default());
+                }
+                kept.lock().unwrap().push(line);
+            }
+        });
+        let addr = addr_rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("the server stopped before listening:\n{}", log.lock().unwrap().join("\n")));
+        Self { child, base: format!("http://{addr}"), log }
+    }
+
+    /// SIGKILL: the process ends at once, mid-request if need be.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// A valid `Address`.
 pub fn address() -> Value {
     json!({"name": "Sofia Chen", "line1": "123 Madison Ave", "city": "New York", "state": "NY", "postalCode": "10016", "country": "US"})
