@@ -16,6 +16,10 @@ fn start(database: &TestDatabase) -> (ServerProcess, String) {
     (server, base)
 }
 
+async fn get_json(client: &reqwest::Client, url: &str, token: &str) -> Value {
+    client.get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+}
+
 async fn login(client: &reqwest::Client, base: &str) -> String {
     let res = client
         .post(format!("{base}/auth/login"))
@@ -78,30 +82,14 @@ async fn every_acknowledged_order_survives_a_sigkill() {
     let token = login(&client, &base).await;
     let mut stored: BTreeMap<String, Value> = BTreeMap::new();
     for page in 1.. {
-        let res: Value = client
-            .get(format!("{base}/orders?pageSize=100&page={page}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let res = get_json(&client, &format!("{base}/orders?pageSize=100&page={page}"), &token).await;
         let data = res["data"].as_array().unwrap();
         stored.extend(data.iter().map(|o| (o["id"].as_str().unwrap().to_string(), o.clone())));
         if data.len() < 100 {
             break;
         }
     }
-    let stock: Value = client
-        .get(format!("{base}/products/{}", product["id"].as_str().unwrap()))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stock = get_json(&client, &format!("{base}/products/{}", product["id"].as_str().unwrap()), &token).await;
     server.kill();
 
     for order in &acknowledged {
