@@ -57,13 +57,24 @@ impl App {
         listen: &str,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<(std::net::SocketAddr, impl Future<Output = std::io::Result<()>>)> {
+        self.bind_wrapped(listen, shutdown, |endpoint| endpoint).await
+    }
+
+    /// [`Self::bind`] serving `wrap(endpoint)`: middleware around every route (tests use it to start
+    /// deliberately broken variants of the service).
+    pub async fn bind_wrapped<E: Endpoint + 'static>(
+        self,
+        listen: &str,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        wrap: impl FnOnce(poem::endpoint::BoxEndpoint<'static>) -> E + 'static,
+    ) -> std::io::Result<(std::net::SocketAddr, impl Future<Output = std::io::Result<()>>)> {
         let acceptor = TcpListener::bind(listen.to_string()).into_acceptor().await?;
         let addr = acceptor
             .local_addr()
             .first()
             .and_then(|a| a.as_socket_addr().copied())
             .ok_or_else(|| std::io::Error::other("the listener has no socket address"))?;
-        let endpoint = self.endpoint();
+        let endpoint = wrap(poem::EndpointExt::boxed(poem::EndpointExt::map_to_response(self.endpoint())));
         // Idle principals' rate-limit state is dropped once a minute; the task ends with the runtime.
         let limits = self.handlers.limits.clone();
         tokio::spawn(async move {

@@ -47,6 +47,10 @@ enum Command {
     /// Server-to-server API keys.
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),
+    /// Check a running deployment against an OpenAPI 3.1 document (Schemathesis's checks).
+    ///
+    /// Example: `commerce contract --base-url http://127.0.0.1:8080 --config schemathesis.toml --report junit`
+    Contract(Box<commerce_contract::Args>),
 }
 
 #[derive(Subcommand)]
@@ -138,6 +142,8 @@ async fn main() -> std::process::ExitCode {
     }
     let config = cli.config;
     let result = match cli.command.unwrap_or(Command::Serve) {
+        // Its own exit statuses: 0 passed, 1 failed, 2 unusable document or configuration.
+        Command::Contract(args) => return std::process::ExitCode::from(commerce_contract::run(*args).await),
         Command::Serve => serve(config).await,
         Command::Migrate => store::connect(&config.database_url)
             .await

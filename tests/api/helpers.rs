@@ -134,6 +134,15 @@ pub async fn spawn_app_on(database: TestDatabase) -> TestApp {
 
 /// Starts the service over `database` with the test configuration changed by `adjust`.
 pub async fn spawn_app_with(database: TestDatabase, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_wrapped(database, adjust, |endpoint| endpoint).await
+}
+
+/// [`spawn_app_with`], serving `wrap(the service)`: middleware that breaks one rule on purpose.
+pub async fn spawn_app_wrapped<E: poem::Endpoint + 'static>(
+    database: TestDatabase,
+    adjust: impl FnOnce(&mut Config),
+    wrap: impl FnOnce(poem::endpoint::BoxEndpoint<'static>) -> E + 'static,
+) -> TestApp {
     let mut config = Config::for_database(database.url.clone());
     config.admin_password = Some(ADMIN_PASSWORD.into());
     config.seed_demo = false;
@@ -141,7 +150,7 @@ pub async fn spawn_app_with(database: TestDatabase, adjust: impl FnOnce(&mut Con
     let app = App::build(&config).await.expect("the app builds");
     let db = app.handlers.db.clone();
     let handlers = app.handlers.clone();
-    let (addr, server) = app.bind("127.0.0.1:0", std::future::pending()).await.expect("binds");
+    let (addr, server) = app.bind_wrapped("127.0.0.1:0", std::future::pending(), wrap).await.expect("binds");
     tokio::spawn(server);
     TestApp { base: format!("http://{addr}"), db, handlers, client: reqwest::Client::new(), database }
 }

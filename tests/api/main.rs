@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod cli;
+mod contract_tester;
 mod customers;
 mod docs;
 mod drift;

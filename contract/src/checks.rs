@@ -1,0 +1,320 @@
+//! The checks, named and defined as Schemathesis 4 defines them, so that results compare one to one.
+//! Each looks at one exchange (request sent, response received) of one case; the stateful checks
+//! (`use_after_free`, `ensure_resource_availability`) and the `ignored_auth` probes are driven by the
+//! runner, which knows what happened before.
+
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+use crate::cases::{Case, Intent};
+use crate::model::{Op, is_json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    NotAServerError,
+    StatusCodeConformance,
+    ContentTypeConformance,
+    ResponseHeadersConformance,
+    ResponseSchemaConformance,
+    NegativeDataRejection,
+    PositiveDataAcceptance,
+    MissingRequiredHeader,
+    UnsupportedMethod,
+    UseAfterFree,
+    EnsureResourceAvailability,
+    IgnoredAuth,
+    MaxResponseTime,
+}
+
+impl Check {
+    pub const ALL: [Check; 13] = [
+        Check::NotAServerError,
+        Check::StatusCodeConformance,
+        Check::ContentTypeConformance,
+        Check::ResponseHeadersConformance,
+        Check::ResponseSchemaConformance,
+        Check::NegativeDataRejection,
+        Check::PositiveDataAcceptance,
+        Check::MissingRequiredHeader,
+        Check::UnsupportedMethod,
+        Check::UseAfterFree,
+        Check::EnsureResourceAvailability,
+        Check::IgnoredAuth,
+        Check::MaxResponseTime,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Check::NotAServerError => "not_a_server_error",
+            Check::StatusCodeConformance => "status_code_conformance",
+            Check::ContentTypeConformance => "content_type_conformance",
+            Check::ResponseHeadersConformance => "response_headers_conformance",
+            Check::ResponseSchemaConformance => "response_schema_conformance",
+            Check::NegativeDataRejection => "negative_data_rejection",
+            Check::PositiveDataAcceptance => "positive_data_acceptance",
+            Check::MissingRequiredHeader => "missing_required_header",
+            Check::UnsupportedMethod => "unsupported_method",
+            Check::UseAfterFree => "use_after_free",
+            Check::EnsureResourceAvailability => "ensure_resource_availability",
+            Check::IgnoredAuth => "ignored_auth",
+            Check::MaxResponseTime => "max_response_time",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Check> {
+        Check::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// Schemathesis's default expected statuses, for the checks that have them.
+    pub fn default_expected(self) -> &'static [&'static str] {
+        match self {
+            Check::NotAServerError => &["2xx", "3xx", "4xx"],
+            Check::NegativeDataRejection => {
+                &["400", "401", "403", "404", "405", "406", "409", "415", "422", "428", "429", "5xx"]
+            }
+            Check::PositiveDataAcceptance => &["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"],
+            Check::MissingRequiredHeader => &["400", "401", "403", "406", "415", "422"],
+            _ => &[],
+        }
+    }
+}
+
+/// Whether `status` is among `expected` (`"404"`, `"4xx"`).
+pub fn status_matches(status: u16, expected: &[String]) -> bool {
+    expected.iter().any(|e| {
+        let e = e.to_ascii_lowercase();
+        match e.strip_suffix("xx") {
+            Some(class) => class.parse::<u16>().is_ok_and(|c| status / 100 == c),
+            None => e.parse::<u16>() == Ok(status),
+        }
+    })
+}
+
+/// What was received.
+pub struct Received<'a> {
+    pub status: u16,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    pub elapsed: Duration,
+}
+
+impl Received<'_> {
+    pub fn content_type(&self) -> Option<&str> {
+        self.headers.get("content-type").and_then(|v| v.to_str().ok())
+    }
+
+    /// The body as JSON, when it is JSON.
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_slice(self.body).ok()
+    }
+}
+
+/// The settings the checks read: which run, with which expected statuses.
+pub trait Expectations {
+    fn enabled(&self, op: &Op, check: Check) -> bool;
+    fn expected(&self, op: &Op, check: Check) -> Vec<String>;
+    fn max_response_time(&self) -> Option<Duration>;
+}
+
+/// The checks that apply to every response of `case`, in [`Check::ALL`] order: `(check, message)` per failure.
+pub fn evaluate(op: &Op, case: &Case, received: &Received<'_>, settings: &dyn Expectations) -> Vec<(Check, String)> {
+    let mut failures = Vec::new();
+    let mut fail = |check: Check, message: String| {
+        if settings.enabled(op, check) {
+            failures.push((check, message));
+        }
+    };
+    let status = received.status;
+    if !status_matches(status, &settings.expected(op, Check::NotAServerError)) {
+        fail(Check::NotAServerError, format!("Server error: the response status is {status}"));
+    }
+    match &case.intent {
+        Intent::UnsupportedMethod => {
+            unsupported_method(op, case, received, &mut fail);
+            return failures;
+        }
+        Intent::MissingHeader(name) => {
+            let expected = if name.eq_ignore_ascii_case("authorization") {
+                vec!["401".to_string()]
+            } else {
+                settings.expected(op, Check::MissingRequiredHeader)
+            };
+            // A drawn identifier rarely exists: a 404 before the headers are read says nothing.
+            let drawn_resource = status == 404 && op.path.contains('{');
+            if !status_matches(status, &expected) && !drawn_resource {
+                fail(
+                    Check::MissingRequiredHeader,
+                    format!("Got {status} when missing required '{name}' header, expected {}", expected.join(", ")),
+                );
+            }
+        }
+        Intent::Negative(why) => {
+            let expected = settings.expected(op, Check::NegativeDataRejection);
+            if !status_matches(status, &expected) {
+                fail(
+                    Check::NegativeDataRejection,
+                    format!(
+                        "Invalid data should have been rejected\nExpected: {}\nGot: {status}\nInvalid: {why}",
+                        expected.join(", ")
+                    ),
+                );
+            }
+        }
+        Intent::Positive => {
+            let expected = settings.expected(op, Check::PositiveDataAcceptance);
+            if !status_matches(status, &expected) {
+                fail(
+                    Check::PositiveDataAcceptance,
+                    format!("Valid data should have been accepted\nExpected: {}\nGot: {status}", expected.join(", ")),
+                );
+            }
+        }
+    }
+    let Some(documented) = op.response(status) else {
+        fail(
+            Check::StatusCodeConformance,
+            format!("Undocumented HTTP status code\nReceived: {status}\nDocumented: {}", op.documented_statuses()),
+        );
+        return failures;
+    };
+    // Content type.
+    let mut schema = None;
+    if !documented.content.is_empty() {
+        match received.content_type() {
+            None => fail(
+                Check::ContentTypeConformance,
+                format!(
+                    "Missing Content-Type header\nDocumented: {}",
+                    documented.content.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            ),
+            Some(actual) => match documented.content.iter().find(|(media, _)| media_matches(media, actual)) {
+                Some((_, s)) => schema = s.as_ref(),
+                None => fail(
+                    Check::ContentTypeConformance,
+                    format!(
+                        "Undocumented Content-Type\nReceived: {actual}\nDocumented: {}",
+                        documented.content.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                ),
+            },
+        }
+    }
+    // Headers.
+    let mut missing = Vec::new();
+    for header in &documented.headers {
+        match received.headers.get(header.name.as_str()).map(|v| v.to_str()) {
+            None if header.required => missing.push(header.name.as_str()),
+            None => {}
+            Some(Err(_)) => {
+                fail(Check::ResponseHeadersConformance, format!("Response header {} is not visible ASCII", header.name))
+            }
+            Some(Ok(text)) => {
+                if let Some(schema) = &header.schema {
+                    let value = crate::values::read_wire(&header.flat, text);
+                    if let Some(error) = schema.first_error(&value) {
+                        fail(
+                            Check::ResponseHeadersConformance,
+                            format!("Response header {} does not conform to its schema: {error}", header.name),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if !missing.is_empty() {
+        fail(Check::ResponseHeadersConformance, format!("Missing required headers: {}", missing.join(", ")));
+    }
+    // Body.
+    if let Some(schema) = schema {
+        let media_is_json = received.content_type().is_some_and(is_json);
+        if media_is_json {
+            match serde_json::from_slice::<Value>(received.body) {
+                Err(e) => fail(Check::ResponseSchemaConformance, format!("The response body is not valid JSON: {e}")),
+                Ok(body) => {
+                    if let Some(error) = schema.first_error(&body) {
+                        fail(Check::ResponseSchemaConformance, format!("Response violates schema\n{error}"));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(limit) = settings.max_response_time().filter(|l| received.elapsed > *l) {
+        fail(
+            Check::MaxResponseTime,
+            format!(
+                "Response time limit exceeded\nActual: {:.2}ms\nLimit: {:.2}ms",
+                received.elapsed.as_secs_f64() * 1000.0,
+                limit.as_secs_f64() * 1000.0
+            ),
+        );
+    }
+    failures
+}
+
+fn unsupported_method(op: &Op, case: &Case, received: &Received<'_>, fail: &mut dyn FnMut(Check, String)) {
+    let status = received.status;
+    if status != 405 {
+        // Generated identifiers rarely exist; routing may answer 404 before method dispatch. Auth and
+        // rate limiting commonly run before routing too.
+        let excused = (status == 404 && op.path.contains('{'))
+            || ((status == 401 || status == 403) && op.secured())
+            || status == 429;
+        if !excused {
+            fail(
+                Check::UnsupportedMethod,
+                format!("Unsupported method {} returned {status}, expected 405 Method Not Allowed", case.method),
+            );
+        }
+        return;
+    }
+    if !received.headers.contains_key("allow") {
+        fail(
+            Check::UnsupportedMethod,
+            format!("{} returned 405 without the Allow header RFC 9110 requires", case.method),
+        );
+    }
+}
+
+/// Whether a documented media type (possibly with wildcards) covers a received Content-Type.
+fn media_matches(documented: &str, received: &str) -> bool {
+    let parts = |m: &str| {
+        let essence = m.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        let (main, sub) = essence.split_once('/').unwrap_or((essence.as_str(), "*"));
+        (main.to_string(), sub.to_string())
+    };
+    let (dm, ds) = parts(documented);
+    let (rm, rs) = parts(received);
+    (dm == "*" || dm == rm) && (ds == "*" || ds == rs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_ranges_match_like_schemathesis() {
+        let expected: Vec<String> = ["2xx", "404"].iter().map(|s| s.to_string()).collect();
+        assert!(status_matches(201, &expected));
+        assert!(status_matches(404, &expected));
+        assert!(!status_matches(400, &expected));
+        assert!(!status_matches(500, &expected));
+    }
+
+    #[test]
+    fn media_types_match_with_wildcards_and_parameters() {
+        assert!(media_matches("application/json", "application/json; charset=utf-8"));
+        assert!(media_matches("application/*", "application/problem+json"));
+        assert!(!media_matches("application/json", "text/plain"));
+    }
+
+    #[test]
+    fn every_check_round_trips_its_schemathesis_name() {
+        for check in Check::ALL {
+            assert_eq!(Check::from_name(check.name()), Some(check));
+        }
+    }
+}
