@@ -39,6 +39,10 @@ pub struct Config {
     #[arg(long, global = true, env = "COMMERCE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Longest a request may take, in milliseconds; slower ones are abandoned with a 503 problem.
+    #[arg(long, global = true, env = "COMMERCE_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    pub request_timeout_ms: u64,
+
     /// Log lines as human-readable `text` or as `json` objects (one per line, for log shippers).
     #[arg(long, global = true, env = "COMMERCE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -60,6 +64,7 @@ impl Config {
             rate_limit_standard: 1000,
             rate_limit_enterprise: 10000,
             max_body_bytes: 1024 * 1024,
+            request_timeout_ms: 30_000,
             log_format: "text".into(),
             seed_demo: true,
         }

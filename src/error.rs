@@ -48,6 +48,9 @@ pub enum AppError {
     /// 413: the body is larger than the configured limit (bytes).
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// 503: the request did not finish within the request timeout (milliseconds) and was abandoned.
+    #[error("the request did not finish within {} s", *.0 as f64 / 1000.0)]
+    Timeout(u64),
     /// 415: the body is not JSON.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -86,6 +89,7 @@ impl AppError {
             Self::Conflict { .. } | Self::InvalidTransition { .. } => StatusCode::CONFLICT,
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -107,6 +111,7 @@ impl AppError {
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::PreconditionFailed(_) => "precondition_failed",
             Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::Timeout(_) => "request_timeout",
             Self::InvalidTransition { .. } => "invalid_transition",
             Self::RateLimited { .. } => "rate_limited",
             Self::Validation(_) => "validation_failed",

@@ -27,6 +27,7 @@ pub struct App {
     pub handlers: Arc<Handlers>,
     pub first_start: Option<bootstrap::FirstStart>,
     body_limit: http::BodyLimit,
+    timeout: http::RequestTimeout,
 }
 
 impl App {
@@ -41,13 +42,19 @@ impl App {
             keys: JwtKeys::new(&secret),
             spec: Arc::new(ApiDocument::load()),
             limits: Arc::new(limits),
+            metrics: Arc::default(),
         });
-        Ok(Self { handlers, first_start, body_limit: http::BodyLimit(config.max_body_bytes) })
+        Ok(Self {
+            handlers,
+            first_start,
+            body_limit: http::BodyLimit(config.max_body_bytes),
+            timeout: http::RequestTimeout(std::time::Duration::from_millis(config.request_timeout_ms)),
+        })
     }
 
     /// Every route of the service.
     pub fn endpoint(&self) -> impl Endpoint + use<> {
-        http::routes(self.handlers.clone(), self.body_limit)
+        http::routes(self.handlers.clone(), self.body_limit, self.timeout)
     }
 
     /// Binds `listen` (port 0 picks a free port) and returns the bound address and the server future,

@@ -27,6 +27,8 @@ pub struct ApiDocument {
     /// Every path template, split into segments: `/products/{productId}` -> ["products", "{productId}"],
     /// with the methods it serves.
     paths: Vec<(Vec<String>, Vec<String>)>,
+    /// `(METHOD, path template)` -> operationId.
+    operation_ids: HashMap<(String, String), String>,
 }
 
 impl ApiDocument {
@@ -39,7 +41,9 @@ impl ApiDocument {
         let spec = Spec::parse(yaml).map_err(|e| e.0)?;
         let mut bodies = HashMap::new();
         let mut parameters = HashMap::new();
+        let mut operation_ids = HashMap::new();
         for op in spec.operations().map_err(|e| e.0)? {
+            operation_ids.insert((op.method.to_uppercase(), op.path.to_string()), op.operation_id.to_string());
             for p in &op.parameters {
                 let validator = jsonschema::options()
                     .with_draft(jsonschema::Draft::Draft202012)
@@ -76,7 +80,7 @@ impl ApiDocument {
                 (template.trim_matches('/').split('/').map(String::from).collect(), methods)
             })
             .collect();
-        Ok(Self { yaml, json, bodies, parameters, paths })
+        Ok(Self { yaml, json, bodies, parameters, paths, operation_ids })
     }
 
     /// Why the raw value of parameter `name` breaks its schema, in the words body errors use
@@ -132,6 +136,12 @@ impl ApiDocument {
         self.paths.iter().find(|(t, _)| {
             t.len() == segments.len() && t.iter().zip(&segments).all(|(t, s)| t.starts_with('{') || t == s)
         })
+    }
+
+    /// The operationId that serves `method` on `request_path`, if the spec has one.
+    pub fn operation_id(&self, method: &str, request_path: &str) -> Option<&str> {
+        let template = format!("/{}", self.template(request_path)?.join("/"));
+        self.operation_ids.get(&(method.to_string(), template)).map(String::as_str)
     }
 
     /// The name of the `index`-th path parameter of the template `request_path` matches.

@@ -18,7 +18,7 @@ pub enum Tag {
     /// Customer profiles and addresses
     #[oai(rename = "Customers")]
     Customers,
-    /// Liveness and readiness probes for orchestrators and load balancers
+    /// Liveness and readiness probes, and Prometheus metrics
     #[oai(rename = "Operations")]
     Operations,
 }
@@ -91,6 +91,9 @@ pub enum LoginResponse {
     /// The body is well-formed JSON but breaks the schema; `errors` points at each field.
     #[oai(status = 422, content_type = "application/problem+json")]
     UnprocessableEntity(poem_openapi::payload::Json<models::Problem>),
+    /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for LoginResponse {
@@ -102,6 +105,7 @@ impl commerce_runtime::ErrorResponse for LoginResponse {
             413 => Ok(Self::PayloadTooLarge(poem_openapi::payload::Json(body))),
             415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
             422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
+            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
             _ => Err(body),
         }
     }
@@ -128,6 +132,9 @@ pub enum RefreshTokenResponse {
     /// The body is well-formed JSON but breaks the schema; `errors` points at each field.
     #[oai(status = 422, content_type = "application/problem+json")]
     UnprocessableEntity(poem_openapi::payload::Json<models::Problem>),
+    /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for RefreshTokenResponse {
@@ -139,6 +146,7 @@ impl commerce_runtime::ErrorResponse for RefreshTokenResponse {
             413 => Ok(Self::PayloadTooLarge(poem_openapi::payload::Json(body))),
             415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
             422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
+            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
             _ => Err(body),
         }
     }
@@ -159,6 +167,9 @@ pub enum LogoutResponse {
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for LogoutResponse {
@@ -167,6 +178,7 @@ impl commerce_runtime::ErrorResponse for LogoutResponse {
         match status {
             401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
             403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
+            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
             _ => Err(body),
         }
     }
@@ -190,6 +202,9 @@ pub enum ListProductsResponse {
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for ListProductsResponse {
@@ -199,6 +214,7 @@ impl commerce_runtime::ErrorResponse for ListProductsResponse {
             400 => Ok(Self::BadRequest(poem_openapi::payload::Json(body))),
             401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
             403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
+            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
             _ => Err(body),
         }
     }
@@ -269,6 +285,9 @@ pub enum CreateProductResponse {
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for CreateProductResponse {
@@ -282,6 +301,7 @@ impl commerce_runtime::ErrorResponse for CreateProductResponse {
             413 => Ok(Self::PayloadTooLarge(poem_openapi::payload::Json(body))),
             415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
             422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
+            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
             _ => Err(body),
         }
     }
@@ -315,6 +335,9 @@ pub enum GetProductResponse {
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for GetProductResponse {
@@ -325,6 +348,7 @@ impl commerce_runtime::ErrorResponse for GetProductResponse {
             401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
             403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
             404 => Ok(Self::NotFound(poem_openapi::payload::Json(body))),
+            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
             _ => Err(body),
         }
     }
@@ -351,6 +375,9 @@ pub enum DeleteProductResponse {
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for DeleteProductResponse {
@@ -361,6 +388,7 @@ impl commerce_runtime::ErrorResponse for DeleteProductResponse {
             401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
             403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
             404 => Ok(Self::NotFound(poem_openapi::payload::Json(body))),
+            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
             _ => Err(body),
         }
     }
@@ -402,6 +430,9 @@ pub enum UpdateProductResponse {
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for UpdateProductResponse {
@@ -417,6 +448,7 @@ impl commerce_runtime::ErrorResponse for UpdateProductResponse {
             413 => Ok(Self::PayloadTooLarge(poem_openapi::payload::Json(body))),
             415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
             422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
+            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
             _ => Err(body),
         }
     }
@@ -447,6 +479,9 @@ pub enum ListOrdersResponse {
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for ListOrdersResponse {
@@ -456,6 +491,7 @@ impl commerce_runtime::ErrorResponse for ListOrdersResponse {
             400 => Ok(Self::BadRequest(poem_openapi::payload::Json(body))),
             401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
             403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
+            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
             _ => Err(body),
         }
     }
@@ -514,6 +550,9 @@ pub enum CreateOrderResponse {
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for CreateOrderResponse {
@@ -527,6 +566,7 @@ impl commerce_runtime::ErrorResponse for CreateOrderResponse {
             413 => Ok(Self::PayloadTooLarge(poem_openapi::payload::Json(body))),
             415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
             422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
+            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
             _ => Err(body),
         }
     }
@@ -560,6 +600,9 @@ pub enum GetOrderResponse {
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for GetOrderResponse {
@@ -570,6 +613,7 @@ impl commerce_runtime::ErrorResponse for GetOrderResponse {
             401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
             403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
             404 => Ok(Self::NotFound(poem_openapi::payload::Json(body))),
+            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
             _ => Err(body),
         }
     }
@@ -611,6 +655,9 @@ pub enum UpdateOrderStatusResponse {
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for UpdateOrderStatusResponse {
@@ -626,6 +673,7 @@ impl commerce_runtime::ErrorResponse for UpdateOrderStatusResponse {
             413 => Ok(Self::PayloadTooLarge(poem_openapi::payload::Json(body))),
             415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
             422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
+            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
             _ => Err(body),
         }
     }
@@ -656,6 +704,9 @@ pub enum ListCustomersResponse {
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for ListCustomersResponse {
@@ -665,6 +716,7 @@ impl commerce_runtime::ErrorResponse for ListCustomersResponse {
             400 => Ok(Self::BadRequest(poem_openapi::payload::Json(body))),
             401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
             403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
+            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
             _ => Err(body),
         }
     }
@@ -719,6 +771,9 @@ pub enum CreateCustomerResponse {
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for CreateCustomerResponse {
@@ -732,6 +787,7 @@ impl commerce_runtime::ErrorResponse for CreateCustomerResponse {
             413 => Ok(Self::PayloadTooLarge(poem_openapi::payload::Json(body))),
             415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
             422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
+            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
             _ => Err(body),
         }
     }
@@ -765,6 +821,9 @@ pub enum GetCustomerResponse {
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for GetCustomerResponse {
@@ -775,6 +834,7 @@ impl commerce_runtime::ErrorResponse for GetCustomerResponse {
             401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
             403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
             404 => Ok(Self::NotFound(poem_openapi::payload::Json(body))),
+            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
             _ => Err(body),
         }
     }
@@ -816,6 +876,9 @@ pub enum UpdateCustomerResponse {
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for UpdateCustomerResponse {
@@ -831,6 +894,7 @@ impl commerce_runtime::ErrorResponse for UpdateCustomerResponse {
             413 => Ok(Self::PayloadTooLarge(poem_openapi::payload::Json(body))),
             415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
             422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
+            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
             _ => Err(body),
         }
     }
@@ -870,6 +934,14 @@ impl commerce_runtime::ErrorResponse for ReadyzResponse {
             _ => Err(body),
         }
     }
+}
+
+/// Every response `metrics` documents.
+#[derive(Debug, poem_openapi::ApiResponse)]
+pub enum MetricsResponse {
+    /// The metrics of this instance since it started.
+    #[oai(status = 200)]
+    Ok(poem_openapi::payload::PlainText<String>),
 }
 
 /// The Commerce API: one method per operation of the spec. Implement it, then mount [`Routes`].
@@ -1013,6 +1085,9 @@ pub trait CommerceApi: Send + Sync + 'static {
 
     /// `GET /readyz`: Readiness probe
     fn readyz(&self) -> impl std::future::Future<Output = poem::Result<ReadyzResponse>> + Send;
+
+    /// `GET /metrics`: Prometheus metrics
+    fn metrics(&self) -> impl std::future::Future<Output = poem::Result<MetricsResponse>> + Send;
 }
 
 /// Mounts every operation on poem-openapi and hands each request to a [`CommerceApi`].
@@ -1325,5 +1400,13 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/readyz", method = "get", operation_id = "readyz", tag = "Tag::Operations")]
     async fn readyz(&self) -> poem::Result<ReadyzResponse> {
         self.0.readyz().await
+    }
+
+    /// Prometheus metrics
+    ///
+    /// Requests by operationId and status (`commerce_http_requests_total`) and a latency histogram by operationId (`commerce_http_request_duration_seconds`), in the Prometheus text format, for a scraper on the internal network. It carries no tenant data, only counts per operation.
+    #[oai(path = "/metrics", method = "get", operation_id = "metrics", tag = "Tag::Operations")]
+    async fn metrics(&self) -> poem::Result<MetricsResponse> {
+        self.0.metrics().await
     }
 }

@@ -17,7 +17,7 @@ pub const TITLE: &str = "Commerce API";
 /// `info.version` of the spec.
 pub const VERSION: &str = "2.4.0";
 /// SHA-256 of the spec file this code was generated from.
-pub const SPEC_SHA256: &str = "1b453ed9537254f25e1d000b3c6fe8d5bececaf69a3d05b88d44e9fd705f0068";
+pub const SPEC_SHA256: &str = "40a31e5434c39e80737ee9220daba3b95b739d1995722abb886453e062f36b3d";
 
 /// A string that names no member of a generated enum.
 #[derive(Debug, Clone, PartialEq, Eq)]

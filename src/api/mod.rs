@@ -30,6 +30,8 @@ pub struct Handlers {
     pub keys: JwtKeys,
     pub spec: Arc<ApiDocument>,
     pub limits: Arc<RateLimits>,
+    /// Request counts and latencies, recorded by the HTTP middleware.
+    pub metrics: Arc<crate::http::metrics::Metrics>,
 }
 
 impl Handlers {
@@ -101,6 +103,10 @@ impl CommerceApi for Handlers {
 
     async fn readyz(&self) -> poem::Result<ReadyzResponse> {
         Ok(probes::readyz(self).await)
+    }
+
+    async fn metrics(&self) -> poem::Result<MetricsResponse> {
+        Ok(probes::metrics(self))
     }
 
     async fn login(&self, body: models::LoginRequest) -> poem::Result<LoginResponse> {

@@ -1,8 +1,8 @@
-//! `healthz` and `readyz`: what orchestrators and load balancers ask.
+//! `healthz`, `readyz` and `metrics`: what orchestrators, load balancers and scrapers ask.
 
 use commerce_generated::models::{Health, HealthStatus};
-use commerce_generated::{HealthzResponse, ReadyzResponse};
-use poem_openapi::payload::Json;
+use commerce_generated::{HealthzResponse, MetricsResponse, ReadyzResponse};
+use poem_openapi::payload::{Json, PlainText};
 
 use super::Handlers;
 
@@ -24,4 +24,8 @@ pub async fn readyz(app: &Handlers) -> ReadyzResponse {
         HealthStatus::Ok => ReadyzResponse::Ok(Json(health)),
         HealthStatus::Unavailable => ReadyzResponse::ServiceUnavailable(Json(health)),
     }
+}
+
+pub fn metrics(app: &Handlers) -> MetricsResponse {
+    MetricsResponse::Ok(PlainText(app.metrics.render()))
 }

@@ -5,9 +5,12 @@
 //! | every path of `openapi/commerce.yaml` | the API, through the generated poem-openapi glue |
 //! | `/openapi.yaml`, `/openapi.json` | the source spec itself (never poem-openapi's 3.0 rendering) |
 //! | `/docs` | Swagger UI over `/openapi.json` |
+//!
+//! Around them: request ids, the body limit, the request timeout, metrics, the access log and problem details.
 
 pub mod context;
 mod docs;
+pub mod metrics;
 mod problems;
 
 use std::sync::Arc;
@@ -28,9 +31,14 @@ pub fn openapi_service(handlers: Arc<Handlers>) -> OpenApiService<Routes<Handler
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
+/// The longest a request may take before it is abandoned with a 503.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestTimeout(pub std::time::Duration);
+
 /// Every route of the service, wrapped in the request-id, body-limit and problem-details middleware.
-pub fn routes(handlers: Arc<Handlers>, body_limit: BodyLimit) -> impl Endpoint {
+pub fn routes(handlers: Arc<Handlers>, body_limit: BodyLimit, timeout: RequestTimeout) -> impl Endpoint {
     let spec = handlers.spec.clone();
+    let metrics = handlers.metrics.clone();
     Route::new()
         .at("/openapi.yaml", get(docs::spec_yaml))
         .at("/openapi.json", get(docs::spec_json))
@@ -39,6 +47,8 @@ pub fn routes(handlers: Arc<Handlers>, body_limit: BodyLimit) -> impl Endpoint {
         .nest("/", openapi_service(handlers))
         .around(problems::middleware)
         .data(body_limit)
+        .data(timeout)
+        .data(metrics)
         .data(spec)
         .data(docs::swagger_config())
 }

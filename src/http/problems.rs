@@ -13,6 +13,7 @@ use tracing::Instrument;
 use std::sync::Arc;
 
 use super::context::{self, RequestContext};
+use super::metrics::Metrics;
 use crate::error::{AppError, ProblemResponse, problem_response};
 use crate::spec::ApiDocument;
 
@@ -36,6 +37,13 @@ pub async fn middleware<E: Endpoint>(next: E, mut req: Request) -> poem::Result<
     let usage = ctx.rate_limit.clone();
     let spec = req.data::<Arc<ApiDocument>>().cloned();
     let limit = req.data::<super::BodyLimit>().copied();
+    let timeout = req.data::<super::RequestTimeout>().copied();
+    let metrics = req.data::<Arc<Metrics>>().cloned();
+    let operation = spec
+        .as_deref()
+        .and_then(|s| s.operation_id(&ctx.method, &ctx.path))
+        .unwrap_or(super::metrics::UNMATCHED)
+        .to_string();
     let span = tracing::info_span!("request", request_id = %request_id, method = %ctx.method, path = %ctx.path);
     let started = std::time::Instant::now();
     let mut response = context::scope(
@@ -46,13 +54,29 @@ pub async fn middleware<E: Endpoint>(next: E, mut req: Request) -> poem::Result<
             {
                 return problem_response(&e.to_problem());
             }
-            let response = match next.call(req).await {
+            // The probes and the metrics answer whatever the load: they are what tells a slow
+            // instance from a dead one.
+            let bounded = !matches!(operation.as_str(), "healthz" | "readyz" | "metrics");
+            let outcome = match timeout.filter(|_| bounded) {
+                // A zero budget is spent before the request starts.
+                Some(super::RequestTimeout(limit)) if limit.is_zero() => Err(AppError::Timeout(0).into()),
+                Some(super::RequestTimeout(limit)) => match tokio::time::timeout(limit, next.call(req)).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(AppError::Timeout(limit.as_millis() as u64).into()),
+                },
+                None => next.call(req).await,
+            };
+            let response = match outcome {
                 Ok(response) => response.into_response(),
                 Err(error) => to_problem(error, spec.as_deref()),
             };
             // One access-log line per request; headers and bodies (credentials) are never logged.
-            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-            tracing::info!(status = response.status().as_u16(), latency_ms, "served");
+            let elapsed = started.elapsed().as_secs_f64();
+            let status = response.status().as_u16();
+            tracing::info!(status, latency_ms = elapsed * 1000.0, "served");
+            if let Some(metrics) = &metrics {
+                metrics.record(&operation, status, elapsed);
+            }
             response
         }
         .instrument(span),

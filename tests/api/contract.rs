@@ -153,8 +153,14 @@ impl Contract {
         if essence != media_type {
             return Err(format!("status {status}: Content-Type {content_type:?}, documented {media_type:?}"));
         }
-        let value: Value = serde_json::from_slice(body)
-            .map_err(|e| format!("status {status}: the body is not JSON ({e}): {}", String::from_utf8_lossy(body)))?;
+        // A JSON body is checked as its JSON value; a text body (the metrics) as a string.
+        let value: Value = if commerce_contract::model::is_json(media_type) {
+            serde_json::from_slice(body).map_err(|e| {
+                format!("status {status}: the body is not JSON ({e}): {}", String::from_utf8_lossy(body))
+            })?
+        } else {
+            Value::String(String::from_utf8_lossy(body).into_owned())
+        };
         let errors: Vec<String> =
             validator.iter_errors(&value).map(|e| format!("  at {:?}: {e}", e.instance_path().as_str())).collect();
         if !errors.is_empty() {

@@ -89,3 +89,35 @@ async fn the_probes_answer_alive_and_ready_and_readiness_follows_the_database() 
     let still_alive = app.call("healthz", Auth::None, &[], &[], None).await;
     assert_eq!(still_alive.status, 200, "liveness does not depend on the database");
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_operation_and_status_with_a_latency_histogram() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    for _ in 0..2 {
+        let missing = app.get_product(Auth::Bearer(&token), "0193a5b0-7f3e-7c2a-9a41-5d2f8e6b1c01").await;
+        assert_eq!(missing.status, 404);
+    }
+    assert_eq!(app.list_products(Auth::Bearer(&token), &[]).await.status, 200);
+
+    let metrics = app.call("metrics", Auth::None, &[], &[], None).await;
+    assert_eq!(metrics.header("content-type"), Some("text/plain; charset=utf-8"));
+    let text = metrics.body.as_str().unwrap();
+    // The values (latencies) vary, and the series come in hash order: the snapshot holds the
+    // series, sorted, without their values.
+    let mut series: Vec<String> = text
+        .lines()
+        .map(|l| if l.starts_with('#') { l.to_string() } else { format!("{} [value]", l.rsplit_once(' ').unwrap().0) })
+        .collect();
+    series.sort();
+    crate::assert_body_snapshot!("metrics_200", &Value::from(series));
+    for line in [
+        r#"commerce_http_requests_total{operation="getProduct",status="404"} 2"#,
+        r#"commerce_http_requests_total{operation="listProducts",status="200"} 1"#,
+        r#"commerce_http_requests_total{operation="login",status="200"} 1"#,
+        r#"commerce_http_request_duration_seconds_count{operation="getProduct"} 2"#,
+        "# TYPE commerce_http_request_duration_seconds histogram",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no line {line:?} in:\n{text}");
+    }
+}

@@ -103,3 +103,73 @@ async fn every_acknowledged_order_survives_a_sigkill() {
     assert_eq!(stock["stock"].as_i64().unwrap() + taken, 100_000, "the stock matches the stored orders exactly");
     eprintln!("{} acknowledged, {} stored after the SIGKILL", acknowledged.len(), stored.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_finishes_every_in_flight_request_then_exits() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let database = TestDatabase::new().await;
+    let client = reqwest::Client::new();
+    let (mut server, base) = start(&database);
+    let token = login(&client, &base).await;
+    let post = |path: &str, body: Value| client.post(format!("{base}{path}")).bearer_auth(&token).json(&body).send();
+    let product = post("/products", sample_product("TERM-1")).await.unwrap().json::<Value>().await.unwrap();
+    let customer =
+        post("/customers", sample_customer("term@example.com")).await.unwrap().json::<Value>().await.unwrap();
+    let body = json!({"customerId": customer["id"], "items": [{"productId": product["id"], "quantity": 1}], "shippingAddress": address()}).to_string();
+
+    // Eight orders in flight: each has sent its head and half its body, and holds back the rest.
+    let addr = base.trim_start_matches("http://").to_string();
+    let mut in_flight = Vec::new();
+    for _ in 0..8 {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST /orders HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&body.as_bytes()[..body.len() / 2]).await.unwrap();
+        in_flight.push(stream);
+    }
+    // And a load of reads beside them, until the server stops answering.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for _ in 0..4 {
+        let (client, url, token, stop) = (client.clone(), format!("{base}/products"), token.clone(), stop.clone());
+        readers.push(tokio::spawn(async move {
+            let mut served = 0;
+            while !stop.load(Ordering::Relaxed) {
+                match client.get(&url).bearer_auth(&token).send().await {
+                    Ok(res) if res.status() == 200 => served += 1,
+                    _ => break,
+                }
+            }
+            served
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    server.terminate();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    // The rest of each body arrives after the SIGTERM: every order is still answered, and created.
+    for mut stream in in_flight {
+        stream.write_all(&body.as_bytes()[body.len() / 2..]).await.unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.unwrap();
+        let response = String::from_utf8_lossy(&response);
+        assert!(response.starts_with("HTTP/1.1 201"), "an in-flight order got: {response}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut reads = 0;
+    for reader in readers {
+        reads += reader.await.unwrap();
+    }
+    assert!(reads > 0, "the load ran");
+    let status = tokio::task::block_in_place(|| server.wait());
+    assert!(status.success(), "the server exits cleanly after draining: {status:?}");
+
+    let (server, base) = start(&database);
+    let token = login(&client, &base).await;
+    let orders = get_json(&client, &format!("{base}/orders?pageSize=100"), &token).await;
+    assert_eq!(orders["pagination"]["total"], 8, "{orders:#}");
+    drop(server);
+}

@@ -386,6 +386,17 @@ impl ServerProcess {
         Self { child, base: format!("http://{addr}"), log }
     }
 
+    /// SIGTERM: asks the process to stop (it finishes what is in flight first).
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -TERM failed");
+    }
+
+    /// Waits for the process to end (blocking) and returns its exit status.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().expect("the server process can be waited for")
+    }
+
     /// SIGKILL: the process ends at once, mid-request if need be.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -11,6 +11,7 @@ mod docs;
 mod drift;
 mod durability;
 mod fixtures;
+mod instances;
 mod limits;
 mod orders;
 mod products;

@@ -157,3 +157,32 @@ async fn a_chunked_body_past_the_limit_is_refused_too() {
     assert!(response.starts_with("HTTP/1.1 413"), "{response}");
     assert!(response.contains("payload_too_large"), "{response}");
 }
+
+#[tokio::test]
+async fn every_operation_answers_503_past_the_request_timeout() {
+    // A zero timeout abandons every request before it starts.
+    let app = spawn_app_with(TestDatabase::new().await, |config| config.request_timeout_ms = 0).await;
+    let key = app.api_key(&Permission::ALL).await;
+    let documented = CONTRACT.operations().into_iter().filter(|op| op.documents(503) && op.id != "readyz");
+    let mut answered = 0;
+    for op in documented {
+        let res = call(&app, op, Auth::ApiKey(&key), NOWHERE, example(op)).await;
+        assert_eq!((res.status, res.code()), (503, "request_timeout"), "{}: {:#}", op.id, res.body);
+        snapshot(op, &res);
+        answered += 1;
+    }
+    assert_eq!(answered, 16, "every business operation documents the timeout");
+    // The probes and the metrics are never cut short.
+    assert_eq!(app.call("healthz", Auth::None, &[], &[], None).await.status, 200);
+    assert_eq!(app.call("metrics", Auth::None, &[], &[], None).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_request_slower_than_the_timeout_is_abandoned_with_503() {
+    // Verifying a password (argon2id, 19 MiB) takes well over 5 ms.
+    let app = spawn_app_with(TestDatabase::new().await, |config| config.request_timeout_ms = 5).await;
+    let login = json!({"tenant": "demo", "email": crate::helpers::ADMIN_EMAIL, "password": "wrong password"});
+    let res = app.login(login).await;
+    assert_eq!((res.status, res.code()), (503, "request_timeout"), "{:#}", res.body);
+    assert_eq!(res.body["detail"], "the request did not finish within 0.005 s");
+}

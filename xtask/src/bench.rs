@@ -205,6 +205,110 @@ fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<Strin
     ])
 }
 
+/// The Schemathesis the comparison runs (CI pins the same version).
+const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+
+/// Schemathesis's `st`, installed into a virtualenv under ~/.cache on first use.
+fn schemathesis() -> Result<PathBuf, String> {
+    let venv = PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".cache/commerce-st");
+    let st = venv.join("bin/st");
+    if !st.exists() {
+        eprintln!("bench: installing {SCHEMATHESIS} into {}", venv.display());
+        let made = Command::new("python3").arg("-m").arg("venv").arg(&venv).status().map_err(|e| e.to_string())?;
+        let installed = Command::new(venv.join("bin/pip"))
+            .args(["install", "-q", SCHEMATHESIS])
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !made.success() || !installed.success() {
+            return Err(format!("cannot install {SCHEMATHESIS}"));
+        }
+    }
+    Ok(st)
+}
+
+/// One contract-testing tool's run: cases sent and seconds taken.
+struct Cases {
+    cases: u64,
+    seconds: f64,
+    exit: Option<i32>,
+}
+
+/// Runs `command` against a fresh service over a fresh SQLite database; `count` reads the number of
+/// cases from its stdout.
+fn contract_run(
+    root: &Path,
+    work: &Path,
+    name: &str,
+    command: impl FnOnce(&str) -> Command,
+    count: impl FnOnce(&str) -> Option<u64>,
+) -> Result<Cases, String> {
+    let url = format!("sqlite://{}?mode=rwc", work.join(format!("{name}.db")).display());
+    let port = free_port();
+    let (_service, _) = start_service(&root.join("target/release/commerce"), &url, port)?;
+    let started = Instant::now();
+    let out = command(&format!("http://127.0.0.1:{port}"))
+        .current_dir(root)
+        .env("COMMERCE_ADMIN_EMAIL", "admin@example.com")
+        .env("COMMERCE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .output()
+        .map_err(|e| format!("{name}: {e}"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let cases = count(&stdout).ok_or_else(|| format!("{name}: no case count in its output:\n{stdout}"))?;
+    Ok(Cases { cases, seconds, exit: out.status.code() })
+}
+
+/// `commerce contract` against Schemathesis: every phase, `--max-examples 100`, both with
+/// `schemathesis.toml`, each against a fresh release service; cases per second of wall time.
+fn measure_contract(root: &Path, work: &Path) -> Result<String, String> {
+    let st = schemathesis()?;
+    let schemathesis = contract_run(
+        root,
+        work,
+        "schemathesis",
+        |base| {
+            let mut c = Command::new(&st);
+            c.args(["run", "openapi/commerce.yaml", "--url", base, "--max-examples", "100", "--workers", "auto"]);
+            c
+        },
+        // "Test cases:\n  3137 generated, 3137 passed"
+        |out| out.split(" generated").next()?.rsplit(char::is_whitespace).next()?.parse().ok(),
+    )?;
+    let report_dir = work.join("contract");
+    let ours = contract_run(
+        root,
+        work,
+        "contract",
+        |base| {
+            let mut c = Command::new(root.join("target/release/commerce"));
+            c.args(["contract", "--config", "schemathesis.toml", "--base-url", base, "--max-examples", "100"])
+                .args(["--seed", "1", "--no-progress", "--report", "json", "--report-dir"])
+                .arg(&report_dir);
+            c
+        },
+        |_| {
+            let report = std::fs::read_to_string(report_dir.join("report.json")).ok()?;
+            serde_json::from_str::<serde_json::Value>(&report).ok()?["cases"].as_u64()
+        },
+    )?;
+    let rate = |c: &Cases| c.cases as f64 / c.seconds;
+    let row = |name: &str, c: &Cases, ratio: String, target: &str| {
+        format!(
+            "| {name} | {} | {:.1} | {:.0} | {ratio} | {target} | {} |",
+            c.cases,
+            c.seconds,
+            rate(c),
+            c.exit.map_or("killed".into(), |e| e.to_string())
+        )
+    };
+    Ok(format!(
+        "Contract testing, every phase, `--max-examples 100`, `schemathesis.toml`, fresh release service on SQLite:\n\n\
+         | tool | cases | seconds | cases/s | vs Schemathesis | target | exit |\n|---|---|---|---|---|---|---|\n{}\n{}\n",
+        row(&format!("Schemathesis ({SCHEMATHESIS}, --workers auto)"), &schemathesis, "1x".into(), ""),
+        row("commerce contract (--workers 8)", &ours, format!("{:.1}x", rate(&ours) / rate(&schemathesis)), ">= 10x"),
+    ))
+}
+
 pub fn run(root: &Path) -> ExitCode {
     match run_inner(root) {
         Ok(()) => ExitCode::SUCCESS,
@@ -262,6 +366,8 @@ fn run_inner(root: &Path) -> Result<(), String> {
         table.push_str(&row);
         table.push('\n');
     }
+    table.push('\n');
+    table.push_str(&measure_contract(root, &work)?);
     std::fs::write(work.join("latest.md"), &table).map_err(|e| e.to_string())?;
     println!("{table}");
     Ok(())

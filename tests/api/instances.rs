@@ -1,0 +1,92 @@
+//! Two service processes over one database, as behind a load balancer: what one writes, the other
+//! reads at once, and a token one revokes, the other refuses. (CI runs this on PostgreSQL too.)
+
+use serde_json::{Value, json};
+
+use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, ServerProcess, TestDatabase, sample_customer, sample_product};
+
+struct Instance {
+    _process: ServerProcess,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Instance {
+    fn start(database: &TestDatabase) -> Self {
+        let process = ServerProcess::start(database, &[]);
+        Self { base: process.base.clone(), _process: process, client: reqwest::Client::new() }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
+        let response = request.send().await.expect("the instance answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.send(self.client.get(format!("{}{path}", self.base)).bearer_auth(token)).await
+    }
+
+    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        let mut request = self.client.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        self.send(request).await
+    }
+
+    async fn login(&self) -> Value {
+        let (status, body) = self
+            .post("/auth/login", None, json!({"tenant": "demo", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+            .await;
+        assert_eq!(status, 200, "{body:#}");
+        body
+    }
+}
+
+#[tokio::test]
+async fn two_instances_over_one_database_see_each_other_s_writes_and_revocations() {
+    let database = TestDatabase::new().await;
+    let a = Instance::start(&database);
+    let b = Instance::start(&database);
+    let session = a.login().await;
+    let token = session["accessToken"].as_str().unwrap();
+
+    // A token one instance issued, the other accepts; a write on one is read on the other.
+    let (status, product) = a.post("/products", Some(token), sample_product("TWO-1")).await;
+    assert_eq!(status, 201);
+    let path = format!("/products/{}", product["id"].as_str().unwrap());
+    assert_eq!(b.get(&path, token).await, (200, product.clone()));
+    let patch = b.client.patch(format!("{}{path}", b.base)).bearer_auth(token).json(&json!({"stock": 7}));
+    let (status, updated) = b.send(patch).await;
+    assert_eq!((status, &updated["stock"]), (200, &json!(7)));
+    assert_eq!(a.get(&path, token).await, (200, updated));
+
+    // An Idempotency-Key used on one instance is replayed by the other, not applied twice.
+    let create = |instance: &Instance| {
+        instance
+            .client
+            .post(format!("{}/customers", instance.base))
+            .bearer_auth(token)
+            .header("Idempotency-Key", "two-instances-1")
+            .json(&sample_customer("two@example.com"))
+    };
+    let (first_status, first) = a.send(create(&a)).await;
+    assert_eq!(first_status, 201, "{first:#}");
+    assert_eq!(b.send(create(&b)).await, (201, first));
+
+    // A refresh token rotated on one instance is refused when replayed on the other.
+    let refresh = session["refreshToken"].as_str().unwrap();
+    let (status, _) = a.post("/auth/refresh", None, json!({"refreshToken": refresh})).await;
+    assert_eq!(status, 200);
+    let (status, _) = b.post("/auth/refresh", None, json!({"refreshToken": refresh})).await;
+    assert_eq!(status, 401, "a replayed refresh token is refused everywhere");
+
+    // A logout on one instance revokes the token on the other at once.
+    let fresh = b.login().await;
+    let fresh = fresh["accessToken"].as_str().unwrap();
+    assert_eq!(a.get("/products", fresh).await.0, 200);
+    let logout = b.client.delete(format!("{}/auth/logout", b.base)).bearer_auth(fresh);
+    assert_eq!(b.send(logout).await.0, 204);
+    assert_eq!(a.get("/products", fresh).await.0, 401);
+}
