@@ -18,22 +18,14 @@ pub async fn login(app: &Handlers, body: LoginRequest) -> Result<LoginResponse, 
         Some(tenant) => store::tenants::find_user(&app.db, tenant.id, &body.email).await?,
         None => None,
     };
-    // Hashing is CPU-bound: keep it off the async workers. An unknown user costs the same time.
-    let password = body.password;
+    // An unknown user costs the same time as a wrong password.
     let verified = match &user {
-        Some(user) => {
-            let hash = user.password_hash.clone();
-            tokio::task::spawn_blocking(move || password::verify(&password, &hash)).await
-        }
+        Some(user) => password::verify(body.password, user.password_hash.clone()).await,
         None => {
-            tokio::task::spawn_blocking(move || {
-                password::verify_dummy(&password);
-                false
-            })
-            .await
+            password::verify_dummy(body.password).await;
+            false
         }
-    }
-    .map_err(|e| AppError::Internal(format!("password check failed: {e}")))?;
+    };
     let Some(user) = user.filter(|_| verified) else {
         return Err(AppError::InvalidCredentials);
     };
