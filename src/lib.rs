@@ -43,7 +43,9 @@ impl App {
             spec: Arc::new(ApiDocument::load()),
             limits: Arc::new(limits),
             metrics: Arc::default(),
+            revocations: Arc::default(),
         });
+        handlers.revocations.reload(&handlers.db).await?;
         Ok(Self {
             handlers,
             first_start,
@@ -89,6 +91,17 @@ impl App {
             loop {
                 tick.tick().await;
                 limits.forget_idle();
+            }
+        });
+        // Other instances' logouts reach this one within the reload interval.
+        let (revocations, db) = (self.handlers.revocations.clone(), self.handlers.db.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(auth::revocations::RELOAD_INTERVAL);
+            loop {
+                tick.tick().await;
+                if let Err(e) = revocations.reload(&db).await {
+                    tracing::warn!(error = %e, "cannot reload the revoked access tokens; keeping the last set");
+                }
             }
         });
         let server = Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(

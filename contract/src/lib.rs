@@ -138,8 +138,8 @@ fn plan(args: &Args, api: &Api) -> Result<Plan, String> {
     };
     let base_url = args.base_url.clone().or(file.base_url.clone()).ok_or("--base-url is required")?;
     let base_url = reqwest::Url::parse(&base_url).map_err(|e| format!("--base-url {base_url}: {e}"))?;
-    if base_url.scheme() != "http" {
-        return Err(format!("--base-url {base_url}: only http:// deployments can be tested by this build"));
+    if !matches!(base_url.scheme(), "http" | "https") {
+        return Err(format!("--base-url {base_url}: expected an http:// or https:// URL"));
     }
     let phases: Vec<Phase> = if args.phases.is_empty() {
         Phase::ALL.into_iter().filter(|p| file.phases.get(p).copied().unwrap_or(true)).collect()

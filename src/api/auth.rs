@@ -47,6 +47,7 @@ pub async fn logout(app: &Handlers, principal: Principal) -> Result<LogoutRespon
         });
     };
     store::tokens::revoke_session(&app.db, principal.tenant_id, jti, expires_at).await?;
+    app.revocations.insert(jti);
     Ok(LogoutResponse::NoContent)
 }
 

@@ -30,6 +30,8 @@ pub struct Handlers {
     pub keys: JwtKeys,
     pub spec: Arc<ApiDocument>,
     pub limits: Arc<RateLimits>,
+    /// Revoked access tokens, mirrored from the database.
+    pub revocations: Arc<crate::auth::revocations::Revocations>,
     /// Request counts and latencies, recorded by the HTTP middleware.
     pub metrics: Arc<crate::http::metrics::Metrics>,
 }
@@ -41,7 +43,7 @@ impl Handlers {
             Credential::BearerAuth(token) => {
                 let principal = self.keys.verify(&token).map_err(AppError::Unauthorized)?;
                 if let Actor::User { jti, .. } = principal.actor
-                    && store::tokens::is_revoked(&self.db, jti).await?
+                    && self.revocations.is_revoked(jti)
                 {
                     return Err(AppError::Unauthorized("the access token has been revoked".into()));
                 }

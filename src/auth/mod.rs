@@ -2,6 +2,7 @@
 //! opaque tokens (refresh tokens, API keys).
 
 pub mod password;
+pub mod revocations;
 pub mod tokens;
 
 use std::fmt;

@@ -29,9 +29,8 @@ pub fn hash(password: &str) -> String {
 static BUFFERS: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
 
 /// One verification per core at a time.
-static SLOTS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
-    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
-});
+static SLOTS: LazyLock<tokio::sync::Semaphore> =
+    LazyLock::new(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get())));
 
 /// Whether `password` matches `phc`, computed off the async workers. A malformed hash never matches.
 pub async fn verify(password: String, phc: String) -> bool {

@@ -105,7 +105,11 @@ pub async fn revoke_session(
     Ok(())
 }
 
-/// Whether the access token `jti` was revoked.
-pub async fn is_revoked(db: &DatabaseConnection, jti: Uuid) -> Result<bool, AppError> {
-    Ok(revoked_access_token::Entity::find_by_id(jti).one(db).await?.is_some())
+/// The `jti`s of revoked access tokens that have not expired yet.
+pub async fn revoked_jtis(db: &DatabaseConnection) -> Result<Vec<Uuid>, AppError> {
+    let rows = revoked_access_token::Entity::find()
+        .filter(revoked_access_token::Column::ExpiresAt.gt(super::now()))
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|r| r.jti).collect())
 }

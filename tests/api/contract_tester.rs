@@ -434,6 +434,16 @@ async fn the_contract_command_exits_0_1_or_2_and_writes_junit_and_json_reports()
         "{stdout}"
     );
 
+    // An https deployment is tried (here nothing listens): no response is a failure, not a usage error.
+    let tls = Command::new(env!("CARGO_BIN_EXE_commerce"))
+        .args(["contract", "--spec", SPEC, "--base-url", "https://127.0.0.1:9", "--phases", "coverage"])
+        .args(["--include-operation-id", "healthz", "--no-progress"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(tls.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&tls.stdout).contains("GET https://127.0.0.1:9/healthz: error sending request"));
+
     let unknown_check = contract_process(&app, SPEC, &["--checks", "not_a_check"]).await;
     assert_eq!(unknown_check.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown_check.stderr).contains("not_a_check is not a check"));

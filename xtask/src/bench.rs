@@ -272,7 +272,10 @@ fn measure_contract(root: &Path, work: &Path) -> Result<String, String> {
             c
         },
         // "Test cases:\n  3137 generated, 3137 passed"
-        |out| out.split(" generated").next()?.rsplit(char::is_whitespace).next()?.parse().ok(),
+        |out| {
+            let after = out.split("Test cases:").nth(1)?;
+            after.split_whitespace().next()?.parse().ok()
+        },
     )?;
     let report_dir = work.join("contract");
     let ours = contract_run(
