@@ -44,6 +44,7 @@ impl App {
             limits: Arc::new(limits),
             metrics: Arc::default(),
             revocations: Arc::default(),
+            products: Arc::default(),
         });
         handlers.revocations.reload(&handlers.db).await?;
         Ok(Self {

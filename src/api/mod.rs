@@ -3,6 +3,7 @@
 //! the operation's logic lives (`createOrder` -> `orders::create_order`).
 
 mod auth;
+pub mod cache;
 mod customers;
 mod idempotency;
 mod orders;
@@ -30,6 +31,8 @@ pub struct Handlers {
     pub keys: JwtKeys,
     pub spec: Arc<ApiDocument>,
     pub limits: Arc<RateLimits>,
+    /// Recently read products (reads after this instance's writes are never stale).
+    pub products: Arc<cache::ProductCache>,
     /// Revoked access tokens, mirrored from the database.
     pub revocations: Arc<crate::auth::revocations::Revocations>,
     /// Request counts and latencies, recorded by the HTTP middleware.

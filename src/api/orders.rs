@@ -47,6 +47,8 @@ pub async fn create_order(
         (None, Some(requested)) => requested,
         (None, None) => return Err(customer_error("required when the caller is not a customer".into())),
     };
+    // The order takes stock: the products' cached reads are forgotten when it is done.
+    let _forget = app.products.writing(principal.tenant_id, body.items.iter().map(|i| i.product_id).collect());
     let created = idempotency::once(app, &principal, params.idempotency_key, "createOrder", &body, async || {
         let new = NewOrder {
             customer_id,
@@ -83,6 +85,8 @@ pub async fn update_order_status(
     }
     let transition = Transition { to: body.status, tracking_number: body.tracking_number, carrier: body.carrier };
     let only = principal.own_customer();
+    // A cancellation gives stock back to the order's products.
+    let _forget = app.products.writing_tenant(principal.tenant_id);
     let row = store::orders::transition(&app.db, principal.tenant_id, id, only, transition, if_match(params.if_match))
         .await?
         .ok_or_else(|| not_found(id))?;

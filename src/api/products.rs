@@ -70,7 +70,14 @@ pub async fn create_product(
 
 pub async fn get_product(app: &Handlers, principal: Principal, id: Uuid) -> Result<GetProductResponse, AppError> {
     principal.require(Permission::ProductsRead)?;
-    let row = store::products::get(&app.db, principal.tenant_id, id).await?.ok_or_else(|| not_found(id))?;
+    let row = match app.products.get(principal.tenant_id, id) {
+        Ok(cached) => cached,
+        Err(epoch) => {
+            let row = store::products::get(&app.db, principal.tenant_id, id).await?.ok_or_else(|| not_found(id))?;
+            app.products.fill(principal.tenant_id, &row, epoch);
+            row
+        }
+    };
     let (product, version) = to_wire(row)?;
     Ok(GetProductResponse::Ok(Json(product), etag(version)))
 }
@@ -95,6 +102,7 @@ pub async fn update_product(
         tags: body.tags,
         images: body.images,
     };
+    let _forget = app.products.writing(principal.tenant_id, vec![id]);
     let row = store::products::update(&app.db, principal.tenant_id, id, changes, if_match(params.if_match))
         .await?
         .ok_or_else(|| not_found(id))?;
@@ -104,6 +112,7 @@ pub async fn update_product(
 
 pub async fn delete_product(app: &Handlers, principal: Principal, id: Uuid) -> Result<DeleteProductResponse, AppError> {
     principal.require(Permission::ProductsWrite)?;
+    let _forget = app.products.writing(principal.tenant_id, vec![id]);
     if store::products::delete(&app.db, principal.tenant_id, id).await? {
         Ok(DeleteProductResponse::NoContent)
     } else {

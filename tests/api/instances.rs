@@ -2,6 +2,7 @@
 //! reads at once, and a token one revokes, the other refuses within a second. (CI runs this on
 //! PostgreSQL too.)
 
+use commerce::api::cache::TTL as PRODUCT_TTL;
 use commerce::auth::revocations::RELOAD_INTERVAL;
 use serde_json::{Value, json};
 
@@ -63,6 +64,16 @@ async fn two_instances_over_one_database_see_each_other_s_writes_and_revocations
     let (status, updated) = b.send(patch).await;
     assert_eq!((status, &updated["stock"]), (200, &json!(7)));
     assert_eq!(a.get(&path, token).await, (200, updated));
+
+    // A read cached by one instance sees the other's write within the cache's time to live.
+    let patch = b.client.patch(format!("{}{path}", b.base)).bearer_auth(token).json(&json!({"stock": 6}));
+    assert_eq!(b.send(patch).await.0, 200);
+    let written = std::time::Instant::now();
+    while a.get(&path, token).await.1["stock"] != json!(6) {
+        let waited = written.elapsed();
+        assert!(waited < PRODUCT_TTL * 3, "instance A still serves the old product after {waited:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     // An Idempotency-Key used on one instance is replayed by the other, not applied twice.
     let create = |instance: &Instance| {

@@ -330,3 +330,34 @@ async fn reads_carry_an_etag_and_a_stale_if_match_is_a_412() {
     assert_eq!(gone.status, 204);
     assert_eq!(patch("\"4\"", 400).await.status, 404, "a deleted product is gone, whatever the tag");
 }
+
+#[tokio::test]
+async fn a_read_after_a_write_on_the_same_instance_is_never_stale() {
+    // Each step reads first (so the product is cached), writes, and reads again at once.
+    let (app, token) = app_with_admin().await;
+    let auth = Auth::Bearer(&token);
+    let product = app.product(&token, "FRESH-1", json!({"stock": 10})).await;
+    let id = product["id"].as_str().unwrap();
+    let stock = async || app.get_product(auth, id).await.body["stock"].clone();
+
+    assert_eq!(stock().await, json!(10));
+    assert_eq!(app.update_product(auth, id, json!({"stock": 9})).await.status, 200);
+    assert_eq!(stock().await, json!(9), "after an update");
+
+    let customer = app.create_customer(auth, crate::helpers::sample_customer("fresh@example.com")).await;
+    let order = app
+        .create_order(
+            auth,
+            json!({"customerId": customer.body["id"], "items": [{"productId": id, "quantity": 2}], "shippingAddress": crate::helpers::address()}),
+        )
+        .await;
+    assert_eq!(order.status, 201);
+    assert_eq!(stock().await, json!(7), "after an order took stock");
+
+    let order_id = order.body["id"].as_str().unwrap();
+    assert_eq!(app.update_order_status(auth, order_id, json!({"status": "cancelled"})).await.status, 200);
+    assert_eq!(stock().await, json!(9), "after a cancellation gave it back");
+
+    assert_eq!(app.delete_product(auth, id).await.status, 204);
+    assert_eq!(app.get_product(auth, id).await.status, 404, "after a delete");
+}
