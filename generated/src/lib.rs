@@ -17,7 +17,7 @@ pub const TITLE: &str = "Commerce API";
 /// `info.version` of the spec.
 pub const VERSION: &str = "2.4.0";
 /// SHA-256 of the spec file this code was generated from.
-pub const SPEC_SHA256: &str = "40a31e5434c39e80737ee9220daba3b95b739d1995722abb886453e062f36b3d";
+pub const SPEC_SHA256: &str = "e660b79a09c35daa851175508e64f5cb1c15cc700ecbfb0521654b06016affec";
 
 /// A string that names no member of a generated enum.
 #[derive(Debug, Clone, PartialEq, Eq)]
