@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use rand::Rng as _;
 use serde_json::Value;
 
 use crate::model::{Api, Location, Op, Param};
@@ -331,7 +332,6 @@ impl<'a> Builder<'a> {
 
     /// One invalid variant of `parts`, in the body or in one parameter, chosen at random.
     fn mutate(&mut self, mut parts: Parts) -> Option<Case> {
-        use rand::Rng;
         use rand::seq::IndexedRandom;
         let (api, op) = (self.api, self.op);
         let spec = &api.spec;
@@ -373,7 +373,6 @@ impl<'a> Builder<'a> {
     /// Like [`Self::valid`], it leaves optional headers out.
     pub fn linked(&mut self, phase: Phase, params: &[(String, String)], body: Option<Value>) -> Option<Case> {
         let mut parts = self.parts(None, &mut |g, p| {
-            use rand::Rng;
             params.iter().any(|(name, _)| *name == p.name) || (p.location != Location::Header && g.rng.random_bool(0.3))
         })?;
         for (name, text) in params {
@@ -393,10 +392,7 @@ impl<'a> Builder<'a> {
     /// Idempotency-Key answers with a resource since deleted, a drawn If-Match with 412) that would
     /// end a resource's lifecycle before it is followed.
     pub fn valid(&mut self, phase: Phase) -> Option<Case> {
-        let parts = self.parts(None, &mut |g, p| {
-            use rand::Rng;
-            p.location != Location::Header && g.rng.random_bool(0.3)
-        })?;
+        let parts = self.parts(None, &mut |g, p| p.location != Location::Header && g.rng.random_bool(0.3))?;
         Some(self.case(phase, Intent::Positive, &parts))
     }
 }
@@ -423,5 +419,3 @@ fn wire_safe(location: Location, text: &str) -> bool {
 fn wire_valid(param: &Param, text: &str) -> bool {
     wire_safe(param.location, text) && param.schema.is_valid(&read_wire(&param.flat, text))
 }
-
-use rand::Rng as _;

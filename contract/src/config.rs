@@ -143,7 +143,7 @@ fn statuses(value: &toml::Value, at: &str) -> Result<Vec<String>, String> {
         .collect()
 }
 
-/// `[checks.<name>]` tables: `enabled` and `expected-statuses`.
+/// `[checks.<name>]` tables: `enabled` and `expected-statuses` (and `limit` of `max_response_time`).
 fn check_tables(
     table: &Table,
     at: &str,
@@ -156,7 +156,11 @@ fn check_tables(
         }
         let check = Check::from_name(name).ok_or_else(|| format!("{at}{name} is not a check"))?;
         let inner = self::table(value, &format!("{at}{name}"))?;
-        only(inner, &format!("{at}{name}."), &["enabled", "expected-statuses"])?;
+        let keys: &[&str] = match check {
+            Check::MaxResponseTime => &["enabled", "expected-statuses", "limit"],
+            _ => &["enabled", "expected-statuses"],
+        };
+        only(inner, &format!("{at}{name}."), keys)?;
         if let Some(on) = inner.get("enabled").and_then(toml::Value::as_bool) {
             enabled.insert(check, on);
         }
@@ -175,14 +179,14 @@ impl FileConfig {
 
     pub fn parse(text: &str) -> Result<Self, String> {
         let root: Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
-        only(&root, "", &["base-url", "auth", "generation", "phases", "checks", "operations", "max-response-time"])?;
+        only(&root, "", &["base-url", "auth", "generation", "phases", "checks", "operations"])?;
         let mut config = FileConfig::default();
         if let Some(url) = root.get("base-url").and_then(toml::Value::as_str) {
             config.base_url = Some(substitute(url)?);
         }
-        if let Some(seconds) =
-            root.get("max-response-time").and_then(|v| v.as_float().or(v.as_integer().map(|i| i as f64)))
-        {
+        // `[checks.max_response_time] limit = 0.5`: seconds, as Schemathesis reads it.
+        let limit = root.get("checks").and_then(|c| c.get("max_response_time")).and_then(|m| m.get("limit"));
+        if let Some(seconds) = limit.and_then(|v| v.as_float().or(v.as_integer().map(|i| i as f64))) {
             config.max_response_time = Some(Duration::from_secs_f64(seconds));
         }
         if let Some(auth) = root.get("auth") {
@@ -283,6 +287,12 @@ mod tests {
         assert_eq!(config.mode, Some(Mode::All));
         assert_eq!(config.operations.len(), 2);
         assert!(config.operations[0].expected[&Check::PositiveDataAcceptance].contains(&"412".to_string()));
+    }
+
+    #[test]
+    fn the_response_time_limit_is_read_where_schemathesis_reads_it() {
+        let config = FileConfig::parse("[checks.max_response_time]\nlimit = 0.25").unwrap();
+        assert_eq!(config.max_response_time, Some(Duration::from_millis(250)));
     }
 
     #[test]
