@@ -104,21 +104,7 @@ impl ApiDocument {
         };
         // Query and path values are text: read them as the type the schema declares, so that the
         // schema, not the parser, says what is wrong.
-        let value = match param.ty.as_str() {
-            "integer" => raw.parse::<i64>().map(Value::from).unwrap_or(Value::String(raw)),
-            "number" => raw
-                .parse::<f64>()
-                .ok()
-                .and_then(serde_json::Number::from_f64)
-                .map(Value::Number)
-                .unwrap_or(Value::String(raw)),
-            "boolean" => match raw.as_str() {
-                "true" => Value::Bool(true),
-                "false" => Value::Bool(false),
-                _ => Value::String(raw),
-            },
-            _ => Value::String(raw),
-        };
+        let value = commerce_spec::read_parameter(&[param.ty.as_str()], &raw);
         param.validator.iter_errors(&value).next().map(|e| e.to_string())
     }
 

@@ -76,23 +76,10 @@ pub fn types(schema: &Value) -> Vec<&str> {
     }
 }
 
-/// How a parameter's text is read back by a server: a number where the schema admits one, a
-/// boolean where it admits one, otherwise the text itself. Parameter cases are classified on this
-/// reading, since `"5"` sent for an integer parameter arrives as 5.
+/// How a server reads a parameter's text (see [`commerce_spec::read_parameter`]). Parameter cases
+/// are classified on this reading, since `"5"` sent for an integer parameter arrives as 5.
 pub fn read_wire(schema: &Value, text: &str) -> Value {
-    let types = types(schema);
-    if types.iter().any(|t| *t == "integer" || *t == "number") {
-        if let Ok(i) = text.parse::<i64>() {
-            return Value::from(i);
-        }
-        if let Some(n) = text.parse::<f64>().ok().filter(|f| f.is_finite()).and_then(Number::from_f64) {
-            return Value::Number(n);
-        }
-    }
-    if types.contains(&"boolean") && (text == "true" || text == "false") {
-        return Value::Bool(text == "true");
-    }
-    Value::String(text.to_string())
+    commerce_spec::read_parameter(&types(schema), text)
 }
 
 /// A scalar as parameter text; `None` for values a parameter cannot carry (null, arrays, objects).

@@ -249,6 +249,24 @@ pub fn non_null_variant(schema: &Value) -> &Value {
     schema
 }
 
+/// A parameter's text read as the JSON value a server sees, given the types its schema admits: a
+/// number where a number is admitted, a boolean where one is, otherwise the text itself. (`"5"` sent
+/// for an integer parameter is 5; `"five"` stays a string, for the schema to refuse.)
+pub fn read_parameter(types: &[&str], text: &str) -> Value {
+    if types.iter().any(|t| *t == "integer" || *t == "number") {
+        if let Ok(i) = text.parse::<i64>() {
+            return Value::from(i);
+        }
+        if let Some(n) = text.parse::<f64>().ok().filter(|f| f.is_finite()).and_then(serde_json::Number::from_f64) {
+            return Value::Number(n);
+        }
+    }
+    if types.contains(&"boolean") && (text == "true" || text == "false") {
+        return Value::Bool(text == "true");
+    }
+    Value::String(text.to_string())
+}
+
 /// The component name a `$ref` points at: `#/components/schemas/Product` -> `Product`.
 pub fn ref_name(schema: &Value) -> Option<&str> {
     schema.get("$ref")?.as_str()?.rsplit('/').next()
