@@ -26,9 +26,16 @@ pub struct ApiDocument {
     parameters: HashMap<(String, String, String), ParameterSchema>,
     /// Every path template, split into segments: `/products/{productId}` -> ["products", "{productId}"],
     /// with the methods it serves.
-    paths: Vec<(Vec<String>, Vec<String>)>,
-    /// `(METHOD, path template)` -> operationId.
-    operation_ids: HashMap<(String, String), String>,
+    paths: Vec<PathItem>,
+}
+
+/// A path template split into segments, with the methods it serves and their operationIds.
+struct PathItem {
+    segments: Vec<String>,
+    /// Upper case, in the order of `commerce_spec::METHODS`.
+    methods: Vec<String>,
+    /// The operationId of each of `methods`.
+    operation_ids: Vec<String>,
 }
 
 impl ApiDocument {
@@ -41,9 +48,7 @@ impl ApiDocument {
         let spec = Spec::parse(yaml).map_err(|e| e.0)?;
         let mut bodies = HashMap::new();
         let mut parameters = HashMap::new();
-        let mut operation_ids = HashMap::new();
         for op in spec.operations().map_err(|e| e.0)? {
-            operation_ids.insert((op.method.to_uppercase(), op.path.to_string()), op.operation_id.to_string());
             for p in &op.parameters {
                 let validator = jsonschema::options()
                     .with_draft(jsonschema::Draft::Draft202012)
@@ -72,15 +77,19 @@ impl ApiDocument {
             .into_iter()
             .flatten()
             .map(|(template, item)| {
-                let methods = commerce_spec::METHODS
-                    .iter()
-                    .filter(|m| item.get(**m).is_some())
-                    .map(|m| m.to_uppercase())
-                    .collect();
-                (template.trim_matches('/').split('/').map(String::from).collect(), methods)
+                let served: Vec<(&str, &Value)> =
+                    commerce_spec::METHODS.iter().filter_map(|m| Some((*m, item.get(*m)?))).collect();
+                PathItem {
+                    segments: template.trim_matches('/').split('/').map(String::from).collect(),
+                    methods: served.iter().map(|(m, _)| m.to_uppercase()).collect(),
+                    operation_ids: served
+                        .iter()
+                        .map(|(_, op)| op.get("operationId").and_then(Value::as_str).unwrap_or_default().to_string())
+                        .collect(),
+                }
             })
             .collect();
-        Ok(Self { yaml, json, bodies, parameters, paths, operation_ids })
+        Ok(Self { yaml, json, bodies, parameters, paths })
     }
 
     /// Why the raw value of parameter `name` breaks its schema, in the words body errors use
@@ -110,24 +119,27 @@ impl ApiDocument {
 
     /// The methods the spec documents for the path template `request_path` matches.
     pub fn allowed_methods(&self, request_path: &str) -> Option<&[String]> {
-        self.matching(request_path).map(|(_, methods)| methods.as_slice())
+        self.matching(request_path).map(|item| item.methods.as_slice())
     }
 
     fn template(&self, request_path: &str) -> Option<&Vec<String>> {
-        self.matching(request_path).map(|(template, _)| template)
+        self.matching(request_path).map(|item| &item.segments)
     }
 
-    fn matching(&self, request_path: &str) -> Option<&(Vec<String>, Vec<String>)> {
+    fn matching(&self, request_path: &str) -> Option<&PathItem> {
         let segments: Vec<&str> = request_path.trim_matches('/').split('/').collect();
-        self.paths.iter().find(|(t, _)| {
+        self.paths.iter().find(|item| {
+            let t = &item.segments;
             t.len() == segments.len() && t.iter().zip(&segments).all(|(t, s)| t.starts_with('{') || t == s)
         })
     }
 
-    /// The operationId that serves `method` on `request_path`, if the spec has one.
+    /// The operationId that serves `method` on `request_path`, if the spec has one (every request
+    /// asks, for the metrics and the timeout: no allocation beyond the path's split).
     pub fn operation_id(&self, method: &str, request_path: &str) -> Option<&str> {
-        let template = format!("/{}", self.template(request_path)?.join("/"));
-        self.operation_ids.get(&(method.to_string(), template)).map(String::as_str)
+        let item = self.matching(request_path)?;
+        let index = item.methods.iter().position(|m| m == method)?;
+        Some(item.operation_ids[index].as_str())
     }
 
     /// The name of the `index`-th path parameter of the template `request_path` matches.
