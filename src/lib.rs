@@ -38,6 +38,7 @@ impl App {
         let first_start = bootstrap::first_start(&db, config).await?;
         let limits = ratelimit::RateLimits::new(config.rate_limit_standard, config.rate_limit_enterprise);
         let handlers = Arc::new(Handlers {
+            orders: store::desk::OrderDesk::start(db.clone(), &config.database_url),
             db,
             keys: JwtKeys::new(&secret),
             spec: Arc::new(ApiDocument::load()),

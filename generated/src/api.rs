@@ -75,37 +75,37 @@ impl From<BearerAuthOrApiKey> for Credential {
 pub enum LoginResponse {
     /// Authenticated; a new token pair.
     #[oai(status = 200)]
-    Ok(poem_openapi::payload::Json<models::TokenPair>, #[oai(header = "Cache-Control")] String),
+    Ok(commerce_runtime::Json<models::TokenPair>, #[oai(header = "Cache-Control")] String),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
     #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(poem_openapi::payload::Json<models::Problem>),
+    BadRequest(commerce_runtime::Json<models::Problem>),
     /// The tenant, email or password is wrong.
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(poem_openapi::payload::Json<models::Problem>),
+    Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The request body is larger than this deployment accepts (1 MiB by default).
     #[oai(status = 413, content_type = "application/problem+json")]
-    PayloadTooLarge(poem_openapi::payload::Json<models::Problem>),
+    PayloadTooLarge(commerce_runtime::Json<models::Problem>),
     /// The request body is not `application/json`.
     #[oai(status = 415, content_type = "application/problem+json")]
-    UnsupportedMediaType(poem_openapi::payload::Json<models::Problem>),
+    UnsupportedMediaType(commerce_runtime::Json<models::Problem>),
     /// The body is well-formed JSON but breaks the schema; `errors` points at each field.
     #[oai(status = 422, content_type = "application/problem+json")]
-    UnprocessableEntity(poem_openapi::payload::Json<models::Problem>),
+    UnprocessableEntity(commerce_runtime::Json<models::Problem>),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
     #[oai(status = 503, content_type = "application/problem+json")]
-    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
+    ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for LoginResponse {
     type Body = models::Problem;
     fn from_error(status: u16, body: models::Problem) -> Result<Self, models::Problem> {
         match status {
-            400 => Ok(Self::BadRequest(poem_openapi::payload::Json(body))),
-            401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
-            413 => Ok(Self::PayloadTooLarge(poem_openapi::payload::Json(body))),
-            415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
-            422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
-            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
+            400 => Ok(Self::BadRequest(commerce_runtime::Json::new(body))),
+            401 => Ok(Self::Unauthorized(commerce_runtime::Json::new(body))),
+            413 => Ok(Self::PayloadTooLarge(commerce_runtime::Json::new(body))),
+            415 => Ok(Self::UnsupportedMediaType(commerce_runtime::Json::new(body))),
+            422 => Ok(Self::UnprocessableEntity(commerce_runtime::Json::new(body))),
+            503 => Ok(Self::ServiceUnavailable(commerce_runtime::Json::new(body))),
             _ => Err(body),
         }
     }
@@ -116,37 +116,37 @@ impl commerce_runtime::ErrorResponse for LoginResponse {
 pub enum RefreshTokenResponse {
     /// A new token pair; the presented refresh token is no longer valid.
     #[oai(status = 200)]
-    Ok(poem_openapi::payload::Json<models::TokenPair>, #[oai(header = "Cache-Control")] String),
+    Ok(commerce_runtime::Json<models::TokenPair>, #[oai(header = "Cache-Control")] String),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
     #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(poem_openapi::payload::Json<models::Problem>),
+    BadRequest(commerce_runtime::Json<models::Problem>),
     /// The refresh token is unknown, expired, revoked or was already used.
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(poem_openapi::payload::Json<models::Problem>),
+    Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The request body is larger than this deployment accepts (1 MiB by default).
     #[oai(status = 413, content_type = "application/problem+json")]
-    PayloadTooLarge(poem_openapi::payload::Json<models::Problem>),
+    PayloadTooLarge(commerce_runtime::Json<models::Problem>),
     /// The request body is not `application/json`.
     #[oai(status = 415, content_type = "application/problem+json")]
-    UnsupportedMediaType(poem_openapi::payload::Json<models::Problem>),
+    UnsupportedMediaType(commerce_runtime::Json<models::Problem>),
     /// The body is well-formed JSON but breaks the schema; `errors` points at each field.
     #[oai(status = 422, content_type = "application/problem+json")]
-    UnprocessableEntity(poem_openapi::payload::Json<models::Problem>),
+    UnprocessableEntity(commerce_runtime::Json<models::Problem>),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
     #[oai(status = 503, content_type = "application/problem+json")]
-    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
+    ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for RefreshTokenResponse {
     type Body = models::Problem;
     fn from_error(status: u16, body: models::Problem) -> Result<Self, models::Problem> {
         match status {
-            400 => Ok(Self::BadRequest(poem_openapi::payload::Json(body))),
-            401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
-            413 => Ok(Self::PayloadTooLarge(poem_openapi::payload::Json(body))),
-            415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
-            422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
-            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
+            400 => Ok(Self::BadRequest(commerce_runtime::Json::new(body))),
+            401 => Ok(Self::Unauthorized(commerce_runtime::Json::new(body))),
+            413 => Ok(Self::PayloadTooLarge(commerce_runtime::Json::new(body))),
+            415 => Ok(Self::UnsupportedMediaType(commerce_runtime::Json::new(body))),
+            422 => Ok(Self::UnprocessableEntity(commerce_runtime::Json::new(body))),
+            503 => Ok(Self::ServiceUnavailable(commerce_runtime::Json::new(body))),
             _ => Err(body),
         }
     }
@@ -160,25 +160,25 @@ pub enum LogoutResponse {
     NoContent,
     /// The credential is missing, malformed, expired or revoked.
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(poem_openapi::payload::Json<models::Problem>),
+    Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
     #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(poem_openapi::payload::Json<models::Problem>),
+    Forbidden(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
     #[oai(status = 503, content_type = "application/problem+json")]
-    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
+    ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for LogoutResponse {
     type Body = models::Problem;
     fn from_error(status: u16, body: models::Problem) -> Result<Self, models::Problem> {
         match status {
-            401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
-            403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
-            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
+            401 => Ok(Self::Unauthorized(commerce_runtime::Json::new(body))),
+            403 => Ok(Self::Forbidden(commerce_runtime::Json::new(body))),
+            503 => Ok(Self::ServiceUnavailable(commerce_runtime::Json::new(body))),
             _ => Err(body),
         }
     }
@@ -189,32 +189,32 @@ impl commerce_runtime::ErrorResponse for LogoutResponse {
 pub enum ListProductsResponse {
     /// One page of products.
     #[oai(status = 200)]
-    Ok(poem_openapi::payload::Json<models::ProductList>),
+    Ok(commerce_runtime::Json<models::ProductList>),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
     #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(poem_openapi::payload::Json<models::Problem>),
+    BadRequest(commerce_runtime::Json<models::Problem>),
     /// The credential is missing, malformed, expired or revoked.
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(poem_openapi::payload::Json<models::Problem>),
+    Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
     #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(poem_openapi::payload::Json<models::Problem>),
+    Forbidden(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
     #[oai(status = 503, content_type = "application/problem+json")]
-    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
+    ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for ListProductsResponse {
     type Body = models::Problem;
     fn from_error(status: u16, body: models::Problem) -> Result<Self, models::Problem> {
         match status {
-            400 => Ok(Self::BadRequest(poem_openapi::payload::Json(body))),
-            401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
-            403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
-            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
+            400 => Ok(Self::BadRequest(commerce_runtime::Json::new(body))),
+            401 => Ok(Self::Unauthorized(commerce_runtime::Json::new(body))),
+            403 => Ok(Self::Forbidden(commerce_runtime::Json::new(body))),
+            503 => Ok(Self::ServiceUnavailable(commerce_runtime::Json::new(body))),
             _ => Err(body),
         }
     }
@@ -260,48 +260,48 @@ pub struct ListProductsParams {
 pub enum CreateProductResponse {
     /// Created.
     #[oai(status = 201)]
-    Created(poem_openapi::payload::Json<models::Product>, #[oai(header = "Location")] String),
+    Created(commerce_runtime::Json<models::Product>, #[oai(header = "Location")] String),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
     #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(poem_openapi::payload::Json<models::Problem>),
+    BadRequest(commerce_runtime::Json<models::Problem>),
     /// The credential is missing, malformed, expired or revoked.
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(poem_openapi::payload::Json<models::Problem>),
+    Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
     #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(poem_openapi::payload::Json<models::Problem>),
+    Forbidden(commerce_runtime::Json<models::Problem>),
     /// The request conflicts with the current state, such as a duplicate unique field.
     #[oai(status = 409, content_type = "application/problem+json")]
-    Conflict(poem_openapi::payload::Json<models::Problem>),
+    Conflict(commerce_runtime::Json<models::Problem>),
     /// The request body is larger than this deployment accepts (1 MiB by default).
     #[oai(status = 413, content_type = "application/problem+json")]
-    PayloadTooLarge(poem_openapi::payload::Json<models::Problem>),
+    PayloadTooLarge(commerce_runtime::Json<models::Problem>),
     /// The request body is not `application/json`.
     #[oai(status = 415, content_type = "application/problem+json")]
-    UnsupportedMediaType(poem_openapi::payload::Json<models::Problem>),
+    UnsupportedMediaType(commerce_runtime::Json<models::Problem>),
     /// The body is well-formed JSON but breaks the schema; `errors` points at each field.
     #[oai(status = 422, content_type = "application/problem+json")]
-    UnprocessableEntity(poem_openapi::payload::Json<models::Problem>),
+    UnprocessableEntity(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
     #[oai(status = 503, content_type = "application/problem+json")]
-    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
+    ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for CreateProductResponse {
     type Body = models::Problem;
     fn from_error(status: u16, body: models::Problem) -> Result<Self, models::Problem> {
         match status {
-            400 => Ok(Self::BadRequest(poem_openapi::payload::Json(body))),
-            401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
-            403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
-            409 => Ok(Self::Conflict(poem_openapi::payload::Json(body))),
-            413 => Ok(Self::PayloadTooLarge(poem_openapi::payload::Json(body))),
-            415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
-            422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
-            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
+            400 => Ok(Self::BadRequest(commerce_runtime::Json::new(body))),
+            401 => Ok(Self::Unauthorized(commerce_runtime::Json::new(body))),
+            403 => Ok(Self::Forbidden(commerce_runtime::Json::new(body))),
+            409 => Ok(Self::Conflict(commerce_runtime::Json::new(body))),
+            413 => Ok(Self::PayloadTooLarge(commerce_runtime::Json::new(body))),
+            415 => Ok(Self::UnsupportedMediaType(commerce_runtime::Json::new(body))),
+            422 => Ok(Self::UnprocessableEntity(commerce_runtime::Json::new(body))),
+            503 => Ok(Self::ServiceUnavailable(commerce_runtime::Json::new(body))),
             _ => Err(body),
         }
     }
@@ -319,36 +319,36 @@ pub struct CreateProductParams {
 pub enum GetProductResponse {
     /// The product.
     #[oai(status = 200)]
-    Ok(poem_openapi::payload::Json<models::Product>, #[oai(header = "ETag")] String),
+    Ok(commerce_runtime::Json<models::Product>, #[oai(header = "ETag")] String),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
     #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(poem_openapi::payload::Json<models::Problem>),
+    BadRequest(commerce_runtime::Json<models::Problem>),
     /// The credential is missing, malformed, expired or revoked.
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(poem_openapi::payload::Json<models::Problem>),
+    Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
     #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(poem_openapi::payload::Json<models::Problem>),
+    Forbidden(commerce_runtime::Json<models::Problem>),
     /// No such resource in the credential's tenant.
     #[oai(status = 404, content_type = "application/problem+json")]
-    NotFound(poem_openapi::payload::Json<models::Problem>),
+    NotFound(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
     #[oai(status = 503, content_type = "application/problem+json")]
-    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
+    ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for GetProductResponse {
     type Body = models::Problem;
     fn from_error(status: u16, body: models::Problem) -> Result<Self, models::Problem> {
         match status {
-            400 => Ok(Self::BadRequest(poem_openapi::payload::Json(body))),
-            401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
-            403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
-            404 => Ok(Self::NotFound(poem_openapi::payload::Json(body))),
-            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
+            400 => Ok(Self::BadRequest(commerce_runtime::Json::new(body))),
+            401 => Ok(Self::Unauthorized(commerce_runtime::Json::new(body))),
+            403 => Ok(Self::Forbidden(commerce_runtime::Json::new(body))),
+            404 => Ok(Self::NotFound(commerce_runtime::Json::new(body))),
+            503 => Ok(Self::ServiceUnavailable(commerce_runtime::Json::new(body))),
             _ => Err(body),
         }
     }
@@ -362,33 +362,33 @@ pub enum DeleteProductResponse {
     NoContent,
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
     #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(poem_openapi::payload::Json<models::Problem>),
+    BadRequest(commerce_runtime::Json<models::Problem>),
     /// The credential is missing, malformed, expired or revoked.
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(poem_openapi::payload::Json<models::Problem>),
+    Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
     #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(poem_openapi::payload::Json<models::Problem>),
+    Forbidden(commerce_runtime::Json<models::Problem>),
     /// No such resource in the credential's tenant.
     #[oai(status = 404, content_type = "application/problem+json")]
-    NotFound(poem_openapi::payload::Json<models::Problem>),
+    NotFound(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
     #[oai(status = 503, content_type = "application/problem+json")]
-    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
+    ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for DeleteProductResponse {
     type Body = models::Problem;
     fn from_error(status: u16, body: models::Problem) -> Result<Self, models::Problem> {
         match status {
-            400 => Ok(Self::BadRequest(poem_openapi::payload::Json(body))),
-            401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
-            403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
-            404 => Ok(Self::NotFound(poem_openapi::payload::Json(body))),
-            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
+            400 => Ok(Self::BadRequest(commerce_runtime::Json::new(body))),
+            401 => Ok(Self::Unauthorized(commerce_runtime::Json::new(body))),
+            403 => Ok(Self::Forbidden(commerce_runtime::Json::new(body))),
+            404 => Ok(Self::NotFound(commerce_runtime::Json::new(body))),
+            503 => Ok(Self::ServiceUnavailable(commerce_runtime::Json::new(body))),
             _ => Err(body),
         }
     }
@@ -399,56 +399,56 @@ impl commerce_runtime::ErrorResponse for DeleteProductResponse {
 pub enum UpdateProductResponse {
     /// The updated product.
     #[oai(status = 200)]
-    Ok(poem_openapi::payload::Json<models::Product>, #[oai(header = "ETag")] String),
+    Ok(commerce_runtime::Json<models::Product>, #[oai(header = "ETag")] String),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
     #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(poem_openapi::payload::Json<models::Problem>),
+    BadRequest(commerce_runtime::Json<models::Problem>),
     /// The credential is missing, malformed, expired or revoked.
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(poem_openapi::payload::Json<models::Problem>),
+    Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
     #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(poem_openapi::payload::Json<models::Problem>),
+    Forbidden(commerce_runtime::Json<models::Problem>),
     /// No such resource in the credential's tenant.
     #[oai(status = 404, content_type = "application/problem+json")]
-    NotFound(poem_openapi::payload::Json<models::Problem>),
+    NotFound(commerce_runtime::Json<models::Problem>),
     /// The request conflicts with the current state, such as a duplicate unique field.
     #[oai(status = 409, content_type = "application/problem+json")]
-    Conflict(poem_openapi::payload::Json<models::Problem>),
+    Conflict(commerce_runtime::Json<models::Problem>),
     /// The resource changed since the ETag sent as `If-Match`; nothing was changed.
     #[oai(status = 412, content_type = "application/problem+json")]
-    PreconditionFailed(poem_openapi::payload::Json<models::Problem>),
+    PreconditionFailed(commerce_runtime::Json<models::Problem>),
     /// The request body is larger than this deployment accepts (1 MiB by default).
     #[oai(status = 413, content_type = "application/problem+json")]
-    PayloadTooLarge(poem_openapi::payload::Json<models::Problem>),
+    PayloadTooLarge(commerce_runtime::Json<models::Problem>),
     /// The request body is not `application/json`.
     #[oai(status = 415, content_type = "application/problem+json")]
-    UnsupportedMediaType(poem_openapi::payload::Json<models::Problem>),
+    UnsupportedMediaType(commerce_runtime::Json<models::Problem>),
     /// The body is well-formed JSON but breaks the schema; `errors` points at each field.
     #[oai(status = 422, content_type = "application/problem+json")]
-    UnprocessableEntity(poem_openapi::payload::Json<models::Problem>),
+    UnprocessableEntity(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
     #[oai(status = 503, content_type = "application/problem+json")]
-    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
+    ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for UpdateProductResponse {
     type Body = models::Problem;
     fn from_error(status: u16, body: models::Problem) -> Result<Self, models::Problem> {
         match status {
-            400 => Ok(Self::BadRequest(poem_openapi::payload::Json(body))),
-            401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
-            403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
-            404 => Ok(Self::NotFound(poem_openapi::payload::Json(body))),
-            409 => Ok(Self::Conflict(poem_openapi::payload::Json(body))),
-            412 => Ok(Self::PreconditionFailed(poem_openapi::payload::Json(body))),
-            413 => Ok(Self::PayloadTooLarge(poem_openapi::payload::Json(body))),
-            415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
-            422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
-            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
+            400 => Ok(Self::BadRequest(commerce_runtime::Json::new(body))),
+            401 => Ok(Self::Unauthorized(commerce_runtime::Json::new(body))),
+            403 => Ok(Self::Forbidden(commerce_runtime::Json::new(body))),
+            404 => Ok(Self::NotFound(commerce_runtime::Json::new(body))),
+            409 => Ok(Self::Conflict(commerce_runtime::Json::new(body))),
+            412 => Ok(Self::PreconditionFailed(commerce_runtime::Json::new(body))),
+            413 => Ok(Self::PayloadTooLarge(commerce_runtime::Json::new(body))),
+            415 => Ok(Self::UnsupportedMediaType(commerce_runtime::Json::new(body))),
+            422 => Ok(Self::UnprocessableEntity(commerce_runtime::Json::new(body))),
+            503 => Ok(Self::ServiceUnavailable(commerce_runtime::Json::new(body))),
             _ => Err(body),
         }
     }
@@ -466,32 +466,32 @@ pub struct UpdateProductParams {
 pub enum ListOrdersResponse {
     /// One page of orders.
     #[oai(status = 200)]
-    Ok(poem_openapi::payload::Json<models::OrderList>),
+    Ok(commerce_runtime::Json<models::OrderList>),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
     #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(poem_openapi::payload::Json<models::Problem>),
+    BadRequest(commerce_runtime::Json<models::Problem>),
     /// The credential is missing, malformed, expired or revoked.
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(poem_openapi::payload::Json<models::Problem>),
+    Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
     #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(poem_openapi::payload::Json<models::Problem>),
+    Forbidden(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
     #[oai(status = 503, content_type = "application/problem+json")]
-    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
+    ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for ListOrdersResponse {
     type Body = models::Problem;
     fn from_error(status: u16, body: models::Problem) -> Result<Self, models::Problem> {
         match status {
-            400 => Ok(Self::BadRequest(poem_openapi::payload::Json(body))),
-            401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
-            403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
-            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
+            400 => Ok(Self::BadRequest(commerce_runtime::Json::new(body))),
+            401 => Ok(Self::Unauthorized(commerce_runtime::Json::new(body))),
+            403 => Ok(Self::Forbidden(commerce_runtime::Json::new(body))),
+            503 => Ok(Self::ServiceUnavailable(commerce_runtime::Json::new(body))),
             _ => Err(body),
         }
     }
@@ -525,48 +525,48 @@ pub struct ListOrdersParams {
 pub enum CreateOrderResponse {
     /// Created; the stock is reserved.
     #[oai(status = 201)]
-    Created(poem_openapi::payload::Json<models::Order>, #[oai(header = "Location")] String),
+    Created(commerce_runtime::Json<models::Order>, #[oai(header = "Location")] String),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
     #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(poem_openapi::payload::Json<models::Problem>),
+    BadRequest(commerce_runtime::Json<models::Problem>),
     /// The credential is missing, malformed, expired or revoked.
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(poem_openapi::payload::Json<models::Problem>),
+    Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
     #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(poem_openapi::payload::Json<models::Problem>),
+    Forbidden(commerce_runtime::Json<models::Problem>),
     /// The request conflicts with the current state, such as a duplicate unique field.
     #[oai(status = 409, content_type = "application/problem+json")]
-    Conflict(poem_openapi::payload::Json<models::Problem>),
+    Conflict(commerce_runtime::Json<models::Problem>),
     /// The request body is larger than this deployment accepts (1 MiB by default).
     #[oai(status = 413, content_type = "application/problem+json")]
-    PayloadTooLarge(poem_openapi::payload::Json<models::Problem>),
+    PayloadTooLarge(commerce_runtime::Json<models::Problem>),
     /// The request body is not `application/json`.
     #[oai(status = 415, content_type = "application/problem+json")]
-    UnsupportedMediaType(poem_openapi::payload::Json<models::Problem>),
+    UnsupportedMediaType(commerce_runtime::Json<models::Problem>),
     /// The body is well-formed JSON but breaks the schema; `errors` points at each field.
     #[oai(status = 422, content_type = "application/problem+json")]
-    UnprocessableEntity(poem_openapi::payload::Json<models::Problem>),
+    UnprocessableEntity(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
     #[oai(status = 503, content_type = "application/problem+json")]
-    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
+    ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for CreateOrderResponse {
     type Body = models::Problem;
     fn from_error(status: u16, body: models::Problem) -> Result<Self, models::Problem> {
         match status {
-            400 => Ok(Self::BadRequest(poem_openapi::payload::Json(body))),
-            401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
-            403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
-            409 => Ok(Self::Conflict(poem_openapi::payload::Json(body))),
-            413 => Ok(Self::PayloadTooLarge(poem_openapi::payload::Json(body))),
-            415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
-            422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
-            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
+            400 => Ok(Self::BadRequest(commerce_runtime::Json::new(body))),
+            401 => Ok(Self::Unauthorized(commerce_runtime::Json::new(body))),
+            403 => Ok(Self::Forbidden(commerce_runtime::Json::new(body))),
+            409 => Ok(Self::Conflict(commerce_runtime::Json::new(body))),
+            413 => Ok(Self::PayloadTooLarge(commerce_runtime::Json::new(body))),
+            415 => Ok(Self::UnsupportedMediaType(commerce_runtime::Json::new(body))),
+            422 => Ok(Self::UnprocessableEntity(commerce_runtime::Json::new(body))),
+            503 => Ok(Self::ServiceUnavailable(commerce_runtime::Json::new(body))),
             _ => Err(body),
         }
     }
@@ -584,36 +584,36 @@ pub struct CreateOrderParams {
 pub enum GetOrderResponse {
     /// The order.
     #[oai(status = 200)]
-    Ok(poem_openapi::payload::Json<models::Order>, #[oai(header = "ETag")] String),
+    Ok(commerce_runtime::Json<models::Order>, #[oai(header = "ETag")] String),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
     #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(poem_openapi::payload::Json<models::Problem>),
+    BadRequest(commerce_runtime::Json<models::Problem>),
     /// The credential is missing, malformed, expired or revoked.
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(poem_openapi::payload::Json<models::Problem>),
+    Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
     #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(poem_openapi::payload::Json<models::Problem>),
+    Forbidden(commerce_runtime::Json<models::Problem>),
     /// No such resource in the credential's tenant.
     #[oai(status = 404, content_type = "application/problem+json")]
-    NotFound(poem_openapi::payload::Json<models::Problem>),
+    NotFound(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
     #[oai(status = 503, content_type = "application/problem+json")]
-    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
+    ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for GetOrderResponse {
     type Body = models::Problem;
     fn from_error(status: u16, body: models::Problem) -> Result<Self, models::Problem> {
         match status {
-            400 => Ok(Self::BadRequest(poem_openapi::payload::Json(body))),
-            401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
-            403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
-            404 => Ok(Self::NotFound(poem_openapi::payload::Json(body))),
-            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
+            400 => Ok(Self::BadRequest(commerce_runtime::Json::new(body))),
+            401 => Ok(Self::Unauthorized(commerce_runtime::Json::new(body))),
+            403 => Ok(Self::Forbidden(commerce_runtime::Json::new(body))),
+            404 => Ok(Self::NotFound(commerce_runtime::Json::new(body))),
+            503 => Ok(Self::ServiceUnavailable(commerce_runtime::Json::new(body))),
             _ => Err(body),
         }
     }
@@ -624,56 +624,56 @@ impl commerce_runtime::ErrorResponse for GetOrderResponse {
 pub enum UpdateOrderStatusResponse {
     /// The order in its new status.
     #[oai(status = 200)]
-    Ok(poem_openapi::payload::Json<models::Order>, #[oai(header = "ETag")] String),
+    Ok(commerce_runtime::Json<models::Order>, #[oai(header = "ETag")] String),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
     #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(poem_openapi::payload::Json<models::Problem>),
+    BadRequest(commerce_runtime::Json<models::Problem>),
     /// The credential is missing, malformed, expired or revoked.
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(poem_openapi::payload::Json<models::Problem>),
+    Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
     #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(poem_openapi::payload::Json<models::Problem>),
+    Forbidden(commerce_runtime::Json<models::Problem>),
     /// No such resource in the credential's tenant.
     #[oai(status = 404, content_type = "application/problem+json")]
-    NotFound(poem_openapi::payload::Json<models::Problem>),
+    NotFound(commerce_runtime::Json<models::Problem>),
     /// The request conflicts with the current state, such as a duplicate unique field.
     #[oai(status = 409, content_type = "application/problem+json")]
-    Conflict(poem_openapi::payload::Json<models::Problem>),
+    Conflict(commerce_runtime::Json<models::Problem>),
     /// The resource changed since the ETag sent as `If-Match`; nothing was changed.
     #[oai(status = 412, content_type = "application/problem+json")]
-    PreconditionFailed(poem_openapi::payload::Json<models::Problem>),
+    PreconditionFailed(commerce_runtime::Json<models::Problem>),
     /// The request body is larger than this deployment accepts (1 MiB by default).
     #[oai(status = 413, content_type = "application/problem+json")]
-    PayloadTooLarge(poem_openapi::payload::Json<models::Problem>),
+    PayloadTooLarge(commerce_runtime::Json<models::Problem>),
     /// The request body is not `application/json`.
     #[oai(status = 415, content_type = "application/problem+json")]
-    UnsupportedMediaType(poem_openapi::payload::Json<models::Problem>),
+    UnsupportedMediaType(commerce_runtime::Json<models::Problem>),
     /// The body is well-formed JSON but breaks the schema; `errors` points at each field.
     #[oai(status = 422, content_type = "application/problem+json")]
-    UnprocessableEntity(poem_openapi::payload::Json<models::Problem>),
+    UnprocessableEntity(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
     #[oai(status = 503, content_type = "application/problem+json")]
-    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
+    ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for UpdateOrderStatusResponse {
     type Body = models::Problem;
     fn from_error(status: u16, body: models::Problem) -> Result<Self, models::Problem> {
         match status {
-            400 => Ok(Self::BadRequest(poem_openapi::payload::Json(body))),
-            401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
-            403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
-            404 => Ok(Self::NotFound(poem_openapi::payload::Json(body))),
-            409 => Ok(Self::Conflict(poem_openapi::payload::Json(body))),
-            412 => Ok(Self::PreconditionFailed(poem_openapi::payload::Json(body))),
-            413 => Ok(Self::PayloadTooLarge(poem_openapi::payload::Json(body))),
-            415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
-            422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
-            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
+            400 => Ok(Self::BadRequest(commerce_runtime::Json::new(body))),
+            401 => Ok(Self::Unauthorized(commerce_runtime::Json::new(body))),
+            403 => Ok(Self::Forbidden(commerce_runtime::Json::new(body))),
+            404 => Ok(Self::NotFound(commerce_runtime::Json::new(body))),
+            409 => Ok(Self::Conflict(commerce_runtime::Json::new(body))),
+            412 => Ok(Self::PreconditionFailed(commerce_runtime::Json::new(body))),
+            413 => Ok(Self::PayloadTooLarge(commerce_runtime::Json::new(body))),
+            415 => Ok(Self::UnsupportedMediaType(commerce_runtime::Json::new(body))),
+            422 => Ok(Self::UnprocessableEntity(commerce_runtime::Json::new(body))),
+            503 => Ok(Self::ServiceUnavailable(commerce_runtime::Json::new(body))),
             _ => Err(body),
         }
     }
@@ -691,32 +691,32 @@ pub struct UpdateOrderStatusParams {
 pub enum ListCustomersResponse {
     /// One page of customers.
     #[oai(status = 200)]
-    Ok(poem_openapi::payload::Json<models::CustomerList>),
+    Ok(commerce_runtime::Json<models::CustomerList>),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
     #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(poem_openapi::payload::Json<models::Problem>),
+    BadRequest(commerce_runtime::Json<models::Problem>),
     /// The credential is missing, malformed, expired or revoked.
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(poem_openapi::payload::Json<models::Problem>),
+    Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
     #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(poem_openapi::payload::Json<models::Problem>),
+    Forbidden(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
     #[oai(status = 503, content_type = "application/problem+json")]
-    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
+    ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for ListCustomersResponse {
     type Body = models::Problem;
     fn from_error(status: u16, body: models::Problem) -> Result<Self, models::Problem> {
         match status {
-            400 => Ok(Self::BadRequest(poem_openapi::payload::Json(body))),
-            401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
-            403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
-            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
+            400 => Ok(Self::BadRequest(commerce_runtime::Json::new(body))),
+            401 => Ok(Self::Unauthorized(commerce_runtime::Json::new(body))),
+            403 => Ok(Self::Forbidden(commerce_runtime::Json::new(body))),
+            503 => Ok(Self::ServiceUnavailable(commerce_runtime::Json::new(body))),
             _ => Err(body),
         }
     }
@@ -746,48 +746,48 @@ pub struct ListCustomersParams {
 pub enum CreateCustomerResponse {
     /// Created.
     #[oai(status = 201)]
-    Created(poem_openapi::payload::Json<models::Customer>, #[oai(header = "Location")] String),
+    Created(commerce_runtime::Json<models::Customer>, #[oai(header = "Location")] String),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
     #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(poem_openapi::payload::Json<models::Problem>),
+    BadRequest(commerce_runtime::Json<models::Problem>),
     /// The credential is missing, malformed, expired or revoked.
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(poem_openapi::payload::Json<models::Problem>),
+    Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
     #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(poem_openapi::payload::Json<models::Problem>),
+    Forbidden(commerce_runtime::Json<models::Problem>),
     /// The request conflicts with the current state, such as a duplicate unique field.
     #[oai(status = 409, content_type = "application/problem+json")]
-    Conflict(poem_openapi::payload::Json<models::Problem>),
+    Conflict(commerce_runtime::Json<models::Problem>),
     /// The request body is larger than this deployment accepts (1 MiB by default).
     #[oai(status = 413, content_type = "application/problem+json")]
-    PayloadTooLarge(poem_openapi::payload::Json<models::Problem>),
+    PayloadTooLarge(commerce_runtime::Json<models::Problem>),
     /// The request body is not `application/json`.
     #[oai(status = 415, content_type = "application/problem+json")]
-    UnsupportedMediaType(poem_openapi::payload::Json<models::Problem>),
+    UnsupportedMediaType(commerce_runtime::Json<models::Problem>),
     /// The body is well-formed JSON but breaks the schema; `errors` points at each field.
     #[oai(status = 422, content_type = "application/problem+json")]
-    UnprocessableEntity(poem_openapi::payload::Json<models::Problem>),
+    UnprocessableEntity(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
     #[oai(status = 503, content_type = "application/problem+json")]
-    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
+    ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for CreateCustomerResponse {
     type Body = models::Problem;
     fn from_error(status: u16, body: models::Problem) -> Result<Self, models::Problem> {
         match status {
-            400 => Ok(Self::BadRequest(poem_openapi::payload::Json(body))),
-            401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
-            403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
-            409 => Ok(Self::Conflict(poem_openapi::payload::Json(body))),
-            413 => Ok(Self::PayloadTooLarge(poem_openapi::payload::Json(body))),
-            415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
-            422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
-            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
+            400 => Ok(Self::BadRequest(commerce_runtime::Json::new(body))),
+            401 => Ok(Self::Unauthorized(commerce_runtime::Json::new(body))),
+            403 => Ok(Self::Forbidden(commerce_runtime::Json::new(body))),
+            409 => Ok(Self::Conflict(commerce_runtime::Json::new(body))),
+            413 => Ok(Self::PayloadTooLarge(commerce_runtime::Json::new(body))),
+            415 => Ok(Self::UnsupportedMediaType(commerce_runtime::Json::new(body))),
+            422 => Ok(Self::UnprocessableEntity(commerce_runtime::Json::new(body))),
+            503 => Ok(Self::ServiceUnavailable(commerce_runtime::Json::new(body))),
             _ => Err(body),
         }
     }
@@ -805,36 +805,36 @@ pub struct CreateCustomerParams {
 pub enum GetCustomerResponse {
     /// The customer.
     #[oai(status = 200)]
-    Ok(poem_openapi::payload::Json<models::Customer>, #[oai(header = "ETag")] String),
+    Ok(commerce_runtime::Json<models::Customer>, #[oai(header = "ETag")] String),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
     #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(poem_openapi::payload::Json<models::Problem>),
+    BadRequest(commerce_runtime::Json<models::Problem>),
     /// The credential is missing, malformed, expired or revoked.
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(poem_openapi::payload::Json<models::Problem>),
+    Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
     #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(poem_openapi::payload::Json<models::Problem>),
+    Forbidden(commerce_runtime::Json<models::Problem>),
     /// No such resource in the credential's tenant.
     #[oai(status = 404, content_type = "application/problem+json")]
-    NotFound(poem_openapi::payload::Json<models::Problem>),
+    NotFound(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
     #[oai(status = 503, content_type = "application/problem+json")]
-    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
+    ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for GetCustomerResponse {
     type Body = models::Problem;
     fn from_error(status: u16, body: models::Problem) -> Result<Self, models::Problem> {
         match status {
-            400 => Ok(Self::BadRequest(poem_openapi::payload::Json(body))),
-            401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
-            403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
-            404 => Ok(Self::NotFound(poem_openapi::payload::Json(body))),
-            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
+            400 => Ok(Self::BadRequest(commerce_runtime::Json::new(body))),
+            401 => Ok(Self::Unauthorized(commerce_runtime::Json::new(body))),
+            403 => Ok(Self::Forbidden(commerce_runtime::Json::new(body))),
+            404 => Ok(Self::NotFound(commerce_runtime::Json::new(body))),
+            503 => Ok(Self::ServiceUnavailable(commerce_runtime::Json::new(body))),
             _ => Err(body),
         }
     }
@@ -845,56 +845,56 @@ impl commerce_runtime::ErrorResponse for GetCustomerResponse {
 pub enum UpdateCustomerResponse {
     /// The updated customer.
     #[oai(status = 200)]
-    Ok(poem_openapi::payload::Json<models::Customer>, #[oai(header = "ETag")] String),
+    Ok(commerce_runtime::Json<models::Customer>, #[oai(header = "ETag")] String),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
     #[oai(status = 400, content_type = "application/problem+json")]
-    BadRequest(poem_openapi::payload::Json<models::Problem>),
+    BadRequest(commerce_runtime::Json<models::Problem>),
     /// The credential is missing, malformed, expired or revoked.
     #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(poem_openapi::payload::Json<models::Problem>),
+    Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
     #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(poem_openapi::payload::Json<models::Problem>),
+    Forbidden(commerce_runtime::Json<models::Problem>),
     /// No such resource in the credential's tenant.
     #[oai(status = 404, content_type = "application/problem+json")]
-    NotFound(poem_openapi::payload::Json<models::Problem>),
+    NotFound(commerce_runtime::Json<models::Problem>),
     /// The request conflicts with the current state, such as a duplicate unique field.
     #[oai(status = 409, content_type = "application/problem+json")]
-    Conflict(poem_openapi::payload::Json<models::Problem>),
+    Conflict(commerce_runtime::Json<models::Problem>),
     /// The resource changed since the ETag sent as `If-Match`; nothing was changed.
     #[oai(status = 412, content_type = "application/problem+json")]
-    PreconditionFailed(poem_openapi::payload::Json<models::Problem>),
+    PreconditionFailed(commerce_runtime::Json<models::Problem>),
     /// The request body is larger than this deployment accepts (1 MiB by default).
     #[oai(status = 413, content_type = "application/problem+json")]
-    PayloadTooLarge(poem_openapi::payload::Json<models::Problem>),
+    PayloadTooLarge(commerce_runtime::Json<models::Problem>),
     /// The request body is not `application/json`.
     #[oai(status = 415, content_type = "application/problem+json")]
-    UnsupportedMediaType(poem_openapi::payload::Json<models::Problem>),
+    UnsupportedMediaType(commerce_runtime::Json<models::Problem>),
     /// The body is well-formed JSON but breaks the schema; `errors` points at each field.
     #[oai(status = 422, content_type = "application/problem+json")]
-    UnprocessableEntity(poem_openapi::payload::Json<models::Problem>),
+    UnprocessableEntity(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window.
     #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(poem_openapi::payload::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
     #[oai(status = 503, content_type = "application/problem+json")]
-    ServiceUnavailable(poem_openapi::payload::Json<models::Problem>),
+    ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
 impl commerce_runtime::ErrorResponse for UpdateCustomerResponse {
     type Body = models::Problem;
     fn from_error(status: u16, body: models::Problem) -> Result<Self, models::Problem> {
         match status {
-            400 => Ok(Self::BadRequest(poem_openapi::payload::Json(body))),
-            401 => Ok(Self::Unauthorized(poem_openapi::payload::Json(body))),
-            403 => Ok(Self::Forbidden(poem_openapi::payload::Json(body))),
-            404 => Ok(Self::NotFound(poem_openapi::payload::Json(body))),
-            409 => Ok(Self::Conflict(poem_openapi::payload::Json(body))),
-            412 => Ok(Self::PreconditionFailed(poem_openapi::payload::Json(body))),
-            413 => Ok(Self::PayloadTooLarge(poem_openapi::payload::Json(body))),
-            415 => Ok(Self::UnsupportedMediaType(poem_openapi::payload::Json(body))),
-            422 => Ok(Self::UnprocessableEntity(poem_openapi::payload::Json(body))),
-            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
+            400 => Ok(Self::BadRequest(commerce_runtime::Json::new(body))),
+            401 => Ok(Self::Unauthorized(commerce_runtime::Json::new(body))),
+            403 => Ok(Self::Forbidden(commerce_runtime::Json::new(body))),
+            404 => Ok(Self::NotFound(commerce_runtime::Json::new(body))),
+            409 => Ok(Self::Conflict(commerce_runtime::Json::new(body))),
+            412 => Ok(Self::PreconditionFailed(commerce_runtime::Json::new(body))),
+            413 => Ok(Self::PayloadTooLarge(commerce_runtime::Json::new(body))),
+            415 => Ok(Self::UnsupportedMediaType(commerce_runtime::Json::new(body))),
+            422 => Ok(Self::UnprocessableEntity(commerce_runtime::Json::new(body))),
+            503 => Ok(Self::ServiceUnavailable(commerce_runtime::Json::new(body))),
             _ => Err(body),
         }
     }
@@ -912,7 +912,7 @@ pub struct UpdateCustomerParams {
 pub enum HealthzResponse {
     /// The process is alive.
     #[oai(status = 200)]
-    Ok(poem_openapi::payload::Json<models::Health>),
+    Ok(commerce_runtime::Json<models::Health>),
 }
 
 /// Every response `readyz` documents.
@@ -920,17 +920,17 @@ pub enum HealthzResponse {
 pub enum ReadyzResponse {
     /// Ready to serve.
     #[oai(status = 200)]
-    Ok(poem_openapi::payload::Json<models::Health>),
+    Ok(commerce_runtime::Json<models::Health>),
     /// Not ready; `checks` says what failed.
     #[oai(status = 503)]
-    ServiceUnavailable(poem_openapi::payload::Json<models::Health>),
+    ServiceUnavailable(commerce_runtime::Json<models::Health>),
 }
 
 impl commerce_runtime::ErrorResponse for ReadyzResponse {
     type Body = models::Health;
     fn from_error(status: u16, body: models::Health) -> Result<Self, models::Health> {
         match status {
-            503 => Ok(Self::ServiceUnavailable(poem_openapi::payload::Json(body))),
+            503 => Ok(Self::ServiceUnavailable(commerce_runtime::Json::new(body))),
             _ => Err(body),
         }
     }
@@ -956,10 +956,15 @@ pub trait CommerceApi: Send + Sync + 'static {
         credential: Credential,
     ) -> impl std::future::Future<Output = poem::Result<Self::Principal>> + Send;
 
-    /// Checks a JSON request body against the operation's documented schema before it is decoded.
-    fn validate_body(&self, operation_id: &'static str, body: &serde_json::Value) -> poem::Result<()> {
+    /// Checks a JSON request body against the operation's documented schema before it is decoded,
+    /// and says what checked it (by default nothing: decoding then checks the types' constraints).
+    fn validate_body(
+        &self,
+        operation_id: &'static str,
+        body: &serde_json::Value,
+    ) -> poem::Result<commerce_runtime::BodyCheck> {
         let _ = (operation_id, body);
-        Ok(())
+        Ok(commerce_runtime::BodyCheck::Unchecked)
     }
 
     /// `POST /auth/login`: Log in with email and password
@@ -1100,8 +1105,8 @@ impl<H: CommerceApi> Routes<H> {
     /// Authenticates a user of a tenant with email and password and returns a short-lived JWT access token plus an opaque refresh token.
     #[oai(path = "/auth/login", method = "post", operation_id = "login", tag = "Tag::Auth")]
     async fn login(&self, body: commerce_runtime::JsonBody<models::LoginRequest>) -> poem::Result<LoginResponse> {
-        self.0.validate_body("login", body.value())?;
-        let body = body.decode()?;
+        let checked = self.0.validate_body("login", body.value())?;
+        let body = body.decode(checked)?;
         self.0.login(body).await
     }
 
@@ -1113,8 +1118,8 @@ impl<H: CommerceApi> Routes<H> {
         &self,
         body: commerce_runtime::JsonBody<models::RefreshRequest>,
     ) -> poem::Result<RefreshTokenResponse> {
-        self.0.validate_body("refreshToken", body.value())?;
-        let body = body.decode()?;
+        let checked = self.0.validate_body("refreshToken", body.value())?;
+        let body = body.decode(checked)?;
         self.0.refresh_token(body).await
     }
 
@@ -1187,8 +1192,8 @@ impl<H: CommerceApi> Routes<H> {
         body: commerce_runtime::JsonBody<models::ProductCreate>,
     ) -> poem::Result<CreateProductResponse> {
         let principal = self.0.authenticate("createProduct", auth.into()).await?;
-        self.0.validate_body("createProduct", body.value())?;
-        let body = body.decode()?;
+        let checked = self.0.validate_body("createProduct", body.value())?;
+        let body = body.decode(checked)?;
         self.0.create_product(principal, CreateProductParams { idempotency_key: idempotency_key.0 }, body).await
     }
 
@@ -1230,8 +1235,8 @@ impl<H: CommerceApi> Routes<H> {
         body: commerce_runtime::JsonBody<models::ProductUpdate>,
     ) -> poem::Result<UpdateProductResponse> {
         let principal = self.0.authenticate("updateProduct", auth.into()).await?;
-        self.0.validate_body("updateProduct", body.value())?;
-        let body = body.decode()?;
+        let checked = self.0.validate_body("updateProduct", body.value())?;
+        let body = body.decode(checked)?;
         self.0.update_product(principal, product_id.0, UpdateProductParams { if_match: if_match.0 }, body).await
     }
 
@@ -1279,8 +1284,8 @@ impl<H: CommerceApi> Routes<H> {
         body: commerce_runtime::JsonBody<models::OrderCreate>,
     ) -> poem::Result<CreateOrderResponse> {
         let principal = self.0.authenticate("createOrder", auth.into()).await?;
-        self.0.validate_body("createOrder", body.value())?;
-        let body = body.decode()?;
+        let checked = self.0.validate_body("createOrder", body.value())?;
+        let body = body.decode(checked)?;
         self.0.create_order(principal, CreateOrderParams { idempotency_key: idempotency_key.0 }, body).await
     }
 
@@ -1309,8 +1314,8 @@ impl<H: CommerceApi> Routes<H> {
         body: commerce_runtime::JsonBody<models::OrderStatusUpdate>,
     ) -> poem::Result<UpdateOrderStatusResponse> {
         let principal = self.0.authenticate("updateOrderStatus", auth.into()).await?;
-        self.0.validate_body("updateOrderStatus", body.value())?;
-        let body = body.decode()?;
+        let checked = self.0.validate_body("updateOrderStatus", body.value())?;
+        let body = body.decode(checked)?;
         self.0.update_order_status(principal, order_id.0, UpdateOrderStatusParams { if_match: if_match.0 }, body).await
     }
 
@@ -1351,8 +1356,8 @@ impl<H: CommerceApi> Routes<H> {
         body: commerce_runtime::JsonBody<models::CustomerCreate>,
     ) -> poem::Result<CreateCustomerResponse> {
         let principal = self.0.authenticate("createCustomer", auth.into()).await?;
-        self.0.validate_body("createCustomer", body.value())?;
-        let body = body.decode()?;
+        let checked = self.0.validate_body("createCustomer", body.value())?;
+        let body = body.decode(checked)?;
         self.0.create_customer(principal, CreateCustomerParams { idempotency_key: idempotency_key.0 }, body).await
     }
 
@@ -1381,8 +1386,8 @@ impl<H: CommerceApi> Routes<H> {
         body: commerce_runtime::JsonBody<models::CustomerUpdate>,
     ) -> poem::Result<UpdateCustomerResponse> {
         let principal = self.0.authenticate("updateCustomer", auth.into()).await?;
-        self.0.validate_body("updateCustomer", body.value())?;
-        let body = body.decode()?;
+        let checked = self.0.validate_body("updateCustomer", body.value())?;
+        let body = body.decode(checked)?;
         self.0.update_customer(principal, customer_id.0, UpdateCustomerParams { if_match: if_match.0 }, body).await
     }
 

@@ -2,6 +2,8 @@
 //!
 //! - [`JsonBody`]: a request body read as raw JSON first, so that the service can check it against
 //!   the spec's own JSON Schema (and point at the failing field) before it becomes a typed value.
+//! - [`Json`]: a JSON response body, encoded by serde straight from its typed value, or already
+//!   encoded (a cached answer).
 //! - [`BodyRejection`]: why a body was refused before any handler ran.
 //! - [`ErrorResponse`]: turns an error body into the operation's documented error variant, so a
 //!   handler can only answer with the statuses the spec lists.
@@ -9,12 +11,101 @@
 use std::fmt;
 use std::marker::PhantomData;
 
+pub use bytes::Bytes;
 use poem::http::StatusCode;
-use poem::{FromRequest, Request, RequestBody};
+use poem::{FromRequest, IntoResponse, Request, RequestBody, Response};
+use poem_openapi::ApiResponse;
 use poem_openapi::payload::{ParsePayload, Payload};
-use poem_openapi::registry::{MetaSchemaRef, Registry};
-use poem_openapi::types::{ParseFromJSON, Type};
+use poem_openapi::registry::{MetaResponses, MetaSchemaRef, Registry};
+use poem_openapi::types::{ParseFromJSON, ToJSON, Type};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+/// A JSON response body documented as `T`.
+///
+/// poem-openapi's own `Json` turns the value into a `serde_json::Value` tree and then encodes the
+/// tree; this one encodes the value with serde directly, and can carry bytes encoded earlier, so a
+/// cached answer is sent as it is.
+pub struct Json<T> {
+    body: Encoding<T>,
+}
+
+enum Encoding<T> {
+    Value(T),
+    Encoded(Bytes),
+}
+
+impl<T> Json<T> {
+    pub fn new(value: T) -> Self {
+        Self { body: Encoding::Value(value) }
+    }
+
+    /// A body that is already `T` encoded as JSON (by [`Json::encode`]).
+    pub fn encoded(bytes: Bytes) -> Self {
+        Self { body: Encoding::Encoded(bytes) }
+    }
+}
+
+impl<T: Serialize> Json<T> {
+    /// `value` encoded as JSON, to keep and send again with [`Json::encoded`].
+    pub fn encode(value: &T) -> Result<Bytes, serde_json::Error> {
+        serde_json::to_vec(value).map(Bytes::from)
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Json<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.body {
+            Encoding::Value(value) => f.debug_tuple("Json").field(value).finish(),
+            Encoding::Encoded(bytes) => f.debug_tuple("Json").field(&String::from_utf8_lossy(bytes)).finish(),
+        }
+    }
+}
+
+/// What poem-openapi's `Json` answers with.
+const JSON: &str = "application/json; charset=utf-8";
+
+impl<T: Type> Payload for Json<T> {
+    const CONTENT_TYPE: &'static str = JSON;
+
+    fn check_content_type(content_type: &str) -> bool {
+        poem_openapi::payload::Json::<T>::check_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Serialize + Send> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        let bytes = match self.body {
+            Encoding::Encoded(bytes) => bytes,
+            Encoding::Value(value) => match Json::encode(&value) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    return poem::Error::from_string(e.to_string(), StatusCode::INTERNAL_SERVER_ERROR).into_response();
+                }
+            },
+        };
+        Response::builder().content_type(JSON).body(bytes)
+    }
+}
+
+impl<T: ToJSON + Serialize + Send> ApiResponse for Json<T> {
+    fn meta() -> MetaResponses {
+        poem_openapi::payload::Json::<T>::meta()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
 
 /// A JSON request body documented as `T` but held as a raw [`Value`] until [`JsonBody::decode`].
 pub struct JsonBody<T> {
@@ -29,15 +120,33 @@ impl<T> JsonBody<T> {
     }
 }
 
-impl<T: ParseFromJSON> JsonBody<T> {
-    /// Converts the (already schema-checked) body into its typed form.
-    pub fn decode(mut self) -> Result<T, BodyRejection> {
+/// What checked a request body before it is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyCheck {
+    /// Nothing: decoding checks the constraints the generated types carry.
+    Unchecked,
+    /// The operation's JSON Schema from the spec, which holds every constraint the types carry.
+    BySchema,
+}
+
+impl<T: ParseFromJSON + DeserializeOwned> JsonBody<T> {
+    /// Converts the body into its typed form.
+    ///
+    /// A body the spec's JSON Schema has judged is only mapped onto the type, with serde (the
+    /// models carry the spec's defaults as serde defaults): poem-openapi's own parsing would check
+    /// the same constraints a second time, and it compiles a regular expression for every `pattern`
+    /// it checks, on every request. An unchecked body gets poem-openapi's checks.
+    pub fn decode(mut self, checked: BodyCheck) -> Result<T, BodyRejection> {
         integral_floats_to_integers(&mut self.value);
-        T::parse_from_json(Some(self.value)).map_err(|e| BodyRejection {
+        let rejection = |detail: String| BodyRejection {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code: "validation_failed",
-            detail: e.into_message(),
-        })
+            detail,
+        };
+        match checked {
+            BodyCheck::BySchema => serde_json::from_value(self.value).map_err(|e| rejection(e.to_string())),
+            BodyCheck::Unchecked => T::parse_from_json(Some(self.value)).map_err(|e| rejection(e.into_message())),
+        }
     }
 }
 
@@ -151,15 +260,15 @@ mod tests {
     #[test]
     fn integral_floats_decode_as_integers() {
         let body = JsonBody::<Vec<i64>> { value: serde_json::json!([68719476735.0, 2, -3.0]), _type: PhantomData };
-        assert_eq!(body.decode().unwrap(), [68719476735, 2, -3]);
+        assert_eq!(body.decode(BodyCheck::Unchecked).unwrap(), [68719476735, 2, -3]);
         let fraction = JsonBody::<i64> { value: serde_json::json!(1.5), _type: PhantomData };
-        assert!(fraction.decode().is_err());
+        assert!(fraction.decode(BodyCheck::Unchecked).is_err());
     }
 
     #[test]
     fn decode_reports_type_errors_as_unprocessable() {
         let body = JsonBody::<i32> { value: Value::from("seven"), _type: PhantomData };
-        let rejection = body.decode().unwrap_err();
+        let rejection = body.decode(BodyCheck::Unchecked).unwrap_err();
         assert_eq!(rejection.status, StatusCode::UNPROCESSABLE_ENTITY);
     }
 }

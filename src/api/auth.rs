@@ -2,7 +2,7 @@
 
 use commerce_generated::models::{LoginRequest, RefreshRequest, TokenPair, TokenPairTokenType};
 use commerce_generated::{LoginResponse, LogoutResponse, RefreshTokenResponse};
-use poem_openapi::payload::Json;
+use commerce_runtime::Json;
 use uuid::Uuid;
 
 use super::Handlers;
@@ -30,13 +30,13 @@ pub async fn login(app: &Handlers, body: LoginRequest) -> Result<LoginResponse, 
         return Err(AppError::InvalidCredentials);
     };
     let pair = issue_pair(app, &user, Uuid::now_v7()).await?;
-    Ok(LoginResponse::Ok(Json(pair), NO_STORE.into()))
+    Ok(LoginResponse::Ok(Json::new(pair), NO_STORE.into()))
 }
 
 pub async fn refresh_token(app: &Handlers, body: RefreshRequest) -> Result<RefreshTokenResponse, AppError> {
     let (user, family) = store::tokens::redeem_refresh(&app.db, &body.refresh_token).await?;
     let pair = issue_pair(app, &user, family).await?;
-    Ok(RefreshTokenResponse::Ok(Json(pair), NO_STORE.into()))
+    Ok(RefreshTokenResponse::Ok(Json::new(pair), NO_STORE.into()))
 }
 
 pub async fn logout(app: &Handlers, principal: Principal) -> Result<LogoutResponse, AppError> {

@@ -6,7 +6,7 @@ use commerce_generated::{
     CreateCustomerParams, CreateCustomerResponse, GetCustomerResponse, ListCustomersParams, ListCustomersResponse,
     UpdateCustomerParams, UpdateCustomerResponse,
 };
-use poem_openapi::payload::Json;
+use commerce_runtime::Json;
 use poem_openapi::types::MaybeUndefined;
 use uuid::Uuid;
 
@@ -32,7 +32,7 @@ pub async fn list_customers(
     )
     .await?;
     let data = rows.into_iter().map(|row| to_wire(row).map(|(c, _)| c)).collect::<Result<Vec<_>, _>>()?;
-    Ok(ListCustomersResponse::Ok(Json(CustomerList {
+    Ok(ListCustomersResponse::Ok(Json::new(CustomerList {
         data,
         pagination: pagination(params.page, params.page_size, total),
     })))
@@ -60,14 +60,14 @@ pub async fn create_customer(
         Ok(Created { location: format!("/customers/{}", customer.id), body: customer })
     })
     .await?;
-    Ok(CreateCustomerResponse::Created(Json(created.body), created.location))
+    Ok(CreateCustomerResponse::Created(Json::new(created.body), created.location))
 }
 
 pub async fn get_customer(app: &Handlers, principal: Principal, id: Uuid) -> Result<GetCustomerResponse, AppError> {
     principal.require(Permission::CustomersRead)?;
     let row = visible(app, &principal, id).await?;
     let (customer, version) = to_wire(row)?;
-    Ok(GetCustomerResponse::Ok(Json(customer), etag(version)))
+    Ok(GetCustomerResponse::Ok(Json::new(customer), etag(version)))
 }
 
 pub async fn update_customer(
@@ -94,7 +94,7 @@ pub async fn update_customer(
         .await?
         .ok_or_else(|| not_found(id))?;
     let (customer, version) = to_wire(row)?;
-    Ok(UpdateCustomerResponse::Ok(Json(customer), etag(version)))
+    Ok(UpdateCustomerResponse::Ok(Json::new(customer), etag(version)))
 }
 
 /// The customer `id`, if the caller may see it.

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use commerce_generated::models;
 use commerce_generated::*;
+use commerce_runtime::BodyCheck;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
@@ -33,6 +34,8 @@ pub struct Handlers {
     pub limits: Arc<RateLimits>,
     /// Recently read products (reads after this instance's writes are never stale).
     pub products: Arc<cache::ProductCache>,
+    /// Where orders are created, in batches that share a commit.
+    pub orders: crate::store::desk::OrderDesk,
     /// Revoked access tokens, mirrored from the database.
     pub revocations: Arc<crate::auth::revocations::Revocations>,
     /// Request counts and latencies, recorded by the HTTP middleware.
@@ -98,8 +101,9 @@ impl CommerceApi for Handlers {
         Ok(principal)
     }
 
-    fn validate_body(&self, operation_id: &'static str, body: &serde_json::Value) -> poem::Result<()> {
-        Ok(self.spec.validate_body(operation_id, body)?)
+    fn validate_body(&self, operation_id: &'static str, body: &serde_json::Value) -> poem::Result<BodyCheck> {
+        self.spec.validate_body(operation_id, body)?;
+        Ok(BodyCheck::BySchema)
     }
 
     async fn healthz(&self) -> poem::Result<HealthzResponse> {

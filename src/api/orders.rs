@@ -8,7 +8,7 @@ use commerce_generated::{
     CreateOrderParams, CreateOrderResponse, GetOrderResponse, ListOrdersParams, ListOrdersResponse,
     UpdateOrderStatusParams, UpdateOrderStatusResponse,
 };
-use poem_openapi::payload::Json;
+use commerce_runtime::Json;
 use uuid::Uuid;
 
 use super::customers::address_to_json;
@@ -30,7 +30,10 @@ pub async fn list_orders(
     let (rows, total) =
         store::orders::list(&app.db, principal.tenant_id, &filter, page(params.page, params.page_size)).await?;
     let data = rows.into_iter().map(|row| to_wire(row).map(|(o, _)| o)).collect::<Result<Vec<_>, _>>()?;
-    Ok(ListOrdersResponse::Ok(Json(OrderList { data, pagination: pagination(params.page, params.page_size, total) })))
+    Ok(ListOrdersResponse::Ok(Json::new(OrderList {
+        data,
+        pagination: pagination(params.page, params.page_size, total),
+    })))
 }
 
 pub async fn create_order(
@@ -56,11 +59,11 @@ pub async fn create_order(
             shipping_address: address_to_json(&body.shipping_address)?,
             shipping_method: body.shipping_method.as_str().to_string(),
         };
-        let (order, _) = to_wire(store::orders::create(&app.db, principal.tenant_id, new).await?)?;
+        let (order, _) = to_wire(app.orders.create(principal.tenant_id, new).await?)?;
         Ok(Created { location: format!("/orders/{}", order.id), body: order })
     })
     .await?;
-    Ok(CreateOrderResponse::Created(Json(created.body), created.location))
+    Ok(CreateOrderResponse::Created(Json::new(created.body), created.location))
 }
 
 pub async fn get_order(app: &Handlers, principal: Principal, id: Uuid) -> Result<GetOrderResponse, AppError> {
@@ -69,7 +72,7 @@ pub async fn get_order(app: &Handlers, principal: Principal, id: Uuid) -> Result
         .await?
         .ok_or_else(|| not_found(id))?;
     let (order, version) = to_wire(row)?;
-    Ok(GetOrderResponse::Ok(Json(order), etag(version)))
+    Ok(GetOrderResponse::Ok(Json::new(order), etag(version)))
 }
 
 pub async fn update_order_status(
@@ -91,7 +94,7 @@ pub async fn update_order_status(
         .await?
         .ok_or_else(|| not_found(id))?;
     let (order, version) = to_wire(row)?;
-    Ok(UpdateOrderStatusResponse::Ok(Json(order), etag(version)))
+    Ok(UpdateOrderStatusResponse::Ok(Json::new(order), etag(version)))
 }
 
 fn customer_error(detail: String) -> AppError {

@@ -2,12 +2,13 @@
 
 use commerce_generated::models::{Health, HealthStatus};
 use commerce_generated::{HealthzResponse, MetricsResponse, ReadyzResponse};
-use poem_openapi::payload::{Json, PlainText};
+use commerce_runtime::Json;
+use poem_openapi::payload::PlainText;
 
 use super::Handlers;
 
 pub fn healthz() -> HealthzResponse {
-    HealthzResponse::Ok(Json(Health { status: HealthStatus::Ok, checks: None }))
+    HealthzResponse::Ok(Json::new(Health { status: HealthStatus::Ok, checks: None }))
 }
 
 /// Ready when the database answers a ping.
@@ -21,8 +22,8 @@ pub async fn readyz(app: &Handlers) -> ReadyzResponse {
     };
     let health = Health { status: database, checks: Some([("database".to_string(), database)].into()) };
     match database {
-        HealthStatus::Ok => ReadyzResponse::Ok(Json(health)),
-        HealthStatus::Unavailable => ReadyzResponse::ServiceUnavailable(Json(health)),
+        HealthStatus::Ok => ReadyzResponse::Ok(Json::new(health)),
+        HealthStatus::Unavailable => ReadyzResponse::ServiceUnavailable(Json::new(health)),
     }
 }
 

@@ -5,9 +5,10 @@ use commerce_generated::{
     CreateProductParams, CreateProductResponse, DeleteProductResponse, GetProductResponse, ListProductsParams,
     ListProductsResponse, UpdateProductParams, UpdateProductResponse,
 };
-use poem_openapi::payload::Json;
+use commerce_runtime::Json;
 use uuid::Uuid;
 
+use super::cache::CachedProduct;
 use super::idempotency::{self, Created};
 use super::{Handlers, etag, if_match, page, pagination};
 use crate::auth::{Permission, Principal};
@@ -35,10 +36,18 @@ pub async fn list_products(
         descending: params.order == SortOrder::Desc,
         page: page(params.page, params.page_size),
     };
-    let (rows, total) = store::products::list(&app.db, principal.tenant_id, &query).await?;
-    let data = rows.into_iter().map(|row| to_wire(row).map(|(p, _)| p)).collect::<Result<Vec<_>, _>>()?;
-    let pagination = pagination(params.page, params.page_size, total);
-    Ok(ListProductsResponse::Ok(Json(ProductList { data, pagination })))
+    let body = match app.products.list(principal.tenant_id, &query) {
+        Ok(cached) => cached,
+        Err(epoch) => {
+            let (rows, total) = store::products::list(&app.db, principal.tenant_id, &query).await?;
+            let data = rows.into_iter().map(|row| to_wire(row).map(|(p, _)| p)).collect::<Result<Vec<_>, _>>()?;
+            let list = ProductList { data, pagination: pagination(params.page, params.page_size, total) };
+            let body = Json::encode(&list).map_err(|e| AppError::Internal(e.to_string()))?;
+            app.products.fill_list(principal.tenant_id, query, &body, epoch);
+            body
+        }
+    };
+    Ok(ListProductsResponse::Ok(Json::encoded(body)))
 }
 
 pub async fn create_product(
@@ -48,6 +57,8 @@ pub async fn create_product(
     body: ProductCreate,
 ) -> Result<CreateProductResponse, AppError> {
     principal.require(Permission::ProductsWrite)?;
+    // A new product may belong on any cached page of the tenant's listings.
+    let _forget = app.products.writing(principal.tenant_id, Vec::new());
     let created = idempotency::once(app, &principal, params.idempotency_key, "createProduct", &body, async || {
         let new = NewProduct {
             sku: body.sku.clone(),
@@ -65,21 +76,23 @@ pub async fn create_product(
         Ok(Created { location: format!("/products/{}", product.id), body: product })
     })
     .await?;
-    Ok(CreateProductResponse::Created(Json(created.body), created.location))
+    Ok(CreateProductResponse::Created(Json::new(created.body), created.location))
 }
 
 pub async fn get_product(app: &Handlers, principal: Principal, id: Uuid) -> Result<GetProductResponse, AppError> {
     principal.require(Permission::ProductsRead)?;
-    let row = match app.products.get(principal.tenant_id, id) {
+    let cached = match app.products.get(principal.tenant_id, id) {
         Ok(cached) => cached,
         Err(epoch) => {
             let row = store::products::get(&app.db, principal.tenant_id, id).await?.ok_or_else(|| not_found(id))?;
-            app.products.fill(principal.tenant_id, &row, epoch);
-            row
+            let (product, version) = to_wire(row)?;
+            let body = Json::encode(&product).map_err(|e| AppError::Internal(e.to_string()))?;
+            let cached = CachedProduct { body, version };
+            app.products.fill(principal.tenant_id, id, &cached, epoch);
+            cached
         }
     };
-    let (product, version) = to_wire(row)?;
-    Ok(GetProductResponse::Ok(Json(product), etag(version)))
+    Ok(GetProductResponse::Ok(Json::encoded(cached.body), etag(cached.version)))
 }
 
 pub async fn update_product(
@@ -107,7 +120,7 @@ pub async fn update_product(
         .await?
         .ok_or_else(|| not_found(id))?;
     let (product, version) = to_wire(row)?;
-    Ok(UpdateProductResponse::Ok(Json(product), etag(version)))
+    Ok(UpdateProductResponse::Ok(Json::new(product), etag(version)))
 }
 
 pub async fn delete_product(app: &Handlers, principal: Principal, id: Uuid) -> Result<DeleteProductResponse, AppError> {

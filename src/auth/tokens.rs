@@ -1,6 +1,9 @@
 //! Access tokens (HS256 JWTs with pinned algorithm and checked `exp`, `iss`, `aud`) and opaque
 //! secrets (refresh tokens, API keys), which are stored only as SHA-256 digests.
 
+use std::collections::HashMap;
+use std::sync::RwLock;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -40,11 +43,18 @@ pub struct Claims {
     pub aud: String,
 }
 
+/// How many verified tokens [`JwtKeys`] remembers; past it, it starts again empty.
+const VERIFIED: usize = 10_000;
+
 /// Signs and checks access tokens.
 pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// Tokens whose signature and claims were checked, with what they name: a token seen again
+    /// skips the signature and the JSON, and only its expiry is checked again. A token is its own
+    /// key, so only the exact bytes that verified can match.
+    verified: RwLock<HashMap<String, Principal>>,
 }
 
 impl JwtKeys {
@@ -54,7 +64,12 @@ impl JwtKeys {
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 5;
-        Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation }
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            verified: RwLock::default(),
+        }
     }
 
     /// A new access token for a user; returns the token and its claims.
@@ -81,6 +96,32 @@ impl JwtKeys {
     /// The principal an access token names, if its signature, algorithm, expiry, issuer and
     /// audience are right. Revocation is checked by the caller.
     pub fn verify(&self, token: &str) -> Result<Principal, String> {
+        self.verify_at(token, jsonwebtoken::get_current_timestamp() as i64)
+    }
+
+    /// [`Self::verify`] at `now` (Unix seconds).
+    fn verify_at(&self, token: &str, now: i64) -> Result<Principal, String> {
+        let remembered = self.verified.read().unwrap_or_else(|e| e.into_inner()).get(token).cloned();
+        if let Some(principal) = remembered {
+            // The same rule as the full check: expired once `exp` is more than the leeway ago.
+            return match principal.actor {
+                Actor::User { expires_at, .. } if expires_at < now - self.validation.leeway as i64 => {
+                    Err("the access token has expired".to_string())
+                }
+                _ => Ok(principal),
+            };
+        }
+        let principal = self.check(token)?;
+        let mut verified = self.verified.write().unwrap_or_else(|e| e.into_inner());
+        if verified.len() >= VERIFIED {
+            verified.clear();
+        }
+        verified.insert(token.to_string(), principal.clone());
+        Ok(principal)
+    }
+
+    /// The full check: signature, algorithm, claims.
+    fn check(&self, token: &str) -> Result<Principal, String> {
         let data =
             jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => "the access token has expired".to_string(),
@@ -160,6 +201,23 @@ mod tests {
             expires_at: claims.exp,
         };
         assert_eq!(principal.actor, expected);
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires() {
+        let keys = JwtKeys::new(b"secret");
+        let issued = now();
+        let (token, claims) = keys.issue(&subject(Role::Staff), issued);
+        assert!(keys.verify_at(&token, issued).is_ok());
+        assert!(keys.verified.read().unwrap().contains_key(&token), "remembered after the full check");
+        let leeway = keys.validation.leeway as i64;
+        assert!(keys.verify_at(&token, claims.exp + leeway).is_ok(), "valid up to the leeway");
+        assert_eq!(keys.verify_at(&token, claims.exp + leeway + 1).unwrap_err(), "the access token has expired");
+        // A different token (one byte changed) is not the remembered one: it gets the full check.
+        let mut tampered = token.clone().into_bytes();
+        let last = tampered.len() - 2;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        assert!(keys.verify_at(&String::from_utf8(tampered).unwrap(), issued).is_err());
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! Prometheus metrics of this instance: requests by operationId and status, and a latency histogram
 //! by operationId. The middleware records every request; `GET /metrics` renders them.
 
+use std::collections::HashMap;
+use std::sync::RwLock;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -25,6 +28,14 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<OperationLabels, Histogram>,
+    /// The series of each operation, once created, so recording a request builds no labels.
+    series: RwLock<HashMap<String, Series>>,
+}
+
+/// One operation's latency histogram and its counters by status.
+struct Series {
+    latency: Histogram,
+    requests: HashMap<u16, Counter>,
 }
 
 impl Default for Metrics {
@@ -41,15 +52,35 @@ impl Default for Metrics {
             "Time from receiving a request to answering it, by operationId",
             latency.clone(),
         );
-        Self { registry, requests, latency }
+        Self { registry, requests, latency, series: RwLock::default() }
     }
 }
 
 impl Metrics {
     pub fn record(&self, operation: &str, status: u16, seconds: f64) {
-        let operation = operation.to_string();
-        self.requests.get_or_create(&RequestLabels { operation: operation.clone(), status: status.to_string() }).inc();
-        self.latency.get_or_create(&OperationLabels { operation }).observe(seconds);
+        {
+            let series = self.series.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(of) = series.get(operation)
+                && let Some(requests) = of.requests.get(&status)
+            {
+                requests.inc();
+                of.latency.observe(seconds);
+                return;
+            }
+        }
+        let mut series = self.series.write().unwrap_or_else(|e| e.into_inner());
+        let of = series.entry(operation.to_string()).or_insert_with(|| Series {
+            latency: self.latency.get_or_create(&OperationLabels { operation: operation.to_string() }).clone(),
+            requests: HashMap::new(),
+        });
+        of.requests
+            .entry(status)
+            .or_insert_with(|| {
+                let labels = RequestLabels { operation: operation.to_string(), status: status.to_string() };
+                self.requests.get_or_create(&labels).clone()
+            })
+            .inc();
+        of.latency.observe(seconds);
     }
 
     /// The Prometheus text exposition of every metric.

@@ -2,6 +2,7 @@
 //! Nothing here knows about HTTP; every query on tenant-owned rows takes the tenant id.
 
 pub mod customers;
+pub mod desk;
 pub mod entities;
 pub mod idempotency;
 pub mod migrations;
@@ -19,6 +20,17 @@ use crate::error::AppError;
 
 /// Opens the database `url` names (SQLite or PostgreSQL) and applies pending migrations.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let db = Database::connect(options(url, 32)).await?;
+    migrations::Migrator::up(&db, None).await?;
+    Ok(db)
+}
+
+/// A second pool of at most `connections` over the database `url` names, already migrated.
+pub async fn open(url: &str, connections: u32) -> Result<DatabaseConnection, DbErr> {
+    Database::connect(options(url, connections)).await
+}
+
+fn options(url: &str, connections: u32) -> ConnectOptions {
     let mut options = ConnectOptions::new(url);
     options.sqlx_logging(false).acquire_timeout(Duration::from_secs(10));
     if url.starts_with("sqlite:") {
@@ -32,11 +44,9 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 .pragma("mmap_size", "268435456")
         });
     } else {
-        options.max_connections(32);
+        options.max_connections(connections);
     }
-    let db = Database::connect(options).await?;
-    migrations::Migrator::up(&db, None).await?;
-    Ok(db)
+    options
 }
 
 /// Now, truncated to microseconds: what both databases store, so a value read back equals the
@@ -58,7 +68,7 @@ pub async fn count<E: sea_orm::EntityTrait>(
 }
 
 /// A page of a listing: 1-based `number`, `size` items.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Page {
     pub number: u64,
     pub size: u64,

@@ -8,18 +8,18 @@
 //! the fixed order rules out deadlocks between orders that share products. Every transaction starts
 //! with a write, so SQLite never has to upgrade a read snapshot.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, ExprTrait,
-    Order as SortOrder, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait, Order as SortOrder, QueryFilter,
+    QueryOrder, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::entities::{order, order_item, product};
-use super::{Page, count, customers};
+use super::entities::{customer, order, order_item, product};
+use super::{Page, count};
 use crate::error::AppError;
 use commerce_generated::models::{FieldError, OrderStatus};
 
@@ -62,50 +62,142 @@ fn line_error(index: usize, field: &str, detail: String) -> FieldError {
     FieldError { pointer: Some(format!("/items/{index}/{field}")), parameter: None, detail }
 }
 
-/// Creates an order, taking its stock, all or nothing.
-pub async fn create(db: &DatabaseConnection, tenant_id: Uuid, new: NewOrder) -> Result<OrderWithItems, AppError> {
-    if customers::get(db, tenant_id, new.customer_id).await?.is_none() {
+/// Most orders one transaction creates (and product ids one `IN` list names: at most 100 lines each).
+pub const MAX_BATCH: usize = 64;
+/// Rows per multi-row `INSERT` of order lines (10 bound values each, well under either database's
+/// limit on bound values).
+const ITEM_ROWS_PER_INSERT: usize = 1000;
+
+/// Creates the orders of `batch`, in sequence, in one transaction: each one all or nothing, and each
+/// one decided as if it had run alone after the ones before it (an order the stock cannot cover is
+/// refused with the stock the earlier orders left). One commit makes all of them durable at once.
+///
+/// The products the batch names are locked first, in id order (`SELECT ... FOR UPDATE` on
+/// PostgreSQL; `BEGIN IMMEDIATE` takes SQLite's write lock), so the decisions made in memory hold
+/// until the commit; stock is then taken with one conditional `UPDATE` per product, which must
+/// match. `Err` means the transaction failed as a whole and nothing was written.
+pub async fn create_batch(
+    db: &DatabaseConnection,
+    batch: &[(Uuid, NewOrder)],
+) -> Result<Vec<Result<OrderWithItems, AppError>>, AppError> {
+    let immediate = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    };
+    let txn = db.begin_with_options(immediate).await?;
+    let customer_ids: BTreeSet<Uuid> = batch.iter().map(|(_, new)| new.customer_id).collect();
+    let customers: HashMap<Uuid, Uuid> = customer::Entity::find()
+        .select_only()
+        .columns([customer::Column::Id, customer::Column::TenantId])
+        .filter(customer::Column::Id.is_in(customer_ids))
+        .into_tuple::<(Uuid, Uuid)>()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .collect();
+    let product_ids: BTreeSet<Uuid> =
+        batch.iter().flat_map(|(_, new)| new.lines.iter().map(|line| line.product_id)).collect();
+    let mut products: HashMap<Uuid, product::Model> = product::Entity::find()
+        .filter(product::Column::Id.is_in(product_ids))
+        .filter(product::Column::DeletedAt.is_null())
+        .order_by(product::Column::Id, SortOrder::Asc)
+        .lock_exclusive()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+
+    let now = super::now();
+    let mut taken: BTreeMap<Uuid, i64> = BTreeMap::new();
+    let results: Vec<Result<OrderWithItems, AppError>> = batch
+        .iter()
+        .map(|(tenant_id, new)| decide(*tenant_id, new, &customers, &mut products, &mut taken, now))
+        .collect();
+    let created: Vec<&OrderWithItems> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    if created.is_empty() {
+        return Ok(results);
+    }
+
+    for (&product_id, &quantity) in &taken {
+        let updated = product::Entity::update_many()
+            .col_expr(product::Column::Stock, Expr::col(product::Column::Stock).sub(quantity))
+            .col_expr(product::Column::Version, Expr::col(product::Column::Version).add(1))
+            .filter(product::Column::Id.eq(product_id))
+            .filter(product::Column::DeletedAt.is_null())
+            .filter(product::Column::Stock.gte(quantity))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if updated != 1 {
+            // Unreachable while the lock holds; refuse the whole batch rather than oversell.
+            return Err(AppError::Internal(format!("the stock of product {product_id} changed under its lock")));
+        }
+    }
+    order::Entity::insert_many(created.iter().map(|(order, _)| order::ActiveModel::from(order.clone())))
+        .exec(&txn)
+        .await?;
+    let lines: Vec<order_item::ActiveModel> =
+        created.iter().flat_map(|(_, items)| items.iter().cloned().map(order_item::ActiveModel::from)).collect();
+    let mut lines = lines.into_iter().peekable();
+    while lines.peek().is_some() {
+        order_item::Entity::insert_many(lines.by_ref().take(ITEM_ROWS_PER_INSERT)).exec(&txn).await?;
+    }
+    txn.commit().await?;
+    Ok(results)
+}
+
+/// Decides one order of a batch against the products as the earlier orders left them; when it can
+/// be created, takes its stock in `products` and `taken` and returns the rows to insert.
+fn decide(
+    tenant_id: Uuid,
+    new: &NewOrder,
+    customers: &HashMap<Uuid, Uuid>,
+    products: &mut HashMap<Uuid, product::Model>,
+    taken: &mut BTreeMap<Uuid, i64>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<OrderWithItems, AppError> {
+    if customers.get(&new.customer_id) != Some(&tenant_id) {
         return Err(AppError::Validation(vec![FieldError {
             pointer: Some("/customerId".into()),
             parameter: None,
             detail: format!("no customer {}", new.customer_id),
         }]));
     }
-    // Total quantity per product, and the first line that names it (for error pointers).
+    // Total quantity per product, and the first line that names it (for error pointers), in id
+    // order: the first product that cannot be taken is the one reported.
     let mut wanted: BTreeMap<Uuid, (i64, usize)> = BTreeMap::new();
     for (index, line) in new.lines.iter().enumerate() {
         let entry = wanted.entry(line.product_id).or_insert((0, index));
         entry.0 += i64::from(line.quantity);
     }
-
-    let txn = db.begin().await?;
-    for (&product_id, &(quantity, index)) in &wanted {
-        let taken = product::Entity::update_many()
-            .col_expr(product::Column::Stock, Expr::col(product::Column::Stock).sub(quantity))
-            .col_expr(product::Column::Version, Expr::col(product::Column::Version).add(1))
-            .filter(product::Column::Id.eq(product_id))
-            .filter(product::Column::TenantId.eq(tenant_id))
-            .filter(product::Column::DeletedAt.is_null())
-            .filter(product::Column::Stock.gte(quantity))
-            .exec(&txn)
-            .await?
-            .rows_affected;
-        if taken == 0 {
-            return Err(refusal(&txn, tenant_id, product_id, quantity, index).await?);
+    let visible = |id: &Uuid| products.get(id).filter(|p| p.tenant_id == tenant_id);
+    for (product_id, &(quantity, index)) in &wanted {
+        let Some(product) = visible(product_id) else {
+            return Err(AppError::Validation(vec![line_error(index, "productId", format!("no product {product_id}"))]));
+        };
+        if i64::from(product.stock) < quantity {
+            return Err(AppError::Conflict {
+                code: "insufficient_stock",
+                detail: format!(
+                    "not enough stock of {}: {quantity} requested, {} available",
+                    product.sku, product.stock
+                ),
+                errors: vec![line_error(index, "quantity", format!("{} has {} in stock", product.sku, product.stock))],
+            });
         }
     }
-    let products: HashMap<Uuid, product::Model> = product::Entity::find()
-        .filter(product::Column::Id.is_in(wanted.keys().copied()))
-        .filter(product::Column::TenantId.eq(tenant_id))
-        .all(&txn)
-        .await?
-        .into_iter()
-        .map(|p| (p.id, p))
-        .collect();
-    let currency = products[&new.lines[0].product_id].currency.clone();
+
+    let order_id = Uuid::now_v7();
+    let mut currency: Option<&str> = None;
     let mut errors = Vec::new();
+    let mut items = Vec::with_capacity(new.lines.len());
+    let mut subtotal: i64 = 0;
     for (index, line) in new.lines.iter().enumerate() {
-        let product = &products[&line.product_id];
+        let Some(product) = visible(&line.product_id) else {
+            return Err(AppError::Internal(format!("product {} vanished while deciding", line.product_id)));
+        };
+        let currency = *currency.get_or_insert(product.currency.as_str());
         if product.currency != currency {
             errors.push(line_error(
                 index,
@@ -113,17 +205,6 @@ pub async fn create(db: &DatabaseConnection, tenant_id: Uuid, new: NewOrder) -> 
                 format!("{} is priced in {}, the order in {currency}", product.sku, product.currency),
             ));
         }
-    }
-    if !errors.is_empty() {
-        return Err(AppError::Validation(errors));
-    }
-
-    let now = super::now();
-    let order_id = Uuid::now_v7();
-    let mut items = Vec::with_capacity(new.lines.len());
-    let mut subtotal: i64 = 0;
-    for (index, line) in new.lines.iter().enumerate() {
-        let product = &products[&line.product_id];
         let line_total = product.price.checked_mul(i64::from(line.quantity)).ok_or_else(|| {
             AppError::Validation(vec![line_error(index, "quantity", "the line total is too large".into())])
         })?;
@@ -143,49 +224,35 @@ pub async fn create(db: &DatabaseConnection, tenant_id: Uuid, new: NewOrder) -> 
             line_total,
         });
     }
-    let row = order::ActiveModel {
-        id: Set(order_id),
-        tenant_id: Set(tenant_id),
-        customer_id: Set(new.customer_id),
-        status: Set(OrderStatus::Pending.as_str().to_string()),
-        currency: Set(currency),
-        subtotal: Set(subtotal),
-        total: Set(subtotal),
-        shipping_address: Set(new.shipping_address),
-        shipping_method: Set(new.shipping_method),
-        tracking_number: Set(None),
-        carrier: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        version: Set(1),
-    };
-    let order = order::Entity::insert(row).exec_with_returning(&txn).await?;
-    order_item::Entity::insert_many(items.iter().cloned().map(order_item::ActiveModel::from)).exec(&txn).await?;
-    txn.commit().await?;
-    Ok((order, items))
-}
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+    let currency = currency.unwrap_or_default().to_string();
 
-/// Why a product's stock could not be taken: it does not exist (422) or has too little (409).
-async fn refusal(
-    txn: &DatabaseTransaction,
-    tenant_id: Uuid,
-    product_id: Uuid,
-    quantity: i64,
-    index: usize,
-) -> Result<AppError, AppError> {
-    let product = product::Entity::find_by_id(product_id)
-        .filter(product::Column::TenantId.eq(tenant_id))
-        .filter(product::Column::DeletedAt.is_null())
-        .one(txn)
-        .await?;
-    Ok(match product {
-        None => AppError::Validation(vec![line_error(index, "productId", format!("no product {product_id}"))]),
-        Some(p) => AppError::Conflict {
-            code: "insufficient_stock",
-            detail: format!("not enough stock of {}: {quantity} requested, {} available", p.sku, p.stock),
-            errors: vec![line_error(index, "quantity", format!("{} has {} in stock", p.sku, p.stock))],
-        },
-    })
+    for (product_id, &(quantity, _)) in &wanted {
+        if let Some(product) = products.get_mut(product_id) {
+            // Checked above: the stock covers `quantity`, so the difference fits the column.
+            product.stock = i32::try_from(i64::from(product.stock) - quantity).unwrap_or(0);
+            *taken.entry(*product_id).or_default() += quantity;
+        }
+    }
+    let order = order::Model {
+        id: order_id,
+        tenant_id,
+        customer_id: new.customer_id,
+        status: OrderStatus::Pending.as_str().to_string(),
+        currency,
+        subtotal,
+        total: subtotal,
+        shipping_address: new.shipping_address.clone(),
+        shipping_method: new.shipping_method.clone(),
+        tracking_number: None,
+        carrier: None,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    Ok((order, items))
 }
 
 /// The order `id` of the tenant (and of customer `only`, when given).

@@ -42,7 +42,7 @@ pub struct ProductChanges {
     pub images: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SortField {
     Name,
     Price,
@@ -51,7 +51,7 @@ pub enum SortField {
 }
 
 /// Filters, order and page of a product listing.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ProductQuery {
     pub search: Option<String>,
     pub category: Option<String>,

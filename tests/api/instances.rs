@@ -56,7 +56,9 @@ async fn two_instances_over_one_database_see_each_other_s_writes_and_revocations
     let token = session["accessToken"].as_str().unwrap();
 
     // A token one instance issued, the other accepts; a write on one is read on the other.
-    let (status, product) = a.post("/products", Some(token), sample_product("TWO-1")).await;
+    let mut body = sample_product("TWO-1");
+    body["name"] = json!("Two Instances");
+    let (status, product) = a.post("/products", Some(token), body).await;
     assert_eq!(status, 201);
     let path = format!("/products/{}", product["id"].as_str().unwrap());
     assert_eq!(b.get(&path, token).await, (200, product.clone()));
@@ -65,13 +67,21 @@ async fn two_instances_over_one_database_see_each_other_s_writes_and_revocations
     assert_eq!((status, &updated["stock"]), (200, &json!(7)));
     assert_eq!(a.get(&path, token).await, (200, updated));
 
-    // A read cached by one instance sees the other's write within the cache's time to live.
+    // A read cached by one instance (by id, and a listing's page) sees the other's write within the
+    // cache's time to live.
+    let listing = "/products?search=two%20instances";
+    assert_eq!(a.get(listing, token).await.1["data"][0]["stock"], json!(7));
     let patch = b.client.patch(format!("{}{path}", b.base)).bearer_auth(token).json(&json!({"stock": 6}));
     assert_eq!(b.send(patch).await.0, 200);
     let written = std::time::Instant::now();
     while a.get(&path, token).await.1["stock"] != json!(6) {
         let waited = written.elapsed();
         assert!(waited < PRODUCT_TTL * 3, "instance A still serves the old product after {waited:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    while a.get(listing, token).await.1["data"][0]["stock"] != json!(6) {
+        let waited = written.elapsed();
+        assert!(waited < PRODUCT_TTL * 3, "instance A still lists the old product after {waited:?}");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 

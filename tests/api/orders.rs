@@ -336,6 +336,60 @@ async fn list_filters_by_status_and_creation_time_with_pagination() {
 }
 
 #[tokio::test]
+async fn orders_placed_at_once_are_each_decided_as_if_alone() {
+    // Orders arriving together share a transaction and its commit; each must still get the answer it
+    // would get alone, after the ones before it, and a refused one must take nothing.
+    let shop = shop(10).await;
+    let admin = Auth::Bearer(&shop.admin);
+    let scarce = id(&shop.app.product(&shop.admin, "SCARCE-1", json!({"price": 100, "stock": 1})).await);
+    let euro = id(&shop.app.product(&shop.admin, "EUR-1", json!({"currency": "EUR", "stock": 5})).await);
+    let acme = shop.app.other_tenant_token("acme").await;
+    let theirs = Auth::Bearer(&acme);
+    let their_customer = id(&shop.app.create_customer(theirs, sample_customer("ana@example.com")).await.body);
+    let their_product = id(&shop.app.product(&acme, "ACME-1", json!({"price": 700, "stock": 3})).await);
+
+    // (who, order, expected status, expected error pointer)
+    let mut attempts: Vec<(Auth, Value, u16, Option<&str>)> = Vec::new();
+    for _ in 0..6 {
+        attempts.push((admin, order_body(&shop.customer, &[(&shop.product, 1)]), 201, None));
+        attempts.push((theirs, order_body(&their_customer, &[(&their_product, 1)]), 201, None));
+    }
+    let over = order_body(&shop.customer, &[(&shop.product, 1), (&scarce, 2)]);
+    attempts.push((admin, over, 409, Some("/items/1/quantity")));
+    let mixed = order_body(&shop.customer, &[(&shop.product, 1), (&euro, 1)]);
+    attempts.push((admin, mixed, 422, Some("/items/1/productId")));
+    attempts.push((admin, order_body(UNKNOWN, &[(&shop.product, 1)]), 422, Some("/customerId")));
+    attempts.push((theirs, order_body(&their_customer, &[(&shop.product, 1)]), 422, Some("/items/0/productId")));
+    attempts.push((theirs, order_body(&shop.customer, &[(&their_product, 1)]), 422, Some("/customerId")));
+
+    let sent = attempts.iter().map(|(auth, body, ..)| shop.app.create_order(*auth, body.clone()));
+    let results = futures_util::future::join_all(sent).await;
+
+    let mut theirs_created = 0;
+    for (result, (auth, body, status, pointer)) in results.iter().zip(&attempts) {
+        let pointers: Vec<String> = pointer.iter().map(|p| p.to_string()).collect();
+        if result.status == 409 && *status == 201 {
+            // Only the three units of ACME-1 run out: the fourth and later of its six orders.
+            assert_eq!(result.body["detail"], "not enough stock of ACME-1: 1 requested, 0 available", "{body}");
+            continue;
+        }
+        assert_eq!((result.status, result.error_locations()), (*status, pointers), "{body} -> {:#}", result.body);
+        if result.status == 201 {
+            let stored = shop.app.get_order(*auth, result.body["id"].as_str().unwrap()).await;
+            assert_eq!(stored.body, result.body, "the answer is what was stored");
+            theirs_created += usize::from(body["items"][0]["productId"] == json!(their_product));
+        }
+    }
+    assert_eq!(theirs_created, 3, "exactly ACME-1's three units were sold");
+    assert_eq!(stock(&shop, &shop.product).await, 4, "six single units taken, none by the refused orders");
+    assert_eq!(stock(&shop, &scarce).await, 1);
+    assert_eq!(stock(&shop, &euro).await, 5);
+    assert_eq!(shop.app.get_product(theirs, &their_product).await.body["stock"], 0);
+    assert_eq!(shop.app.list_orders(admin, &[]).await.body["pagination"]["total"], 6);
+    assert_eq!(shop.app.list_orders(theirs, &[]).await.body["pagination"]["total"], 3);
+}
+
+#[tokio::test]
 async fn another_tenant_can_neither_see_nor_touch_an_order() {
     let shop = shop(10).await;
     let order = id(&shop.order(&[(&shop.product, 1)]).await.body);

@@ -333,16 +333,30 @@ async fn reads_carry_an_etag_and_a_stale_if_match_is_a_412() {
 
 #[tokio::test]
 async fn a_read_after_a_write_on_the_same_instance_is_never_stale() {
-    // Each step reads first (so the product is cached), writes, and reads again at once.
+    // Each step reads first (so the product and the listing are cached), writes, and reads again at
+    // once, by id and through a listing page.
     let (app, token) = app_with_admin().await;
     let auth = Auth::Bearer(&token);
-    let product = app.product(&token, "FRESH-1", json!({"stock": 10})).await;
+    let query = [("search", "fresh"), ("sort", "price"), ("pageSize", "5")];
+    let listed = async || {
+        let page = app.list_products(auth, &query).await.body;
+        let skus = page["data"].as_array().unwrap().iter().map(|p| (p["sku"].clone(), p["stock"].clone())).collect();
+        (skus, page["pagination"]["total"].clone())
+    };
+    let skus = |entries: &[(&str, i64)]| entries.iter().map(|(s, n)| (json!(s), json!(n))).collect::<Vec<_>>();
+    assert_eq!(listed().await, (vec![], json!(0)));
+    let product = app.product(&token, "FRESH-1", json!({"stock": 10, "price": 500, "name": "Fresh 1"})).await;
+    assert_eq!(listed().await, (skus(&[("FRESH-1", 10)]), json!(1)), "after a create");
     let id = product["id"].as_str().unwrap();
     let stock = async || app.get_product(auth, id).await.body["stock"].clone();
 
     assert_eq!(stock().await, json!(10));
     assert_eq!(app.update_product(auth, id, json!({"stock": 9})).await.status, 200);
     assert_eq!(stock().await, json!(9), "after an update");
+    let cheaper = app.product(&token, "FRESH-2", json!({"stock": 1, "price": 100, "name": "Fresh 2"})).await;
+    assert_eq!(listed().await, (skus(&[("FRESH-2", 1), ("FRESH-1", 9)]), json!(2)), "after an update and a create");
+    assert_eq!(app.update_product(auth, cheaper["id"].as_str().unwrap(), json!({"price": 900})).await.status, 200);
+    assert_eq!(listed().await, (skus(&[("FRESH-1", 9), ("FRESH-2", 1)]), json!(2)), "after a price change");
 
     let customer = app.create_customer(auth, crate::helpers::sample_customer("fresh@example.com")).await;
     let order = app
@@ -353,11 +367,14 @@ async fn a_read_after_a_write_on_the_same_instance_is_never_stale() {
         .await;
     assert_eq!(order.status, 201);
     assert_eq!(stock().await, json!(7), "after an order took stock");
+    assert_eq!(listed().await.0[0], (json!("FRESH-1"), json!(7)), "listed after an order took stock");
 
     let order_id = order.body["id"].as_str().unwrap();
     assert_eq!(app.update_order_status(auth, order_id, json!({"status": "cancelled"})).await.status, 200);
     assert_eq!(stock().await, json!(9), "after a cancellation gave it back");
+    assert_eq!(listed().await.0[0], (json!("FRESH-1"), json!(9)), "listed after a cancellation");
 
     assert_eq!(app.delete_product(auth, id).await.status, 204);
     assert_eq!(app.get_product(auth, id).await.status, 404, "after a delete");
+    assert_eq!(listed().await, (skus(&[("FRESH-2", 1)]), json!(1)), "listed after a delete");
 }

@@ -183,7 +183,7 @@ pub fn render(spec: &Spec, models: &mut Models<'_>, trait_name: &str) -> Result<
             glue_args.push(format!("body: commerce_runtime::JsonBody<{}>", ty.ty));
             writeln!(
                 prelude,
-                "self.0.validate_body({}, body.value())?;\nlet body = body.decode()?;",
+                "let checked = self.0.validate_body({}, body.value())?;\nlet body = body.decode(checked)?;",
                 lit(op.operation_id)
             )
             .unwrap();
@@ -243,8 +243,8 @@ pub fn render(spec: &Spec, models: &mut Models<'_>, trait_name: &str) -> Result<
         out.push_str("/// Checks the credential of a secured operation before anything else about the request.\n");
         out.push_str("fn authenticate(&self, operation_id: &'static str, credential: Credential) -> impl std::future::Future<Output = poem::Result<Self::Principal>> + Send;\n\n");
     }
-    out.push_str("/// Checks a JSON request body against the operation's documented schema before it is decoded.\n");
-    out.push_str("fn validate_body(&self, operation_id: &'static str, body: &serde_json::Value) -> poem::Result<()> {\nlet _ = (operation_id, body);\nOk(())\n}\n\n");
+    out.push_str("/// Checks a JSON request body against the operation's documented schema before it is decoded,\n/// and says what checked it (by default nothing: decoding then checks the types' constraints).\n");
+    out.push_str("fn validate_body(&self, operation_id: &'static str, body: &serde_json::Value) -> poem::Result<commerce_runtime::BodyCheck> {\nlet _ = (operation_id, body);\nOk(commerce_runtime::BodyCheck::Unchecked)\n}\n\n");
     out.push_str(&trait_methods);
     out.push_str("}\n\n");
 
@@ -363,7 +363,7 @@ fn response_enum(
                     oai.push(format!("content_type = {}", lit(media_type)));
                 }
                 body_ty = Some(ty.ty.clone());
-                format!("poem_openapi::payload::Json<{}>", ty.ty)
+                format!("commerce_runtime::Json<{}>", ty.ty)
             } else if essence.starts_with("text/") {
                 "poem_openapi::payload::PlainText<String>".to_string()
             } else {
@@ -398,7 +398,7 @@ fn response_enum(
             && let Some(ty) = body_ty
             && error_body.get_or_insert_with(|| ty.clone()) == &ty
         {
-            error_arms.push(format!("{code} => Ok(Self::{variant}(poem_openapi::payload::Json(body))),"));
+            error_arms.push(format!("{code} => Ok(Self::{variant}(commerce_runtime::Json::new(body))),"));
         }
     }
     write!(out, "/// Every response `{}` documents.\n#[derive(Debug, poem_openapi::ApiResponse)]\npub enum {name} {{\n{variants}}}\n\n", op.operation_id).unwrap();
