@@ -1,7 +1,8 @@
 //! The baseline `cargo xtask bench` compares the service with: a bare poem route that serves a static
 //! JSON body, with the same runtime and server stack, and no auth, database or validation.
 //!
-//! Usage: `bare_route <listen address> <file with the JSON body>`; prints `listening on <addr>`.
+//! Usage: `bare_route <listen address> <file with a JSON body>...`; the n-th file (from 0) is served
+//! at `/static/<n>`. Prints `listening on <addr>`.
 
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{EndpointExt, IntoResponse, Route, Server, get};
@@ -9,13 +10,18 @@ use poem::{EndpointExt, IntoResponse, Route, Server, get};
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let (listen, body_file) = match args.as_slice() {
-        [_, listen, body] => (listen.clone(), body.clone()),
-        _ => return Err(std::io::Error::other("usage: bare_route <listen address> <body file>")),
+    let [_, listen, bodies @ ..] = args.as_slice() else {
+        return Err(std::io::Error::other("usage: bare_route <listen address> <body file>..."));
     };
-    let body: &'static [u8] = Vec::leak(std::fs::read(body_file)?);
-    let route =
-        Route::new().at("/static", get(poem::endpoint::make_sync(move |_| body.with_content_type("application/json"))));
+    if bodies.is_empty() {
+        return Err(std::io::Error::other("usage: bare_route <listen address> <body file>..."));
+    }
+    let mut route = Route::new();
+    for (n, file) in bodies.iter().enumerate() {
+        let body: &'static [u8] = Vec::leak(std::fs::read(file)?);
+        let endpoint = poem::endpoint::make_sync(move |_| body.with_content_type("application/json"));
+        route = route.at(format!("/static/{n}"), get(endpoint));
+    }
     let acceptor = TcpListener::bind(listen).into_acceptor().await?;
     let addr = acceptor.local_addr()[0].clone();
     println!("listening on {addr}");
