@@ -132,6 +132,7 @@ fn parse_role(s: &str) -> Result<Role, String> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    commerce::auth::password::return_large_buffers_to_the_system();
     let cli = Cli::parse();
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into());

@@ -2,8 +2,11 @@
 //!
 //! Each verification needs 19 MiB. Left to the allocator, a burst of logins on many blocking threads
 //! leaves that much behind in each thread's malloc arena (hundreds of MiB, seen under the contract
-//! tester's login cases). So verifications run at most one per core at a time, each in a reused
-//! block buffer: the memory is bounded by cores x 19 MiB whatever the login load.
+//! tester's login cases). So verifications run at most one per core at a time, each in a block
+//! buffer reused while logins keep coming: the memory is bounded by cores x 19 MiB whatever the login
+//! load. When the last running verification ends, the buffers are freed, and (with
+//! [`return_large_buffers_to_the_system`]) their memory goes back to the system: a service that
+//! served a login does not carry 19 MiB more for the rest of its life.
 
 use std::sync::{LazyLock, Mutex};
 
@@ -29,13 +32,37 @@ pub fn hash(password: &str) -> String {
 static BUFFERS: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
 
 /// One verification per core at a time.
-static SLOTS: LazyLock<tokio::sync::Semaphore> =
-    LazyLock::new(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get())));
+static SLOTS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| tokio::sync::Semaphore::new(slots()));
 
 /// Whether `password` matches `phc`, computed off the async workers. A malformed hash never matches.
 pub async fn verify(password: String, phc: String) -> bool {
-    let Ok(_slot) = SLOTS.acquire().await else { return false };
-    tokio::task::spawn_blocking(move || verify_now(&password, &phc)).await.unwrap_or(false)
+    let Ok(slot) = SLOTS.acquire().await else { return false };
+    let matches = tokio::task::spawn_blocking(move || verify_now(&password, &phc)).await.unwrap_or(false);
+    // The last verification running frees the buffers; while others run, they are kept for the
+    // next (a waiting verification would hold no permit only if every permit were taken).
+    let mut buffers = BUFFERS.lock().unwrap_or_else(|e| e.into_inner());
+    if SLOTS.available_permits() + 1 == slots() {
+        buffers.clear();
+    }
+    drop(buffers);
+    drop(slot);
+    matches
+}
+
+fn slots() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Makes the allocator serve allocations of 4 MiB and more from their own memory maps, always, so
+/// that freeing one (a verification's 19 MiB buffer) gives the memory back to the system. glibc's
+/// default raises this threshold to the size of the largest block freed, after which such buffers
+/// stay in the process.
+pub fn return_large_buffers_to_the_system() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes a tuning parameter of glibc's allocator; called at start-up.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+    }
 }
 
 /// Spends the time of one verification, so an unknown user answers as slowly as a wrong password.
@@ -80,5 +107,6 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(verify("correct horse".into(), other).await);
+        assert!(BUFFERS.lock().unwrap().is_empty(), "the last verification freed the buffers");
     }
 }
