@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::orders::{self, MAX_BATCH, NewOrder, OrderWithItems};
 use crate::error::AppError;
 
-/// Connections of the desk's own pool (PostgreSQL): one batch at a time, one spare.
+/// Connections of the desk's own pool (PostgreSQL): the batch's transaction, and the customers read beside it.
 const DESK_CONNECTIONS: u32 = 2;
 /// How long a batch smaller than the last one waits for more orders.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(2);

@@ -109,8 +109,9 @@ pub mod customer {
 pub mod order {
     use sea_orm::entity::prelude::*;
 
+    /// `Serialize` writes a row as its columns (PostgreSQL's batched order insert reads them so).
     #[sea_orm::model]
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "orders")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
@@ -142,8 +143,9 @@ pub mod order_item {
     use sea_orm::entity::prelude::*;
 
     /// A line of an order: the product's sku, name and price copied when the order was placed.
+    /// `Serialize` writes it as its columns, as for orders.
     #[sea_orm::model]
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "order_items")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]

@@ -3,17 +3,18 @@
 //! orders (a customer-role caller).
 //!
 //! Concurrency: stock is taken by `UPDATE products SET stock = stock - q WHERE ... AND stock >= q`,
-//! one product at a time in id order. The condition makes overselling impossible on either database
-//! (PostgreSQL re-checks it after waiting on the row lock; SQLite runs one writer at a time), and
-//! the fixed order rules out deadlocks between orders that share products. Every transaction starts
-//! with a write, so SQLite never has to upgrade a read snapshot.
+//! after the products are locked in id order. The condition makes overselling impossible on either
+//! database (PostgreSQL re-checks it after waiting on a row lock; SQLite runs one writer at a time),
+//! and the fixed lock order rules out deadlocks between transactions that share products. Every
+//! transaction starts with a write, so SQLite never has to upgrade a read snapshot.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait, Order as SortOrder, QueryFilter,
-    QueryOrder, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait, ExprTrait,
+    Order as SortOrder, QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -76,37 +77,29 @@ const ITEM_ROWS_PER_INSERT: usize = 1000;
 /// PostgreSQL; `BEGIN IMMEDIATE` takes SQLite's write lock), so the decisions made in memory hold
 /// until the commit; stock is then taken with one conditional `UPDATE` per product, which must
 /// match. `Err` means the transaction failed as a whole and nothing was written.
+///
+/// Round trips, on PostgreSQL: the begin and the lock (with the customers read beside them), one
+/// statement that takes the stock and inserts the orders and their lines, the commit.
 pub async fn create_batch(
     db: &DatabaseConnection,
     batch: &[(Uuid, NewOrder)],
 ) -> Result<Vec<Result<OrderWithItems, AppError>>, AppError> {
-    let immediate = TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..TransactionOptions::default()
-    };
-    let txn = db.begin_with_options(immediate).await?;
-    let customer_ids: BTreeSet<Uuid> = batch.iter().map(|(_, new)| new.customer_id).collect();
-    let customers: HashMap<Uuid, Uuid> = customer::Entity::find()
-        .select_only()
-        .columns([customer::Column::Id, customer::Column::TenantId])
-        .filter(customer::Column::Id.is_in(customer_ids))
-        .into_tuple::<(Uuid, Uuid)>()
-        .all(&txn)
-        .await?
-        .into_iter()
-        .collect();
     let product_ids: BTreeSet<Uuid> =
         batch.iter().flat_map(|(_, new)| new.lines.iter().map(|line| line.product_id)).collect();
-    let mut products: HashMap<Uuid, product::Model> = product::Entity::find()
-        .filter(product::Column::Id.is_in(product_ids))
-        .filter(product::Column::DeletedAt.is_null())
-        .order_by(product::Column::Id, SortOrder::Asc)
-        .lock_exclusive()
-        .all(&txn)
-        .await?
-        .into_iter()
-        .map(|p| (p.id, p))
-        .collect();
+    let customer_ids: BTreeSet<Uuid> = batch.iter().map(|(_, new)| new.customer_id).collect();
+    let (txn, mut products, customers) = if db.get_database_backend() == DbBackend::Postgres {
+        // A customer's tenant never changes and customers are never deleted (and each order's
+        // foreign key checks that its customer exists), so the customers need no lock: they are
+        // read on the pool's other connection while this transaction begins and locks the products.
+        let (locked, customers) = tokio::join!(begin_and_lock(db, product_ids), customer_tenants(db, customer_ids));
+        let (txn, products) = locked?;
+        (txn, products, customers?)
+    } else {
+        // SQLite's pool has one connection: the transaction reads them.
+        let (txn, products) = begin_and_lock(db, product_ids).await?;
+        let customers = customer_tenants(&txn, customer_ids).await?;
+        (txn, products, customers)
+    };
 
     let now = super::now();
     let mut taken: BTreeMap<Uuid, i64> = BTreeMap::new();
@@ -118,15 +111,122 @@ pub async fn create_batch(
     if created.is_empty() {
         return Ok(results);
     }
+    if txn.get_database_backend() == DbBackend::Postgres {
+        write_in_one_statement(&txn, &taken, &created).await?;
+    } else {
+        write_each_table(&txn, &taken, &created).await?;
+    }
+    txn.commit().await?;
+    Ok(results)
+}
 
-    for (&product_id, &quantity) in &taken {
+/// Begins a batch's transaction and locks its products (`BEGIN IMMEDIATE` has taken SQLite's write
+/// lock already), by id.
+async fn begin_and_lock(
+    db: &DatabaseConnection,
+    ids: BTreeSet<Uuid>,
+) -> Result<(DatabaseTransaction, HashMap<Uuid, product::Model>), DbErr> {
+    let immediate = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    };
+    let txn = db.begin_with_options(immediate).await?;
+    let products = product::Entity::find()
+        .filter(product::Column::Id.is_in(ids))
+        .filter(product::Column::DeletedAt.is_null())
+        .order_by(product::Column::Id, SortOrder::Asc)
+        .lock_exclusive()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    Ok((txn, products))
+}
+
+/// The tenant of each of the customers `ids` that exists.
+async fn customer_tenants(db: &impl ConnectionTrait, ids: BTreeSet<Uuid>) -> Result<HashMap<Uuid, Uuid>, DbErr> {
+    let rows = customer::Entity::find()
+        .select_only()
+        .columns([customer::Column::Id, customer::Column::TenantId])
+        .filter(customer::Column::Id.is_in(ids))
+        .into_tuple::<(Uuid, Uuid)>()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// A batch's orders and lines as JSON arrays of their columns, for [`write_in_one_statement`].
+#[derive(serde::Serialize)]
+struct BatchRows<'a> {
+    orders: Vec<&'a order::Model>,
+    items: Vec<&'a order_item::Model>,
+}
+
+/// PostgreSQL: the stock of every product (one conditional `UPDATE` by primary key each), the orders
+/// and their lines, in one statement. The rows come as one JSON document read through the tables'
+/// own row types, so no column is named a second time and the text changes only with the number of
+/// products. Every stock update must match, or the batch is refused (and rolled back).
+async fn write_in_one_statement(
+    txn: &DatabaseTransaction,
+    taken: &BTreeMap<Uuid, i64>,
+    created: &[&OrderWithItems],
+) -> Result<(), AppError> {
+    let rows = BatchRows {
+        orders: created.iter().map(|(order, _)| order).collect(),
+        items: created.iter().flat_map(|(_, items)| items).collect(),
+    };
+    let expected = [("taken", taken.len()), ("placed", rows.orders.len()), ("lines", rows.items.len())];
+    let json = serde_json::to_string(&rows).map_err(|e| AppError::Internal(e.to_string()))?;
+    let mut values: Vec<sea_orm::Value> = vec![json.into()];
+    let mut sql = String::from("WITH rows AS (SELECT $1::jsonb AS batch), ");
+    let mut counts = Vec::with_capacity(taken.len());
+    for (i, (&product_id, &quantity)) in taken.iter().enumerate() {
+        let (id, q) = (values.len() + 1, values.len() + 2);
+        values.extend([product_id.into(), quantity.into()]);
+        sql.push_str(&format!(
+            "taken_{i} AS (UPDATE products SET stock = stock - ${q}, version = version + 1 \
+             WHERE id = ${id} AND deleted_at IS NULL AND stock >= ${q} RETURNING 1), "
+        ));
+        counts.push(format!("(SELECT count(*) FROM taken_{i})"));
+    }
+    sql.push_str(
+        "placed AS (INSERT INTO orders \
+         SELECT * FROM jsonb_populate_recordset(NULL::orders, (SELECT batch -> 'orders' FROM rows)) RETURNING 1), \
+         lines AS (INSERT INTO order_items \
+         SELECT * FROM jsonb_populate_recordset(NULL::order_items, (SELECT batch -> 'items' FROM rows)) RETURNING 1) \
+         SELECT (SELECT count(*) FROM placed) AS placed, (SELECT count(*) FROM lines) AS lines, ",
+    );
+    sql.push_str(&format!("{} AS taken", if counts.is_empty() { "0".into() } else { counts.join(" + ") }));
+    let written = txn
+        .query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
+        .await?
+        .ok_or_else(|| AppError::Internal("the batch statement answered no row".into()))?;
+    for (column, rows) in expected {
+        let count: i64 = written.try_get("", column)?;
+        if count != rows as i64 {
+            // Unreachable while the locks hold; refuse the whole batch rather than oversell.
+            return Err(AppError::Internal(format!("the batch wrote {count} rows of {column}, not {rows}")));
+        }
+    }
+    Ok(())
+}
+
+/// Any other database (SQLite has no writes inside `WITH`): one conditional `UPDATE` per product,
+/// each of which must match, then the orders and their lines.
+async fn write_each_table(
+    txn: &DatabaseTransaction,
+    taken: &BTreeMap<Uuid, i64>,
+    created: &[&OrderWithItems],
+) -> Result<(), AppError> {
+    for (&product_id, &quantity) in taken {
         let updated = product::Entity::update_many()
             .col_expr(product::Column::Stock, Expr::col(product::Column::Stock).sub(quantity))
             .col_expr(product::Column::Version, Expr::col(product::Column::Version).add(1))
             .filter(product::Column::Id.eq(product_id))
             .filter(product::Column::DeletedAt.is_null())
             .filter(product::Column::Stock.gte(quantity))
-            .exec(&txn)
+            .exec(txn)
             .await?
             .rows_affected;
         if updated != 1 {
@@ -135,16 +235,15 @@ pub async fn create_batch(
         }
     }
     order::Entity::insert_many(created.iter().map(|(order, _)| order::ActiveModel::from(order.clone())))
-        .exec(&txn)
+        .exec(txn)
         .await?;
     let lines: Vec<order_item::ActiveModel> =
         created.iter().flat_map(|(_, items)| items.iter().cloned().map(order_item::ActiveModel::from)).collect();
     let mut lines = lines.into_iter().peekable();
     while lines.peek().is_some() {
-        order_item::Entity::insert_many(lines.by_ref().take(ITEM_ROWS_PER_INSERT)).exec(&txn).await?;
+        order_item::Entity::insert_many(lines.by_ref().take(ITEM_ROWS_PER_INSERT)).exec(txn).await?;
     }
-    txn.commit().await?;
-    Ok(results)
+    Ok(())
 }
 
 /// Decides one order of a batch against the products as the earlier orders left them; when it can
