@@ -345,7 +345,12 @@ fn run_inner(root: &Path) -> Result<(), String> {
     }
     if Command::new("wrk").arg("--version").output().is_err() {
         eprintln!("bench: installing wrk (Debian package)");
-        let _ = Command::new("apt-get").args(["install", "-y", "-qq", "wrk"]).status();
+        let install =
+            || Command::new("apt-get").args(["install", "-y", "-qq", "wrk"]).status().is_ok_and(|s| s.success());
+        // A fresh machine may have no package lists yet.
+        if !install() && Command::new("apt-get").args(["update", "-qq"]).status().is_ok_and(|s| s.success()) {
+            install();
+        }
     }
     let work: PathBuf = root.join("target/bench");
     let _ = std::fs::remove_dir_all(&work);
