@@ -38,17 +38,16 @@ pub struct RequestTimeout(pub std::time::Duration);
 /// Every route of the service, wrapped in the request-id, body-limit and problem-details middleware.
 pub fn routes(handlers: Arc<Handlers>, body_limit: BodyLimit, timeout: RequestTimeout) -> impl Endpoint {
     let spec = handlers.spec.clone();
-    let metrics = handlers.metrics.clone();
+    // The middleware holds what it needs rather than finding it in each request's extensions: a
+    // `.data(...)` layer boxes its value into every request, whichever route serves it.
+    let settings =
+        Arc::new(problems::Settings { spec: spec.clone(), metrics: handlers.metrics.clone(), body_limit, timeout });
+    let swagger = docs::swagger_config();
     Route::new()
-        .at("/openapi.yaml", get(docs::spec_yaml))
-        .at("/openapi.json", get(docs::spec_json))
-        .at("/docs", get(docs::swagger_ui))
-        .at("/docs/*path", get(docs::swagger_ui))
+        .at("/openapi.yaml", get(docs::spec_yaml).data(spec.clone()))
+        .at("/openapi.json", get(docs::spec_json).data(spec))
+        .at("/docs", get(docs::swagger_ui).data(swagger.clone()))
+        .at("/docs/*path", get(docs::swagger_ui).data(swagger))
         .nest("/", openapi_service(handlers))
-        .around(problems::middleware)
-        .data(body_limit)
-        .data(timeout)
-        .data(metrics)
-        .data(spec)
-        .data(docs::swagger_config())
+        .around(move |next, req| problems::middleware(next, req, settings.clone()))
 }

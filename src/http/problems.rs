@@ -19,7 +19,15 @@ use crate::spec::ApiDocument;
 
 const REQUEST_ID: &str = "x-request-id";
 
-pub async fn middleware<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
+/// What the middleware needs of the service.
+pub struct Settings {
+    pub spec: Arc<ApiDocument>,
+    pub metrics: Arc<Metrics>,
+    pub body_limit: super::BodyLimit,
+    pub timeout: super::RequestTimeout,
+}
+
+pub async fn middleware<E: Endpoint>(next: E, mut req: Request, settings: Arc<Settings>) -> poem::Result<Response> {
     let request_id = req
         .headers()
         .get(REQUEST_ID)
@@ -35,48 +43,39 @@ pub async fn middleware<E: Endpoint>(next: E, mut req: Request) -> poem::Result<
         rate_limit: Arc::default(),
     };
     let usage = ctx.rate_limit.clone();
-    let spec = req.data::<Arc<ApiDocument>>().cloned();
-    let limit = req.data::<super::BodyLimit>().copied();
-    let timeout = req.data::<super::RequestTimeout>().copied();
-    let metrics = req.data::<Arc<Metrics>>().cloned();
-    let operation = spec
-        .as_deref()
-        .and_then(|s| s.operation_id(&ctx.method, &ctx.path))
-        .unwrap_or(super::metrics::UNMATCHED)
-        .to_string();
+    let operation = settings.spec.operation_id(&ctx.method, &ctx.path).unwrap_or(super::metrics::UNMATCHED).to_string();
     let span = tracing::info_span!("request", request_id = %request_id, method = %ctx.method, path = %ctx.path);
     let started = std::time::Instant::now();
     let mut response = context::scope(
         ctx,
         async move {
-            if let Some(super::BodyLimit(max)) = limit
-                && let Err(e) = limit_body(&mut req, max).await
-            {
+            if let Err(e) = limit_body(&mut req, settings.body_limit.0).await {
                 return problem_response(&e.to_problem());
             }
             // The probes and the metrics answer whatever the load: they are what tells a slow
             // instance from a dead one.
             let bounded = !matches!(operation.as_str(), "healthz" | "readyz" | "metrics");
-            let outcome = match timeout.filter(|_| bounded) {
+            let super::RequestTimeout(limit) = settings.timeout;
+            let outcome = if !bounded {
+                next.call(req).await
+            } else if limit.is_zero() {
                 // A zero budget is spent before the request starts.
-                Some(super::RequestTimeout(limit)) if limit.is_zero() => Err(AppError::Timeout(0).into()),
-                Some(super::RequestTimeout(limit)) => match tokio::time::timeout(limit, next.call(req)).await {
+                Err(AppError::Timeout(0).into())
+            } else {
+                match tokio::time::timeout(limit, next.call(req)).await {
                     Ok(outcome) => outcome,
                     Err(_) => Err(AppError::Timeout(limit.as_millis() as u64).into()),
-                },
-                None => next.call(req).await,
+                }
             };
             let response = match outcome {
                 Ok(response) => response.into_response(),
-                Err(error) => to_problem(error, spec.as_deref()),
+                Err(error) => to_problem(error, &settings.spec),
             };
             // One access-log line per request; headers and bodies (credentials) are never logged.
             let elapsed = started.elapsed().as_secs_f64();
             let status = response.status().as_u16();
             tracing::info!(status, latency_ms = elapsed * 1000.0, "served");
-            if let Some(metrics) = &metrics {
-                metrics.record(&operation, status, elapsed);
-            }
+            settings.metrics.record(&operation, status, elapsed);
             response
         }
         .instrument(span),
@@ -117,7 +116,7 @@ async fn limit_body(req: &mut Request, max: usize) -> Result<(), AppError> {
 }
 
 /// Maps a `poem::Error` to a problem response (runs inside the request's context).
-fn to_problem(error: poem::Error, spec: Option<&ApiDocument>) -> Response {
+fn to_problem(error: poem::Error, spec: &ApiDocument) -> Response {
     if let Some(problem) = error.downcast_ref::<ProblemResponse>() {
         return poem::error::ResponseError::as_response(problem);
     }
@@ -139,7 +138,7 @@ fn to_problem(error: poem::Error, spec: Option<&ApiDocument>) -> Response {
             .name
             .strip_prefix("param")
             .and_then(|i| i.parse().ok())
-            .and_then(|i| spec?.path_parameter(&context::current().path, i))
+            .and_then(|i| spec.path_parameter(&context::current().path, i))
             .unwrap_or(e.name);
         invalid_parameter(spec, name, &e.reason)
     } else if let Some(e) = error.downcast_ref::<ContentTypeError>() {
@@ -152,7 +151,7 @@ fn to_problem(error: poem::Error, spec: Option<&ApiDocument>) -> Response {
         AppError::NotFound { kind: "route", id: context::current().path }
     } else if error.is::<MethodNotAllowedError>() {
         // RFC 9110: a 405 lists the methods the resource supports.
-        let allowed = spec.and_then(|s| s.allowed_methods(&context::current().path)).unwrap_or_default().join(", ");
+        let allowed = spec.allowed_methods(&context::current().path).unwrap_or_default().join(", ");
         let mut response =
             problem_response(&AppError::MethodNotAllowed(format!("this path supports {allowed}")).to_problem());
         if let Ok(value) = HeaderValue::from_str(&allowed) {
@@ -172,10 +171,10 @@ fn to_problem(error: poem::Error, spec: Option<&ApiDocument>) -> Response {
 
 /// A 400 for parameter `name`, explained by its schema in the spec when the spec can (poem-openapi's
 /// own reason otherwise).
-fn invalid_parameter(spec: Option<&ApiDocument>, name: &str, reason: &str) -> AppError {
+fn invalid_parameter(spec: &ApiDocument, name: &str, reason: &str) -> AppError {
     let ctx = context::current();
     let detail = spec
-        .and_then(|s| s.explain_parameter(&ctx.method, &ctx.path, ctx.query.as_deref(), name))
+        .explain_parameter(&ctx.method, &ctx.path, ctx.query.as_deref(), name)
         .unwrap_or_else(|| reason.to_string());
     AppError::invalid_parameter(name, detail)
 }
