@@ -87,7 +87,8 @@ pub async fn create_batch(
     let product_ids: BTreeSet<Uuid> =
         batch.iter().flat_map(|(_, new)| new.lines.iter().map(|line| line.product_id)).collect();
     let customer_ids: BTreeSet<Uuid> = batch.iter().map(|(_, new)| new.customer_id).collect();
-    let (txn, mut products, customers) = if db.get_database_backend() == DbBackend::Postgres {
+    let postgres = db.get_database_backend() == DbBackend::Postgres;
+    let (txn, mut products, customers) = if postgres {
         // A customer's tenant never changes and customers are never deleted (and each order's
         // foreign key checks that its customer exists), so the customers need no lock: they are
         // read on the pool's other connection while this transaction begins and locks the products.
@@ -111,7 +112,7 @@ pub async fn create_batch(
     if created.is_empty() {
         return Ok(results);
     }
-    if txn.get_database_backend() == DbBackend::Postgres {
+    if postgres {
         write_in_one_statement(&txn, &taken, &created).await?;
     } else {
         write_each_table(&txn, &taken, &created).await?;
