@@ -7,48 +7,48 @@ use clap::Args;
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Database URL: `sqlite://FILE?mode=rwc` (created on first start) or `postgres://...`.
-    #[arg(long, global = true, env = "DATABASE_URL", default_value = "sqlite://commerce.db?mode=rwc")]
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://commerce.db?mode=rwc")]
     pub database_url: String,
 
     /// Address to listen on.
-    #[arg(long, global = true, env = "COMMERCE_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "COMMERCE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
 
     /// Secret that signs access tokens (HS256). By default a random secret is generated on first
     /// start and kept in the database, so every instance over that database shares it.
-    #[arg(long, global = true, env = "COMMERCE_JWT_SECRET", hide_env_values = true)]
+    #[arg(long, env = "COMMERCE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
 
     /// Email of the admin user created in tenant `demo` on first start.
-    #[arg(long, global = true, env = "COMMERCE_ADMIN_EMAIL", default_value = "admin@example.com")]
+    #[arg(long, env = "COMMERCE_ADMIN_EMAIL", default_value = "admin@example.com")]
     pub admin_email: String,
 
     /// Password of that admin user; when unset, one is generated and printed once.
-    #[arg(long, global = true, env = "COMMERCE_ADMIN_PASSWORD", hide_env_values = true)]
+    #[arg(long, env = "COMMERCE_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
 
     /// Requests per minute for each API key and user on the standard plan.
-    #[arg(long, global = true, env = "COMMERCE_RATE_LIMIT_STANDARD", default_value_t = 1000)]
+    #[arg(long, env = "COMMERCE_RATE_LIMIT_STANDARD", default_value_t = 1000)]
     pub rate_limit_standard: u32,
 
     /// Requests per minute for each API key and user on the enterprise plan.
-    #[arg(long, global = true, env = "COMMERCE_RATE_LIMIT_ENTERPRISE", default_value_t = 10000)]
+    #[arg(long, env = "COMMERCE_RATE_LIMIT_ENTERPRISE", default_value_t = 10000)]
     pub rate_limit_enterprise: u32,
 
     /// Largest request body accepted, in bytes; larger ones answer 413.
-    #[arg(long, global = true, env = "COMMERCE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    #[arg(long, env = "COMMERCE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
     /// Longest a request may take, in milliseconds; slower ones are abandoned with a 503 problem.
-    #[arg(long, global = true, env = "COMMERCE_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    #[arg(long, env = "COMMERCE_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
     pub request_timeout_ms: u64,
 
     /// Log lines as human-readable `text` or as `json` objects (one per line, for log shippers).
-    #[arg(long, global = true, env = "COMMERCE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    #[arg(long, env = "COMMERCE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
 
     /// Create the sample products of tenant `demo` on first start.
-    #[arg(long, global = true, env = "COMMERCE_SEED_DEMO", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "COMMERCE_SEED_DEMO", default_value_t = true, action = clap::ArgAction::Set)]
     pub seed_demo: bool,
 }
 

@@ -8,13 +8,25 @@ use commerce::config::Config;
 use commerce::store;
 use uuid::Uuid;
 
+/// `commerce --version`: the binary's version and the API version it serves.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (Commerce API 2.4.0)");
+
 #[derive(Parser)]
-#[command(name = "commerce", version, about = "The Commerce API v2.4.0 service")]
+#[command(name = "commerce", version = VERSION, about = "The Commerce API v2.4.0 service", args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Without a subcommand, `commerce` serves with these settings.
     #[command(flatten)]
     config: Config,
+}
+
+/// The database an administrative command works on.
+#[derive(Args)]
+struct Database {
+    /// Database URL: `sqlite://FILE?mode=rwc` or `postgres://...`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://commerce.db?mode=rwc")]
+    database_url: String,
 }
 
 #[derive(Subcommand)]
@@ -22,21 +34,29 @@ enum Command {
     /// Serve the API (the default).
     ///
     /// Example: `DATABASE_URL=postgres://postgres@127.0.0.1/test commerce serve --listen 0.0.0.0:8080`
-    Serve,
+    Serve(Box<Config>),
     /// Apply pending migrations and exit.
     ///
     /// Example: `DATABASE_URL=postgres://postgres@127.0.0.1/test commerce migrate`
-    Migrate,
+    Migrate(Database),
     /// Add generated demo products to a tenant (for load tests and demos).
     ///
     /// Example: `commerce seed --tenant demo --products 10000`
     Seed {
+        #[command(flatten)]
+        database: Database,
         /// The tenant's slug.
         #[arg(long, default_value = "demo")]
         tenant: String,
         /// How many products (skus SEED-00001, ...).
         #[arg(long, default_value_t = 1000)]
         products: usize,
+        /// Email of the admin created in tenant `demo` if the database is new.
+        #[arg(long, env = "COMMERCE_ADMIN_EMAIL", default_value = "admin@example.com")]
+        admin_email: String,
+        /// That admin's password; generated and printed once when unset.
+        #[arg(long, env = "COMMERCE_ADMIN_PASSWORD", hide_env_values = true)]
+        admin_password: Option<String>,
     },
     /// Tenants.
     #[command(subcommand)]
@@ -47,7 +67,7 @@ enum Command {
     /// Server-to-server API keys.
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),
-    /// Check a running deployment against an OpenAPI 3.1 document (Schemathesis's checks).
+    /// Check a running deployment against its OpenAPI document (Schemathesis's checks).
     ///
     /// Example: `commerce contract --base-url http://127.0.0.1:8080 --config schemathesis.toml --report junit`
     Contract(Box<commerce_contract::Args>),
@@ -59,6 +79,8 @@ enum TenantCommand {
     ///
     /// Example: `commerce tenant create --slug acme --name "Acme Inc." --plan enterprise`
     Create {
+        #[command(flatten)]
+        database: Database,
         /// URL-safe identifier users log in with.
         #[arg(long)]
         slug: String,
@@ -81,6 +103,8 @@ enum UserCommand {
 
 #[derive(Args)]
 struct UserCreate {
+    #[command(flatten)]
+    database: Database,
     /// The tenant's slug.
     #[arg(long)]
     tenant: String,
@@ -100,6 +124,8 @@ enum ApiKeyCommand {
     ///
     /// Example: `commerce api-key create --tenant acme --name erp --scopes products:read,orders:write`
     Create {
+        #[command(flatten)]
+        database: Database,
         /// The tenant's slug.
         #[arg(long)]
         tenant: String,
@@ -117,6 +143,8 @@ enum ApiKeyCommand {
     ///
     /// Example: `commerce api-key revoke --id 0193a5b0-7f3e-7c2a-9a41-5d2f8e6b1c01`
     Revoke {
+        #[command(flatten)]
+        database: Database,
         #[arg(long)]
         id: Uuid,
     },
@@ -136,24 +164,31 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into());
+    let command = cli.command.unwrap_or_else(|| Command::Serve(Box::new(cli.config)));
+    let log_format = match &command {
+        Command::Serve(config) => config.log_format.as_str(),
+        _ => "text",
+    };
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match cli.config.log_format.as_str() {
+    match log_format {
         "json" => logs.json().flatten_event(true).with_current_span(true).with_span_list(false).init(),
         _ => logs.init(),
     }
-    let config = cli.config;
-    let result = match cli.command.unwrap_or(Command::Serve) {
+    let result = match command {
         // Its own exit statuses: 0 passed, 1 failed, 2 unusable document or configuration.
         Command::Contract(args) => return std::process::ExitCode::from(commerce_contract::run(*args).await),
-        Command::Serve => serve(config).await,
-        Command::Migrate => store::connect(&config.database_url)
+        Command::Serve(config) => serve(*config).await,
+        Command::Migrate(database) => store::connect(&database.database_url)
             .await
             .map(|_| eprintln!("migrations applied"))
             .map_err(|e| e.to_string()),
-        Command::Seed { tenant, products } => seed(&config, &tenant, products).await,
-        Command::Tenant(command) => tenant(&config, command).await,
-        Command::User(UserCommand::Create(args)) => create_user(&config, args).await,
-        Command::ApiKey(command) => api_key(&config, command).await,
+        Command::Seed { database, tenant, products, admin_email, admin_password } => {
+            let config = Config { admin_email, admin_password, ..Config::for_database(database.database_url) };
+            seed(&config, &tenant, products).await
+        }
+        Command::Tenant(command) => tenant(command).await,
+        Command::User(UserCommand::Create(args)) => create_user(args).await,
+        Command::ApiKey(command) => api_key(command).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -206,14 +241,14 @@ async fn seed(config: &Config, tenant: &str, products: usize) -> Result<(), Stri
     Ok(())
 }
 
-async fn tenant(config: &Config, TenantCommand::Create { slug, name, plan }: TenantCommand) -> Result<(), String> {
-    let db = store::connect(&config.database_url).await.map_err(|e| e.to_string())?;
+async fn tenant(TenantCommand::Create { database, slug, name, plan }: TenantCommand) -> Result<(), String> {
+    let db = store::connect(&database.database_url).await.map_err(|e| e.to_string())?;
     let tenant = store::tenants::create_tenant(&db, &slug, &name, plan).await.map_err(|e| e.to_string())?;
     println!("created tenant {} ({}) on the {} plan", tenant.slug, tenant.id, plan.as_str());
     Ok(())
 }
 
-async fn create_user(config: &Config, args: UserCreate) -> Result<(), String> {
+async fn create_user(args: UserCreate) -> Result<(), String> {
     let password = match args.password {
         Some(password) => password,
         None => rpassword::prompt_password(format!("password for {}: ", args.email))
@@ -222,7 +257,7 @@ async fn create_user(config: &Config, args: UserCreate) -> Result<(), String> {
     if password.chars().count() < 8 {
         return Err("the password must have at least 8 characters".into());
     }
-    let db = store::connect(&config.database_url).await.map_err(|e| e.to_string())?;
+    let db = store::connect(&args.database.database_url).await.map_err(|e| e.to_string())?;
     let tenant = store::tenants::find_tenant(&db, &args.tenant)
         .await
         .map_err(|e| e.to_string())?
@@ -234,10 +269,13 @@ async fn create_user(config: &Config, args: UserCreate) -> Result<(), String> {
     Ok(())
 }
 
-async fn api_key(config: &Config, command: ApiKeyCommand) -> Result<(), String> {
-    let db = store::connect(&config.database_url).await.map_err(|e| e.to_string())?;
+async fn api_key(command: ApiKeyCommand) -> Result<(), String> {
+    let database = match &command {
+        ApiKeyCommand::Create { database, .. } | ApiKeyCommand::Revoke { database, .. } => database,
+    };
+    let db = store::connect(&database.database_url).await.map_err(|e| e.to_string())?;
     match command {
-        ApiKeyCommand::Create { tenant, name, scopes, plan } => {
+        ApiKeyCommand::Create { tenant, name, scopes, plan, .. } => {
             let scopes = tokens::parse_scopes(scopes.iter().map(String::as_str))?;
             let tenant = store::tenants::find_tenant(&db, &tenant)
                 .await
@@ -249,7 +287,7 @@ async fn api_key(config: &Config, command: ApiKeyCommand) -> Result<(), String> 
             eprintln!("created API key {} ({name}) for tenant {}; it is shown once:", key.id, tenant.slug);
             println!("{secret}");
         }
-        ApiKeyCommand::Revoke { id } => {
+        ApiKeyCommand::Revoke { id, .. } => {
             if !store::tenants::revoke_api_key(&db, id).await.map_err(|e| e.to_string())? {
                 return Err(format!("no live API key {id}"));
             }

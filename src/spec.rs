@@ -54,7 +54,7 @@ impl ApiDocument {
                     .with_draft(jsonschema::Draft::Draft202012)
                     .should_validate_formats(true)
                     .build(&spec.standalone_schema(p.schema))
-                    .map_err(|e| format!("{}: parameter {} does not compile: {e}", op.operation_id, p.name))?;
+                    .map_err(|e| format!("{}: parameter {} does not compile: {e}", op.name, p.name))?;
                 let resolved = spec.resolve(p.schema).map_err(|e| e.0)?;
                 let ty = commerce_spec::primary_type(resolved).unwrap_or("string").to_string();
                 let key = (op.method.to_uppercase(), op.path.to_string(), p.name.to_string());
@@ -66,8 +66,8 @@ impl ApiDocument {
                 .with_draft(jsonschema::Draft::Draft202012)
                 .should_validate_formats(true)
                 .build(&root)
-                .map_err(|e| format!("{}: the request schema does not compile: {e}", op.operation_id))?;
-            bodies.insert(op.operation_id.to_string(), validator);
+                .map_err(|e| format!("{}: the request schema does not compile: {e}", op.name))?;
+            bodies.insert(op.name.to_string(), validator);
         }
         let json = serde_json::to_string_pretty(&spec.doc).map_err(|e| e.to_string())?;
         let paths = spec
@@ -272,7 +272,7 @@ mod tests {
             let Some(example) = op.request_body.and_then(|b| b.pointer("/content/application~1json/example")) else {
                 continue;
             };
-            doc.validate_body(op.operation_id, example).unwrap_or_else(|e| panic!("{}: {e:?}", op.operation_id));
+            doc.validate_body(&op.name, example).unwrap_or_else(|e| panic!("{}: {e:?}", op.name));
         }
     }
 }

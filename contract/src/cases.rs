@@ -1,14 +1,19 @@
 //! Test cases: what to send to one operation, and what the request is meant to be (valid, invalid,
 //! missing a header, an undocumented method). The examples, coverage and fuzzing phases are built
-//! here, before anything is sent; the stateful phase builds its steps from responses (`stateful.rs`).
+//! here, before anything is sent; the stateful phase builds its steps from responses (`runner.rs`).
+//!
+//! Parameters are held as written on the wire (`wire::Written`) and bodies as encoded payloads, so
+//! what is classified is exactly what is sent. A case is valid or invalid by what the server reads
+//! back (`wire::read_param`, `wire::read_body`) checked against the schema.
 
 use std::collections::HashSet;
 
 use rand::Rng as _;
 use serde_json::Value;
 
-use crate::model::{Api, Location, Op, Param};
-use crate::values::{Generator, read_wire, to_wire, variants};
+use crate::model::{Api, Location, Media, Op, Param};
+use crate::values::{Generator, flatten, variants};
+use crate::wire::{Payload, Written, read_body, read_param, write_body, write_param};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -63,6 +68,15 @@ impl Mode {
     }
 }
 
+/// A request body of a case: the value, the media type it is written in, and the bytes.
+#[derive(Debug, Clone)]
+pub struct CaseBody {
+    /// Index into the operation's body media types.
+    pub media: usize,
+    pub value: Value,
+    pub payload: Payload,
+}
+
 /// One request to send.
 #[derive(Debug, Clone)]
 pub struct Case {
@@ -71,10 +85,9 @@ pub struct Case {
     pub intent: Intent,
     /// Upper case; the operation's own method except for unsupported-method cases.
     pub method: String,
-    pub path_params: Vec<(String, String)>,
-    pub query: Vec<(String, String)>,
-    pub headers: Vec<(String, String)>,
-    pub body: Option<Value>,
+    /// `(parameter index, as written)`, in parameter order.
+    pub params: Vec<(usize, Written)>,
+    pub body: Option<CaseBody>,
 }
 
 impl Case {
@@ -82,13 +95,24 @@ impl Case {
     pub fn negative_in_path(&self) -> bool {
         matches!(&self.intent, Intent::Negative(why) if why.starts_with("path "))
     }
+
+    /// The value the server reads for the parameter called `name` in `location` (any location when
+    /// `None`), for link expressions such as `$request.path.id`.
+    pub fn param_value(&self, op: &Op, name: &str, location: Option<Location>) -> Option<Value> {
+        self.params.iter().find_map(|(i, written)| {
+            let p = &op.params[*i];
+            (p.name.eq_ignore_ascii_case(name) && location.is_none_or(|l| l == p.location))
+                .then(|| read_param(p, written))
+                .flatten()
+        })
+    }
 }
 
-/// The values of a request before they become text.
+/// The values of a request before they become a case.
 #[derive(Clone)]
 struct Parts {
-    params: Vec<(usize, String)>,
-    body: Option<Value>,
+    params: Vec<(usize, Written)>,
+    body: Option<CaseBody>,
 }
 
 /// Builds the cases of one operation from a seeded generator.
@@ -99,45 +123,106 @@ pub struct Builder<'a> {
     pub generator: Generator<'a>,
 }
 
+/// Whether `written` reads back, for `param`, as a valid value (absent counts when optional).
+fn param_valid(param: &Param, written: &Written) -> bool {
+    match read_param(param, written) {
+        Some(value) => param.schema.is_valid(&value),
+        None => !param.required,
+    }
+}
+
 impl<'a> Builder<'a> {
     /// The seed mixes the operation's id in, so an operation's cases do not depend on the others.
     pub fn new(api: &'a Api, index: usize, seed: u64) -> Self {
         let op = &api.operations[index];
         let id_hash =
             op.id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
-        Self { api, index, op, generator: Generator::new(&api.spec, seed ^ id_hash) }
+        Self { api, index, op, generator: Generator::new(&api.requests, seed ^ id_hash) }
     }
 
-    /// A valid text for `param`: its `preferred` value if that is valid on the wire, else generated.
-    fn param_text(&mut self, param: &Param, preferred: Option<&Value>) -> Option<String> {
-        if let Some(text) = preferred.and_then(to_wire).filter(|t| wire_valid(param, t)) {
-            return Some(text);
+    /// A valid written form of `param`: its `preferred` value if that reads back valid, else generated.
+    fn param_text(&mut self, param: &Param, preferred: Option<&Value>) -> Option<Written> {
+        if let Some(written) = preferred.and_then(|v| write_param(param, v)).filter(|w| param_valid(param, w)) {
+            return Some(written);
         }
-        for _ in 0..20 {
+        for _ in 0..30 {
             let value = self.generator.positive(&param.schema.raw);
-            if let Some(text) = to_wire(&value).filter(|t| wire_valid(param, t)) {
-                return Some(text);
+            if let Some(written) = write_param(param, &value).filter(|w| param_valid(param, w)) {
+                return Some(written);
             }
         }
         None
     }
 
-    /// A valid body: `preferred` if valid, else generated; `None` when none could be found.
-    fn body_value(&mut self, preferred: Option<&Value>) -> Option<Value> {
-        let schema = self.op.body.as_ref()?.schema.as_ref()?;
-        if let Some(value) = preferred.filter(|v| schema.is_valid(v)) {
-            return Some(value.clone());
+    /// Why no valid value of `param` could be written, for the report.
+    pub fn param_failure(param: &Param) -> String {
+        format!(
+            "{}: no valid value of {} parameter {} could be written in style {}{} (it reads back invalid)",
+            param.pointer,
+            param.location.name(),
+            param.name,
+            param.style.name(),
+            if param.explode { ", explode" } else { "" }
+        )
+    }
+
+    fn encode(&self, media: usize, value: Value) -> Option<CaseBody> {
+        let m = &self.op.body.as_ref()?.media[media];
+        let flat = m.schema.as_ref().map_or(Value::Bool(true), |s| flatten(&self.api.requests, &s.raw));
+        let payload = write_body(m, &value, &flat, &self.api.requests)?;
+        Some(CaseBody { media, value, payload })
+    }
+
+    /// Whether the server reads `body` as valid for its media type's schema.
+    fn body_valid(&self, body: &CaseBody) -> Option<String> {
+        let m = &self.op.body.as_ref()?.media[body.media];
+        let schema = m.schema.as_ref()?;
+        let flat = flatten(&self.api.requests, &schema.raw);
+        schema.first_error(&read_body(m, &body.value, &flat, &self.api.requests))
+    }
+
+    /// A valid body of media type `media`: `preferred` if valid, else generated.
+    fn body_value(&mut self, media: usize, preferred: Option<&Value>) -> Option<CaseBody> {
+        let m: &Media = &self.op.body.as_ref()?.media[media];
+        let Some(schema) = &m.schema else {
+            // Any content is allowed: a small object for JSON, a few words or bytes otherwise.
+            let value = preferred.cloned().unwrap_or_else(|| match m.encoding {
+                crate::model::Encoding::Json => Value::Object(Default::default()),
+                _ => Value::String(format!("contract-{}", self.generator.rng.random_range(0..1_000_000))),
+            });
+            return self.encode(media, value);
+        };
+        if let Some(body) =
+            preferred.cloned().and_then(|v| self.encode(media, v)).filter(|b| self.body_valid(b).is_none())
+        {
+            return Some(body);
         }
-        (0..20).map(|_| self.generator.positive(&schema.raw)).find(|v| schema.is_valid(v))
+        let raw = schema.raw.clone();
+        for _ in 0..30 {
+            let value = self.generator.positive(&raw);
+            if let Some(body) = self.encode(media, value).filter(|b| self.body_valid(b).is_none()) {
+                return Some(body);
+            }
+        }
+        None
+    }
+
+    /// The usable media types of the body, JSON first.
+    fn media_order(&self) -> Vec<usize> {
+        let Some(body) = &self.op.body else { return Vec::new() };
+        let mut order: Vec<usize> = body.usable().map(|(i, _)| i).collect();
+        order.sort_by_key(|&i| body.media[i].encoding != crate::model::Encoding::Json);
+        order
     }
 
     /// Valid parts: required parameters always, optional ones when `optional` says so; examples
-    /// (the `nth`, cycling) preferred when `examples` is set.
+    /// (the `nth`, cycling) preferred when `examples` is set; the body in media type `media`.
     fn parts(
         &mut self,
         examples: Option<usize>,
+        media: Option<usize>,
         optional: &mut dyn FnMut(&mut Generator<'_>, &Param) -> bool,
-    ) -> Option<Parts> {
+    ) -> Result<Parts, String> {
         let op = self.op;
         let mut params = Vec::new();
         for (i, param) in op.params.iter().enumerate() {
@@ -145,70 +230,94 @@ impl<'a> Builder<'a> {
             if !(param.required || optional(&mut self.generator, param)) {
                 continue;
             }
-            params.push((i, self.param_text(param, example)?));
+            match self.param_text(param, example) {
+                Some(written) => params.push((i, written)),
+                None if param.required => return Err(Self::param_failure(param)),
+                None => {}
+            }
         }
-        let body = match &op.body {
-            Some(body) if body.schema.is_some() => {
-                let example = examples.and_then(|nth| body.examples.get(nth % body.examples.len().max(1)));
-                Some(self.body_value(example)?)
+        let body = match (&op.body, media) {
+            (Some(body), Some(m)) => {
+                let media = &body.media[m];
+                let example = examples.and_then(|nth| media.examples.get(nth % media.examples.len().max(1)));
+                match self.body_value(m, example) {
+                    Some(b) => Some(b),
+                    None if body.required => {
+                        return Err(format!(
+                            "{}: no valid {} body could be generated",
+                            media.pointer, media.media_type
+                        ));
+                    }
+                    None => None,
+                }
             }
             _ => None,
         };
-        Some(Parts { params, body })
+        Ok(Parts { params, body })
     }
 
     fn case(&self, phase: Phase, intent: Intent, parts: &Parts) -> Case {
-        let mut case = Case {
+        Case {
             op: self.index,
             phase,
             intent,
             method: self.op.method.clone(),
-            path_params: Vec::new(),
-            query: Vec::new(),
-            headers: Vec::new(),
+            params: parts.params.clone(),
             body: parts.body.clone(),
-        };
-        for (i, text) in &parts.params {
-            let param = &self.op.params[*i];
-            let slot = match param.location {
-                Location::Path => &mut case.path_params,
-                Location::Query => &mut case.query,
-                Location::Header => &mut case.headers,
-            };
-            slot.push((param.name.clone(), text.clone()));
         }
-        case
     }
 
-    /// `examples`: one case per documented example of the body (or of the parameters, when the body
-    /// has none), other values generated.
+    /// Why no valid request can be built for this operation, or `Ok` with one valid case.
+    pub fn probe(&mut self) -> Result<Case, String> {
+        if let Some(why) = &self.op.untestable {
+            return Err(why.clone());
+        }
+        let media = self.media_order().first().copied();
+        let parts = self.parts(Some(0), media, &mut |_, _| false)?;
+        Ok(self.case(Phase::Coverage, Intent::Positive, &parts))
+    }
+
+    /// `examples`: one case per documented example of each body media type (or of the parameters,
+    /// when the body has none), other values generated.
     pub fn examples(&mut self) -> Vec<Case> {
         let op = self.op;
-        let body_examples = op.body.as_ref().map_or(0, |b| b.examples.len());
-        let param_examples = self.op.params.iter().map(|p| p.examples.len()).max().unwrap_or(0);
-        let count = body_examples.max(param_examples);
         let mut out = Vec::new();
-        for nth in 0..count {
-            // A documented body example is sent as written, valid or not: an invalid example is a finding.
-            let raw_example = self.op.body.as_ref().and_then(|b| b.examples.get(nth)).cloned();
-            let Some(mut parts) = self.parts(Some(nth), &mut |_, p| !p.examples.is_empty()) else { continue };
-            let mut intent = Intent::Positive;
-            if let (Some(example), Some(schema)) = (raw_example, self.op.body.as_ref().and_then(|b| b.schema.as_ref()))
-            {
-                if let Some(error) = schema.first_error(&example) {
-                    intent = Intent::Negative(format!("body: the documented example is invalid: {error}"));
+        let param_examples = op.params.iter().map(|p| p.examples.len()).max().unwrap_or(0);
+        let mut media_examples: Vec<(Option<usize>, usize)> = self
+            .media_order()
+            .into_iter()
+            .map(|m| (Some(m), op.body.as_ref().map_or(0, |b| b.media[m].examples.len())))
+            .collect();
+        if media_examples.iter().all(|(_, n)| *n == 0) {
+            media_examples = vec![(self.media_order().first().copied(), 0)];
+        }
+        for (media, body_examples) in media_examples {
+            let count = body_examples.max(param_examples);
+            for nth in 0..count {
+                let Ok(mut parts) = self.parts(Some(nth), media, &mut |_, p| !p.examples.is_empty()) else { continue };
+                let mut intent = Intent::Positive;
+                // A documented body example is sent as written, valid or not: an invalid example is a finding.
+                if let Some(m) = media
+                    && let Some(example) = op.body.as_ref().and_then(|b| b.media[m].examples.get(nth)).cloned()
+                    && let Some(body) = self.encode(m, example)
+                {
+                    if let Some(error) = self.body_valid(&body) {
+                        intent = Intent::Negative(format!("body: the documented example is invalid: {error}"));
+                    }
+                    parts.body = Some(body);
                 }
-                parts.body = Some(example);
+                out.push(self.case(Phase::Examples, intent, &parts));
             }
-            out.push(self.case(Phase::Examples, intent, &parts));
         }
         out
     }
 
-    /// `coverage`: from one valid request, every boundary variant of every parameter and of the body,
-    /// each required parameter and the required body missing; and each undocumented method of the path.
+    /// `coverage`: from one valid request, every boundary variant of every parameter and of the
+    /// body, each required parameter and the required body missing, a valid body of every other
+    /// media type; and each undocumented method of the path.
     pub fn coverage(&mut self, mode: Mode) -> Vec<Case> {
-        let Some(base) = self.parts(Some(0), &mut |_, _| false) else { return Vec::new() };
+        let order = self.media_order();
+        let Ok(base) = self.parts(Some(0), order.first().copied(), &mut |_, _| false) else { return Vec::new() };
         let mut out = Vec::new();
         let mut push = |case: Case| {
             let wanted = match case.intent {
@@ -220,70 +329,77 @@ impl<'a> Builder<'a> {
             }
         };
         push(self.case(Phase::Coverage, Intent::Positive, &base));
+        for &m in order.iter().skip(1) {
+            if let Ok(parts) = self.parts(Some(0), Some(m), &mut |_, _| false) {
+                push(self.case(Phase::Coverage, Intent::Positive, &parts));
+            }
+        }
         let (api, op) = (self.api, self.op);
-        let spec = &api.spec;
+        let spec = &api.requests;
         for (i, param) in op.params.iter().enumerate() {
             let current = base.params.iter().find(|(j, _)| *j == i).map(|(_, t)| t.clone());
             let Some(current) = current.or_else(|| self.param_text(param, param.examples.first())) else { continue };
-            let with = |text: Option<&str>| {
+            let with = |written: Option<Written>| {
                 let mut parts = base.clone();
                 parts.params.retain(|(j, _)| *j != i);
-                if let Some(text) = text {
-                    parts.params.push((i, text.to_string()));
+                if let Some(written) = written {
+                    parts.params.push((i, written));
                     parts.params.sort_by_key(|(j, _)| *j);
                 }
                 parts
             };
-            let base_value = read_wire(&param.flat, &current);
+            let Some(base_value) = read_param(param, &current) else { continue };
             let mut seen = HashSet::new();
             for variant in variants(spec, &param.schema.raw, &base_value, &mut self.generator) {
-                let Some(text) = to_wire(&variant.value).filter(|t| wire_safe(param.location, t)) else { continue };
-                if !seen.insert(text.clone()) {
+                let Some(written) = write_param(param, &variant.value) else { continue };
+                if !seen.insert(written.clone()) {
                     continue;
                 }
-                let intent = if wire_valid(param, &text) {
+                let intent = if param_valid(param, &written) {
                     Intent::Positive
                 } else {
-                    Intent::Negative(format!(
-                        "{} parameter {}: {}",
-                        location_name(param.location),
-                        param.name,
-                        variant.what
-                    ))
+                    Intent::Negative(format!("{} parameter {}: {}", param.location.name(), param.name, variant.what))
                 };
-                push(self.case(Phase::Coverage, intent, &with(Some(&text))));
+                push(self.case(Phase::Coverage, intent, &with(Some(written))));
             }
             if param.required && param.location != Location::Path {
                 let intent = match param.location {
                     Location::Header => Intent::MissingHeader(param.name.clone()),
-                    _ => Intent::Negative(format!("query parameter {}: missing (required)", param.name)),
+                    location => {
+                        Intent::Negative(format!("{} parameter {}: missing (required)", location.name(), param.name))
+                    }
                 };
                 push(self.case(Phase::Coverage, intent, &with(None)));
             }
         }
-        if let (Some(body), Some(base_body)) = (&op.body, &base.body) {
-            let schema = body.schema.as_ref().expect("a generated body has a schema");
-            for variant in variants(spec, &schema.raw, base_body, &mut self.generator) {
+        if let (Some(body), Some(base_body)) = (&op.body, &base.body)
+            && let Some(schema) = body.media[base_body.media].schema.as_ref()
+        {
+            let m = base_body.media;
+            for variant in variants(spec, &schema.raw, &base_body.value, &mut self.generator) {
                 // The same change made to a freshly generated body where one can be: a single base
                 // body would make every creation after the first a conflict (its unique fields
                 // taken), and a 409 hides whether the change itself was accepted.
-                let fresh = self.body_value(None).and_then(|fresh| {
-                    variants(spec, &schema.raw, &fresh, &mut self.generator)
+                let fresh = self.body_value(m, None).and_then(|fresh| {
+                    variants(spec, &schema.raw, &fresh.value, &mut self.generator)
                         .into_iter()
                         .find(|v| v.what == variant.what)
                 });
                 let value = fresh.map_or(variant.value, |v| v.value);
-                let intent = match schema.first_error(&value) {
+                let Some(encoded) = self.encode(m, value) else { continue };
+                let intent = match self.body_valid(&encoded) {
                     None => Intent::Positive,
                     Some(_) => Intent::Negative(format!("body {}", variant.what)),
                 };
-                let parts = Parts { body: Some(value), ..base.clone() };
+                let parts = Parts { body: Some(encoded), ..base.clone() };
                 push(self.case(Phase::Coverage, intent, &parts));
             }
-            if body.required {
-                let parts = Parts { body: None, ..base.clone() };
-                push(self.case(Phase::Coverage, Intent::Negative("body: missing (required)".into()), &parts));
-            }
+        }
+        if let Some(body) = &op.body
+            && body.required
+        {
+            let parts = Parts { body: None, ..base.clone() };
+            push(self.case(Phase::Coverage, Intent::Negative("body: missing (required)".into()), &parts));
         }
         // Undocumented methods, once per path (from its first operation).
         let methods = &api.paths[&op.path];
@@ -300,8 +416,10 @@ impl<'a> Builder<'a> {
         out
     }
 
-    /// `fuzzing`: `count` generated cases, alternating valid and invalid ones in mode `all`.
+    /// `fuzzing`: `count` generated cases, alternating valid and invalid ones in mode `all`, cycling
+    /// through the body's media types.
     pub fn fuzzing(&mut self, mode: Mode, count: usize) -> Vec<Case> {
+        let order = self.media_order();
         let mut out = Vec::new();
         let mut seen = HashSet::new();
         let mut attempts = 0;
@@ -312,7 +430,8 @@ impl<'a> Builder<'a> {
                 Mode::Negative => true,
                 Mode::All => attempts % 2 == 0,
             };
-            let Some(parts) = self.parts(None, &mut |g, _| g.rng.random_bool(0.5)) else { continue };
+            let media = (!order.is_empty()).then(|| order[attempts % order.len()]);
+            let Ok(parts) = self.parts(None, media, &mut |g, _| g.rng.random_bool(0.5)) else { continue };
             let case = if negative {
                 match self.mutate(parts) {
                     Some(case) => case,
@@ -321,8 +440,12 @@ impl<'a> Builder<'a> {
             } else {
                 self.case(Phase::Fuzzing, Intent::Positive, &parts)
             };
-            let key =
-                format!("{} {:?} {:?} {:?} {:?}", case.method, case.path_params, case.query, case.headers, case.body);
+            let key = format!(
+                "{} {:?} {:?}",
+                case.method,
+                case.params,
+                case.body.as_ref().map(|b| (&b.payload.content_type, &b.payload.bytes))
+            );
             if seen.insert(key) {
                 out.push(case);
             }
@@ -334,18 +457,22 @@ impl<'a> Builder<'a> {
     fn mutate(&mut self, mut parts: Parts) -> Option<Case> {
         use rand::seq::IndexedRandom;
         let (api, op) = (self.api, self.op);
-        let spec = &api.spec;
+        let spec = &api.requests;
         let in_body = parts.body.is_some() && (op.params.is_empty() || self.generator.rng.random_bool(0.6));
         if in_body {
-            let schema = op.body.as_ref()?.schema.as_ref()?;
             let base = parts.body.take()?;
-            let invalid: Vec<_> = variants(spec, &schema.raw, &base, &mut self.generator)
-                .into_iter()
-                .filter(|v| !schema.is_valid(&v.value))
-                .collect();
-            let chosen = invalid.choose(&mut self.generator.rng)?;
-            parts.body = Some(chosen.value.clone());
-            return Some(self.case(Phase::Fuzzing, Intent::Negative(format!("body {}", chosen.what)), &parts));
+            let schema = op.body.as_ref()?.media[base.media].schema.as_ref()?;
+            let mut invalid = Vec::new();
+            for v in variants(spec, &schema.raw, &base.value, &mut self.generator) {
+                if let Some(encoded) = self.encode(base.media, v.value)
+                    && self.body_valid(&encoded).is_some()
+                {
+                    invalid.push((encoded, v.what));
+                }
+            }
+            let (chosen, what) = invalid.choose(&mut self.generator.rng)?.clone();
+            parts.body = Some(chosen);
+            return Some(self.case(Phase::Fuzzing, Intent::Negative(format!("body {what}")), &parts));
         }
         if op.params.is_empty() {
             return None;
@@ -353,37 +480,43 @@ impl<'a> Builder<'a> {
         let i = self.generator.rng.random_range(0..op.params.len());
         let param = &op.params[i];
         let current = match parts.params.iter().find(|(j, _)| *j == i) {
-            Some((_, text)) => text.clone(),
+            Some((_, written)) => written.clone(),
             None => self.param_text(param, None)?,
         };
-        let base = read_wire(&param.flat, &current);
-        let invalid: Vec<(String, String)> = variants(spec, &param.schema.raw, &base, &mut self.generator)
+        let base = read_param(param, &current)?;
+        let invalid: Vec<(Written, String)> = variants(spec, &param.schema.raw, &base, &mut self.generator)
             .into_iter()
-            .filter_map(|v| to_wire(&v.value).map(|t| (t, v.what)))
-            .filter(|(t, _)| wire_safe(param.location, t) && !wire_valid(param, t))
+            .filter_map(|v| write_param(param, &v.value).map(|w| (w, v.what)))
+            .filter(|(w, _)| !param_valid(param, w))
             .collect();
-        let (text, what) = invalid.choose(&mut self.generator.rng)?.clone();
+        let (written, what) = invalid.choose(&mut self.generator.rng)?.clone();
         parts.params.retain(|(j, _)| *j != i);
-        parts.params.push((i, text));
-        let why = format!("{} parameter {}: {what}", location_name(param.location), param.name);
+        parts.params.push((i, written));
+        parts.params.sort_by_key(|(j, _)| *j);
+        let why = format!("{} parameter {}: {what}", param.location.name(), param.name);
         Some(self.case(Phase::Fuzzing, Intent::Negative(why), &parts))
     }
 
-    /// A valid case with the given parameter texts and body forced (stateful steps follow links).
+    /// A valid case with the given parameter values and body forced (stateful steps follow links).
     /// Like [`Self::valid`], it leaves optional headers out.
-    pub fn linked(&mut self, phase: Phase, params: &[(String, String)], body: Option<Value>) -> Option<Case> {
-        let mut parts = self.parts(None, &mut |g, p| {
-            params.iter().any(|(name, _)| *name == p.name) || (p.location != Location::Header && g.rng.random_bool(0.3))
-        })?;
-        for (name, text) in params {
+    pub fn linked(&mut self, phase: Phase, params: &[(String, Value)], body: Option<Value>) -> Option<Case> {
+        let media = self.media_order().first().copied();
+        let mut parts = self
+            .parts(None, media, &mut |g, p| {
+                params.iter().any(|(name, _)| *name == p.name)
+                    || (p.location != Location::Header && g.rng.random_bool(0.3))
+            })
+            .ok()?;
+        for (name, value) in params {
             if let Some(i) = self.op.params.iter().position(|p| p.name == *name) {
+                let written = write_param(&self.op.params[i], value)?;
                 parts.params.retain(|(j, _)| *j != i);
-                parts.params.push((i, text.clone()));
+                parts.params.push((i, written));
             }
         }
         parts.params.sort_by_key(|(j, _)| *j);
-        if body.is_some() {
-            parts.body = body;
+        if let (Some(value), Some(m)) = (body, media) {
+            parts.body = Some(self.encode(m, value)?);
         }
         Some(self.case(phase, Intent::Positive, &parts))
     }
@@ -392,30 +525,9 @@ impl<'a> Builder<'a> {
     /// Idempotency-Key answers with a resource since deleted, a drawn If-Match with 412) that would
     /// end a resource's lifecycle before it is followed.
     pub fn valid(&mut self, phase: Phase) -> Option<Case> {
-        let parts = self.parts(None, &mut |g, p| p.location != Location::Header && g.rng.random_bool(0.3))?;
+        let media = self.media_order().first().copied();
+        let parts =
+            self.parts(None, media, &mut |g, p| p.location != Location::Header && g.rng.random_bool(0.3)).ok()?;
         Some(self.case(phase, Intent::Positive, &parts))
     }
-}
-
-fn location_name(location: Location) -> &'static str {
-    match location {
-        Location::Path => "path",
-        Location::Query => "query",
-        Location::Header => "header",
-    }
-}
-
-/// Whether `text` can travel in `location` unchanged: no empty or dot path segments (clients
-/// normalise them away), header values of visible ASCII without surrounding blanks.
-fn wire_safe(location: Location, text: &str) -> bool {
-    match location {
-        Location::Path => !text.is_empty() && text != "." && text != "..",
-        Location::Header => !text.is_empty() && text.trim() == text && text.bytes().all(|b| (0x20..0x7f).contains(&b)),
-        Location::Query => true,
-    }
-}
-
-/// Whether the server, reading `text` for `param`, gets a valid value.
-fn wire_valid(param: &Param, text: &str) -> bool {
-    wire_safe(param.location, text) && param.schema.is_valid(&read_wire(&param.flat, text))
 }

@@ -119,6 +119,37 @@ pub trait Expectations {
     fn max_response_time(&self) -> Option<Duration>;
 }
 
+/// The enabled checks that judge a response with `status` to `case` (for the summary's counts: a
+/// check that judged nothing has not run, and is never reported as passed).
+pub fn judging(op: &Op, case: &Case, status: u16, settings: &dyn Expectations) -> Vec<Check> {
+    let mut out = vec![Check::NotAServerError];
+    match &case.intent {
+        Intent::UnsupportedMethod => out.push(Check::UnsupportedMethod),
+        Intent::MissingHeader(_) => out.push(Check::MissingRequiredHeader),
+        Intent::Negative(_) => out.push(Check::NegativeDataRejection),
+        Intent::Positive => out.push(Check::PositiveDataAcceptance),
+    }
+    if case.intent != Intent::UnsupportedMethod {
+        out.push(Check::StatusCodeConformance);
+        if let Some(documented) = op.response(status) {
+            if !documented.content.is_empty() {
+                out.push(Check::ContentTypeConformance);
+            }
+            if !documented.headers.is_empty() {
+                out.push(Check::ResponseHeadersConformance);
+            }
+            if documented.content.iter().any(|(_, s)| s.is_some()) {
+                out.push(Check::ResponseSchemaConformance);
+            }
+        }
+    }
+    if settings.max_response_time().is_some() {
+        out.push(Check::MaxResponseTime);
+    }
+    out.retain(|c| settings.enabled(op, *c));
+    out
+}
+
 /// The checks that apply to every response of `case`, in [`Check::ALL`] order: `(check, message)` per failure.
 pub fn evaluate(op: &Op, case: &Case, received: &Received<'_>, settings: &dyn Expectations) -> Vec<(Check, String)> {
     let mut failures = Vec::new();
@@ -230,14 +261,20 @@ pub fn evaluate(op: &Op, case: &Case, received: &Received<'_>, settings: &dyn Ex
     }
     // Body.
     if let Some(schema) = schema {
-        let media_is_json = received.content_type().is_some_and(is_json);
-        if media_is_json {
-            match serde_json::from_slice::<Value>(received.body) {
-                Err(e) => fail(Check::ResponseSchemaConformance, format!("The response body is not valid JSON: {e}")),
-                Ok(body) => {
-                    if let Some(error) = schema.first_error(&body) {
-                        fail(Check::ResponseSchemaConformance, format!("Response violates schema\n{error}"));
-                    }
+        let body = if received.content_type().is_some_and(is_json) {
+            serde_json::from_slice::<Value>(received.body)
+                .map_err(|e| format!("The response body is not valid JSON: {e}"))
+        } else {
+            // A text/* media type whose schema is a string.
+            String::from_utf8(received.body.to_vec())
+                .map(Value::String)
+                .map_err(|_| "The response body is not valid UTF-8 text".to_string())
+        };
+        match body {
+            Err(message) => fail(Check::ResponseSchemaConformance, message),
+            Ok(body) => {
+                if let Some(error) = schema.first_error(&body) {
+                    fail(Check::ResponseSchemaConformance, format!("Response violates schema\n{error}"));
                 }
             }
         }

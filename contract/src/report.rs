@@ -14,35 +14,43 @@ use crate::runner::Tally;
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Sent {
     pub method: String,
+    /// The URL without credentials sent in the query (those are in `credential_query`).
     pub url: String,
     pub headers: Vec<(String, String)>,
-    /// `(header, shown value)`; a name starting with `?` is a query parameter.
+    /// `(header, shown value)` of headers that carry credentials.
     pub credential_headers: Vec<(String, String)>,
+    /// `(query parameter, shown value)` of credentials sent in the query.
+    pub credential_query: Vec<(String, String)>,
     pub body: Option<String>,
     #[serde(skip)]
     pub authenticated: bool,
+    /// Whether the client certificate was presented.
+    #[serde(skip)]
+    pub certificate: bool,
 }
 
 impl Sent {
     /// A curl command that sends this request again.
     pub fn curl(&self) -> String {
-        let mut url = self.url.clone();
-        for (name, shown) in &self.credential_headers {
-            if let Some(query) = name.strip_prefix('?') {
-                url.push(if url.contains('?') { '&' } else { '?' });
-                url.push_str(&format!("{query}={shown}"));
-            }
+        let mut url = quote(&self.url);
+        let mut separator = if self.url.contains('?') { '&' } else { '?' };
+        for (name, shown) in &self.credential_query {
+            // Double quotes, so the shell fills in the credential from the environment.
+            url.push_str(&format!("\"{separator}{name}={shown}\""));
+            separator = '&';
         }
-        let mut out = format!("curl -X {} {}", self.method, quote(&url));
+        let mut out = format!("curl -X {} {url}", self.method);
         for (name, value) in &self.headers {
             write!(out, " -H {}", quote(&format!("{name}: {value}"))).unwrap();
         }
-        for (name, shown) in self.credential_headers.iter().filter(|(n, _)| !n.starts_with('?')) {
-            // Double quotes, so the shell fills in the credential from the environment.
+        for (name, shown) in &self.credential_headers {
             write!(out, " -H \"{name}: {shown}\"").unwrap();
         }
+        if self.certificate {
+            out.push_str(" --cert \"$CONTRACT_CLIENT_CERT\" --key \"$CONTRACT_CLIENT_KEY\"");
+        }
         if let Some(body) = &self.body {
-            write!(out, " -d {}", quote(body)).unwrap();
+            write!(out, " --data-binary {}", quote(body)).unwrap();
         }
         out
     }
@@ -99,6 +107,25 @@ pub fn group(findings: &[Finding]) -> Vec<Group> {
         .collect()
 }
 
+/// Whether an operation was tested.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "status", content = "reason")]
+pub enum Coverage {
+    Tested,
+    /// Not tested, and why: this fails the run.
+    NotTested(String),
+    /// Left out by a filter.
+    Excluded,
+}
+
+/// Something the user should know that is not a failed check (Schemathesis's warnings, by name).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Warning {
+    pub kind: &'static str,
+    pub operation: Option<String>,
+    pub message: String,
+}
+
 /// The run as a whole.
 #[derive(Debug, serde::Serialize)]
 pub struct Summary {
@@ -109,34 +136,61 @@ pub struct Summary {
     pub cases: usize,
     pub cases_per_second: f64,
     pub cases_by_phase: BTreeMap<&'static str, usize>,
-    /// Per operationId: cases sent and failures by check.
+    /// Per operation (operationId or derived name): whether it was tested, cases sent, the
+    /// statuses answered and failures by check.
     pub operations: BTreeMap<String, OperationSummary>,
     pub failures_by_check: BTreeMap<&'static str, usize>,
+    /// How many responses each check judged; a check that judged none has not run.
+    pub judged: BTreeMap<&'static str, usize>,
     pub failures: Vec<Group>,
+    pub warnings: Vec<Warning>,
     pub errors: Vec<String>,
+    /// 429 answers waited out, and the seconds spent waiting.
+    pub rate_limited: usize,
+    pub waited_seconds: f64,
+    /// Requests sent again on a fresh connection after theirs closed before any response.
+    pub resent: usize,
 }
 
-#[derive(Debug, Default, serde::Serialize)]
+#[derive(Debug, serde::Serialize)]
 pub struct OperationSummary {
+    pub coverage: Coverage,
     pub cases: usize,
+    pub statuses: BTreeMap<u16, usize>,
     pub failures: BTreeMap<&'static str, usize>,
 }
 
 impl Summary {
-    pub fn new(api: &Api, spec: &str, base_url: &str, seed: u64, elapsed: Duration, tally: Tally) -> Self {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        api: &Api,
+        spec: &str,
+        base_url: &str,
+        seed: u64,
+        elapsed: Duration,
+        tally: Tally,
+        coverage: Vec<Coverage>,
+        warnings: Vec<Warning>,
+    ) -> Self {
         let cases: usize = tally.cases.values().sum();
         let mut operations: BTreeMap<String, OperationSummary> = BTreeMap::new();
-        for (index, count) in &tally.per_operation {
-            operations.entry(api.operations[*index].id.clone()).or_default().cases = *count;
+        for (index, op) in api.operations.iter().enumerate() {
+            let stats = tally.per_operation.get(&index).cloned().unwrap_or_default();
+            operations.insert(
+                op.id.clone(),
+                OperationSummary {
+                    coverage: coverage[index].clone(),
+                    cases: stats.sent,
+                    statuses: stats.statuses,
+                    failures: BTreeMap::new(),
+                },
+            );
         }
         let mut failures_by_check = BTreeMap::new();
         for finding in &tally.findings {
-            *operations
-                .entry(finding.operation.clone())
-                .or_default()
-                .failures
-                .entry(finding.check.name())
-                .or_default() += 1;
+            if let Some(op) = operations.get_mut(&finding.operation) {
+                *op.failures.entry(finding.check.name()).or_default() += 1;
+            }
             *failures_by_check.entry(finding.check.name()).or_default() += 1;
         }
         let seconds = elapsed.as_secs_f64();
@@ -150,13 +204,27 @@ impl Summary {
             cases_by_phase: tally.cases.iter().map(|(p, n)| (p.name(), *n)).collect(),
             operations,
             failures_by_check,
+            judged: tally.judged.iter().map(|(c, n)| (c.name(), *n)).collect(),
             failures: group(&tally.findings),
+            warnings,
             errors: tally.errors,
+            rate_limited: tally.rate_limited,
+            waited_seconds: tally.waited.as_secs_f64(),
+            resent: tally.resent,
         }
     }
 
+    /// Operations that were meant to be tested and were not.
+    pub fn untested(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.operations.iter().filter_map(|(id, op)| match &op.coverage {
+            Coverage::NotTested(why) => Some((id.as_str(), why.as_str())),
+            _ => None,
+        })
+    }
+
+    /// No failure, no request without a response, and every operation not excluded was tested.
     pub fn passed(&self) -> bool {
-        self.failures.is_empty() && self.errors.is_empty()
+        self.failures.is_empty() && self.errors.is_empty() && self.untested().next().is_none()
     }
 
     /// The text summary for a terminal or a CI log.
@@ -176,18 +244,56 @@ impl Summary {
         writeln!(out, "\nOperations").unwrap();
         let width = self.operations.keys().map(String::len).max().unwrap_or(10);
         for (id, op) in &self.operations {
-            let verdict = if op.failures.is_empty() {
-                "ok".to_string()
-            } else {
-                op.failures.iter().map(|(c, n)| format!("{c} ×{n}")).collect::<Vec<_>>().join(", ")
+            let verdict = match &op.coverage {
+                Coverage::Excluded => continue,
+                Coverage::NotTested(why) => format!("NOT TESTED: {why}"),
+                Coverage::Tested if op.failures.is_empty() => "ok".to_string(),
+                Coverage::Tested => op.failures.iter().map(|(c, n)| format!("{c} ×{n}")).collect::<Vec<_>>().join(", "),
             };
             writeln!(out, "  {id:width$}  {:>5} cases  {verdict}", op.cases).unwrap();
+        }
+        let excluded = self.operations.values().filter(|o| o.coverage == Coverage::Excluded).count();
+        if excluded > 0 {
+            writeln!(out, "  ({excluded} operations excluded by filters)").unwrap();
         }
         writeln!(out, "\nChecks").unwrap();
         for check in checks {
             let failed = self.failures_by_check.get(check.name()).copied().unwrap_or(0);
-            let verdict = if failed == 0 { "passed".to_string() } else { format!("FAILED ×{failed}") };
+            let judged = self.judged.get(check.name()).copied().unwrap_or(0);
+            let verdict = if failed > 0 {
+                format!("FAILED ×{failed}")
+            } else if judged == 0 {
+                format!("not run: {}", not_run_reason(*check))
+            } else {
+                format!("passed ({judged} judged)")
+            };
             writeln!(out, "  {:30}  {verdict}", check.name()).unwrap();
+        }
+        if !self.warnings.is_empty() {
+            writeln!(out, "\nWarnings ({})", self.warnings.len()).unwrap();
+            for warning in &self.warnings {
+                let on = warning.operation.as_deref().map(|o| format!("{o}: ")).unwrap_or_default();
+                writeln!(out, "  {}: {on}{}", warning.kind, warning.message).unwrap();
+            }
+        }
+        if self.rate_limited > 0 || self.resent > 0 {
+            writeln!(out, "\nTransport").unwrap();
+            if self.rate_limited > 0 {
+                writeln!(
+                    out,
+                    "  429 Too Many Requests {} times; waited {:.1} s in all, as the server's Retry-After/RateLimit headers said, and retried",
+                    self.rate_limited, self.waited_seconds
+                )
+                .unwrap();
+            }
+            if self.resent > 0 {
+                writeln!(
+                    out,
+                    "  {} requests sent again on a fresh connection: the server closed theirs before answering",
+                    self.resent
+                )
+                .unwrap();
+            }
         }
         if !self.failures.is_empty() {
             writeln!(out, "\nFailures ({} distinct)", self.failures.len()).unwrap();
@@ -212,11 +318,8 @@ impl Summary {
                 writeln!(out, "   Reproduce: {}", group.curl).unwrap();
             }
             if self.failures.iter().any(|g| g.curl.contains("$CONTRACT_")) {
-                writeln!(
-                    out,
-                    "\nThe curl commands read credentials from $CONTRACT_BEARER and $CONTRACT_API_KEY; export them first."
-                )
-                .unwrap();
+                writeln!(out, "\nThe curl commands read credentials from $CONTRACT_* variables; export them first.")
+                    .unwrap();
             }
         }
         if !self.errors.is_empty() {
@@ -225,7 +328,17 @@ impl Summary {
                 writeln!(out, "  {error}").unwrap();
             }
         }
-        writeln!(out, "\n{}", if self.passed() { "All checks passed." } else { "Some checks FAILED." }).unwrap();
+        let untested = self.untested().count();
+        let verdict = if self.passed() {
+            "All checks passed.".to_string()
+        } else if self.failures.is_empty() && self.errors.is_empty() {
+            format!("{untested} operations were NOT TESTED (see above): the run fails; exclude them to accept that.")
+        } else if untested > 0 {
+            format!("Some checks FAILED, and {untested} operations were NOT TESTED.")
+        } else {
+            "Some checks FAILED.".to_string()
+        };
+        writeln!(out, "\n{verdict}").unwrap();
         out
     }
 
@@ -234,8 +347,19 @@ impl Summary {
         use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
         let mut report = Report::new("commerce contract");
         report.set_time(Duration::from_secs_f64(self.seconds));
-        for id in self.operations.keys() {
+        for (id, op) in &self.operations {
             let mut suite = TestSuite::new(id.as_str());
+            match &op.coverage {
+                Coverage::Excluded => continue,
+                Coverage::NotTested(why) => {
+                    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    status.set_message(format!("not tested: {why}"));
+                    suite.add_test_case(TestCase::new("tested", status));
+                    report.add_test_suite(suite);
+                    continue;
+                }
+                Coverage::Tested => {}
+            }
             for check in checks {
                 let failures: Vec<&Group> =
                     self.failures.iter().filter(|g| g.operation == *id && g.check == check.name()).collect();
@@ -257,6 +381,23 @@ impl Summary {
     }
 }
 
+/// Why a check that judged nothing did not run.
+fn not_run_reason(check: Check) -> &'static str {
+    match check {
+        Check::IgnoredAuth => "no authenticated request to a secured operation was accepted",
+        Check::UseAfterFree => "no resource was deleted through a link",
+        Check::EnsureResourceAvailability => "no resource was created and then read through a link",
+        Check::NegativeDataRejection => "no invalid request was sent",
+        Check::PositiveDataAcceptance => "no valid request was sent",
+        Check::MissingRequiredHeader => "no operation has a required header",
+        Check::UnsupportedMethod => "no undocumented method was tried",
+        Check::ResponseHeadersConformance => "no response documents headers",
+        Check::ResponseSchemaConformance => "no response had a schema to check",
+        Check::ContentTypeConformance => "no response documents a body",
+        _ => "no response was judged",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,12 +409,14 @@ mod tests {
             url: "http://127.0.0.1:8080/products".into(),
             headers: vec![("Content-Type".into(), "application/json".into())],
             credential_headers: vec![("Authorization".into(), "Bearer $CONTRACT_BEARER".into())],
+            credential_query: vec![("api_key".into(), "$CONTRACT_KEY".into())],
             body: Some(r#"{"name":"it's"}"#.into()),
             authenticated: true,
+            certificate: false,
         };
         assert_eq!(
             sent.curl(),
-            r#"curl -X POST 'http://127.0.0.1:8080/products' -H 'Content-Type: application/json' -H "Authorization: Bearer $CONTRACT_BEARER" -d '{"name":"it'\''s"}'"#
+            r#"curl -X POST 'http://127.0.0.1:8080/products'"?api_key=$CONTRACT_KEY" -H 'Content-Type: application/json' -H "Authorization: Bearer $CONTRACT_BEARER" --data-binary '{"name":"it'\''s"}'"#
         );
     }
 }

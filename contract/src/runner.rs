@@ -1,5 +1,11 @@
 //! Sends cases concurrently, applies the checks, probes authentication, follows links (the stateful
-//! phase) and collects what failed, each failure with the request that reproduces it.
+//! phase) and collects what failed, each failure with the request that reproduces it; and counts,
+//! per operation, what the server answered, so that an operation that was never really tested
+//! (every answer 401, 429 or none at all) is reported as such, never as a pass.
+//!
+//! Transport: a request whose connection was closed or reset before any response byte is sent again
+//! once on a fresh connection (servers such as uvicorn close keep-alive connections after a 500); a
+//! 429 is waited out as `Retry-After` or the `RateLimit` headers say, then retried.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
@@ -9,21 +15,12 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::Value;
 
+use crate::auth::{AuthMode, Credentials, Secret};
 use crate::cases::{Builder, Case, Intent, Phase};
 use crate::checks::{Check, Expectations, Received, evaluate};
 use crate::config::Login;
-use crate::model::{Api, Link, Op, Scheme};
+use crate::model::{Api, Link, Location, Op};
 use crate::report::{Finding, Sent};
-use crate::values::to_wire;
-
-/// The credentials a run sends where operations require them.
-#[derive(Debug, Clone, Default)]
-pub struct Credentials {
-    pub bearer: Option<String>,
-    pub api_key: Option<String>,
-    /// Counts logins, so that concurrent workers seeing the same revoked token log in once.
-    pub generation: u64,
-}
 
 /// Calls the login and returns the token it answers with.
 pub async fn log_in(client: &reqwest::Client, base: &reqwest::Url, login: &Login) -> Result<String, String> {
@@ -40,33 +37,69 @@ pub async fn log_in(client: &reqwest::Client, base: &reqwest::Url, login: &Login
         .ok_or_else(|| format!("login at {url}: no string at {} in the answer", login.token_pointer))
 }
 
-/// Which credentials a request carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AuthMode {
-    Configured,
-    Without,
-    Invalid,
+/// How a refused token is replaced.
+#[derive(Debug, Clone)]
+pub enum Renewal {
+    /// Log in again (the token goes to `schemes`).
+    Login { login: Login, schemes: Vec<String> },
+    /// Run the client-credentials flow again.
+    ClientCredentials { scheme: String, token_url: reqwest::Url, id: String, secret: String, scopes: Vec<String> },
+}
+
+/// What the server answered one operation (to requests carrying the configured credentials).
+#[derive(Debug, Default, Clone)]
+pub struct OpStats {
+    pub sent: usize,
+    /// Responses to requests of the operation's own method (not the undocumented-method probes).
+    pub statuses: BTreeMap<u16, usize>,
+    /// Responses to positive cases, by status.
+    pub positive: BTreeMap<u16, usize>,
+    pub no_response: usize,
+    /// Whether an authenticated request was accepted (2xx), so `ignored_auth` could probe.
+    pub auth_probed: bool,
 }
 
 /// What a run saw, shared by the workers.
 #[derive(Default)]
 pub struct Tally {
     pub cases: BTreeMap<Phase, usize>,
-    /// Per operation index: cases sent.
-    pub per_operation: BTreeMap<usize, usize>,
+    pub per_operation: BTreeMap<usize, OpStats>,
     pub findings: Vec<Finding>,
-    /// Requests that got no response (connection refused, timeout).
+    /// Requests that got no response (connection refused, timeout), after the one resend.
     pub errors: Vec<String>,
+    /// How many responses each check judged.
+    pub judged: BTreeMap<Check, usize>,
+    /// 429 answers waited out, and the time spent waiting.
+    pub rate_limited: usize,
+    pub waited: Duration,
+    /// Requests sent again on a fresh connection after theirs was closed before any response.
+    pub resent: usize,
+}
+
+/// The transport settings of a run.
+pub struct Transport {
+    pub client: reqwest::Client,
+    /// The same, without a client certificate (the mutual-TLS "without credentials" probe).
+    pub anonymous: reqwest::Client,
+    /// Whether `client` presents a client certificate.
+    pub has_certificate: bool,
+    /// A client that keeps no idle connections: resends go out on a fresh one.
+    pub fresh: reqwest::Client,
+    /// Headers given with `-H`, sent with every request.
+    pub headers: Vec<(String, String)>,
+    /// Most time to wait out one 429 before retrying.
+    pub max_wait: Duration,
+    /// At most this many requests a second, when set.
+    pub throttle: Option<governor::DefaultDirectRateLimiter>,
 }
 
 pub struct Runner<'a> {
     pub api: &'a Api,
     pub base_url: reqwest::Url,
-    pub client: reqwest::Client,
-    /// Replaced by a fresh login when the token in use is revoked (the API's logout does that).
+    pub transport: Transport,
     credentials: std::sync::RwLock<Credentials>,
-    login: Option<Login>,
-    relogin: tokio::sync::Mutex<()>,
+    renewals: Vec<Renewal>,
+    renewing: tokio::sync::Mutex<()>,
     pub settings: &'a dyn Expectations,
     pub workers: usize,
     pub tally: Mutex<Tally>,
@@ -83,7 +116,7 @@ pub struct Exchange {
     pub headers: reqwest::header::HeaderMap,
     pub body: Vec<u8>,
     pub elapsed: Duration,
-    /// Which login's token the request carried.
+    /// Which credentials' generation the request carried.
     pub generation: u64,
 }
 
@@ -93,23 +126,34 @@ impl Exchange {
     }
 }
 
+/// A request ready to go: what is sent, and what is shown.
+pub struct Rendered {
+    pub method: reqwest::Method,
+    pub url: reqwest::Url,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    pub sent: Sent,
+    pub withhold_certificate: bool,
+}
+
 impl<'a> Runner<'a> {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         api: &'a Api,
         base_url: reqwest::Url,
-        client: reqwest::Client,
+        transport: Transport,
         credentials: Credentials,
-        login: Option<Login>,
+        renewals: Vec<Renewal>,
         settings: &'a dyn Expectations,
         workers: usize,
     ) -> Self {
         Self {
             api,
             base_url,
-            client,
+            transport,
             credentials: std::sync::RwLock::new(credentials),
-            login,
-            relogin: tokio::sync::Mutex::new(()),
+            renewals,
+            renewing: tokio::sync::Mutex::new(()),
             settings,
             workers: workers.max(1),
             tally: Mutex::new(Tally::default()),
@@ -117,6 +161,11 @@ impl<'a> Runner<'a> {
             failed: AtomicUsize::new(0),
             probed: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Why `op` cannot be authenticated with the credentials given, when it cannot.
+    pub fn missing_credentials(&self, op: &Op) -> Option<String> {
+        self.credentials.read().unwrap().missing(self.api, op)
     }
 
     /// Sends `cases` with up to `workers` in flight, checking each response.
@@ -131,16 +180,34 @@ impl<'a> Runner<'a> {
     /// Sends one case, checks it, and probes authentication where it applies. Returns the exchange.
     async fn execute(&self, case: &Case) -> Option<Exchange> {
         let op = &self.api.operations[case.op];
-        let mut exchange = self.send(case, AuthMode::Configured).await?;
+        let outcome = self.send(case, AuthMode::Configured).await;
+        let mut exchange = match outcome {
+            Some(exchange) => exchange,
+            None => {
+                self.tally.lock().unwrap().per_operation.entry(case.op).or_default().no_response += 1;
+                return None;
+            }
+        };
         if exchange.status == 401 && exchange.sent.authenticated && self.renew(exchange.generation).await {
             exchange = self.send(case, AuthMode::Configured).await?;
         }
+        let failures = evaluate(op, case, &exchange.received(), self.settings);
         {
             let mut tally = self.tally.lock().unwrap();
             *tally.cases.entry(case.phase).or_default() += 1;
-            *tally.per_operation.entry(case.op).or_default() += 1;
+            let stats = tally.per_operation.entry(case.op).or_default();
+            stats.sent += 1;
+            if case.intent != Intent::UnsupportedMethod {
+                *stats.statuses.entry(exchange.status).or_default() += 1;
+            }
+            if case.intent == Intent::Positive {
+                *stats.positive.entry(exchange.status).or_default() += 1;
+            }
+            for check in crate::checks::judging(op, case, exchange.status, self.settings) {
+                *tally.judged.entry(check).or_default() += 1;
+            }
         }
-        for (check, message) in evaluate(op, case, &exchange.received(), self.settings) {
+        for (check, message) in failures {
             self.record(case, check, message, &exchange);
         }
         self.probe_auth(op, case, &exchange).await;
@@ -165,9 +232,10 @@ impl<'a> Runner<'a> {
         });
     }
 
-    /// `ignored_auth`: a secured operation that answered 2xx must refuse the same request without
-    /// credentials and with invalid ones (checked once per operation), and must never answer 2xx to
-    /// a request that carried no credentials.
+    /// `ignored_auth`: a secured operation that answered 2xx to an authenticated request must refuse
+    /// the same request without credentials and with invalid ones (checked once per operation), and
+    /// must never answer 2xx to a request that carried no credentials. It judges only operations
+    /// where an authenticated request was accepted: otherwise it has not run.
     async fn probe_auth(&self, op: &Op, case: &Case, exchange: &Exchange) {
         if !op.secured()
             || !self.settings.enabled(op, Check::IgnoredAuth)
@@ -189,11 +257,13 @@ impl<'a> Runner<'a> {
         if !self.probed.lock().unwrap().insert(case.op) {
             return;
         }
+        self.tally.lock().unwrap().per_operation.entry(case.op).or_default().auth_probed = true;
         for (mode, title) in [
             (AuthMode::Without, "API accepts requests without authentication"),
             (AuthMode::Invalid, "API accepts invalid authentication"),
         ] {
             let Some(probe) = self.send(case, mode).await else { continue };
+            *self.tally.lock().unwrap().judged.entry(Check::IgnoredAuth).or_default() += 1;
             let refused = matches!(probe.status, 401 | 403 | 300..=399);
             if !refused {
                 let message = format!("{title}\nExpected 401 or 403, got {} for {}", probe.status, op.label());
@@ -202,186 +272,228 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// Logs in anew if the token of `generation` is still the current one; whether a token newer
-    /// than `generation` is now in use.
+    /// Renews the refused credentials if those of `generation` are still in use; whether newer
+    /// credentials are now in use.
     async fn renew(&self, generation: u64) -> bool {
-        let Some(login) = &self.login else { return false };
-        let _one_at_a_time = self.relogin.lock().await;
+        if self.renewals.is_empty() {
+            return false;
+        }
+        let _one_at_a_time = self.renewing.lock().await;
         if self.credentials.read().unwrap().generation != generation {
             return true;
         }
-        match log_in(&self.client, &self.base_url, login).await {
-            Ok(token) => {
+        match renew_all(&self.transport.client, &self.base_url, &self.renewals).await {
+            Ok(tokens) => {
                 let mut credentials = self.credentials.write().unwrap();
-                credentials.bearer = Some(token);
+                for (scheme, token) in tokens {
+                    if let Some((secret, _)) = credentials.by_scheme.get_mut(&scheme) {
+                        *secret = Secret::Token(token);
+                    }
+                }
                 credentials.generation += 1;
                 true
             }
             Err(e) => {
-                self.tally.lock().unwrap().errors.push(format!("renewing the login: {e}"));
+                self.tally.lock().unwrap().errors.push(format!("renewing the credentials: {e}"));
                 false
             }
         }
     }
 
-    /// Sends `case` with the credentials `mode` says; `None` (and an error recorded) without a response.
-    async fn send(&self, case: &Case, mode: AuthMode) -> Option<Exchange> {
+    /// The request `case` becomes, with the credentials `mode` says.
+    pub fn render(&self, case: &Case, mode: AuthMode) -> Option<(Rendered, u64)> {
         let op = &self.api.operations[case.op];
-        let credentials = self.credentials.read().unwrap().clone();
-        let mut url = self.base_url.clone();
-        {
-            let mut segments = match url.path_segments_mut() {
-                Ok(s) => s,
-                Err(()) => return None,
-            };
-            segments.pop_if_empty();
-            for template in op.path.trim_start_matches('/').split('/') {
-                let mut segment = template.to_string();
-                for (name, value) in &case.path_params {
-                    segment = segment.replace(&format!("{{{name}}}"), value);
-                }
-                segments.push(&segment);
-            }
-        }
-        let mut sent = Sent {
-            method: case.method.clone(),
-            url: String::new(),
-            headers: case.headers.clone(),
-            credential_headers: Vec::new(),
-            body: None,
-            authenticated: false,
+        let credentials = self.credentials.read().unwrap();
+        let applied = match credentials.alternative(op) {
+            Some(alternative) => credentials.apply(self.api, alternative, mode),
+            None => Default::default(),
         };
-        let mut secret_values: Vec<(String, String)> = Vec::new();
-        let mut secret_query: Vec<(String, String)> = Vec::new();
-        if let Some(alternative) = self.satisfiable_alternative(op).filter(|_| mode != AuthMode::Without) {
-            for name in alternative {
-                let scheme = &self.api.schemes[name];
-                let (real, shown) = match (scheme, mode) {
-                    (Scheme::Bearer | Scheme::OAuth, AuthMode::Invalid) => {
-                        ("Bearer invalid-token".to_string(), "Bearer invalid-token".to_string())
-                    }
-                    (Scheme::Bearer | Scheme::OAuth, _) => (
-                        format!("Bearer {}", credentials.bearer.as_deref().unwrap_or_default()),
-                        "Bearer $CONTRACT_BEARER".to_string(),
-                    ),
-                    (Scheme::ApiKey { .. }, AuthMode::Invalid) => ("invalid-key".into(), "invalid-key".into()),
-                    (Scheme::ApiKey { .. }, _) => {
-                        (credentials.api_key.clone().unwrap_or_default(), "$CONTRACT_API_KEY".into())
-                    }
-                    (Scheme::Basic, _) => continue,
-                };
-                match scheme {
-                    Scheme::ApiKey { location, name } if location == "query" => {
-                        secret_query.push((name.clone(), real));
-                        sent.credential_headers.push((format!("?{name}"), shown));
-                    }
-                    Scheme::ApiKey { location, name } if location == "cookie" => {
-                        secret_values.push(("cookie".into(), format!("{name}={real}")));
-                        sent.credential_headers.push(("Cookie".into(), format!("{name}={shown}")));
-                    }
-                    Scheme::ApiKey { name, .. } => {
-                        secret_values.push((name.clone(), real));
-                        sent.credential_headers.push((name.clone(), shown));
-                    }
-                    _ => {
-                        secret_values.push(("authorization".into(), real));
-                        sent.credential_headers.push(("Authorization".into(), shown));
-                    }
-                }
-                sent.authenticated = mode == AuthMode::Configured;
+        let generation = credentials.generation;
+        drop(credentials);
+        // The path: the base URL's path, then the template with each parameter's written text.
+        let mut path = op.path.clone();
+        for (i, written) in &case.params {
+            let param = &op.params[*i];
+            if param.location == Location::Path {
+                path = path.replace(&format!("{{{}}}", param.name), &written.0);
             }
         }
-        {
-            let mut pairs = url.query_pairs_mut();
-            for (name, value) in &case.query {
-                pairs.append_pair(name, value);
+        let base = self.base_url.as_str().trim_end_matches('/');
+        let query: Vec<&str> = case
+            .params
+            .iter()
+            .filter(|(i, w)| op.params[*i].location == Location::Query && !w.0.is_empty())
+            .map(|(_, w)| w.0.as_str())
+            .collect();
+        let mut shown_url = format!("{base}{path}");
+        let mut real_url = shown_url.clone();
+        let mut separator = '?';
+        if !query.is_empty() {
+            let q = query.join("&");
+            shown_url = format!("{shown_url}?{q}");
+            real_url = format!("{real_url}?{q}");
+            separator = '&';
+        }
+        let mut credential_query = Vec::new();
+        for (name, real, shown) in &applied.query {
+            real_url.push(separator);
+            real_url.push_str(&format!("{}={}", crate::wire::encode_value(name), crate::wire::encode_value(real)));
+            credential_query.push((name.clone(), shown.clone()));
+            separator = '&';
+        }
+        let url = reqwest::Url::parse(&real_url).ok()?;
+        let mut headers: Vec<(String, String)> = Vec::new();
+        let mut shown_headers: Vec<(String, String)> = Vec::new();
+        let mut credential_headers: Vec<(String, String)> = Vec::new();
+        for (name, value) in &self.transport.headers {
+            if !applied.suppressed_headers.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+                headers.push((name.clone(), value.clone()));
+                shown_headers.push((name.clone(), value.clone()));
             }
         }
-        if !secret_query.is_empty() {
-            // The shown URL carries placeholders; the real one the secrets.
-            sent.url = url.to_string();
-            let mut pairs = url.query_pairs_mut();
-            for (name, value) in &secret_query {
-                pairs.append_pair(name, value);
+        for (i, written) in &case.params {
+            if op.params[*i].location == Location::Header {
+                headers.push((op.params[*i].name.clone(), written.0.clone()));
+                shown_headers.push((op.params[*i].name.clone(), written.0.clone()));
             }
-        } else {
-            sent.url = url.to_string();
         }
-        if url.query() == Some("") {
-            url.set_query(None);
-            sent.url = url.to_string();
+        for (name, real, shown) in &applied.headers {
+            headers.push((name.clone(), real.clone()));
+            credential_headers.push((name.clone(), shown.clone()));
         }
+        let mut cookies: Vec<String> = case
+            .params
+            .iter()
+            .filter(|(i, _)| op.params[*i].location == Location::Cookie)
+            .map(|(_, w)| w.0.clone())
+            .collect();
+        let mut shown_cookies = cookies.clone();
+        for (name, real, shown) in &applied.cookies {
+            cookies.push(format!("{name}={real}"));
+            shown_cookies.push(format!("{name}={shown}"));
+        }
+        if !cookies.is_empty() {
+            headers.push(("Cookie".into(), cookies.join("; ")));
+            let target = if applied.cookies.is_empty() { &mut shown_headers } else { &mut credential_headers };
+            target.push(("Cookie".into(), shown_cookies.join("; ")));
+        }
+        let mut body = None;
+        let mut shown_body = None;
+        if let Some(case_body) = &case.body {
+            headers.push(("Content-Type".into(), case_body.payload.content_type.clone()));
+            shown_headers.push(("Content-Type".into(), case_body.payload.content_type.clone()));
+            body = Some(case_body.payload.bytes.clone());
+            shown_body = Some(case_body.payload.shown());
+        }
+        let sent = Sent {
+            method: case.method.clone(),
+            url: shown_url,
+            headers: shown_headers,
+            credential_headers,
+            credential_query,
+            body: shown_body,
+            authenticated: applied.authenticated,
+            certificate: !applied.withhold_certificate && self.transport.has_certificate,
+        };
         let method = reqwest::Method::from_bytes(case.method.as_bytes()).ok()?;
-        let mut request = self.client.request(method, url);
-        for (name, value) in case.headers.iter().chain(&secret_values) {
-            request = request.header(name.as_str(), value.as_str());
-        }
-        if let Some(body) = &case.body {
-            let media_type = op.body.as_ref().map_or("application/json", |b| b.media_type.as_str());
-            let text = body.to_string();
-            sent.headers.push(("Content-Type".into(), media_type.to_string()));
-            request = request.header("content-type", media_type).body(text.clone());
-            sent.body = Some(text);
-        }
-        self.sent.fetch_add(1, Ordering::Relaxed);
-        let started = Instant::now();
-        let outcome = async {
-            let response = request.send().await?;
-            let status = response.status().as_u16();
-            let headers = response.headers().clone();
-            let body = response.bytes().await?.to_vec();
-            Ok::<_, reqwest::Error>((status, headers, body))
-        }
-        .await;
-        match outcome {
-            Ok((status, headers, body)) => Some(Exchange {
-                sent,
-                status,
-                headers,
-                body,
-                elapsed: started.elapsed(),
-                generation: credentials.generation,
-            }),
-            Err(e) => {
-                let detail = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
-                self.tally.lock().unwrap().errors.push(format!("{} {}: {e}{detail}", sent.method, sent.url));
-                None
-            }
-        }
+        Some((
+            Rendered { method, url, headers, body, sent, withhold_certificate: applied.withhold_certificate },
+            generation,
+        ))
     }
 
-    /// The first security alternative of `op` whose every scheme has a credential.
-    fn satisfiable_alternative<'o>(&self, op: &'o Op) -> Option<&'o Vec<String>> {
-        let credentials = self.credentials.read().unwrap();
-        op.security.iter().find(|alternative| {
-            !alternative.is_empty()
-                && alternative.iter().all(|name| match self.api.schemes.get(name) {
-                    Some(Scheme::Bearer | Scheme::OAuth) => credentials.bearer.is_some(),
-                    Some(Scheme::ApiKey { .. }) => credentials.api_key.is_some(),
-                    _ => false,
-                })
-        })
+    /// Sends `case` with the credentials `mode` says; `None` (and an error recorded) without a
+    /// response after one resend.
+    async fn send(&self, case: &Case, mode: AuthMode) -> Option<Exchange> {
+        let (rendered, generation) = self.render(case, mode)?;
+        let mut waits = 0;
+        let mut resent = false;
+        loop {
+            if let Some(throttle) = &self.transport.throttle {
+                throttle.until_ready().await;
+            }
+            let client = match (resent, rendered.withhold_certificate) {
+                (_, true) => &self.transport.anonymous,
+                (true, false) => &self.transport.fresh,
+                (false, false) => &self.transport.client,
+            };
+            let mut request = client.request(rendered.method.clone(), rendered.url.clone());
+            for (name, value) in &rendered.headers {
+                request = request.header(name.as_str(), value.as_str());
+            }
+            if let Some(body) = &rendered.body {
+                request = request.body(body.clone());
+            }
+            self.sent.fetch_add(1, Ordering::Relaxed);
+            let started = Instant::now();
+            let outcome = async {
+                let response = request.send().await?;
+                let status = response.status().as_u16();
+                let headers = response.headers().clone();
+                let body = response.bytes().await?.to_vec();
+                Ok::<_, reqwest::Error>((status, headers, body))
+            }
+            .await;
+            match outcome {
+                Ok((429, headers, _)) if waits < 3 => {
+                    let wait =
+                        retry_after(&headers).unwrap_or(Duration::from_secs(1 << waits)).min(self.transport.max_wait);
+                    waits += 1;
+                    {
+                        let mut tally = self.tally.lock().unwrap();
+                        tally.rate_limited += 1;
+                        tally.waited += wait;
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+                Ok((status, headers, body)) => {
+                    return Some(Exchange {
+                        sent: rendered.sent,
+                        status,
+                        headers,
+                        body,
+                        elapsed: started.elapsed(),
+                        generation,
+                    });
+                }
+                Err(e) if !resent && closed_before_response(&e) => {
+                    resent = true;
+                    self.tally.lock().unwrap().resent += 1;
+                }
+                Err(e) => {
+                    let detail = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
+                    let again = if resent { " (also when sent again on a fresh connection)" } else { "" };
+                    self.tally.lock().unwrap().errors.push(format!(
+                        "{} {}: {e}{detail}{again}\n    Reproduce: {}",
+                        rendered.sent.method,
+                        rendered.sent.url,
+                        rendered.sent.curl()
+                    ));
+                    return None;
+                }
+            }
+        }
     }
 
     /// The stateful phase: for each operation whose success documents links, `chains` times: create,
     /// then follow every link (reads first, then updates, then deletes), then read again.
     /// `ensure_resource_availability` and `use_after_free` judge the reads.
-    pub async fn run_stateful(&self, seed: u64, chains: usize, include: &dyn Fn(&Op) -> bool) {
+    pub async fn run_stateful(&self, seed: u64, chains: usize, include: &dyn Fn(usize) -> bool) {
         let creators: Vec<usize> = (0..self.api.operations.len())
             .filter(|&i| {
                 let op = &self.api.operations[i];
-                include(op) && op.responses.iter().any(|r| !r.links.is_empty())
+                include(i) && op.responses.iter().any(|r| !r.links.is_empty())
             })
             .collect();
         let jobs: Vec<(usize, usize)> = creators.iter().flat_map(|&c| (0..chains).map(move |n| (c, n))).collect();
         futures_util::stream::iter(jobs)
             .for_each_concurrent(self.workers, |(creator, n)| async move {
-                self.chain(creator, seed.wrapping_add(n as u64)).await;
+                self.chain(creator, seed.wrapping_add(n as u64), include).await;
             })
             .await;
     }
 
-    async fn chain(&self, creator: usize, seed: u64) {
+    async fn chain(&self, creator: usize, seed: u64, include: &dyn Fn(usize) -> bool) {
         // Generated data, not the examples: the examples phase has created those already, and a
         // second creation of the same resource is refused (409), which would end the chain.
         let mut builder = Builder::new(self.api, creator, seed.wrapping_add(0x5747_4154));
@@ -393,7 +505,7 @@ impl<'a> Runner<'a> {
         let op = &self.api.operations[creator];
         let Some(response) = op.response(created.status) else { return };
         let body = serde_json::from_slice::<Value>(&created.body).ok();
-        let mut links: Vec<&Link> = response.links.iter().collect();
+        let mut links: Vec<&Link> = response.links.iter().filter(|l| include(l.target)).collect();
         let rank = |link: &&Link| match self.api.operations[link.target].method.as_str() {
             "GET" | "HEAD" => 0,
             "DELETE" => 2,
@@ -416,6 +528,9 @@ impl<'a> Runner<'a> {
                 );
                 self.record(&step, Check::EnsureResourceAvailability, message, &exchange);
             }
+            if target.method == "GET" {
+                *self.tally.lock().unwrap().judged.entry(Check::EnsureResourceAvailability).or_default() += 1;
+            }
             if target.method == "DELETE" && (200..300).contains(&exchange.status) {
                 deleted = Some(target.label());
             }
@@ -425,6 +540,7 @@ impl<'a> Runner<'a> {
             let Some(step) = self.link_case(link, &case, &created, body.as_ref(), seed ^ 1) else { continue };
             let Some(exchange) = self.execute(&step).await else { continue };
             let target = &self.api.operations[link.target];
+            *self.tally.lock().unwrap().judged.entry(Check::UseAfterFree).or_default() += 1;
             if (200..400).contains(&exchange.status) && self.settings.enabled(target, Check::UseAfterFree) {
                 let message = format!(
                     "Use after free\nThe API did not return 404 (got {}) for a resource that was previously deleted.\nThe resource was deleted with {free}",
@@ -444,29 +560,115 @@ impl<'a> Runner<'a> {
         body: Option<&Value>,
         seed: u64,
     ) -> Option<Case> {
+        let op = &self.api.operations[request.op];
         let mut params = Vec::new();
         for (name, expression) in &link.parameters {
-            let value = evaluate_expression(expression, request, created, body)?;
-            params.push((name.clone(), to_wire(&value)?));
+            params.push((name.clone(), evaluate_expression(expression, op, request, created, body)?));
         }
         let link_body = match &link.request_body {
-            Some(expression) => Some(evaluate_expression(expression, request, created, body)?),
+            Some(expression) => Some(evaluate_expression(expression, op, request, created, body)?),
             None => None,
         };
         Builder::new(self.api, link.target, seed).linked(Phase::Stateful, &params, link_body)
     }
 }
 
+/// Fetches fresh tokens for every renewal: `(scheme, token)`.
+pub async fn renew_all(
+    client: &reqwest::Client,
+    base: &reqwest::Url,
+    renewals: &[Renewal],
+) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for renewal in renewals {
+        match renewal {
+            Renewal::Login { login, schemes } => {
+                let token = log_in(client, base, login).await?;
+                out.extend(schemes.iter().map(|s| (s.clone(), token.clone())));
+            }
+            Renewal::ClientCredentials { scheme, token_url, id, secret, scopes } => {
+                let token = crate::auth::client_credentials(client, token_url, id, secret, scopes).await?;
+                out.push((scheme.clone(), token));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether the connection was closed or reset before any response byte arrived: the request may
+/// never have reached the server, and is sent again.
+fn closed_before_response(error: &reqwest::Error) -> bool {
+    if error.is_timeout() {
+        return false;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(e) = source {
+        if let Some(hyper) = e.downcast_ref::<hyper::Error>()
+            && (hyper.is_incomplete_message() || hyper.is_canceled() || hyper.is_closed())
+        {
+            return true;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            )
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// How long a 429 asks to wait: `Retry-After` (seconds or an HTTP date), `RateLimit-Reset`,
+/// `X-RateLimit-Reset` (seconds, or a Unix time), or the `t=`/`reset=` of a `RateLimit` field.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(value) = text("retry-after") {
+        if let Ok(seconds) = value.parse::<f64>() {
+            return Some(Duration::from_secs_f64(seconds.max(0.0)));
+        }
+        if let Ok(date) = httpdate::parse_http_date(value) {
+            return Some(date.duration_since(std::time::SystemTime::now()).unwrap_or_default());
+        }
+    }
+    for name in ["ratelimit-reset", "x-ratelimit-reset"] {
+        if let Some(seconds) = text(name).and_then(|v| v.parse::<f64>().ok()) {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            // Values past 2001 in seconds are Unix times, not delays.
+            return Some(if seconds > 1e9 {
+                Duration::from_secs_f64((seconds - now.as_secs_f64()).max(0.0))
+            } else {
+                Duration::from_secs_f64(seconds.max(0.0))
+            });
+        }
+    }
+    let field = text("ratelimit")?;
+    field.split([';', ',']).find_map(|part| {
+        let (key, value) = part.trim().split_once('=')?;
+        matches!(key.trim(), "t" | "reset")
+            .then(|| value.trim().parse::<f64>().ok())
+            .flatten()
+            .map(|s| Duration::from_secs_f64(s.max(0.0)))
+    })
+}
+
 /// An OpenAPI runtime expression (`$response.body#/id`, `$request.path.id`, `$response.header.ETag`,
 /// `$statusCode`, ...) or a constant.
-fn evaluate_expression(expression: &Value, request: &Case, created: &Exchange, body: Option<&Value>) -> Option<Value> {
+fn evaluate_expression(
+    expression: &Value,
+    op: &Op,
+    request: &Case,
+    created: &Exchange,
+    body: Option<&Value>,
+) -> Option<Value> {
     let Some(text) = expression.as_str() else { return Some(expression.clone()) };
     if !text.starts_with('$') {
         return Some(expression.clone());
     }
-    let lookup = |pairs: &[(String, String)], name: &str| {
-        pairs.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| Value::String(v.clone()))
-    };
     if let Some(pointer) = text.strip_prefix("$response.body") {
         let pointer = pointer.strip_prefix('#').unwrap_or(pointer);
         return body?.pointer(pointer).cloned();
@@ -476,21 +678,45 @@ fn evaluate_expression(expression: &Value, request: &Case, created: &Exchange, b
     }
     if let Some(pointer) = text.strip_prefix("$request.body") {
         let pointer = pointer.strip_prefix('#').unwrap_or(pointer);
-        return request.body.as_ref()?.pointer(pointer).cloned();
+        return request.body.as_ref()?.value.pointer(pointer).cloned();
     }
-    if let Some(name) = text.strip_prefix("$request.path.") {
-        return lookup(&request.path_params, name);
-    }
-    if let Some(name) = text.strip_prefix("$request.query.") {
-        return lookup(&request.query, name);
-    }
-    if let Some(name) = text.strip_prefix("$request.header.") {
-        return lookup(&request.headers, name);
+    for (prefix, location) in [
+        ("$request.path.", Location::Path),
+        ("$request.query.", Location::Query),
+        ("$request.header.", Location::Header),
+    ] {
+        if let Some(name) = text.strip_prefix(prefix) {
+            return request.param_value(op, name, Some(location));
+        }
     }
     match text {
         "$statusCode" => Some(Value::from(created.status)),
         "$method" => Some(Value::String(request.method.clone())),
         "$url" => Some(Value::String(created.sent.url.clone())),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn rate_limit_waits_are_read_from_every_common_header() {
+        let wait = |name: &'static str, value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(name, HeaderValue::from_str(value).unwrap());
+            retry_after(&headers)
+        };
+        assert_eq!(wait("retry-after", "3"), Some(Duration::from_secs(3)));
+        assert_eq!(wait("ratelimit-reset", "2"), Some(Duration::from_secs(2)));
+        assert_eq!(wait("ratelimit", "\"default\";r=0;t=7"), Some(Duration::from_secs(7)));
+        assert_eq!(wait("ratelimit", "limit=10, remaining=0, reset=4"), Some(Duration::from_secs(4)));
+        let soon = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(30));
+        assert!(
+            wait("retry-after", &soon).is_some_and(|d| d <= Duration::from_secs(30) && d >= Duration::from_secs(28))
+        );
+        assert_eq!(wait("x-unrelated", "5"), None);
     }
 }

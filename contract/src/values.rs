@@ -15,19 +15,37 @@ use serde_json::{Map, Number, Value, json};
 /// Nesting below which optional properties and array items are no longer generated.
 const MAX_DEPTH: usize = 5;
 
-/// `schema` with `$ref`s followed and `allOf` merged into one schema.
+/// `schema` with `$ref`s followed and `allOf` merged into one schema. Keywords beside a `$ref`
+/// (allowed in 3.1) apply together with its target, as if both were in an `allOf`.
 pub fn flatten(spec: &Spec, schema: &Value) -> Value {
     flatten_at(spec, schema, 0)
 }
 
 fn flatten_at(spec: &Spec, schema: &Value, depth: usize) -> Value {
-    let resolved = spec.resolve(schema).unwrap_or(schema);
+    if depth > 8 {
+        return spec.resolve(schema).unwrap_or(schema).clone();
+    }
+    let siblings = schema
+        .as_object()
+        .filter(|m| m.contains_key("$ref") && m.keys().any(|k| k != "$ref" && !ANNOTATIONS.contains(&k.as_str())));
+    let owned;
+    let resolved = match siblings {
+        Some(map) => {
+            let mut rest = map.clone();
+            let reference = rest.remove("$ref").expect("checked");
+            let mut parts = vec![json!({"$ref": reference})];
+            if let Some(Value::Array(more)) = rest.remove("allOf") {
+                parts.extend(more);
+            }
+            rest.insert("allOf".into(), Value::Array(parts));
+            owned = Value::Object(rest);
+            &owned
+        }
+        None => spec.resolve(schema).unwrap_or(schema),
+    };
     let Some(parts) = resolved.get("allOf").and_then(Value::as_array) else {
         return resolved.clone();
     };
-    if depth > 8 {
-        return resolved.clone();
-    }
     let mut merged = Map::new();
     let own: Map<String, Value> = resolved
         .as_object()
@@ -58,11 +76,16 @@ fn flatten_at(spec: &Spec, schema: &Value, depth: usize) -> Value {
     Value::Object(merged)
 }
 
+/// Keywords that only annotate a schema.
+const ANNOTATIONS: [&str; 7] = ["description", "title", "deprecated", "readOnly", "writeOnly", "examples", "$comment"];
+
 /// The JSON types a (flattened) schema admits, inferred from its keywords when `type` is absent.
-pub fn types(schema: &Value) -> Vec<&str> {
+pub fn types(schema: &Value) -> Vec<&'static str> {
+    const NAMES: [&str; 7] = ["string", "integer", "number", "boolean", "null", "array", "object"];
+    let named = |t: &str| NAMES.iter().copied().find(|n| *n == t);
     match schema.get("type") {
-        Some(Value::String(t)) => vec![t.as_str()],
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        Some(Value::String(t)) => named(t).into_iter().collect(),
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).filter_map(named).collect(),
         _ if schema.get("properties").is_some() || schema.get("required").is_some() => vec!["object"],
         _ if schema.get("items").is_some() => vec!["array"],
         _ if ["minLength", "maxLength", "pattern", "format"].iter().any(|k| schema.get(*k).is_some()) => vec!["string"],
@@ -72,24 +95,26 @@ pub fn types(schema: &Value) -> Vec<&str> {
         {
             vec!["number"]
         }
+        _ if schema
+            .get("enum")
+            .and_then(Value::as_array)
+            .is_some_and(|m| !m.is_empty() && m.iter().all(Value::is_string)) =>
+        {
+            vec!["string"]
+        }
         _ => vec![],
     }
 }
 
-/// How a server reads a parameter's text (see [`commerce_spec::read_parameter`]). Parameter cases
-/// are classified on this reading, since `"5"` sent for an integer parameter arrives as 5.
-pub fn read_wire(schema: &Value, text: &str) -> Value {
-    commerce_spec::read_parameter(&types(schema), text)
+/// How a server reads one piece of text given the types its schema admits (see
+/// [`commerce_spec::read_parameter`]): `"5"` sent for an integer arrives as 5.
+pub fn read_scalar(types: &[&str], text: &str) -> Value {
+    commerce_spec::read_parameter(types, text)
 }
 
-/// A scalar as parameter text; `None` for values a parameter cannot carry (null, arrays, objects).
-pub fn to_wire(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
+/// How a server reads a header's or a scalar parameter's text, by its (flattened) schema.
+pub fn read_wire(schema: &Value, text: &str) -> Value {
+    read_scalar(&types(schema), text)
 }
 
 /// Random values meant to satisfy a schema, from a seeded generator.

@@ -1,19 +1,29 @@
-//! Reads an OpenAPI 3.1 document as plain JSON and walks it: loading (YAML or JSON), local `$ref`
-//! resolution, and the operations with their effective parameters, bodies, responses and security.
+//! Reads an OpenAPI document as plain JSON and walks it: loading (YAML or JSON, from files or
+//! through a caller's fetcher, with references to other documents bundled in), normalising Swagger
+//! 2.0 and OpenAPI 3.0 into the 3.1 shape (`upgrade`), local `$ref` resolution, and the operations
+//! with their effective parameters, bodies, responses and security.
 //!
 //! The document stays a `serde_json::Value` on purpose: typed OpenAPI models drop parts of 3.1
-//! (`const`, `{}` schemas, `$defs`), and both the generator and the service need the schemas exactly
-//! as written.
+//! (`const`, `{}` schemas, `$defs`), and the generator, the service and the contract tester need
+//! the schemas exactly as written.
 
+pub mod load;
+pub mod upgrade;
+
+use std::borrow::Cow;
 use std::fmt;
 use std::path::Path;
 
 use serde_json::{Map, Value};
 
+pub use load::escape;
+pub use upgrade::Version;
+
 /// The HTTP methods an OpenAPI path item can hold, in the order the generator emits them.
 pub const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
-/// Why a document could not be read or walked.
+/// Why a document could not be read or walked. Messages start with the JSON pointer of the
+/// construct at fault where there is one.
 #[derive(Debug)]
 pub struct SpecError(pub String);
 
@@ -29,10 +39,12 @@ fn err<T>(message: impl Into<String>) -> Result<T, SpecError> {
     Err(SpecError(message.into()))
 }
 
-/// An OpenAPI document held as JSON.
+/// An OpenAPI document held as JSON, in the OpenAPI 3.1 shape whatever version it was written in.
 #[derive(Debug, Clone)]
 pub struct Spec {
     pub doc: Value,
+    /// The version the document was written in.
+    pub version: Version,
 }
 
 /// One operation of the document, with path-level parameters merged in and `$ref`s resolved.
@@ -40,45 +52,151 @@ pub struct Spec {
 pub struct Operation<'a> {
     pub method: &'static str,
     pub path: &'a str,
-    pub operation_id: &'a str,
+    /// The operationId, or for an operation without one a name derived from it: `GET /users/{id}`.
+    pub name: Cow<'a, str>,
+    pub operation_id: Option<&'a str>,
+    /// JSON pointer of the operation object: `/paths/~1users~1{id}/get`.
+    pub pointer: String,
     pub op: &'a Value,
     pub parameters: Vec<Parameter<'a>>,
     /// The resolved request body object, if the operation has one.
     pub request_body: Option<&'a Value>,
     /// `(status, resolved response object)` in document order; `default` is kept as written.
     pub responses: Vec<(&'a str, &'a Value)>,
-    /// The effective security requirements: each inner list is one alternative of AND-ed scheme names.
-    pub security: Vec<Vec<&'a str>>,
+    /// The effective security requirements: each inner list is one alternative of AND-ed schemes;
+    /// an empty alternative (`{}`) makes authentication optional.
+    pub security: Vec<Vec<Requirement<'a>>>,
+}
+
+/// One scheme of a security requirement, with the scopes it asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirement<'a> {
+    pub scheme: &'a str,
+    pub scopes: Vec<&'a str>,
+}
+
+/// How a parameter's value is written on the wire (OpenAPI 3.1 §4.8.12.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Form,
+    Simple,
+    Matrix,
+    Label,
+    SpaceDelimited,
+    PipeDelimited,
+    DeepObject,
+}
+
+impl Style {
+    fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "form" => Style::Form,
+            "simple" => Style::Simple,
+            "matrix" => Style::Matrix,
+            "label" => Style::Label,
+            "spaceDelimited" => Style::SpaceDelimited,
+            "pipeDelimited" => Style::PipeDelimited,
+            "deepObject" => Style::DeepObject,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Style::Form => "form",
+            Style::Simple => "simple",
+            Style::Matrix => "matrix",
+            Style::Label => "label",
+            Style::SpaceDelimited => "spaceDelimited",
+            Style::PipeDelimited => "pipeDelimited",
+            Style::DeepObject => "deepObject",
+        }
+    }
+
+    /// The styles a location allows, the default first.
+    fn allowed(location: &str) -> &'static [Style] {
+        match location {
+            "path" => &[Style::Simple, Style::Label, Style::Matrix],
+            "query" => &[Style::Form, Style::SpaceDelimited, Style::PipeDelimited, Style::DeepObject],
+            "header" => &[Style::Simple],
+            "cookie" => &[Style::Form],
+            _ => &[],
+        }
+    }
 }
 
 /// A resolved parameter object.
 #[derive(Debug, Clone)]
 pub struct Parameter<'a> {
     pub name: &'a str,
+    /// `path`, `query`, `header` or `cookie`.
     pub location: &'a str,
     pub required: bool,
+    /// Its `schema`, or for a parameter described with `content`, that media type's schema.
     pub schema: &'a Value,
     pub description: Option<&'a str>,
+    pub style: Style,
+    pub explode: bool,
+    pub allow_reserved: bool,
+    /// The media type of a parameter described with `content` (its value is that media type's
+    /// serialization, JSON for `application/json`) instead of `schema` and `style`.
+    pub content_type: Option<&'a str>,
+    /// The parameter object itself (for its `example` and `examples`).
+    pub object: &'a Value,
+    /// JSON pointer of the parameter as it was reached (through `$ref`s, the target's).
+    pub pointer: String,
 }
 
+static TRUE: Value = Value::Bool(true);
+
 impl Spec {
-    /// Reads a document from a `.yaml`, `.yml` or `.json` file.
+    /// Reads a document from a `.yaml`, `.yml` or `.json` file, with every file it references.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, SpecError> {
         let path = path.as_ref();
-        let text =
-            std::fs::read_to_string(path).map_err(|e| SpecError(format!("cannot read {}: {e}", path.display())))?;
-        Self::parse(&text).map_err(|e| SpecError(format!("{}: {e}", path.display())))
+        let location = load::location(&path.to_string_lossy())?;
+        Self::load_with(&location, &mut |url| {
+            if url.scheme() == "file" {
+                load::read_file(url)
+            } else {
+                err(format!("{url}: only local files can be read here (the contract tester reads URLs)"))
+            }
+        })
     }
 
-    /// Parses a document from YAML or JSON text (JSON is YAML).
-    pub fn parse(text: &str) -> Result<Self, SpecError> {
-        let doc: Value =
-            yaml_serde::from_str(text).map_err(|e| SpecError(format!("not a YAML or JSON document: {e}")))?;
-        let version = doc.get("openapi").and_then(Value::as_str).unwrap_or_default();
-        if !version.starts_with("3.1") {
-            return err(format!("expected an OpenAPI 3.1 document, found openapi: {version:?}"));
+    /// Reads the document at `location` and every document it references, each read by `read`.
+    pub fn load_with(
+        location: &url::Url,
+        read: &mut dyn FnMut(&url::Url) -> Result<String, SpecError>,
+    ) -> Result<Self, SpecError> {
+        let text = read(location)?;
+        let mut bundle = load::Bundle::new(location.clone(), &text)?;
+        loop {
+            let wanted = bundle.wanted()?;
+            if wanted.is_empty() {
+                break;
+            }
+            for url in wanted {
+                let text = read(&url)?;
+                bundle.provide(url, &text)?;
+            }
         }
-        Ok(Self { doc })
+        Self::from_value(bundle.finish()?)
+    }
+
+    /// Parses a self-contained document from YAML or JSON text (JSON is YAML).
+    pub fn parse(text: &str) -> Result<Self, SpecError> {
+        let root = url::Url::parse("memory:/document").expect("a valid URL");
+        let bundle = load::Bundle::new(root, text)?;
+        if let Some(other) = bundle.wanted()?.first() {
+            return err(format!("the document references {other}, but it was given as text, not read from a place"));
+        }
+        Self::from_value(bundle.finish()?)
+    }
+
+    /// A document already read (and bundled), normalised to the OpenAPI 3.1 shape.
+    pub fn from_value(doc: Value) -> Result<Self, SpecError> {
+        let (doc, version) = upgrade::normalize(doc)?;
+        Ok(Self { doc, version })
     }
 
     /// Follows a chain of local `$ref`s (`#/components/...`) to the object they name.
@@ -92,6 +210,19 @@ impl Spec {
         err("a $ref chain is longer than 32 links (a cycle?)")
     }
 
+    /// [`Self::resolve`], also returning the pointer of the object reached (`at` when no `$ref`).
+    fn resolve_at<'a>(&'a self, mut value: &'a Value, at: &str) -> Result<(&'a Value, String), SpecError> {
+        let mut here = at.to_string();
+        for _ in 0..32 {
+            let Some(reference) = value.get("$ref").and_then(Value::as_str) else {
+                return Ok((value, here));
+            };
+            value = self.pointer(reference).map_err(|e| SpecError(format!("{here}: {e}")))?;
+            here = reference.trim_start_matches('#').to_string();
+        }
+        err(format!("{at}: a $ref chain is longer than 32 links (a cycle?)"))
+    }
+
     /// The value a local reference such as `#/components/schemas/Product` names.
     pub fn pointer<'a>(&'a self, reference: &str) -> Result<&'a Value, SpecError> {
         let Some(pointer) = reference.strip_prefix('#') else {
@@ -101,7 +232,7 @@ impl Spec {
     }
 
     /// `schema` as a standalone JSON Schema (draft 2020-12) that a validator can compile: the
-    /// document's `components` sit beside it, so its `#/components/...` references resolve.
+    /// document's `components` (and bundled documents) sit beside it, so its references resolve.
     pub fn standalone_schema(&self, schema: &Value) -> Value {
         let mut root = Map::new();
         root.insert("$schema".into(), Value::from("https://json-schema.org/draft/2020-12/schema"));
@@ -109,6 +240,9 @@ impl Spec {
             "components".into(),
             self.doc.get("components").cloned().unwrap_or_else(|| Value::Object(Map::new())),
         );
+        if let Some(bundled) = self.doc.get(load::BUNDLED) {
+            root.insert(load::BUNDLED.into(), bundled.clone());
+        }
         root.insert("allOf".into(), Value::Array(vec![schema.clone()]));
         Value::Object(root)
     }
@@ -135,28 +269,59 @@ impl Spec {
         let global_security = self.doc.get("security");
         let mut out = Vec::new();
         for (path, item) in paths {
-            let item = self.resolve(item)?;
+            if path.starts_with("x-") {
+                continue;
+            }
+            let item_at = format!("/paths/{}", escape(path));
+            if !path.starts_with('/') {
+                return err(format!("{item_at}: a path must start with /"));
+            }
+            let (item, item_at) = self.resolve_at(item, &item_at)?;
+            for unsupported in ["query", "additionalOperations"] {
+                if item.get(unsupported).is_some() {
+                    return err(format!("{item_at}/{unsupported}: OpenAPI 3.2's `{unsupported}` is not supported yet"));
+                }
+            }
             let shared = item.get("parameters").and_then(Value::as_array);
             for method in METHODS {
                 let Some(op) = item.get(method) else { continue };
-                let Some(operation_id) = op.get("operationId").and_then(Value::as_str) else {
-                    return err(format!("{} {path} has no operationId", method.to_uppercase()));
+                let pointer = format!("{item_at}/{method}");
+                let operation_id = op.get("operationId").and_then(Value::as_str);
+                let name: Cow<'_, str> = match operation_id {
+                    Some(id) => Cow::Borrowed(id),
+                    None => Cow::Owned(format!("{} {path}", method.to_uppercase())),
                 };
                 let mut parameters: Vec<Parameter<'_>> = Vec::new();
-                for raw in shared
-                    .into_iter()
-                    .flatten()
-                    .chain(op.get("parameters").and_then(Value::as_array).into_iter().flatten())
-                {
-                    let p = self.parameter(raw).map_err(|e| SpecError(format!("{operation_id}: {e}")))?;
-                    // An operation-level parameter overrides a path-level one of the same name and location.
-                    parameters.retain(|q| !(q.name == p.name && q.location == p.location));
-                    parameters.push(p);
+                let lists = [
+                    (shared, format!("{item_at}/parameters")),
+                    (op.get("parameters").and_then(Value::as_array), format!("{pointer}/parameters")),
+                ];
+                for (list, list_at) in lists {
+                    for (i, raw) in list.into_iter().flatten().enumerate() {
+                        let p = self.parameter(raw, &format!("{list_at}/{i}"))?;
+                        // An operation-level parameter overrides a path-level one of the same name and location.
+                        parameters.retain(|q| !(q.name == p.name && q.location == p.location));
+                        parameters.push(p);
+                    }
                 }
-                let request_body = op.get("requestBody").map(|b| self.resolve(b)).transpose()?;
+                for (name, _) in path_template_names(path) {
+                    if !parameters.iter().any(|p| p.location == "path" && p.name == name) {
+                        return err(format!(
+                            "{pointer}: the path template names {{{name}}}, but no path parameter describes it"
+                        ));
+                    }
+                }
+                let request_body = match op.get("requestBody") {
+                    Some(b) => Some(self.resolve_at(b, &format!("{pointer}/requestBody"))?.0),
+                    None => None,
+                };
                 let mut responses = Vec::new();
                 for (status, response) in op.get("responses").and_then(Value::as_object).unwrap_or(empty) {
-                    responses.push((status.as_str(), self.resolve(response)?));
+                    if status.starts_with("x-") {
+                        continue;
+                    }
+                    let at = format!("{pointer}/responses/{}", escape(status));
+                    responses.push((status.as_str(), self.resolve_at(response, &at)?.0));
                 }
                 let security = op
                     .get("security")
@@ -166,24 +331,78 @@ impl Spec {
                         alternatives
                             .iter()
                             .filter_map(Value::as_object)
-                            .map(|req| req.keys().map(String::as_str).collect())
+                            .map(|req| {
+                                req.iter()
+                                    .map(|(scheme, scopes)| Requirement {
+                                        scheme: scheme.as_str(),
+                                        scopes: scopes
+                                            .as_array()
+                                            .into_iter()
+                                            .flatten()
+                                            .filter_map(Value::as_str)
+                                            .collect(),
+                                    })
+                                    .collect()
+                            })
                             .collect()
                     })
                     .unwrap_or_default();
-                out.push(Operation { method, path, operation_id, op, parameters, request_body, responses, security });
+                out.push(Operation {
+                    method,
+                    path,
+                    name,
+                    operation_id,
+                    pointer,
+                    op,
+                    parameters,
+                    request_body,
+                    responses,
+                    security,
+                });
             }
         }
         Ok(out)
     }
 
-    fn parameter<'a>(&'a self, raw: &'a Value) -> Result<Parameter<'a>, SpecError> {
-        let p = self.resolve(raw)?;
+    fn parameter<'a>(&'a self, raw: &'a Value, at: &str) -> Result<Parameter<'a>, SpecError> {
+        let (p, at) = self.resolve_at(raw, at)?;
         let field = |name: &str| p.get(name).and_then(Value::as_str);
         let (Some(name), Some(location)) = (field("name"), field("in")) else {
-            return err("a parameter lacks `name` or `in`");
+            return err(format!("{at}: a parameter lacks `name` or `in`"));
         };
-        let Some(schema) = p.get("schema") else {
-            return err(format!("parameter {name} has no schema (content-typed parameters are not supported)"));
+        let allowed = Style::allowed(location);
+        if allowed.is_empty() {
+            let why = if location == "querystring" {
+                "OpenAPI 3.2's querystring parameters are not supported yet"
+            } else {
+                "not a parameter location (path, query, header, cookie)"
+            };
+            return err(format!("{at}/in: {location:?} is {why}"));
+        }
+        let (schema, content_type) = match (p.get("schema"), p.get("content").and_then(Value::as_object)) {
+            (Some(schema), None) => (schema, None),
+            (None, Some(content)) => {
+                let mut media = content.iter();
+                let (Some((media_type, media_object)), None) = (media.next(), media.next()) else {
+                    return err(format!("{at}/content: a parameter's content must name exactly one media type"));
+                };
+                (media_object.get("schema").unwrap_or(&TRUE), Some(media_type.as_str()))
+            }
+            (Some(_), Some(_)) => return err(format!("{at}: a parameter has both `schema` and `content`")),
+            (None, None) => return err(format!("{at}: parameter {name} has neither `schema` nor `content`")),
+        };
+        let style = match field("style") {
+            None => allowed[0],
+            Some(text) => match Style::parse(text).filter(|s| allowed.contains(s)) {
+                Some(style) => style,
+                None => {
+                    let names: Vec<&str> = allowed.iter().map(|s| s.name()).collect();
+                    return err(format!(
+                        "{at}/style: {text:?} is not a style of {location} parameters ({})",
+                        names.join(", ")
+                    ));
+                }
+            },
         };
         Ok(Parameter {
             name,
@@ -191,8 +410,28 @@ impl Spec {
             required: location == "path" || p.get("required").and_then(Value::as_bool).unwrap_or(false),
             schema,
             description: field("description"),
+            style,
+            explode: p.get("explode").and_then(Value::as_bool).unwrap_or(style == Style::Form),
+            allow_reserved: p.get("allowReserved").and_then(Value::as_bool).unwrap_or(false),
+            content_type,
+            object: p,
+            pointer: at,
         })
     }
+}
+
+/// The `{name}` expressions of a path template, with their byte offsets.
+pub fn path_template_names(path: &str) -> Vec<(&str, usize)> {
+    let mut out = Vec::new();
+    let mut rest = path;
+    let mut offset = 0;
+    while let Some(start) = rest.find('{') {
+        let Some(end) = rest[start..].find('}') else { break };
+        out.push((&rest[start + 1..start + end], offset + start));
+        offset += start + end + 1;
+        rest = &rest[start + end + 1..];
+    }
+    out
 }
 
 impl Operation<'_> {
@@ -291,7 +530,6 @@ paths:
       responses:
         '200': {$ref: '#/components/responses/Pet'}
     delete:
-      operationId: deletePet
       security: []
       responses:
         '204': {description: gone}
@@ -306,21 +544,74 @@ components:
     fn operations_merge_path_parameters_and_resolve_refs() {
         let spec = Spec::parse(PETS).unwrap();
         let ops = spec.operations().unwrap();
-        assert_eq!(ops.iter().map(|o| o.operation_id).collect::<Vec<_>>(), ["getPet", "deletePet"]);
+        assert_eq!(ops.iter().map(|o| o.name.as_ref()).collect::<Vec<_>>(), ["getPet", "DELETE /pets/{petId}"]);
+        assert_eq!(ops[1].operation_id, None, "the second operation has no operationId: its name is derived");
         let get = &ops[0];
         assert_eq!(
             get.parameters.iter().map(|p| (p.name, p.location, p.required)).collect::<Vec<_>>(),
             [("petId", "path", true), ("verbose", "query", false)]
         );
         assert_eq!(get.responses[0].1["description"], "a pet");
-        assert_eq!(get.security, vec![vec!["key"]]);
+        assert_eq!(get.security, vec![vec![Requirement { scheme: "key", scopes: vec![] }]]);
+        assert_eq!(get.parameters[1].pointer, "/components/parameters/Verbose");
+        assert_eq!((get.parameters[1].style, get.parameters[1].explode), (Style::Form, true));
         assert!(ops[1].security.is_empty(), "an empty operation-level security overrides the global one");
     }
 
     #[test]
-    fn rejects_documents_that_are_not_openapi_3_1() {
-        let e = Spec::parse("openapi: 3.0.3\ninfo: {title: x, version: '1'}\npaths: {}").unwrap_err();
-        assert!(e.0.contains("3.1"), "{e}");
+    fn every_version_is_read_into_the_3_1_shape() {
+        for (text, version) in [
+            ("openapi: 3.0.3\ninfo: {title: x, version: '1'}\npaths: {}", Version::OpenApi30),
+            ("openapi: 3.1.1\ninfo: {title: x, version: '1'}\npaths: {}", Version::OpenApi31),
+            ("swagger: '2.0'\ninfo: {title: x, version: '1'}\npaths: {}", Version::Swagger2),
+        ] {
+            let spec = Spec::parse(text).unwrap();
+            assert_eq!(
+                (spec.version, spec.doc["openapi"].as_str()),
+                (version, Some(if version == Version::OpenApi31 { "3.1.1" } else { "3.1.0" }))
+            );
+        }
+    }
+
+    #[test]
+    fn parameters_with_content_styles_and_unknown_constructs() {
+        let spec = Spec::parse(
+            r#"
+openapi: 3.1.0
+info: {title: x, version: '1'}
+paths:
+  /items/{id}:
+    get:
+      parameters:
+        - {name: id, in: path, required: true, style: matrix, explode: true, schema: {type: array, items: {type: integer}}}
+        - {name: filter, in: query, content: {application/json: {schema: {type: object}}}}
+        - {name: sid, in: cookie, schema: {type: string}}
+      responses: {'200': {description: ok}}
+"#,
+        )
+        .unwrap();
+        let ops = spec.operations().unwrap();
+        let p = &ops[0].parameters;
+        assert_eq!((p[0].style, p[0].explode), (Style::Matrix, true));
+        assert_eq!(
+            (p[1].content_type, p[1].schema),
+            (Some("application/json"), &serde_json::json!({"type": "object"}))
+        );
+        assert_eq!((p[2].location, p[2].style, p[2].explode), ("cookie", Style::Form, true));
+        let refused = |text: &str| Spec::parse(text).unwrap().operations().unwrap_err().0;
+        let e = refused(
+            "openapi: 3.1.0\npaths:\n  /a:\n    get:\n      parameters: [{name: a, in: query, style: matrix, schema: {type: string}}]\n      responses: {}",
+        );
+        assert!(
+            e.starts_with("/paths/~1a/get/parameters/0/style: \"matrix\" is not a style of query parameters"),
+            "{e}"
+        );
+        let e = refused("openapi: 3.1.0\npaths:\n  /a/{b}:\n    get:\n      responses: {}");
+        assert!(e.starts_with("/paths/~1a~1{b}/get: the path template names {b}"), "{e}");
+        let e = refused(
+            "openapi: 3.1.0\npaths:\n  /a:\n    get:\n      parameters: [{name: a, in: query}]\n      responses: {}",
+        );
+        assert!(e.contains("neither `schema` nor `content`"), "{e}");
     }
 
     #[test]

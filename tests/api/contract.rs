@@ -60,7 +60,7 @@ impl Contract {
                             .with_draft(jsonschema::Draft::Draft202012)
                             .should_validate_formats(true)
                             .build(&spec.standalone_schema(&schema))
-                            .unwrap_or_else(|e| panic!("{} {status}: schema does not compile: {e}", op.operation_id));
+                            .unwrap_or_else(|e| panic!("{} {status}: schema does not compile: {e}", op.name));
                         (media_type.clone(), validator)
                     },
                 );
@@ -81,7 +81,7 @@ impl Contract {
                 op.parameters.iter().filter(|p| p.location == "path").map(|p| p.name.to_string()).collect();
             let body_example = op.request_body.and_then(|b| b.pointer("/content/application~1json/example")).cloned();
             let operation = Operation {
-                id: op.operation_id.to_string(),
+                id: op.name.to_string(),
                 method,
                 path: op.path.to_string(),
                 path_params,
@@ -89,7 +89,7 @@ impl Contract {
                 body_example,
                 responses,
             };
-            operations.insert(op.operation_id.to_string(), operation);
+            operations.insert(op.name.to_string(), operation);
         }
         let coverage = std::env::var_os("COMMERCE_CONTRACT_COVERAGE").map(|dir| {
             std::fs::create_dir_all(&dir).expect("the coverage folder");

@@ -448,9 +448,10 @@ async fn the_contract_command_exits_0_1_or_2_and_writes_junit_and_json_reports()
     assert_eq!(unknown_check.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown_check.stderr).contains("not_a_check is not a check"));
     let dir = tempfile::tempdir().unwrap();
-    let old_spec = dir.path().join("old.yaml");
-    std::fs::write(&old_spec, "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths: {}\n").unwrap();
-    let bad_spec = contract_process(&app, old_spec.to_str().unwrap(), &[]).await;
+    let not_openapi = dir.path().join("not-openapi.yaml");
+    std::fs::write(&not_openapi, "asyncapi: 2.6.0\ninfo: {title: t, version: '1'}\nchannels: {}\n").unwrap();
+    let bad_spec = contract_process(&app, not_openapi.to_str().unwrap(), &[]).await;
     assert_eq!(bad_spec.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad_spec.stderr).contains("expected an OpenAPI 3.1 document"));
+    let stderr = String::from_utf8_lossy(&bad_spec.stderr);
+    assert!(stderr.contains("neither `openapi` nor `swagger` is set"), "{stderr}");
 }

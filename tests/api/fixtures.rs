@@ -61,7 +61,7 @@ fn every_request_schema_has_fixtures_and_the_spec_judges_them() {
     assert_eq!(fixtures.iter().map(|f| f.schema.clone()).collect::<BTreeSet<_>>(), request_schemas);
 
     for f in &fixtures {
-        let op = operations.iter().find(|op| op.operation_id == f.operation).expect("a known operation");
+        let op = operations.iter().find(|op| op.name == f.operation).expect("a known operation");
         let schema = op.request_schema("application/json").unwrap();
         assert_eq!(ref_name(schema), Some(f.schema.as_str()), "{} takes another schema", f.operation);
         let validator = jsonschema::options()

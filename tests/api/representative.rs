@@ -99,9 +99,9 @@ fn every_documented_status_with_a_body_has_a_snapshot() {
     for op in spec.operations().unwrap() {
         for (status, response) in &op.responses {
             let has_body = response.get("content").is_some();
-            let file = format!("{dir}/{}_{status}.snap", op.operation_id);
+            let file = format!("{dir}/{}_{status}.snap", op.name);
             if has_body && !std::path::Path::new(&file).exists() {
-                missing.push(format!("{} {status}", op.operation_id));
+                missing.push(format!("{} {status}", op.name));
             }
         }
     }

@@ -61,7 +61,7 @@ fn missing_pairs(spec: &Path, recorded: &Path) -> Result<(Vec<(String, String)>,
     let mut documented = BTreeSet::new();
     for op in spec.operations().map_err(|e| e.0)? {
         for (status, _) in &op.responses {
-            documented.insert((op.operation_id.to_string(), status.to_string()));
+            documented.insert((op.name.to_string(), status.to_string()));
         }
     }
     let mut exercised = BTreeSet::new();

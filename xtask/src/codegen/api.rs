@@ -109,8 +109,8 @@ pub fn render(spec: &Spec, models: &mut Models<'_>, trait_name: &str) -> Result<
     let mut trait_methods = String::new();
     let mut glue = String::new();
     for op in &operations {
-        let op_ident = upper_camel(op.operation_id);
-        let fn_name = snake(op.operation_id);
+        let op_ident = upper_camel(&op.name);
+        let fn_name = snake(&op.name);
         let response = response_enum(op, models, &op_ident, &mut out)?;
 
         // Inputs: principal, path parameters in order, the other parameters as one struct, the body.
@@ -123,8 +123,7 @@ pub fn render(spec: &Spec, models: &mut Models<'_>, trait_name: &str) -> Result<
             let ty = alternatives.get(&security).cloned().unwrap_or_else(|| upper_camel(&security[0]));
             trait_args.push("principal: Self::Principal".to_string());
             glue_args.push(format!("auth: {ty}"));
-            writeln!(prelude, "let principal = self.0.authenticate({}, auth.into()).await?;", lit(op.operation_id))
-                .unwrap();
+            writeln!(prelude, "let principal = self.0.authenticate({}, auth.into()).await?;", lit(&op.name)).unwrap();
             call_args.push("principal".to_string());
         }
         let mut param_fields = String::new();
@@ -142,7 +141,7 @@ pub fn render(spec: &Spec, models: &mut Models<'_>, trait_name: &str) -> Result<
                 "query" => "Query",
                 "header" => "Header",
                 "cookie" => "Cookie",
-                other => return bail(format!("{}: parameters in {other} are not supported", op.operation_id)),
+                other => return bail(format!("{}: parameters in {other} are not supported", op.name)),
             };
             let mut oai = vec![format!("name = {}", lit(p.name))];
             oai.extend(ty.validator_attr());
@@ -167,24 +166,24 @@ pub fn render(spec: &Spec, models: &mut Models<'_>, trait_name: &str) -> Result<
         }
         if !param_fields.is_empty() {
             let params = format!("{op_ident}Params");
-            write!(out, "/// The query, header and cookie parameters of `{}`.\n#[derive(Debug, Clone, PartialEq)]\npub struct {params} {{\n{param_fields}}}\n\n", op.operation_id).unwrap();
+            write!(out, "/// The query, header and cookie parameters of `{}`.\n#[derive(Debug, Clone, PartialEq)]\npub struct {params} {{\n{param_fields}}}\n\n", op.name).unwrap();
             trait_args.push(format!("params: {params}"));
             call_args.push(format!("{params} {{ {} }}", param_inits.join(", ")));
         }
         if let Some(body) = op.request_body {
             if !op.request_body_required() {
-                return bail(format!("{}: optional request bodies are not supported", op.operation_id));
+                return bail(format!("{}: optional request bodies are not supported", op.name));
             }
             let content = body.get("content").and_then(Value::as_object).cloned().unwrap_or_default();
             let Some(schema) = content.get("application/json").and_then(|m| m.get("schema")) else {
-                return bail(format!("{}: only application/json request bodies are supported", op.operation_id));
+                return bail(format!("{}: only application/json request bodies are supported", op.name));
             };
             let ty = models.rust_type(schema, &format!("{op_ident}Body"))?;
             glue_args.push(format!("body: commerce_runtime::JsonBody<{}>", ty.ty));
             writeln!(
                 prelude,
                 "let checked = self.0.validate_body({}, body.value())?;\nlet body = body.decode(checked)?;",
-                lit(op.operation_id)
+                lit(&op.name)
             )
             .unwrap();
             trait_args.push(format!("body: {}", ty.ty));
@@ -209,7 +208,7 @@ pub fn render(spec: &Spec, models: &mut Models<'_>, trait_name: &str) -> Result<
         let mut oai = vec![
             format!("path = {}", lit(&poem_path(op.path))),
             format!("method = {}", lit(op.method)),
-            format!("operation_id = {}", lit(op.operation_id)),
+            format!("operation_id = {}", lit(&op.name)),
         ];
         for tag in op.op.get("tags").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
             oai.push(format!("tag = \"Tag::{}\"", upper_camel(tag)));
@@ -316,11 +315,11 @@ fn security_key(op: &Operation<'_>, schemes: &[Scheme]) -> Result<Vec<String>, C
     for alternative in &op.security {
         match alternative.as_slice() {
             [] => return Ok(Vec::new()), // `{}` makes the credential optional: treat as public.
-            [one] => names.push(*one),
+            [one] => names.push(one.scheme),
             _ => {
                 return bail(format!(
                     "{}: a security requirement that needs several schemes at once is not supported",
-                    op.operation_id
+                    op.name
                 ));
             }
         }
@@ -328,7 +327,7 @@ fn security_key(op: &Operation<'_>, schemes: &[Scheme]) -> Result<Vec<String>, C
     let known: Vec<String> =
         schemes.iter().filter(|s| names.contains(&s.name.as_str())).map(|s| s.name.clone()).collect();
     if known.len() != names.len() {
-        return bail(format!("{}: security names an undefined scheme", op.operation_id));
+        return bail(format!("{}: security names an undefined scheme", op.name));
     }
     Ok(known)
 }
@@ -346,7 +345,7 @@ fn response_enum(
     let mut error_body: Option<String> = None;
     for (status, response) in &op.responses {
         let Ok(code) = status.parse::<u16>() else {
-            return bail(format!("{}: response {status:?} is not supported: list each status", op.operation_id));
+            return bail(format!("{}: response {status:?} is not supported: list each status", op.name));
         };
         let variant = variant_name(code);
         let mut fields = Vec::new();
@@ -401,7 +400,7 @@ fn response_enum(
             error_arms.push(format!("{code} => Ok(Self::{variant}(commerce_runtime::Json::new(body))),"));
         }
     }
-    write!(out, "/// Every response `{}` documents.\n#[derive(Debug, poem_openapi::ApiResponse)]\npub enum {name} {{\n{variants}}}\n\n", op.operation_id).unwrap();
+    write!(out, "/// Every response `{}` documents.\n#[derive(Debug, poem_openapi::ApiResponse)]\npub enum {name} {{\n{variants}}}\n\n", op.name).unwrap();
     if let Some(body) = error_body {
         write!(
             out,
