@@ -487,7 +487,12 @@ fn transport(args: &Args, plan: &Plan) -> Result<Transport, String> {
         (None, Some(_)) => return Err("--client-key needs --client-cert".into()),
         (None, None) => None,
     };
-    let build = |builder: reqwest::ClientBuilder| builder.build().map_err(|e| e.to_string());
+    let build = |builder: reqwest::ClientBuilder| {
+        builder.build().map_err(|e| {
+            let cause = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
+            format!("cannot set up the HTTP client: {e}{cause}")
+        })
+    };
     let with_identity = |builder: reqwest::ClientBuilder| match &identity {
         Some(identity) => builder.identity(identity.clone()),
         None => builder,
@@ -710,6 +715,8 @@ pub struct Outcome {
 /// What a dry run would send.
 pub struct DryRun {
     pub operations: Vec<DryOperation>,
+    /// What the document holds that is not tested, and other notices (not tied to one operation).
+    pub warnings: Vec<Warning>,
 }
 
 pub struct DryOperation {
@@ -751,6 +758,9 @@ impl DryRun {
                     writeln!(out, "  {}: {}", phase.name(), sent.curl()).unwrap();
                 }
             }
+        }
+        for warning in &self.warnings {
+            writeln!(out, "{}: {}", warning.kind, warning.message).unwrap();
         }
         let untested = self.untested().count();
         let excluded = self.operations.iter().filter(|o| o.coverage == Coverage::Excluded).count();
@@ -837,8 +847,41 @@ async fn prepare(args: &Args, dry_run: bool) -> Result<Prepared, String> {
             });
         }
     }
+    // Webhooks and callbacks are requests the API sends, not ones it answers: said, not skipped silently.
+    let webhooks: Vec<String> = api
+        .spec
+        .doc
+        .get("webhooks")
+        .and_then(serde_json::Value::as_object)
+        .into_iter()
+        .flat_map(|m| m.keys().cloned())
+        .collect();
+    if !webhooks.is_empty() {
+        warnings.push(Warning {
+            kind: "webhooks_not_tested",
+            operation: None,
+            message: format!(
+                "/webhooks: {} ({}) not tested: webhooks are requests the API sends, not requests it answers",
+                webhooks.len(),
+                webhooks.join(", ")
+            ),
+        });
+    }
     let mut coverage = Vec::with_capacity(api.operations.len());
     for (index, op) in api.operations.iter().enumerate() {
+        if let Some(callbacks) =
+            api.spec.doc.pointer(&format!("{}/callbacks", op.pointer)).and_then(serde_json::Value::as_object)
+        {
+            warnings.push(Warning {
+                kind: "webhooks_not_tested",
+                operation: Some(op.id.clone()),
+                message: format!(
+                    "{}/callbacks: {} not tested: callbacks are requests the API sends",
+                    op.pointer,
+                    callbacks.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
         let disabled =
             plan.file.operations.iter().rev().find_map(|r| r.selector.selects(op).then_some(r.enabled).flatten())
                 == Some(false);
@@ -933,7 +976,8 @@ pub async fn dry_run(args: &Args) -> Result<DryRun, String> {
             }
         }
     }
-    Ok(DryRun { operations })
+    let warnings = warnings.into_iter().filter(|w| w.operation.is_none()).collect();
+    Ok(DryRun { operations, warnings })
 }
 
 /// Runs every phase and returns what was found; `Err` for an unusable document, configuration or login.

@@ -592,6 +592,9 @@ fn compile_requests(spec: &Spec, op: &Operation<'_>) -> Result<Op, SpecError> {
             continue;
         }
         let mut examples = examples_of(p.object);
+        if let Some(media_object) = p.content_type.and_then(|c| p.object.get("content")?.get(c)) {
+            examples.extend(examples_of(media_object));
+        }
         examples.extend(examples_of(spec.resolve(p.schema)?));
         if let Some(content_type) = p.content_type
             && !is_json(content_type)

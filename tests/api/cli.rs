@@ -147,3 +147,37 @@ async fn json_logs_carry_the_request_id_and_never_a_credential() {
     assert_eq!(entry["span"]["path"], "/products");
     assert!(!server.log.lock().unwrap().iter().any(|l| l.contains("a-secret-token-value")), "a credential was logged");
 }
+
+/// `commerce <args>` without a database; its output.
+fn help(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_commerce")).args(args).output().expect("the binary runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn each_subcommand_lists_only_its_own_flags() {
+    let contract = help(&["contract", "--help"]);
+    for service_flag in
+        ["--database-url", "--listen", "--seed-demo", "--jwt-secret", "--rate-limit-standard", "--admin-password"]
+    {
+        assert!(!contract.contains(service_flag), "contract --help lists {service_flag}");
+    }
+    for own in [
+        "--spec",
+        "--exclude-operation-id",
+        "--include-path-regex",
+        "--auth",
+        "--client-cert",
+        "--dry-run",
+        "--insecure",
+    ] {
+        assert!(contract.contains(own), "contract --help lacks {own}");
+    }
+    let revoke = help(&["api-key", "revoke", "--help"]);
+    assert!(revoke.contains("--database-url") && revoke.contains("--id"), "{revoke}");
+    assert!(!revoke.contains("--listen") && !revoke.contains("--rate-limit"), "{revoke}");
+    let serve = help(&["serve", "--help"]);
+    assert!(serve.contains("--listen") && serve.contains("--database-url") && !serve.contains("--spec"), "{serve}");
+    assert_eq!(help(&["--version"]).trim(), format!("commerce {} (Commerce API 2.4.0)", env!("CARGO_PKG_VERSION")));
+}

@@ -6,4 +6,5 @@
 mod corpus;
 mod false_greens;
 mod support;
+mod tls;
 mod wire;

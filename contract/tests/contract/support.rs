@@ -29,14 +29,6 @@ impl Seen {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    /// `METHOD /path?query`.
-    pub fn line(&self) -> String {
-        if self.query.is_empty() {
-            format!("{} {}", self.method, self.path)
-        } else {
-            format!("{} {}?{}", self.method, self.path, self.query)
-        }
-    }
 }
 
 /// An answer: status, headers, body.
