@@ -26,7 +26,7 @@ pub async fn first_start(db: &DatabaseConnection, config: &Config) -> Result<Opt
     store::tenants::create_user(db, tenant.id, &config.admin_email, &password, Role::Admin).await?;
     if config.seed_demo {
         for product in sample_products() {
-            store::products::create(db, tenant.id, product).await?;
+            store::products::create(db, tenant.id, product, None).await?;
         }
     }
     Ok(Some(FirstStart { admin_email: config.admin_email.clone(), admin_password: generated }))

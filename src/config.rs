@@ -14,9 +14,10 @@ pub struct Config {
     #[arg(long, env = "COMMERCE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
 
-    /// Secret that signs access tokens (HS256). By default a random secret is generated on first
-    /// start and kept in the database, so every instance over that database shares it.
-    #[arg(long, env = "COMMERCE_JWT_SECRET", hide_env_values = true)]
+    /// Secret that signs access tokens (HS256), at least 32 bytes. By default a random secret is
+    /// generated on first start and kept in the database, so every instance over that database
+    /// shares it.
+    #[arg(long, env = "COMMERCE_JWT_SECRET", hide_env_values = true, value_parser = jwt_secret)]
     pub jwt_secret: Option<String>,
 
     /// Email of the admin user created in tenant `demo` on first start.
@@ -50,6 +51,37 @@ pub struct Config {
     /// Create the sample products of tenant `demo` on first start.
     #[arg(long, env = "COMMERCE_SEED_DEMO", default_value_t = true, action = clap::ArgAction::Set)]
     pub seed_demo: bool,
+
+    /// Failed logins allowed per account from one client address in 15 minutes before that
+    /// address is refused (429) for the account, for a time that doubles with each further failure
+    /// (1 to 15 minutes). An address trying many accounts is refused after 6 times as many; an
+    /// account failing from many addresses after 20 times as many, for one minute.
+    #[arg(long, env = "COMMERCE_LOGIN_MAX_FAILURES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub login_max_failures: u32,
+
+    /// Requests per minute from one client address that may fail authentication (401) before its
+    /// further requests are refused with 429 for the rest of the minute.
+    #[arg(long, env = "COMMERCE_RATE_LIMIT_UNAUTHENTICATED", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_unauthenticated: u32,
+
+    /// Read the client address from the first entry of `X-Forwarded-For` (set this only behind a
+    /// proxy that writes that header; otherwise clients could choose their own address).
+    #[arg(long, env = "COMMERCE_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
+    pub trust_forwarded_for: bool,
+
+    /// Longest wait for a request's head (request line and headers), in milliseconds, counted from
+    /// its first byte; a slower client's connection is closed.
+    #[arg(long, env = "COMMERCE_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_ms: u64,
+
+    /// A connection with no request in progress and no traffic for this long (milliseconds) is
+    /// closed. Longer than a typical load balancer's 60 s, so the balancer closes first.
+    #[arg(long, env = "COMMERCE_IDLE_TIMEOUT_MS", default_value_t = 75_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout_ms: u64,
+
+    /// Connections served at once; further ones wait in the listen queue until one closes.
+    #[arg(long, env = "COMMERCE_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
 }
 
 impl Config {
@@ -67,6 +99,23 @@ impl Config {
             request_timeout_ms: 30_000,
             log_format: "text".into(),
             seed_demo: true,
+            login_max_failures: 5,
+            rate_limit_unauthenticated: 120,
+            trust_forwarded_for: false,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 75_000,
+            max_connections: 1024,
         }
     }
+}
+
+/// A JWT secret of at least 32 bytes (RFC 7518 §3.2: an HS256 key at least as long as the hash).
+fn jwt_secret(text: &str) -> Result<String, String> {
+    if text.len() < 32 {
+        return Err(format!(
+            "the JWT secret has {} bytes; HS256 needs at least 32 (for example `openssl rand -base64 48`)",
+            text.len()
+        ));
+    }
+    Ok(text.to_string())
 }

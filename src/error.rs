@@ -42,9 +42,14 @@ pub enum AppError {
     /// 409 for an order: the transition is not allowed from the current status.
     #[error("an order cannot move from {current} to {requested}")]
     InvalidTransition { current: String, requested: String, allowed: Vec<String> },
-    /// 429: the credential used its quota; retry after `retry_after` seconds.
+    /// 429: the credential (or, for failed authentications, the client address) used its quota;
+    /// retry after `retry_after` seconds.
     #[error("the rate limit of {limit} requests per minute is used up; retry in {retry_after} s")]
     RateLimited { limit: u32, retry_after: u64 },
+    /// 429 from `login`: too many failed logins for this account from this address (or from this
+    /// address, or for this account); even the right password is refused until then.
+    #[error("too many failed logins; retry in {retry_after} s")]
+    TooManyFailedLogins { retry_after: u64 },
     /// 413: the body is larger than the configured limit (bytes).
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
@@ -57,6 +62,9 @@ pub enum AppError {
     /// 422: the body is well-formed JSON that breaks the schema.
     #[error("{}", validation_summary(.0))]
     Validation(Vec<FieldError>),
+    /// 422 with more invalid fields than a problem lists: the first ones, and how many in all.
+    #[error("the request has {total} invalid fields; the first {} are listed", .errors.len())]
+    TooManyValidationErrors { errors: Vec<FieldError>, total: usize },
     /// 501: the operation is documented but not implemented yet.
     #[error("{0} is not implemented yet")]
     NotImplemented(&'static str),
@@ -90,9 +98,9 @@ impl AppError {
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::TooManyFailedLogins { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Validation(_) | Self::TooManyValidationErrors { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::Rejected(status, _) => *status,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -114,7 +122,8 @@ impl AppError {
             Self::Timeout(_) => "request_timeout",
             Self::InvalidTransition { .. } => "invalid_transition",
             Self::RateLimited { .. } => "rate_limited",
-            Self::Validation(_) => "validation_failed",
+            Self::TooManyFailedLogins { .. } => "too_many_failed_logins",
+            Self::Validation(_) | Self::TooManyValidationErrors { .. } => "validation_failed",
             Self::NotImplemented(_) => "not_implemented",
             Self::Rejected(..) => "request_rejected",
             Self::Database(_) | Self::Internal(_) => "internal",
@@ -145,9 +154,10 @@ impl AppError {
             self.to_string()
         };
         let errors = match self {
-            Self::BadRequest { errors, .. } | Self::Conflict { errors, .. } | Self::Validation(errors) => {
-                Some(errors.clone()).filter(|e| !e.is_empty())
-            }
+            Self::BadRequest { errors, .. }
+            | Self::Conflict { errors, .. }
+            | Self::Validation(errors)
+            | Self::TooManyValidationErrors { errors, .. } => Some(errors.clone()).filter(|e| !e.is_empty()),
             _ => None,
         };
         let (current_status, allowed_statuses) = match self {
@@ -166,6 +176,10 @@ impl AppError {
             code: self.code().to_string(),
             request_id: ctx.request_id,
             errors,
+            error_count: match self {
+                Self::TooManyValidationErrors { total, .. } => Some(*total as i32),
+                _ => None,
+            },
             current_status,
             allowed_statuses,
         }
@@ -206,12 +220,21 @@ pub fn problem_response(problem: &Problem) -> Response {
     body.with_status(status).with_content_type("application/problem+json").into_response()
 }
 
+impl AppError {
+    /// The seconds a 429 asks the client to wait.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            AppError::RateLimited { retry_after, .. } | AppError::TooManyFailedLogins { retry_after } => {
+                Some(*retry_after)
+            }
+            _ => None,
+        }
+    }
+}
+
 impl From<AppError> for poem::Error {
     fn from(e: AppError) -> Self {
-        let retry_after = match e {
-            AppError::RateLimited { retry_after, .. } => Some(retry_after),
-            _ => None,
-        };
+        let retry_after = e.retry_after();
         poem::Error::new(ProblemResponse(e.to_problem(), retry_after), e.status())
     }
 }

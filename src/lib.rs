@@ -13,8 +13,7 @@ pub mod store;
 
 use std::sync::Arc;
 
-use poem::listener::{Acceptor, Listener, TcpListener};
-use poem::{Endpoint, Server};
+use poem::Endpoint;
 
 use crate::api::Handlers;
 use crate::auth::tokens::JwtKeys;
@@ -28,6 +27,8 @@ pub struct App {
     pub first_start: Option<bootstrap::FirstStart>,
     body_limit: http::BodyLimit,
     timeout: http::RequestTimeout,
+    trust_forwarded_for: bool,
+    connections: http::server::Limits,
 }
 
 impl App {
@@ -46,6 +47,10 @@ impl App {
             metrics: Arc::default(),
             revocations: Arc::default(),
             products: Arc::default(),
+            idempotency_lease: std::time::Duration::from_millis(config.request_timeout_ms)
+                + std::time::Duration::from_secs(2),
+            failed_auth: Arc::new(ratelimit::FailedAuth::new(config.rate_limit_unauthenticated)),
+            login_max_failures: config.login_max_failures,
         });
         handlers.revocations.reload(&handlers.db).await?;
         Ok(Self {
@@ -53,12 +58,18 @@ impl App {
             first_start,
             body_limit: http::BodyLimit(config.max_body_bytes),
             timeout: http::RequestTimeout(std::time::Duration::from_millis(config.request_timeout_ms)),
+            trust_forwarded_for: config.trust_forwarded_for,
+            connections: http::server::Limits {
+                header_read_timeout: std::time::Duration::from_millis(config.header_read_timeout_ms),
+                idle_timeout: std::time::Duration::from_millis(config.idle_timeout_ms),
+                max_connections: config.max_connections as usize,
+            },
         })
     }
 
     /// Every route of the service.
     pub fn endpoint(&self) -> impl Endpoint + use<> {
-        http::routes(self.handlers.clone(), self.body_limit, self.timeout)
+        http::routes(self.handlers.clone(), self.body_limit, self.timeout, self.trust_forwarded_for)
     }
 
     /// Binds `listen` (port 0 picks a free port) and returns the bound address and the server future,
@@ -79,20 +90,22 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
         wrap: impl FnOnce(poem::endpoint::BoxEndpoint<'static>) -> E + 'static,
     ) -> std::io::Result<(std::net::SocketAddr, impl Future<Output = std::io::Result<()>>)> {
-        let acceptor = TcpListener::bind(listen.to_string()).into_acceptor().await?;
-        let addr = acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().copied())
-            .ok_or_else(|| std::io::Error::other("the listener has no socket address"))?;
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
         let endpoint = wrap(poem::EndpointExt::boxed(poem::EndpointExt::map_to_response(self.endpoint())));
+        let endpoint = poem::EndpointExt::boxed(poem::EndpointExt::map_to_response(endpoint));
         // Idle principals' rate-limit state is dropped once a minute; the task ends with the runtime.
-        let limits = self.handlers.limits.clone();
+        let (limits, failed_auth) = (self.handlers.limits.clone(), self.handlers.failed_auth.clone());
+        let db = self.handlers.db.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
                 tick.tick().await;
                 limits.forget_idle();
+                failed_auth.forget_idle();
+                if let Err(e) = store::throttles::forget_expired(&db).await {
+                    tracing::warn!(error = %e, "cannot forget expired login throttles");
+                }
             }
         });
         // Other instances' logouts reach this one within the reload interval.
@@ -106,11 +119,7 @@ impl App {
                 }
             }
         });
-        let server = Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
-            endpoint,
-            shutdown,
-            Some(std::time::Duration::from_secs(30)),
-        );
+        let server = http::server::serve(listener, endpoint, shutdown, self.connections);
         Ok((addr, server))
     }
 }

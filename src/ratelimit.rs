@@ -1,8 +1,13 @@
 //! Rate limits per API key and per user (GCRA, through governor), by plan: a quota per minute with a
-//! burst of the whole quota. The counters live in this process: N instances behind a balancer allow
+//! burst of the whole quota; and a budget of failed authentications per client address, past which
+//! the address is refused. The counters live in this process: N instances behind a balancer allow
 //! up to N times the quota (see ARCHITECTURE.md).
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
@@ -79,6 +84,59 @@ impl RateLimits {
     pub fn forget_idle(&self) {
         self.standard.1.retain_recent();
         self.enterprise.1.retain_recent();
+    }
+}
+
+/// Requests that failed authentication (401), counted per client address: bogus tokens, bogus API
+/// keys, bogus refresh tokens, no credential at all. Past `limit` a minute, the address's requests
+/// are refused with 429 until its budget has refilled enough for one more.
+pub struct FailedAuth {
+    limit: u32,
+    limiter: RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock, StateInformationMiddleware>,
+    blocked: Mutex<HashMap<IpAddr, Instant>>,
+}
+
+impl FailedAuth {
+    pub fn new(per_minute: u32) -> Self {
+        let limit = per_minute.max(1);
+        let quota = Quota::per_minute(NonZeroU32::new(limit).expect("at least 1"));
+        Self {
+            limit,
+            limiter: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
+            blocked: Mutex::default(),
+        }
+    }
+
+    /// `Err(429)` while `address` is refused.
+    pub fn check(&self, address: IpAddr) -> Result<(), AppError> {
+        let blocked = self.blocked.lock().unwrap_or_else(|e| e.into_inner()).get(&address).copied();
+        match blocked.map(|until| until.saturating_duration_since(Instant::now())) {
+            Some(wait) if !wait.is_zero() => Err(AppError::RateLimited {
+                limit: self.limit,
+                retry_after: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts one failed authentication from `address`; once the budget is spent, refuses the
+    /// address until it has refilled enough for one more.
+    pub fn failed(&self, address: IpAddr) {
+        let wait = match self.limiter.check_key(&address) {
+            Ok(state) if state.remaining_burst_capacity() > 0 => return,
+            // The last one: one more is allowed once a cell has refilled.
+            Ok(_) => Duration::from_secs(60).div_f64(f64::from(self.limit)),
+            Err(not_until) => not_until.wait_time_from(self.limiter.clock().now()),
+        };
+        let wait = wait.max(Duration::from_secs(1));
+        self.blocked.lock().unwrap_or_else(|e| e.into_inner()).insert(address, Instant::now() + wait);
+    }
+
+    /// Forgets addresses whose budget is whole and whose refusal has ended.
+    pub fn forget_idle(&self) {
+        self.limiter.retain_recent();
+        let now = Instant::now();
+        self.blocked.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, until| *until > now);
     }
 }
 

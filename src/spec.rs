@@ -14,8 +14,8 @@ use crate::error::AppError;
 /// `openapi/commerce.yaml` as written.
 pub const SOURCE_YAML: &str = include_str!("../openapi/commerce.yaml");
 
-/// At most this many field errors are reported for one body.
-const MAX_ERRORS: usize = 50;
+/// At most this many field errors are listed for one body; `errorCount` says how many there were.
+pub const MAX_ERRORS: usize = 100;
 
 /// The spec, ready to serve and to validate with.
 pub struct ApiDocument {
@@ -36,6 +36,8 @@ struct PathItem {
     methods: Vec<String>,
     /// The operationId of each of `methods`.
     operation_ids: Vec<String>,
+    /// The query and header parameters of each of `methods`: `(location, name)`.
+    text_parameters: Vec<Vec<(String, String)>>,
 }
 
 impl ApiDocument {
@@ -79,8 +81,23 @@ impl ApiDocument {
             .map(|(template, item)| {
                 let served: Vec<(&str, &Value)> =
                     commerce_spec::METHODS.iter().filter_map(|m| Some((*m, item.get(*m)?))).collect();
+                let text_parameters = served
+                    .iter()
+                    .map(|(m, _)| {
+                        let prefix = (m.to_uppercase(), template.clone());
+                        parameters
+                            .iter()
+                            .filter(|((method, path, _), p)| {
+                                (method, path) == (&prefix.0, &prefix.1)
+                                    && matches!(p.location.as_str(), "query" | "header")
+                            })
+                            .map(|((_, _, name), p)| (p.location.clone(), name.clone()))
+                            .collect()
+                    })
+                    .collect();
                 PathItem {
                     segments: template.trim_matches('/').split('/').map(String::from).collect(),
+                    text_parameters,
                     methods: served.iter().map(|(m, _)| m.to_uppercase()).collect(),
                     operation_ids: served
                         .iter()
@@ -147,34 +164,132 @@ impl ApiDocument {
         self.template(request_path)?.iter().filter_map(|t| t.strip_prefix('{')?.strip_suffix('}')).nth(index)
     }
 
-    /// Checks `body` against the request schema of `operation_id`: 422 with one pointer per problem.
+    /// Refuses query and header parameters of the operation serving `method` on `path` whose text
+    /// no parameter can hold: a query value that is not UTF-8 once decoded or holds a NUL, a header
+    /// value that is not visible ASCII. (Undeclared parameters are ignored, as everywhere.)
+    pub fn check_parameter_text(
+        &self,
+        method: &str,
+        path: &str,
+        query: Option<&str>,
+        headers: &poem::http::HeaderMap,
+    ) -> Result<(), AppError> {
+        let Some(item) = self.matching(path) else { return Ok(()) };
+        let Some(index) = item.methods.iter().position(|m| m == method) else { return Ok(()) };
+        for (location, name) in &item.text_parameters[index] {
+            if location == "header" {
+                for value in headers.get_all(name.as_str()) {
+                    if !value.as_bytes().iter().all(|b| *b == b'\t' || (0x20..0x7f).contains(b)) {
+                        return Err(AppError::invalid_parameter(name, "the value is not visible ASCII"));
+                    }
+                }
+                continue;
+            }
+            for pair in query.unwrap_or_default().split('&') {
+                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                if percent_decode(key).as_deref() != Ok(name.as_str()) {
+                    continue;
+                }
+                match percent_decode(value) {
+                    Err(()) => {
+                        return Err(AppError::invalid_parameter(name, "the value is not UTF-8 once percent-decoded"));
+                    }
+                    Ok(text) if text.contains('\0') => {
+                        return Err(AppError::invalid_parameter(name, "the value holds a NUL character"));
+                    }
+                    Ok(_) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks `body` against the request schema of `operation_id`: 422 with one pointer per problem
+    /// (the first [`MAX_ERRORS`] of them). Strings holding NUL are refused too: no database stores
+    /// them the same way.
     pub fn validate_body(&self, operation_id: &str, body: &Value) -> Result<(), AppError> {
         let Some(validator) = self.bodies.get(operation_id) else { return Ok(()) };
+        let mut errors: Vec<FieldError> = Vec::new();
+        nul_strings(body, &mut String::new(), &mut errors);
+        let nul_total = errors.len();
+        errors.truncate(MAX_ERRORS);
         // The common case answers without building error values.
-        if validator.is_valid(body) {
+        if errors.is_empty() && validator.is_valid(body) {
             return Ok(());
         }
-        let mut errors: Vec<FieldError> = Vec::new();
-        for error in validator.iter_errors(body).take(MAX_ERRORS) {
-            let at = error.instance_path().as_str().to_string();
+        // Every error is counted; only the first MAX_ERRORS are described (a body of 60,000 unknown
+        // members gets a problem of a hundred entries, not of 60,000).
+        let mut total = nul_total;
+        for error in validator.iter_errors(body) {
+            let at = error.instance_path().as_str();
             match error.kind() {
                 // Point at the missing or unexpected member itself, not at its parent.
                 ValidationErrorKind::Required { property } => {
-                    let name = property.as_str().unwrap_or_default();
-                    errors.push(field(format!("{at}/{}", escape_pointer(name)), format!("{name:?} is required")));
+                    total += 1;
+                    if errors.len() < MAX_ERRORS {
+                        let name = property.as_str().unwrap_or_default();
+                        errors.push(field(format!("{at}/{}", escape_pointer(name)), format!("{name:?} is required")));
+                    }
                 }
                 ValidationErrorKind::AdditionalProperties { unexpected } => {
-                    for name in unexpected {
+                    total += unexpected.len();
+                    for name in unexpected.iter().take(MAX_ERRORS.saturating_sub(errors.len())) {
                         errors.push(field(
                             format!("{at}/{}", escape_pointer(name)),
                             format!("{name:?} is not a known field"),
                         ));
                     }
                 }
-                _ => errors.push(field(at, error.to_string())),
+                _ => {
+                    total += 1;
+                    if errors.len() < MAX_ERRORS {
+                        errors.push(field(at.to_string(), error.to_string()));
+                    }
+                }
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(AppError::Validation(errors)) }
+        match (errors.is_empty(), total > errors.len()) {
+            (true, _) => Ok(()),
+            (false, false) => Err(AppError::Validation(errors)),
+            (false, true) => Err(AppError::TooManyValidationErrors { errors, total }),
+        }
+    }
+}
+
+/// `text` percent-decoded (`+` is a space in a query), `Err` if the bytes are not UTF-8.
+fn percent_decode(text: &str) -> Result<std::borrow::Cow<'_, str>, ()> {
+    let text = text.replace('+', " ");
+    let bytes: Vec<u8> = percent_encoding::percent_decode_str(&text).collect();
+    String::from_utf8(bytes).map(std::borrow::Cow::Owned).map_err(|_| ())
+}
+
+/// A field error for every string (value or member name) of `value` that holds a NUL.
+fn nul_strings(value: &Value, at: &mut String, errors: &mut Vec<FieldError>) {
+    match value {
+        Value::String(s) if s.contains('\0') => {
+            errors.push(field(at.clone(), "the string holds a NUL character".into()))
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = at.len();
+                at.push_str(&format!("/{i}"));
+                nul_strings(item, at, errors);
+                at.truncate(len);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                let len = at.len();
+                at.push('/');
+                at.push_str(&escape_pointer(key));
+                if key.contains('\0') {
+                    errors.push(field(at.clone(), "the member name holds a NUL character".into()));
+                }
+                nul_strings(item, at, errors);
+                at.truncate(len);
+            }
+        }
+        _ => {}
     }
 }
 

@@ -91,6 +91,9 @@ pub enum LoginResponse {
     /// The body is well-formed JSON but breaks the schema; `errors` points at each field.
     #[oai(status = 422, content_type = "application/problem+json")]
     UnprocessableEntity(commerce_runtime::Json<models::Problem>),
+    /// Too many failed logins for this account from this address (or from this address, or for this account); logins are refused, the right password included, until `Retry-After` has passed.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
     #[oai(status = 503, content_type = "application/problem+json")]
     ServiceUnavailable(commerce_runtime::Json<models::Problem>),
@@ -132,6 +135,9 @@ pub enum RefreshTokenResponse {
     /// The body is well-formed JSON but breaks the schema; `errors` points at each field.
     #[oai(status = 422, content_type = "application/problem+json")]
     UnprocessableEntity(commerce_runtime::Json<models::Problem>),
+    /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
     #[oai(status = 503, content_type = "application/problem+json")]
     ServiceUnavailable(commerce_runtime::Json<models::Problem>),
@@ -155,7 +161,7 @@ impl commerce_runtime::ErrorResponse for RefreshTokenResponse {
 /// Every response `logout` documents.
 #[derive(Debug, poem_openapi::ApiResponse)]
 pub enum LogoutResponse {
-    /// The access token and its refresh token are revoked.
+    /// The session has ended.
     #[oai(status = 204)]
     NoContent,
     /// The credential is missing, malformed, expired or revoked.
@@ -164,7 +170,7 @@ pub enum LogoutResponse {
     /// The credential is valid but lacks the permission this operation needs.
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(commerce_runtime::Json<models::Problem>),
-    /// The credential has used its quota for the current window.
+    /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
@@ -199,7 +205,7 @@ pub enum ListProductsResponse {
     /// The credential is valid but lacks the permission this operation needs.
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(commerce_runtime::Json<models::Problem>),
-    /// The credential has used its quota for the current window.
+    /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
@@ -282,7 +288,7 @@ pub enum CreateProductResponse {
     /// The body is well-formed JSON but breaks the schema; `errors` points at each field.
     #[oai(status = 422, content_type = "application/problem+json")]
     UnprocessableEntity(commerce_runtime::Json<models::Problem>),
-    /// The credential has used its quota for the current window.
+    /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
@@ -332,7 +338,7 @@ pub enum GetProductResponse {
     /// No such resource in the credential's tenant.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(commerce_runtime::Json<models::Problem>),
-    /// The credential has used its quota for the current window.
+    /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
@@ -372,7 +378,7 @@ pub enum DeleteProductResponse {
     /// No such resource in the credential's tenant.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(commerce_runtime::Json<models::Problem>),
-    /// The credential has used its quota for the current window.
+    /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
@@ -427,7 +433,7 @@ pub enum UpdateProductResponse {
     /// The body is well-formed JSON but breaks the schema; `errors` points at each field.
     #[oai(status = 422, content_type = "application/problem+json")]
     UnprocessableEntity(commerce_runtime::Json<models::Problem>),
-    /// The credential has used its quota for the current window.
+    /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
@@ -476,7 +482,7 @@ pub enum ListOrdersResponse {
     /// The credential is valid but lacks the permission this operation needs.
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(commerce_runtime::Json<models::Problem>),
-    /// The credential has used its quota for the current window.
+    /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
@@ -547,7 +553,7 @@ pub enum CreateOrderResponse {
     /// The body is well-formed JSON but breaks the schema; `errors` points at each field.
     #[oai(status = 422, content_type = "application/problem+json")]
     UnprocessableEntity(commerce_runtime::Json<models::Problem>),
-    /// The credential has used its quota for the current window.
+    /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
@@ -597,7 +603,7 @@ pub enum GetOrderResponse {
     /// No such resource in the credential's tenant.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(commerce_runtime::Json<models::Problem>),
-    /// The credential has used its quota for the current window.
+    /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
@@ -652,7 +658,7 @@ pub enum UpdateOrderStatusResponse {
     /// The body is well-formed JSON but breaks the schema; `errors` points at each field.
     #[oai(status = 422, content_type = "application/problem+json")]
     UnprocessableEntity(commerce_runtime::Json<models::Problem>),
-    /// The credential has used its quota for the current window.
+    /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
@@ -701,7 +707,7 @@ pub enum ListCustomersResponse {
     /// The credential is valid but lacks the permission this operation needs.
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(commerce_runtime::Json<models::Problem>),
-    /// The credential has used its quota for the current window.
+    /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
@@ -768,7 +774,7 @@ pub enum CreateCustomerResponse {
     /// The body is well-formed JSON but breaks the schema; `errors` points at each field.
     #[oai(status = 422, content_type = "application/problem+json")]
     UnprocessableEntity(commerce_runtime::Json<models::Problem>),
-    /// The credential has used its quota for the current window.
+    /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
@@ -818,7 +824,7 @@ pub enum GetCustomerResponse {
     /// No such resource in the credential's tenant.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(commerce_runtime::Json<models::Problem>),
-    /// The credential has used its quota for the current window.
+    /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
@@ -873,7 +879,7 @@ pub enum UpdateCustomerResponse {
     /// The body is well-formed JSON but breaks the schema; `errors` points at each field.
     #[oai(status = 422, content_type = "application/problem+json")]
     UnprocessableEntity(commerce_runtime::Json<models::Problem>),
-    /// The credential has used its quota for the current window.
+    /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
@@ -979,7 +985,7 @@ pub trait CommerceApi: Send + Sync + 'static {
         body: models::RefreshRequest,
     ) -> impl std::future::Future<Output = poem::Result<RefreshTokenResponse>> + Send;
 
-    /// `DELETE /auth/logout`: Revoke the current session
+    /// `DELETE /auth/logout`: End the current session
     fn logout(
         &self,
         principal: Self::Principal,
@@ -1102,7 +1108,9 @@ pub struct Routes<H>(pub std::sync::Arc<H>);
 impl<H: CommerceApi> Routes<H> {
     /// Log in with email and password
     ///
-    /// Authenticates a user of a tenant with email and password and returns a short-lived JWT access token plus an opaque refresh token.
+    /// Authenticates a user of a tenant with email and password and returns a short-lived JWT access token plus an opaque refresh token. The login starts a session: every token pair refreshed from it belongs to it, and logging out (with any of its access tokens) ends it.
+    ///
+    /// **Throttling.** Failed logins are counted per account and client address, shared by every instance: after 5 failures within 15 minutes (configurable) that address is refused for that account with `429` and `Retry-After` for 1 minute, doubling with each further failure up to 15 minutes — the right password included, and only from that address, so an attacker cannot lock the owner out. An address failing for many accounts is refused after 30 failures, and an account failing from many addresses after 100, for one minute. A successful login clears the account's count for that address.
     #[oai(path = "/auth/login", method = "post", operation_id = "login", tag = "Tag::Auth")]
     async fn login(&self, body: commerce_runtime::JsonBody<models::LoginRequest>) -> poem::Result<LoginResponse> {
         let checked = self.0.validate_body("login", body.value())?;
@@ -1112,7 +1120,7 @@ impl<H: CommerceApi> Routes<H> {
 
     /// Exchange a refresh token for a new token pair
     ///
-    /// Issues a new access token and a new refresh token. The presented refresh token is rotated out: it cannot be used again.
+    /// Issues a new access token and a new refresh token of the same session. The presented refresh token is rotated out: presenting it again is a reuse, which ends the whole session (its refresh tokens and every access token issued in it), as RFC 9700 §4.14.2 advises.
     #[oai(path = "/auth/refresh", method = "post", operation_id = "refreshToken", tag = "Tag::Auth")]
     async fn refresh_token(
         &self,
@@ -1123,9 +1131,9 @@ impl<H: CommerceApi> Routes<H> {
         self.0.refresh_token(body).await
     }
 
-    /// Revoke the current session
+    /// End the current session
     ///
-    /// Revokes the access token that authenticates this request and the refresh token issued with it. Only a bearer token has a session: an API key answers `403` (keys are revoked by their administrator).
+    /// Ends the session of the access token that authenticates this request: every access token and refresh token issued since its login is refused from now on (at once on the instance that answers, within a second on the others). Only a bearer token has a session: an API key answers `403` (keys are revoked by their administrator).
     #[oai(path = "/auth/logout", method = "delete", operation_id = "logout", tag = "Tag::Auth")]
     async fn logout(&self, auth: BearerAuthOrApiKey) -> poem::Result<LogoutResponse> {
         let principal = self.0.authenticate("logout", auth.into()).await?;

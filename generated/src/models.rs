@@ -499,10 +499,14 @@ pub struct Problem {
     #[oai(rename = "requestId")]
     #[serde(rename = "requestId")]
     pub request_id: String,
-    /// One entry per invalid field or parameter.
-    #[oai(rename = "errors", skip_serializing_if_is_none)]
+    /// One entry per invalid field or parameter, at most 100; `errorCount` says how many there were when there were more.
+    #[oai(rename = "errors", validator(max_items = 100), skip_serializing_if_is_none)]
     #[serde(rename = "errors", default, skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+    /// With more invalid fields than `errors` lists, how many there are in all.
+    #[oai(rename = "errorCount", validator(minimum(value = 101.0)), skip_serializing_if_is_none)]
+    #[serde(rename = "errorCount", default, skip_serializing_if = "Option::is_none")]
+    pub error_count: Option<i32>,
     /// With `code` `invalid_transition`, the order's status now.
     #[oai(rename = "currentStatus", skip_serializing_if_is_none)]
     #[serde(rename = "currentStatus", default, skip_serializing_if = "Option::is_none")]

@@ -169,9 +169,10 @@ impl<T: Type> Payload for JsonBody<T> {
     const CONTENT_TYPE: &'static str = "application/json";
 
     fn check_content_type(content_type: &str) -> bool {
-        // application/json and any application/*+json, with or without parameters.
-        let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-        essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+        // Exactly the documented application/json (any parameters): other JSON media types carry
+        // other semantics (merge-patch, json-patch, problem) that a plain JSON body does not have.
+        let essence = content_type.split(';').next().unwrap_or_default().trim();
+        essence.eq_ignore_ascii_case("application/json")
     }
 
     fn schema_ref() -> MetaSchemaRef {
@@ -248,11 +249,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn json_and_json_suffixed_media_types_are_accepted() {
+    fn only_the_documented_json_media_type_is_accepted() {
         let ok = JsonBody::<String>::check_content_type;
         assert!(ok("application/json"));
         assert!(ok("Application/JSON; charset=utf-8"));
-        assert!(ok("application/merge-patch+json"));
+        for other in ["application/merge-patch+json", "application/json-patch+json", "application/problem+json"] {
+            assert!(!ok(other), "{other}");
+        }
         assert!(!ok("text/plain"));
         assert!(!ok("application/x-www-form-urlencoded"));
     }

@@ -9,11 +9,17 @@ use super::Handlers;
 use crate::auth::tokens::{ACCESS_TOKEN_TTL_SECS, Subject};
 use crate::auth::{Actor, Principal, password};
 use crate::error::AppError;
+use crate::http::context;
+use crate::store::throttles::Attempt;
+use crate::store::tokens::Redeemed;
 use crate::store::{self, entities::user};
 
 const NO_STORE: &str = "no-store";
 
 pub async fn login(app: &Handlers, body: LoginRequest) -> Result<LoginResponse, AppError> {
+    // Throttled before the password is even looked at: the right one is refused too.
+    let attempt = Attempt::new(&body.tenant, &body.email, context::current().client);
+    store::throttles::check(&app.db, &attempt).await?;
     let user = match store::tenants::find_tenant(&app.db, &body.tenant).await? {
         Some(tenant) => store::tenants::find_user(&app.db, tenant.id, &body.email).await?,
         None => None,
@@ -27,27 +33,37 @@ pub async fn login(app: &Handlers, body: LoginRequest) -> Result<LoginResponse, 
         }
     };
     let Some(user) = user.filter(|_| verified) else {
+        store::throttles::failed(&app.db, &attempt, app.login_max_failures).await?;
         return Err(AppError::InvalidCredentials);
     };
+    store::throttles::succeeded(&app.db, &attempt).await?;
     let pair = issue_pair(app, &user, Uuid::now_v7()).await?;
     Ok(LoginResponse::Ok(Json::new(pair), NO_STORE.into()))
 }
 
 pub async fn refresh_token(app: &Handlers, body: RefreshRequest) -> Result<RefreshTokenResponse, AppError> {
-    let (user, family) = store::tokens::redeem_refresh(&app.db, &body.refresh_token).await?;
+    let (user, family) = match store::tokens::redeem_refresh(&app.db, &body.refresh_token).await? {
+        Redeemed::Valid(user, family) => (user, family),
+        Redeemed::Reused(session) => {
+            // The reuse ended the session: this instance refuses its access tokens at once.
+            app.revocations.insert(session);
+            return Err(AppError::InvalidRefreshToken);
+        }
+    };
     let pair = issue_pair(app, &user, family).await?;
     Ok(RefreshTokenResponse::Ok(Json::new(pair), NO_STORE.into()))
 }
 
 pub async fn logout(app: &Handlers, principal: Principal) -> Result<LogoutResponse, AppError> {
-    let Actor::User { jti, expires_at, .. } = principal.actor else {
+    let Actor::User { session, .. } = principal.actor else {
         return Err(AppError::Forbidden {
             code: "session_required",
             detail: "an API key has no session to log out of; its administrator revokes it".into(),
         });
     };
-    store::tokens::revoke_session(&app.db, principal.tenant_id, jti, expires_at).await?;
-    app.revocations.insert(jti);
+    // The whole session: every access and refresh token issued since the login.
+    store::tokens::revoke_session(&app.db, principal.tenant_id, session).await?;
+    app.revocations.insert(session);
     Ok(LogoutResponse::NoContent)
 }
 
@@ -63,7 +79,7 @@ async fn issue_pair(app: &Handlers, user: &user::Model, family: Uuid) -> Result<
         customer_id: user.customer_id,
         plan: tenant.plan.parse().map_err(AppError::Internal)?,
     };
-    let (access_token, claims) = app.keys.issue(&subject, chrono::Utc::now().timestamp());
+    let (access_token, claims) = app.keys.issue(&subject, family, chrono::Utc::now().timestamp());
     let refresh_token = store::tokens::issue_refresh(&app.db, user, family, claims.jti).await?;
     Ok(TokenPair {
         access_token,

@@ -34,6 +34,8 @@ const LIST_BYTES: usize = 4 << 20;
 pub struct CachedProduct {
     pub body: Bytes,
     pub version: i64,
+    /// Whether shoppers may see it.
+    pub active: bool,
 }
 
 #[derive(Default)]

@@ -48,7 +48,7 @@ pub async fn create_customer(
     if principal.own_customer().is_some() {
         return Err(AppError::forbidden("customer accounts cannot create customer records"));
     }
-    let created = idempotency::once(app, &principal, params.idempotency_key, "createCustomer", &body, async || {
+    let create = async |fence| {
         let new = NewCustomer {
             email: body.email.clone(),
             first_name: body.first_name.clone(),
@@ -56,10 +56,18 @@ pub async fn create_customer(
             phone: body.phone.clone(),
             default_address: body.default_address.as_ref().map(address_to_json).transpose()?,
         };
-        let (customer, _) = to_wire(store::customers::create(&app.db, principal.tenant_id, new).await?)?;
+        let (customer, _) = to_wire(store::customers::create(&app.db, principal.tenant_id, new, fence).await?)?;
         Ok(Created { location: format!("/customers/{}", customer.id), body: customer })
-    })
-    .await?;
+    };
+    let recover = async |id| {
+        let row = store::customers::get(&app.db, principal.tenant_id, id)
+            .await?
+            .ok_or_else(|| AppError::NotFound { kind: "customer", id: id.to_string() })?;
+        let (customer, _) = to_wire(row)?;
+        Ok(Created { location: format!("/customers/{id}"), body: customer })
+    };
+    let created =
+        idempotency::once(app, &principal, params.idempotency_key, "createCustomer", &body, create, recover).await?;
     Ok(CreateCustomerResponse::Created(Json::new(created.body), created.location))
 }
 

@@ -3,11 +3,12 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 use super::Handlers;
 use crate::auth::Principal;
 use crate::error::AppError;
-use crate::store::idempotency::{self, Claim};
+use crate::store::idempotency::{self, Claim, Fence};
 
 /// What a create answered: the resource and its location.
 pub struct Created<T> {
@@ -15,43 +16,52 @@ pub struct Created<T> {
     pub location: String,
 }
 
-/// Runs `create` once per idempotency key (always, without a key). A retry with the same key and
-/// request replays the first answer; a failed first attempt frees the key for a retry.
-pub async fn once<T, R, F>(
+/// Runs `create` once per idempotency key (always, without a key), passing it the claim's fence to
+/// record its resource with in its own transaction. A retry with the same key and request replays
+/// the first answer; a retry after a crash that left the resource created answers with it, read by
+/// `recover`; a failed first attempt frees the key for a retry.
+pub async fn once<T, R, F, G>(
     app: &Handlers,
     principal: &Principal,
     key: Option<String>,
     operation_id: &str,
     request: &R,
     create: F,
+    recover: G,
 ) -> Result<Created<T>, AppError>
 where
     T: Serialize + DeserializeOwned,
     R: Serialize,
-    F: AsyncFnOnce() -> Result<Created<T>, AppError>,
+    F: AsyncFnOnce(Option<Fence>) -> Result<Created<T>, AppError>,
+    G: AsyncFnOnce(Uuid) -> Result<Created<T>, AppError>,
 {
-    let Some(key) = key else { return create().await };
+    let Some(key) = key else { return create(None).await };
     let mut hasher = Sha256::new();
     hasher.update(operation_id.as_bytes());
     hasher.update([0]);
     // The typed request serializes canonically: defaults applied, fields in schema order.
     hasher.update(serde_json::to_vec(request).map_err(|e| AppError::Internal(e.to_string()))?);
     let hash = hex::encode(hasher.finalize());
-    match idempotency::claim(&app.db, principal.tenant_id, &principal.key(), &key, &hash).await? {
-        Claim::Replay { body, location, .. } => Ok(Created {
-            body: serde_json::from_value(body).map_err(|e| AppError::Internal(format!("stored response: {e}")))?,
-            location: location.unwrap_or_default(),
-        }),
-        Claim::Fresh(id) => match create().await {
-            Ok(created) => {
-                let body = serde_json::to_value(&created.body).map_err(|e| AppError::Internal(e.to_string()))?;
-                idempotency::complete(&app.db, id, 201, body, Some(created.location.clone())).await?;
-                Ok(created)
-            }
+    let lease = app.idempotency_lease;
+    let (fence, created) = match idempotency::claim(&app.db, principal.tenant_id, &principal.key(), &key, &hash, lease)
+        .await?
+    {
+        Claim::Replay { body, location, .. } => {
+            return Ok(Created {
+                body: serde_json::from_value(body).map_err(|e| AppError::Internal(format!("stored response: {e}")))?,
+                location: location.unwrap_or_default(),
+            });
+        }
+        Claim::Recover { fence, resource_id } => (fence, recover(resource_id).await?),
+        Claim::Fresh(fence) => match create(Some(fence)).await {
+            Ok(created) => (fence, created),
             Err(e) => {
-                idempotency::abandon(&app.db, id).await?;
-                Err(e)
+                idempotency::abandon(&app.db, &fence).await?;
+                return Err(e);
             }
         },
-    }
+    };
+    let body = serde_json::to_value(&created.body).map_err(|e| AppError::Internal(e.to_string()))?;
+    idempotency::complete(&app.db, fence.id, 201, body, Some(created.location.clone())).await?;
+    Ok(created)
 }

@@ -40,6 +40,13 @@ pub struct Handlers {
     pub revocations: Arc<crate::auth::revocations::Revocations>,
     /// Request counts and latencies, recorded by the HTTP middleware.
     pub metrics: Arc<crate::http::metrics::Metrics>,
+    /// How long an idempotency claim is held by the request running it: longer than any request
+    /// may take (the request timeout), so only a request that died loses its claim.
+    pub idempotency_lease: std::time::Duration,
+    /// Failed authentications per client address (the HTTP middleware counts and refuses).
+    pub failed_auth: Arc<crate::ratelimit::FailedAuth>,
+    /// Failed logins allowed per account and address before that address is refused for it.
+    pub login_max_failures: u32,
 }
 
 impl Handlers {
@@ -48,10 +55,10 @@ impl Handlers {
         match credential {
             Credential::BearerAuth(token) => {
                 let principal = self.keys.verify(&token).map_err(AppError::Unauthorized)?;
-                if let Actor::User { jti, .. } = principal.actor
-                    && self.revocations.is_revoked(jti)
+                if let Actor::User { session, .. } = principal.actor
+                    && self.revocations.is_revoked(session)
                 {
-                    return Err(AppError::Unauthorized("the access token has been revoked".into()));
+                    return Err(AppError::Unauthorized("the session has ended (logged out)".into()));
                 }
                 Ok(principal)
             }
@@ -119,7 +126,13 @@ impl CommerceApi for Handlers {
     }
 
     async fn login(&self, body: models::LoginRequest) -> poem::Result<LoginResponse> {
-        respond(auth::login(self, body).await)
+        match auth::login(self, body).await {
+            // The documented 429 carries Retry-After: built here, where its value is known.
+            Err(e @ AppError::TooManyFailedLogins { retry_after }) => {
+                Ok(LoginResponse::TooManyRequests(commerce_runtime::Json::new(e.to_problem()), retry_after as i64))
+            }
+            result => respond(result),
+        }
     }
 
     async fn refresh_token(&self, body: models::RefreshRequest) -> poem::Result<RefreshTokenResponse> {

@@ -52,17 +52,26 @@ pub async fn create_order(
     };
     // The order takes stock: the products' cached reads are forgotten when it is done.
     let _forget = app.products.writing(principal.tenant_id, body.items.iter().map(|i| i.product_id).collect());
-    let created = idempotency::once(app, &principal, params.idempotency_key, "createOrder", &body, async || {
+    let create = async |fence| {
         let new = NewOrder {
             customer_id,
             lines: body.items.iter().map(|i| NewLine { product_id: i.product_id, quantity: i.quantity }).collect(),
             shipping_address: address_to_json(&body.shipping_address)?,
             shipping_method: body.shipping_method.as_str().to_string(),
+            fence,
         };
         let (order, _) = to_wire(app.orders.create(principal.tenant_id, new).await?)?;
         Ok(Created { location: format!("/orders/{}", order.id), body: order })
-    })
-    .await?;
+    };
+    let recover = async |id| {
+        let row = store::orders::get(&app.db, principal.tenant_id, id, principal.own_customer())
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let (order, _) = to_wire(row)?;
+        Ok(Created { location: format!("/orders/{id}"), body: order })
+    };
+    let created =
+        idempotency::once(app, &principal, params.idempotency_key, "createOrder", &body, create, recover).await?;
     Ok(CreateOrderResponse::Created(Json::new(created.body), created.location))
 }
 

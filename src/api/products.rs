@@ -27,6 +27,7 @@ pub async fn list_products(
         search: params.search,
         category: params.category.map(|c| c.as_str().to_string()),
         active: params.active,
+        shopper: principal.own_customer().is_some(),
         sort: match params.sort {
             ProductSortField::Name => SortField::Name,
             ProductSortField::Price => SortField::Price,
@@ -59,7 +60,7 @@ pub async fn create_product(
     principal.require(Permission::ProductsWrite)?;
     // A new product may belong on any cached page of the tenant's listings.
     let _forget = app.products.writing(principal.tenant_id, Vec::new());
-    let created = idempotency::once(app, &principal, params.idempotency_key, "createProduct", &body, async || {
+    let create = async |fence| {
         let new = NewProduct {
             sku: body.sku.clone(),
             name: body.name.clone(),
@@ -72,10 +73,16 @@ pub async fn create_product(
             tags: body.tags.clone().unwrap_or_default(),
             images: body.images.clone().unwrap_or_default(),
         };
-        let (product, _) = to_wire(store::products::create(&app.db, principal.tenant_id, new).await?)?;
+        let (product, _) = to_wire(store::products::create(&app.db, principal.tenant_id, new, fence).await?)?;
         Ok(Created { location: format!("/products/{}", product.id), body: product })
-    })
-    .await?;
+    };
+    let recover = async |id| {
+        let row = store::products::get(&app.db, principal.tenant_id, id).await?.ok_or_else(|| not_found(id))?;
+        let (product, _) = to_wire(row)?;
+        Ok(Created { location: format!("/products/{id}"), body: product })
+    };
+    let created =
+        idempotency::once(app, &principal, params.idempotency_key, "createProduct", &body, create, recover).await?;
     Ok(CreateProductResponse::Created(Json::new(created.body), created.location))
 }
 
@@ -85,13 +92,18 @@ pub async fn get_product(app: &Handlers, principal: Principal, id: Uuid) -> Resu
         Ok(cached) => cached,
         Err(epoch) => {
             let row = store::products::get(&app.db, principal.tenant_id, id).await?.ok_or_else(|| not_found(id))?;
+            let active = row.active;
             let (product, version) = to_wire(row)?;
             let body = Json::encode(&product).map_err(|e| AppError::Internal(e.to_string()))?;
-            let cached = CachedProduct { body, version };
+            let cached = CachedProduct { body, version, active };
             app.products.fill(principal.tenant_id, id, &cached, epoch);
             cached
         }
     };
+    // Inactive products are hidden from shoppers: to a customer, one does not exist.
+    if !cached.active && principal.own_customer().is_some() {
+        return Err(not_found(id));
+    }
     Ok(GetProductResponse::Ok(Json::encoded(cached.body), etag(cached.version)))
 }
 

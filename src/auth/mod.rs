@@ -155,9 +155,10 @@ impl FromStr for Plan {
 /// Who is acting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {
-    /// A user with a bearer token; `jti` and `expires_at` identify that token for logout.
+    /// A user with a bearer token of session `session` (the refresh-token family it was issued in:
+    /// logout and reuse revoke a session with every token issued in it); `expires_at` is the token's.
     /// `customer_id` links a customer-role user to the customer record it is.
-    User { id: Uuid, role: Role, customer_id: Option<Uuid>, jti: Uuid, expires_at: i64 },
+    User { id: Uuid, role: Role, customer_id: Option<Uuid>, session: Uuid, expires_at: i64 },
     /// A server-to-server API key.
     ApiKey { id: Uuid },
 }

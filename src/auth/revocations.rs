@@ -1,9 +1,10 @@
-//! Revoked access tokens, held in memory so that checking a request's token costs no database round
-//! trip (it was half the database work of every authenticated read; see BENCHMARKS.md).
+//! Ended sessions, held in memory so that checking a request's token costs no database round trip
+//! (it was half the database work of every authenticated read; see BENCHMARKS.md). A session is a
+//! refresh-token family; ending it refuses every access token issued in it.
 //!
-//! The table stays the truth shared by instances: a logout writes it first, then enters this
-//! instance's set at once, and every instance reloads its set from the table every
-//! [`RELOAD_INTERVAL`]. So a logout takes effect at once on the instance that served it, and within
+//! The table stays the truth shared by instances: a logout (or a refresh-token reuse) writes it
+//! first, then enters this instance's set at once, and every instance reloads its set from the table
+//! every [`RELOAD_INTERVAL`]. So a session ends at once on the instance that ended it, and within
 //! that interval on the others (ARCHITECTURE.md).
 
 use std::collections::HashSet;
@@ -16,28 +17,29 @@ use uuid::Uuid;
 use crate::error::AppError;
 use crate::store;
 
-/// How often each instance reloads the revoked tokens other instances wrote.
+/// How often each instance reloads the sessions other instances ended.
 pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 pub struct Revocations {
-    jtis: RwLock<HashSet<Uuid>>,
+    sessions: RwLock<HashSet<Uuid>>,
 }
 
 impl Revocations {
-    pub fn is_revoked(&self, jti: Uuid) -> bool {
-        self.jtis.read().unwrap_or_else(|e| e.into_inner()).contains(&jti)
+    pub fn is_revoked(&self, session: Uuid) -> bool {
+        self.sessions.read().unwrap_or_else(|e| e.into_inner()).contains(&session)
     }
 
-    /// Records a revocation this instance has just written to the table.
-    pub fn insert(&self, jti: Uuid) {
-        self.jtis.write().unwrap_or_else(|e| e.into_inner()).insert(jti);
+    /// Records a session this instance has just ended in the table.
+    pub fn insert(&self, session: Uuid) {
+        self.sessions.write().unwrap_or_else(|e| e.into_inner()).insert(session);
     }
 
-    /// Replaces the set with the table's unexpired revocations (expired tokens are refused anyway).
+    /// Replaces the set with the table's ended sessions (those whose tokens have all expired are
+    /// refused anyway).
     pub async fn reload(&self, db: &DatabaseConnection) -> Result<(), AppError> {
-        let current: HashSet<Uuid> = store::tokens::revoked_jtis(db).await?.into_iter().collect();
-        *self.jtis.write().unwrap_or_else(|e| e.into_inner()) = current;
+        let current: HashSet<Uuid> = store::tokens::revoked_sessions(db).await?.into_iter().collect();
+        *self.sessions.write().unwrap_or_else(|e| e.into_inner()) = current;
         Ok(())
     }
 }

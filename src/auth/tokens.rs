@@ -1,5 +1,5 @@
-//! Access tokens (HS256 JWTs with pinned algorithm and checked `exp`, `iss`, `aud`) and opaque
-//! secrets (refresh tokens, API keys), which are stored only as SHA-256 digests.
+//! Access tokens (HS256 JWTs with pinned algorithm and checked `exp`, `nbf`, `iat`, `iss`, `aud`)
+//! and opaque secrets (refresh tokens, API keys), which are stored only as SHA-256 digests.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -37,7 +37,14 @@ pub struct Claims {
     /// The tenant's rate-limit plan.
     pub plan: String,
     pub jti: Uuid,
+    /// The session: the refresh-token family the token was issued in. Tokens issued before
+    /// sessions existed have none; their own `jti` stands for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
     pub iat: i64,
+    /// Not before: the issue time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     pub exp: i64,
     pub iss: String,
     pub aud: String,
@@ -63,6 +70,7 @@ impl JwtKeys {
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
         validation.leeway = 5;
         Self {
             encoding: EncodingKey::from_secret(secret),
@@ -72,8 +80,8 @@ impl JwtKeys {
         }
     }
 
-    /// A new access token for a user; returns the token and its claims.
-    pub fn issue(&self, subject: &Subject, now: i64) -> (String, Claims) {
+    /// A new access token for a user in session `session`; returns the token and its claims.
+    pub fn issue(&self, subject: &Subject, session: Uuid, now: i64) -> (String, Claims) {
         let role = subject.role;
         let claims = Claims {
             sub: subject.user_id,
@@ -83,7 +91,9 @@ impl JwtKeys {
             cid: subject.customer_id,
             plan: subject.plan.as_str().to_string(),
             jti: Uuid::new_v4(),
+            sid: Some(session),
             iat: now,
+            nbf: Some(now),
             exp: now + ACCESS_TOKEN_TTL_SECS,
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
@@ -125,9 +135,14 @@ impl JwtKeys {
         let data =
             jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => "the access token has expired".to_string(),
+                jsonwebtoken::errors::ErrorKind::ImmatureSignature => "the access token is not valid yet".to_string(),
                 _ => "the access token is not valid".to_string(),
             })?;
         let claims = data.claims;
+        // A token issued in the future was not issued by this service's clock.
+        if claims.iat > jsonwebtoken::get_current_timestamp() as i64 + self.validation.leeway as i64 {
+            return Err("the access token is not valid yet".to_string());
+        }
         let invalid = |_| "the access token is not valid".to_string();
         let role: Role = claims.role.parse().map_err(invalid)?;
         let plan: Plan = claims.plan.parse().map_err(invalid)?;
@@ -137,7 +152,7 @@ impl JwtKeys {
                 id: claims.sub,
                 role,
                 customer_id: claims.cid,
-                jti: claims.jti,
+                session: claims.sid.unwrap_or(claims.jti),
                 expires_at: claims.exp,
             },
             permissions: role.permissions(),
@@ -189,7 +204,8 @@ mod tests {
     fn a_token_verifies_to_its_principal() {
         let keys = JwtKeys::new(b"secret");
         let who = Subject { customer_id: Some(Uuid::new_v4()), plan: Plan::Enterprise, ..subject(Role::Customer) };
-        let (token, claims) = keys.issue(&who, now());
+        let session = Uuid::new_v4();
+        let (token, claims) = keys.issue(&who, session, now());
         let principal = keys.verify(&token).unwrap();
         assert_eq!(principal.tenant_id, who.tenant_id);
         assert_eq!(principal.plan, Plan::Enterprise);
@@ -197,7 +213,7 @@ mod tests {
             id: who.user_id,
             role: Role::Customer,
             customer_id: who.customer_id,
-            jti: claims.jti,
+            session,
             expires_at: claims.exp,
         };
         assert_eq!(principal.actor, expected);
@@ -207,7 +223,7 @@ mod tests {
     fn a_remembered_token_still_expires() {
         let keys = JwtKeys::new(b"secret");
         let issued = now();
-        let (token, claims) = keys.issue(&subject(Role::Staff), issued);
+        let (token, claims) = keys.issue(&subject(Role::Staff), Uuid::new_v4(), issued);
         assert!(keys.verify_at(&token, issued).is_ok());
         assert!(keys.verified.read().unwrap().contains_key(&token), "remembered after the full check");
         let leeway = keys.validation.leeway as i64;
@@ -223,11 +239,11 @@ mod tests {
     #[test]
     fn expired_foreign_and_tampered_tokens_are_refused() {
         let keys = JwtKeys::new(b"secret");
-        let (expired, _) = keys.issue(&subject(Role::Admin), now() - 2 * ACCESS_TOKEN_TTL_SECS);
+        let (expired, _) = keys.issue(&subject(Role::Admin), Uuid::new_v4(), now() - 2 * ACCESS_TOKEN_TTL_SECS);
         assert_eq!(keys.verify(&expired).unwrap_err(), "the access token has expired");
-        let (foreign, _) = JwtKeys::new(b"other").issue(&subject(Role::Admin), now());
+        let (foreign, _) = JwtKeys::new(b"other").issue(&subject(Role::Admin), Uuid::new_v4(), now());
         assert!(keys.verify(&foreign).is_err());
-        let (token, _) = keys.issue(&subject(Role::Customer), now());
+        let (token, _) = keys.issue(&subject(Role::Customer), Uuid::new_v4(), now());
         let mut parts: Vec<&str> = token.split('.').collect();
         let forged = URL_SAFE_NO_PAD.encode(br#"{"sub":"00000000-0000-0000-0000-000000000000","role":"admin"}"#);
         parts[1] = &forged;
@@ -235,9 +251,23 @@ mod tests {
     }
 
     #[test]
+    fn tokens_not_valid_yet_are_refused_by_nbf_and_iat() {
+        let keys = JwtKeys::new(b"secret");
+        let later = now() + 600;
+        let (token, _) = keys.issue(&subject(Role::Staff), Uuid::new_v4(), later);
+        assert_eq!(keys.verify(&token).unwrap_err(), "the access token is not valid yet");
+        // Only iat in the future (nbf absent, as a foreign issuer might write it).
+        let mut claims: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap();
+        claims.as_object_mut().unwrap().remove("nbf");
+        let forged = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap();
+        assert_eq!(keys.verify(&forged).unwrap_err(), "the access token is not valid yet");
+    }
+
+    #[test]
     fn the_none_algorithm_is_refused() {
         let keys = JwtKeys::new(b"secret");
-        let (token, _) = keys.issue(&subject(Role::Admin), now());
+        let (token, _) = keys.issue(&subject(Role::Admin), Uuid::new_v4(), now());
         let payload = token.split('.').nth(1).unwrap();
         let unsigned = format!("{}.{payload}.", URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#));
         assert!(keys.verify(&unsigned).is_err());

@@ -1,6 +1,7 @@
 //! The request being served, as a task-local: its id and path reach error documents and logs
 //! without threading them through every handler.
 
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
 use crate::ratelimit::Usage;
@@ -17,6 +18,8 @@ pub struct RequestContext {
     pub method: String,
     pub path: String,
     pub query: Option<String>,
+    /// The client's address (the peer's, or `X-Forwarded-For`'s first when trusted).
+    pub client: IpAddr,
     pub rate_limit: Arc<OnceLock<Usage>>,
 }
 
@@ -37,6 +40,7 @@ pub fn current() -> RequestContext {
         method: String::new(),
         path: "/".into(),
         query: None,
+        client: IpAddr::from([0, 0, 0, 0]),
         rate_limit: Arc::default(),
     })
 }

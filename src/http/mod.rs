@@ -12,6 +12,7 @@ pub mod context;
 mod docs;
 pub mod metrics;
 mod problems;
+pub mod server;
 
 use std::sync::Arc;
 
@@ -36,12 +37,23 @@ pub struct BodyLimit(pub usize);
 pub struct RequestTimeout(pub std::time::Duration);
 
 /// Every route of the service, wrapped in the request-id, body-limit and problem-details middleware.
-pub fn routes(handlers: Arc<Handlers>, body_limit: BodyLimit, timeout: RequestTimeout) -> impl Endpoint {
+pub fn routes(
+    handlers: Arc<Handlers>,
+    body_limit: BodyLimit,
+    timeout: RequestTimeout,
+    trust_forwarded_for: bool,
+) -> impl Endpoint {
     let spec = handlers.spec.clone();
     // The middleware holds what it needs rather than finding it in each request's extensions: a
     // `.data(...)` layer boxes its value into every request, whichever route serves it.
-    let settings =
-        Arc::new(problems::Settings { spec: spec.clone(), metrics: handlers.metrics.clone(), body_limit, timeout });
+    let settings = Arc::new(problems::Settings {
+        spec: spec.clone(),
+        metrics: handlers.metrics.clone(),
+        body_limit,
+        timeout,
+        failed_auth: handlers.failed_auth.clone(),
+        trust_forwarded_for,
+    });
     let swagger = docs::swagger_config();
     Route::new()
         .at("/openapi.yaml", get(docs::spec_yaml).data(spec.clone()))

@@ -5,11 +5,13 @@
 
 use commerce_runtime::BodyRejection;
 use poem::error::{MethodNotAllowedError, NotFoundError};
-use poem::http::HeaderValue;
+use poem::http::header::{AUTHORIZATION, CACHE_CONTROL};
+use poem::http::{HeaderValue, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::error::{AuthorizationError, ContentTypeError, ParseParamError, ParsePathError};
 use tracing::Instrument;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::context::{self, RequestContext};
@@ -25,6 +27,43 @@ pub struct Settings {
     pub metrics: Arc<Metrics>,
     pub body_limit: super::BodyLimit,
     pub timeout: super::RequestTimeout,
+    /// Failed authentications per client address.
+    pub failed_auth: Arc<crate::ratelimit::FailedAuth>,
+    /// Whether the client address is `X-Forwarded-For`'s first entry.
+    pub trust_forwarded_for: bool,
+}
+
+/// The longest request line (method, target, version) served; longer ones answer 414.
+pub const MAX_REQUEST_LINE: usize = 8 * 1024;
+/// The largest header section served; larger ones answer 431.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// The client's address: the peer's, or the first `X-Forwarded-For` entry when that is trusted.
+fn client_address(req: &Request, trust_forwarded_for: bool) -> IpAddr {
+    let forwarded = trust_forwarded_for
+        .then(|| req.headers().get("x-forwarded-for")?.to_str().ok()?.split(',').next()?.trim().parse().ok())
+        .flatten();
+    forwarded.or_else(|| req.remote_addr().as_socket_addr().map(|a| a.ip())).unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+/// Refusals before routing: a request line or header section over the limits, parameter text no
+/// parameter can hold.
+fn precheck(req: &Request, spec: &ApiDocument) -> Result<(), AppError> {
+    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target + req.method().as_str().len() + 10 > MAX_REQUEST_LINE {
+        return Err(AppError::Rejected(
+            StatusCode::URI_TOO_LONG,
+            format!("the request line is longer than {MAX_REQUEST_LINE} bytes"),
+        ));
+    }
+    let header_bytes: usize = req.headers().iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err(AppError::Rejected(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("the header section is larger than {MAX_HEADER_BYTES} bytes"),
+        ));
+    }
+    spec.check_parameter_text(req.method().as_str(), req.uri().path(), req.uri().query(), req.headers())
 }
 
 pub async fn middleware<E: Endpoint>(next: E, mut req: Request, settings: Arc<Settings>) -> poem::Result<Response> {
@@ -35,42 +74,68 @@ pub async fn middleware<E: Endpoint>(next: E, mut req: Request, settings: Arc<Se
         .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let client = client_address(&req, settings.trust_forwarded_for);
     let ctx = RequestContext {
         request_id: request_id.clone(),
         method: req.method().as_str().to_string(),
         path: req.uri().path().to_string(),
         query: req.uri().query().map(String::from),
+        client,
         rate_limit: Arc::default(),
     };
     let usage = ctx.rate_limit.clone();
     let operation = settings.spec.operation_id(&ctx.method, &ctx.path).unwrap_or(super::metrics::UNMATCHED).to_string();
+    // The probes, the metrics and the docs answer whatever the load and whoever asks: they are what
+    // tells a slow instance from a dead one.
+    let api = operation != super::metrics::UNMATCHED && !matches!(operation.as_str(), "healthz" | "readyz" | "metrics");
+    let credentialed = req.headers().contains_key(AUTHORIZATION) || req.headers().contains_key("x-api-key");
+    let docs = ctx.path == "/docs" || ctx.path.starts_with("/docs/");
     let span = tracing::info_span!("request", request_id = %request_id, method = %ctx.method, path = %ctx.path);
     let started = std::time::Instant::now();
     let mut response = context::scope(
         ctx,
         async move {
-            if let Err(e) = limit_body(&mut req, settings.body_limit.0).await {
-                return problem_response(&e.to_problem());
-            }
-            // The probes and the metrics answer whatever the load: they are what tells a slow
-            // instance from a dead one.
-            let bounded = !matches!(operation.as_str(), "healthz" | "readyz" | "metrics");
-            let super::RequestTimeout(limit) = settings.timeout;
-            let outcome = if !bounded {
-                next.call(req).await
-            } else if limit.is_zero() {
-                // A zero budget is spent before the request starts.
-                Err(AppError::Timeout(0).into())
-            } else {
-                match tokio::time::timeout(limit, next.call(req)).await {
-                    Ok(outcome) => outcome,
-                    Err(_) => Err(AppError::Timeout(limit.as_millis() as u64).into()),
+            let refused = precheck(&req, &settings.spec).and_then(|()| match api {
+                true => settings.failed_auth.check(client),
+                false => Ok(()),
+            });
+            let response = match refused {
+                Err(e) => {
+                    let retry = e.retry_after();
+                    let mut response = problem_response(&e.to_problem());
+                    if let Some(seconds) = retry {
+                        response.headers_mut().insert("retry-after", seconds.into());
+                    }
+                    response
+                }
+                Ok(()) => {
+                    let super::RequestTimeout(limit) = settings.timeout;
+                    // The body is read within the request's time: a body that trickles in (chunked,
+                    // one byte a second) is cut at the timeout like a slow handler.
+                    let work = async {
+                        limit_body(&mut req, settings.body_limit.0).await?;
+                        next.call(req).await
+                    };
+                    let outcome = if !api {
+                        work.await
+                    } else if limit.is_zero() {
+                        // A zero budget is spent before the request starts.
+                        Err(AppError::Timeout(0).into())
+                    } else {
+                        match tokio::time::timeout(limit, work).await {
+                            Ok(outcome) => outcome,
+                            Err(_) => Err(AppError::Timeout(limit.as_millis() as u64).into()),
+                        }
+                    };
+                    match outcome {
+                        Ok(response) => response.into_response(),
+                        Err(error) => to_problem(error, &settings.spec),
+                    }
                 }
             };
-            let response = match outcome {
-                Ok(response) => response.into_response(),
-                Err(error) => to_problem(error, &settings.spec),
-            };
+            if response.status() == StatusCode::UNAUTHORIZED && api {
+                settings.failed_auth.failed(client);
+            }
             // One access-log line per request; headers and bodies (credentials) are never logged.
             let elapsed = started.elapsed().as_secs_f64();
             let status = response.status().as_u16();
@@ -91,6 +156,21 @@ pub async fn middleware<E: Endpoint>(next: E, mut req: Request, settings: Arc<Se
                 headers.insert(name, value);
             }
         }
+    }
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    // What was answered to a credential is the credential holder's: no cache may keep it.
+    if credentialed && !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if docs {
+        // Swagger UI's own assets only; its page is never framed by another site.
+        headers.insert(
+            "content-security-policy",
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+            ),
+        );
+        headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     }
     Ok(response)
 }

@@ -4,12 +4,13 @@
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, ExprTrait, Order, QueryFilter,
-    QueryOrder, QuerySelect, SqlErr,
+    QueryOrder, QuerySelect, SqlErr, TransactionTrait,
 };
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::entities::customer::{self, Column};
+use super::idempotency::Fence;
 use super::{Page, count, escape_like};
 use crate::error::AppError;
 
@@ -51,7 +52,24 @@ fn map_unique(e: sea_orm::DbErr, email: &str) -> AppError {
     }
 }
 
+/// Creates a customer; with an idempotency claim's `fence`, records it under the claim in the same
+/// transaction (or creates nothing if the claim was taken over).
 pub async fn create(
+    db: &DatabaseConnection,
+    tenant_id: Uuid,
+    new: NewCustomer,
+    fence: Option<Fence>,
+) -> Result<customer::Model, AppError> {
+    let Some(fence) = fence else { return insert(db, tenant_id, new).await };
+    let txn = db.begin().await?;
+    let created = insert(&txn, tenant_id, new).await?;
+    super::idempotency::record(&txn, &fence, created.id).await?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+/// Inserts a customer on `db` (a connection or a transaction of the caller's).
+pub async fn insert(
     db: &impl sea_orm::ConnectionTrait,
     tenant_id: Uuid,
     new: NewCustomer,

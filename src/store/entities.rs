@@ -186,6 +186,13 @@ pub mod idempotency_key {
         pub response_body: Option<Json>,
         pub response_location: Option<String>,
         pub created_at: DateTimeUtc,
+        /// Until when the claim is held by the request running it; past it, a retry may take over.
+        pub lease_until: Option<DateTimeUtc>,
+        /// Changes on every takeover: the create's transaction records its resource only while
+        /// its token is still the claim's (a fencing token).
+        pub claim_token: Option<Uuid>,
+        /// The resource the key created, written in the same transaction as the resource.
+        pub resource_id: Option<Uuid>,
     }
 
     impl ActiveModelBehavior for ActiveModel {}
@@ -219,18 +226,39 @@ pub mod refresh_token {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-pub mod revoked_access_token {
+pub mod revoked_session {
     use sea_orm::entity::prelude::*;
 
-    /// Access tokens revoked before they expire (by `jti`); rows are useless after `expires_at`.
+    /// Sessions (refresh-token families) ended by a logout or a reuse: every access token issued in
+    /// one is refused. Rows are useless after `expires_at`, when the last such token has expired.
     #[sea_orm::model]
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "revoked_access_tokens")]
+    #[sea_orm(table_name = "revoked_sessions")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
-        pub jti: Uuid,
+        pub session_id: Uuid,
         pub tenant_id: Uuid,
         pub expires_at: DateTimeUtc,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod login_throttle {
+    use sea_orm::entity::prelude::*;
+
+    /// Failed logins counted per key (`pair:`, `account:`, `address:`), shared by every instance.
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "login_throttles")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        /// Failures since `window_started_at`.
+        pub failures: i32,
+        pub window_started_at: DateTimeUtc,
+        /// Logins under this key are refused with 429 until then.
+        pub blocked_until: Option<DateTimeUtc>,
     }
 
     impl ActiveModelBehavior for ActiveModel {}

@@ -12,7 +12,7 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial)]
+        vec![Box::new(Initial), Box::new(SessionsThrottlesLeases)]
     }
 }
 
@@ -259,6 +259,56 @@ impl MigrationTrait for Initial {
             Table::create().table("settings").col(string("key").primary_key()).col(text("value")).to_owned(),
         )
         .await?;
+        Ok(())
+    }
+}
+
+/// Sessions revoked as a whole (replacing single revoked access tokens), login throttles shared by
+/// every instance, and idempotency claims that expire (a lease with a fencing token) and record the
+/// resource they created in the same transaction as the resource.
+struct SessionsThrottlesLeases;
+
+impl MigrationName for SessionsThrottlesLeases {
+    fn name(&self) -> &str {
+        "m20261204_000002_sessions_throttles_leases"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for SessionsThrottlesLeases {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("revoked_sessions")
+                .col(pk("session_id"))
+                .col(uuid("tenant_id"))
+                .col(timestamp_with_time_zone("expires_at"))
+                .to_owned(),
+        )
+        .await?;
+        // A token issued before sessions existed stands for its own session (its jti).
+        m.get_connection()
+            .execute_unprepared(
+                "INSERT INTO revoked_sessions (session_id, tenant_id, expires_at) \
+                 SELECT jti, tenant_id, expires_at FROM revoked_access_tokens",
+            )
+            .await?;
+        m.drop_table(Table::drop().table("revoked_access_tokens").to_owned()).await?;
+        m.create_table(
+            Table::create()
+                .table("login_throttles")
+                .col(string("key").primary_key())
+                .col(integer("failures"))
+                .col(timestamp_with_time_zone("window_started_at"))
+                .col(timestamp_with_time_zone_null("blocked_until"))
+                .to_owned(),
+        )
+        .await?;
+        // SQLite adds one column per ALTER TABLE.
+        for column in [timestamp_with_time_zone_null("lease_until"), uuid_null("claim_token"), uuid_null("resource_id")]
+        {
+            m.alter_table(Table::alter().table("idempotency_keys").add_column(column).to_owned()).await?;
+        }
         Ok(())
     }
 }

@@ -9,6 +9,7 @@ pub mod migrations;
 pub mod orders;
 pub mod products;
 pub mod tenants;
+pub mod throttles;
 pub mod tokens;
 
 use std::time::Duration;

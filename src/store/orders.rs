@@ -40,6 +40,8 @@ pub struct NewOrder {
     pub lines: Vec<NewLine>,
     pub shipping_address: Value,
     pub shipping_method: String,
+    /// The idempotency claim the order is created under: recorded in the batch's transaction.
+    pub fence: Option<super::idempotency::Fence>,
 }
 
 /// Where an order may go from `status`.
@@ -116,6 +118,13 @@ pub async fn create_batch(
         write_in_one_statement(&txn, &taken, &created).await?;
     } else {
         write_each_table(&txn, &taken, &created).await?;
+    }
+    // Each keyed order is recorded under its claim in this transaction; a claim taken over by a
+    // retry fails the whole batch, which the desk then retries order by order.
+    for ((_, new), result) in batch.iter().zip(&results) {
+        if let (Some(fence), Ok((order, _))) = (&new.fence, result) {
+            super::idempotency::record(&txn, fence, order.id).await?;
+        }
     }
     txn.commit().await?;
     Ok(results)
@@ -276,6 +285,10 @@ fn decide(
         let Some(product) = visible(product_id) else {
             return Err(AppError::Validation(vec![line_error(index, "productId", format!("no product {product_id}"))]));
         };
+        if !product.active {
+            let detail = format!("{} is not for sale (the product is inactive)", product.sku);
+            return Err(AppError::Validation(vec![line_error(index, "productId", detail)]));
+        }
         if i64::from(product.stock) < quantity {
             return Err(AppError::Conflict {
                 code: "insufficient_stock",

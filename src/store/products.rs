@@ -3,12 +3,13 @@
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, ExprTrait, Order, QueryFilter,
-    QueryOrder, QuerySelect, SqlErr,
+    QueryOrder, QuerySelect, SqlErr, TransactionTrait,
 };
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::entities::product::{self, Column};
+use super::idempotency::Fence;
 use super::{Page, count, escape_like};
 use crate::error::AppError;
 
@@ -56,6 +57,9 @@ pub struct ProductQuery {
     pub search: Option<String>,
     pub category: Option<String>,
     pub active: Option<bool>,
+    /// Only active products, whatever `active` asks (a shopper's listing: inactive products are
+    /// hidden from shoppers).
+    pub shopper: bool,
     pub sort: SortField,
     pub descending: bool,
     pub page: Page,
@@ -102,10 +106,24 @@ fn new_row(tenant_id: Uuid, new: NewProduct, now: chrono::DateTime<chrono::Utc>)
     }
 }
 
-pub async fn create(db: &DatabaseConnection, tenant_id: Uuid, new: NewProduct) -> Result<product::Model, AppError> {
+/// Creates a product; with an idempotency claim's `fence`, records it under the claim in the same
+/// transaction (or creates nothing if the claim was taken over).
+pub async fn create(
+    db: &DatabaseConnection,
+    tenant_id: Uuid,
+    new: NewProduct,
+    fence: Option<Fence>,
+) -> Result<product::Model, AppError> {
     let sku = new.sku.clone();
     let row = new_row(tenant_id, new, super::now());
-    product::Entity::insert(row).exec_with_returning(db).await.map_err(|e| map_unique(e, &sku))
+    let Some(fence) = fence else {
+        return product::Entity::insert(row).exec_with_returning(db).await.map_err(|e| map_unique(e, &sku));
+    };
+    let txn = db.begin().await?;
+    let created = product::Entity::insert(row).exec_with_returning(&txn).await.map_err(|e| map_unique(e, &sku))?;
+    super::idempotency::record(&txn, &fence, created.id).await?;
+    txn.commit().await?;
+    Ok(created)
 }
 
 /// Creates many products at once (in batches), for seeding; a taken sku fails the batch.
@@ -147,6 +165,9 @@ pub async fn list(
     }
     if let Some(active) = q.active {
         select = select.filter(Column::Active.eq(active));
+    }
+    if q.shopper {
+        select = select.filter(Column::Active.eq(true));
     }
     let total = count(select.clone(), db).await?;
     let order = if q.descending { Order::Desc } else { Order::Asc };

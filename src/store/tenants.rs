@@ -67,7 +67,7 @@ pub async fn create_user(
                     phone: None,
                     default_address: None,
                 };
-                customers::create(db, tenant_id, new).await?.id
+                customers::insert(db, tenant_id, new).await?.id
             }
         }),
         Role::Admin | Role::Staff => None,

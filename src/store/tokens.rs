@@ -1,9 +1,11 @@
-//! Refresh tokens (stored hashed, single use, rotated within a family) and revoked access tokens.
+//! Refresh tokens (stored hashed, single use, rotated within a family) and revoked sessions. A
+//! session is a refresh-token family: logout with any of its access tokens, or the reuse of one of
+//! its refresh tokens, ends it, refusing every token issued in it.
 
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
 use uuid::Uuid;
 
-use super::entities::{refresh_token, revoked_access_token, user};
+use super::entities::{refresh_token, revoked_session, user};
 use crate::auth::tokens;
 use crate::error::AppError;
 
@@ -32,9 +34,17 @@ pub async fn issue_refresh(
     Ok(secret)
 }
 
-/// Uses up a refresh token: returns its user and family for the next pair. A token that was
-/// already used or revoked is a reuse, which revokes its whole family (RFC 9700 section 4.14.2).
-pub async fn redeem_refresh(db: &DatabaseConnection, secret: &str) -> Result<(user::Model, Uuid), AppError> {
+/// What presenting a refresh token did.
+pub enum Redeemed {
+    /// It was valid: the next pair is issued to this user, in this session.
+    Valid(user::Model, Uuid),
+    /// It had been used or revoked already: a reuse, which ended its session (RFC 9700 §4.14.2).
+    Reused(Uuid),
+}
+
+/// Uses up a refresh token. A token that was already used or revoked is a reuse, which ends its
+/// whole session, access tokens included.
+pub async fn redeem_refresh(db: &DatabaseConnection, secret: &str) -> Result<Redeemed, AppError> {
     let now = super::now();
     let txn = db.begin().await?;
     let Some(token) = refresh_token::Entity::find()
@@ -55,61 +65,57 @@ pub async fn redeem_refresh(db: &DatabaseConnection, secret: &str) -> Result<(us
         .rows_affected
         == 1;
     if !claimed {
-        revoke_family(&txn, token.family_id).await?;
+        end_session(&txn, token.tenant_id, token.family_id).await?;
         txn.commit().await?;
-        tracing::warn!(family = %token.family_id, "a used or revoked refresh token was presented: family revoked");
-        return Err(AppError::InvalidRefreshToken);
+        tracing::warn!(family = %token.family_id, "a used or revoked refresh token was presented: session ended");
+        return Ok(Redeemed::Reused(token.family_id));
     }
     if token.expires_at <= now {
         return Err(AppError::InvalidRefreshToken);
     }
     let user = user::Entity::find_by_id(token.user_id).one(&txn).await?.ok_or(AppError::InvalidRefreshToken)?;
     txn.commit().await?;
-    Ok((user, token.family_id))
+    Ok(Redeemed::Valid(user, token.family_id))
 }
 
-async fn revoke_family(db: &impl sea_orm::ConnectionTrait, family_id: Uuid) -> Result<(), AppError> {
+/// Ends a session: its refresh tokens are revoked and its access tokens refused until the last
+/// one issued so far has expired.
+async fn end_session(db: &impl sea_orm::ConnectionTrait, tenant_id: Uuid, session: Uuid) -> Result<(), AppError> {
+    let now = super::now();
     refresh_token::Entity::update_many()
-        .col_expr(refresh_token::Column::RevokedAt, super::now().into())
-        .filter(refresh_token::Column::FamilyId.eq(family_id))
+        .col_expr(refresh_token::Column::RevokedAt, now.into())
+        .filter(refresh_token::Column::FamilyId.eq(session))
         .filter(refresh_token::Column::RevokedAt.is_null())
         .exec(db)
         .await?;
-    Ok(())
-}
-
-/// Revokes an access token (until it expires) and the refresh token issued with it.
-pub async fn revoke_session(
-    db: &DatabaseConnection,
-    tenant_id: Uuid,
-    jti: Uuid,
-    expires_at: i64,
-) -> Result<(), AppError> {
-    let txn = db.begin().await?;
-    let expires_at = chrono::DateTime::from_timestamp(expires_at, 0).unwrap_or_else(super::now);
-    revoked_access_token::Entity::insert(revoked_access_token::ActiveModel {
-        jti: Set(jti),
+    // Every access token of the session was issued by now, so none outlives this.
+    let expires_at = now + chrono::Duration::seconds(tokens::ACCESS_TOKEN_TTL_SECS + 60);
+    revoked_session::Entity::insert(revoked_session::ActiveModel {
+        session_id: Set(session),
         tenant_id: Set(tenant_id),
         expires_at: Set(expires_at),
     })
-    .on_conflict_do_nothing_on([revoked_access_token::Column::Jti])
-    .exec(&txn)
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::column(revoked_session::Column::SessionId)
+            .update_column(revoked_session::Column::ExpiresAt)
+            .to_owned(),
+    )
+    .exec(db)
     .await?;
-    refresh_token::Entity::update_many()
-        .col_expr(refresh_token::Column::RevokedAt, super::now().into())
-        .filter(refresh_token::Column::AccessJti.eq(jti))
-        .filter(refresh_token::Column::RevokedAt.is_null())
-        .exec(&txn)
-        .await?;
+    Ok(())
+}
+
+/// Logs a session out: ends it (see [`end_session`]).
+pub async fn revoke_session(db: &DatabaseConnection, tenant_id: Uuid, session: Uuid) -> Result<(), AppError> {
+    let txn = db.begin().await?;
+    end_session(&txn, tenant_id, session).await?;
     txn.commit().await?;
     Ok(())
 }
 
-/// The `jti`s of revoked access tokens that have not expired yet.
-pub async fn revoked_jtis(db: &DatabaseConnection) -> Result<Vec<Uuid>, AppError> {
-    let rows = revoked_access_token::Entity::find()
-        .filter(revoked_access_token::Column::ExpiresAt.gt(super::now()))
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().map(|r| r.jti).collect())
+/// The sessions ended whose access tokens may not all have expired yet.
+pub async fn revoked_sessions(db: &DatabaseConnection) -> Result<Vec<Uuid>, AppError> {
+    let rows =
+        revoked_session::Entity::find().filter(revoked_session::Column::ExpiresAt.gt(super::now())).all(db).await?;
+    Ok(rows.into_iter().map(|r| r.session_id).collect())
 }

@@ -113,7 +113,7 @@ async fn logout_revokes_the_access_token_and_its_refresh_token() {
 
     let revoked = app.list_products(Auth::Bearer(access), &[]).await;
     assert_eq!((revoked.status, revoked.code()), (401, "unauthorized"));
-    assert_eq!(revoked.body["detail"], "the access token has been revoked");
+    assert_eq!(revoked.body["detail"], "the session has ended (logged out)");
     assert_eq!(app.refresh_token(refresh).await.status, 401);
     assert_eq!(app.list_products(Auth::Bearer(&other_session), &[]).await.status, 200, "other sessions live on");
 }

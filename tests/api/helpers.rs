@@ -104,6 +104,13 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// The same database, for a second instance over it; the original keeps (and drops) it.
+    pub fn alias(&self) -> Self {
+        Self { url: self.url.clone(), _sqlite_dir: None, postgres: None }
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let Some((admin_url, name)) = self.postgres.take() else { return };

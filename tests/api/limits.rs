@@ -98,14 +98,15 @@ async fn the_same_key_with_another_body_is_a_422() {
     assert_eq!(app.list_products(Auth::Bearer(&token), &[]).await.body["pagination"]["total"], 1);
 }
 
-#[tokio::test]
-async fn a_retry_while_the_first_request_runs_is_a_409() {
-    let app = spawn_app().await;
-    let token = app.admin_token().await;
+/// The claim the admin's first request with `key` and `body` makes, as the store records it.
+async fn claim_as_admin(
+    app: &TestApp,
+    key: &str,
+    body: &serde_json::Value,
+    lease: std::time::Duration,
+) -> store::idempotency::Claim {
     let tenant = store::tenants::find_tenant(&app.db, "demo").await.unwrap().unwrap();
     let admin = store::tenants::find_user(&app.db, tenant.id, "admin@example.com").await.unwrap().unwrap();
-    // The first request has claimed the key and not finished: what its claim looks like in the store.
-    let body = sample_product("IDEM-4");
     let typed: commerce_generated::models::ProductCreate = serde_json::from_value(body.clone()).unwrap();
     let hash = {
         use sha2::{Digest, Sha256};
@@ -114,11 +115,96 @@ async fn a_retry_while_the_first_request_runs_is_a_409() {
         h.update(serde_json::to_vec(&typed).unwrap());
         hex::encode(h.finalize())
     };
-    store::idempotency::claim(&app.db, tenant.id, &format!("user:{}", admin.id), "key-4", &hash).await.unwrap();
+    store::idempotency::claim(&app.db, tenant.id, &format!("user:{}", admin.id), key, &hash, lease).await.unwrap()
+}
+
+fn new_product(body: &serde_json::Value) -> store::products::NewProduct {
+    let typed: commerce_generated::models::ProductCreate = serde_json::from_value(body.clone()).unwrap();
+    store::products::NewProduct {
+        sku: typed.sku,
+        name: typed.name,
+        description: typed.description,
+        category: typed.category.as_str().to_string(),
+        price: typed.price,
+        currency: typed.currency,
+        stock: typed.stock,
+        active: typed.active,
+        tags: typed.tags.unwrap_or_default(),
+        images: typed.images.unwrap_or_default(),
+    }
+}
+
+#[tokio::test]
+async fn a_retry_while_the_first_request_runs_is_a_409() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    // The first request has claimed the key and not finished: what its claim looks like in the store.
+    let body = sample_product("IDEM-4");
+    claim_as_admin(&app, "key-4", &body, std::time::Duration::from_secs(60)).await;
 
     let res = create_with_key(&app, &token, "key-4", body).await;
 
     assert_eq!((res.status, res.code()), (409, "idempotency_key_in_use"));
+    assert!(res.body["detail"].as_str().unwrap().contains("retry in"), "{:#}", res.body);
+}
+
+#[tokio::test]
+async fn a_key_whose_create_committed_before_a_crash_answers_a_retry_with_its_resource() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let body = sample_product("CRASH-1");
+    // The first request claimed the key and committed the product with it, then the process died
+    // before storing the response.
+    let store::idempotency::Claim::Fresh(fence) =
+        claim_as_admin(&app, "crash-1", &body, std::time::Duration::from_secs(60)).await
+    else {
+        panic!("a fresh claim")
+    };
+    let tenant = store::tenants::find_tenant(&app.db, "demo").await.unwrap().unwrap();
+    let created = store::products::create(&app.db, tenant.id, new_product(&body), Some(fence)).await.unwrap();
+
+    // Before: 409 idempotency_key_in_use, forever; the client could never learn the outcome.
+    let retry = create_with_key(&app, &token, "crash-1", body.clone()).await;
+    assert_eq!(retry.status, 201);
+    assert_eq!(retry.body["id"], created.id.to_string());
+    assert_eq!(retry.header("location"), Some(format!("/products/{}", created.id).as_str()));
+    let again = create_with_key(&app, &token, "crash-1", body).await;
+    assert_eq!((again.status, again.body["id"].clone()), (201, retry.body["id"].clone()), "now replayed");
+    assert_eq!(app.list_products(Auth::Bearer(&token), &[]).await.body["pagination"]["total"], 1);
+}
+
+#[tokio::test]
+async fn a_key_left_by_a_request_that_died_before_creating_is_taken_over_after_its_lease() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let body = sample_product("CRASH-2");
+    // The first request claimed the key and died before its transaction committed: its lease ends.
+    claim_as_admin(&app, "crash-2", &body, std::time::Duration::ZERO).await;
+
+    let retry = create_with_key(&app, &token, "crash-2", body.clone()).await;
+    assert_eq!(retry.status, 201, "{:#}", retry.body);
+    assert_eq!(create_with_key(&app, &token, "crash-2", body).await.body["id"], retry.body["id"]);
+    assert_eq!(app.list_products(Auth::Bearer(&token), &[]).await.body["pagination"]["total"], 1);
+}
+
+#[tokio::test]
+async fn a_request_whose_claim_was_taken_over_creates_nothing() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let body = sample_product("CRASH-3");
+    let store::idempotency::Claim::Fresh(old) = claim_as_admin(&app, "crash-3", &body, std::time::Duration::ZERO).await
+    else {
+        panic!("a fresh claim")
+    };
+    // A retry takes the expired claim over and creates the product...
+    assert_eq!(create_with_key(&app, &token, "crash-3", body.clone()).await.status, 201);
+    // ...and the first request, still running somewhere, can no longer create a second one.
+    let tenant = store::tenants::find_tenant(&app.db, "demo").await.unwrap().unwrap();
+    let mut late = new_product(&body);
+    late.sku = "CRASH-3-LATE".into();
+    let refused = store::products::create(&app.db, tenant.id, late, Some(old)).await.unwrap_err();
+    assert_eq!(refused.code(), "idempotency_key_in_use");
+    assert_eq!(app.list_products(Auth::Bearer(&token), &[]).await.body["pagination"]["total"], 1, "rolled back");
 }
 
 #[tokio::test]

@@ -3,8 +3,10 @@
 mod contract;
 mod helpers;
 
+mod abuse;
 mod auth;
 mod cli;
+mod connections;
 mod contract_tester;
 mod customers;
 mod docs;

@@ -21,6 +21,11 @@ const browser = await chromium.launch({
 });
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  // The docs pages carry a Content-Security-Policy: anything it blocks would break the UI quietly.
+  const blocked = [];
+  page.on('console', (message) => {
+    if (/Content Security Policy|Refused to/.test(message.text())) blocked.push(message.text());
+  });
   await page.goto(`${base}/docs/`);
   await page.waitForSelector('.opblock', { timeout: 20000 });
   const shown = await page.locator('.opblock').count();
@@ -48,6 +53,7 @@ try {
   if (code !== '200') fail(`Try it out on GET /products answered ${code}`);
   const body = JSON.parse(await op.locator('.live-responses-table .microlight').first().textContent());
   if (!Array.isArray(body.data) || body.data.length === 0) fail('Try it out returned no products');
+  if (blocked.length) fail(`the Content-Security-Policy blocked: ${blocked.join('; ')}`);
   console.log(`swagger-ui: ok: ${shown} operations shown; Try it out on GET /products answered 200 with ${body.data.length} products`);
 } finally {
   await browser.close();

@@ -28,7 +28,6 @@ impl Seen {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
-
 }
 
 /// An answer: status, headers, body.
