@@ -1159,9 +1159,8 @@ impl<H: CommerceApi> Routes<H> {
             default = "default_list_products_page_size"
         )]
         page_size: poem_openapi::param::Query<i32>,
-        #[oai(name = "search", validator(max_length = 200, min_length = 1))] search: poem_openapi::param::Query<
-            Option<String>,
-        >,
+        #[oai(name = "search", validator(max_length = 200, min_length = 1, pattern = "^[^\\x00]*$"))]
+        search: poem_openapi::param::Query<Option<String>>,
         #[oai(name = "category")] category: poem_openapi::param::Query<Option<models::Category>>,
         #[oai(name = "active")] active: poem_openapi::param::Query<Option<bool>>,
         #[oai(name = "sort", default = "default_list_products_sort")] sort: poem_openapi::param::Query<
@@ -1344,9 +1343,8 @@ impl<H: CommerceApi> Routes<H> {
             default = "default_list_customers_page_size"
         )]
         page_size: poem_openapi::param::Query<i32>,
-        #[oai(name = "search", validator(max_length = 200, min_length = 1))] search: poem_openapi::param::Query<
-            Option<String>,
-        >,
+        #[oai(name = "search", validator(max_length = 200, min_length = 1, pattern = "^[^\\x00]*$"))]
+        search: poem_openapi::param::Query<Option<String>>,
     ) -> poem::Result<ListCustomersResponse> {
         let principal = self.0.authenticate("listCustomers", auth.into()).await?;
         self.0

@@ -17,7 +17,7 @@ pub const TITLE: &str = "Commerce API";
 /// `info.version` of the spec.
 pub const VERSION: &str = "2.4.0";
 /// SHA-256 of the spec file this code was generated from.
-pub const SPEC_SHA256: &str = "066e47df0aa455ed9deaf2830ad082773f28b632f3ebca58f513da5694ab2eff";
+pub const SPEC_SHA256: &str = "9dd0b3e1ed686a0c2bce223fc67dc098093250c1f43b17bc0e705f97031d37b7";
 
 /// A string that names no member of a generated enum.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,22 +5,22 @@
 #[serde(deny_unknown_fields)]
 #[oai(rename = "Address", deny_unknown_fields)]
 pub struct Address {
-    #[oai(rename = "name", validator(max_length = 200, min_length = 1))]
+    #[oai(rename = "name", validator(max_length = 200, min_length = 1, pattern = "^[^\\x00]*$"))]
     #[serde(rename = "name")]
     pub name: String,
-    #[oai(rename = "line1", validator(max_length = 200, min_length = 1))]
+    #[oai(rename = "line1", validator(max_length = 200, min_length = 1, pattern = "^[^\\x00]*$"))]
     #[serde(rename = "line1")]
     pub line1: String,
-    #[oai(rename = "line2", validator(max_length = 200), skip_serializing_if_is_none)]
+    #[oai(rename = "line2", validator(max_length = 200, pattern = "^[^\\x00]*$"), skip_serializing_if_is_none)]
     #[serde(rename = "line2", default, skip_serializing_if = "Option::is_none")]
     pub line2: Option<String>,
-    #[oai(rename = "city", validator(max_length = 100, min_length = 1))]
+    #[oai(rename = "city", validator(max_length = 100, min_length = 1, pattern = "^[^\\x00]*$"))]
     #[serde(rename = "city")]
     pub city: String,
-    #[oai(rename = "state", validator(max_length = 100), skip_serializing_if_is_none)]
+    #[oai(rename = "state", validator(max_length = 100, pattern = "^[^\\x00]*$"), skip_serializing_if_is_none)]
     #[serde(rename = "state", default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
-    #[oai(rename = "postalCode", validator(max_length = 20, min_length = 1))]
+    #[oai(rename = "postalCode", validator(max_length = 20, min_length = 1, pattern = "^[^\\x00]*$"))]
     #[serde(rename = "postalCode")]
     pub postal_code: String,
     /// ISO 3166-1 alpha-2 country code.
@@ -94,10 +94,10 @@ pub struct Customer {
     #[oai(rename = "email", validator(max_length = 254))]
     #[serde(rename = "email")]
     pub email: String,
-    #[oai(rename = "firstName", validator(max_length = 100, min_length = 1))]
+    #[oai(rename = "firstName", validator(max_length = 100, min_length = 1, pattern = "^[^\\x00]*$"))]
     #[serde(rename = "firstName")]
     pub first_name: String,
-    #[oai(rename = "lastName", validator(max_length = 100, min_length = 1))]
+    #[oai(rename = "lastName", validator(max_length = 100, min_length = 1, pattern = "^[^\\x00]*$"))]
     #[serde(rename = "lastName")]
     pub last_name: String,
     /// E.164 phone number.
@@ -122,10 +122,10 @@ pub struct CustomerCreate {
     #[oai(rename = "email", validator(max_length = 254))]
     #[serde(rename = "email")]
     pub email: String,
-    #[oai(rename = "firstName", validator(max_length = 100, min_length = 1))]
+    #[oai(rename = "firstName", validator(max_length = 100, min_length = 1, pattern = "^[^\\x00]*$"))]
     #[serde(rename = "firstName")]
     pub first_name: String,
-    #[oai(rename = "lastName", validator(max_length = 100, min_length = 1))]
+    #[oai(rename = "lastName", validator(max_length = 100, min_length = 1, pattern = "^[^\\x00]*$"))]
     #[serde(rename = "lastName")]
     pub last_name: String,
     /// E.164 phone number.
@@ -156,10 +156,18 @@ pub struct CustomerUpdate {
     #[oai(rename = "email", validator(max_length = 254), skip_serializing_if_is_none)]
     #[serde(rename = "email", default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    #[oai(rename = "firstName", validator(max_length = 100, min_length = 1), skip_serializing_if_is_none)]
+    #[oai(
+        rename = "firstName",
+        validator(max_length = 100, min_length = 1, pattern = "^[^\\x00]*$"),
+        skip_serializing_if_is_none
+    )]
     #[serde(rename = "firstName", default, skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
-    #[oai(rename = "lastName", validator(max_length = 100, min_length = 1), skip_serializing_if_is_none)]
+    #[oai(
+        rename = "lastName",
+        validator(max_length = 100, min_length = 1, pattern = "^[^\\x00]*$"),
+        skip_serializing_if_is_none
+    )]
     #[serde(rename = "lastName", default, skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
     /// E.164 phone number.
@@ -256,7 +264,7 @@ pub struct LoginRequest {
     #[oai(rename = "email", validator(max_length = 254))]
     #[serde(rename = "email")]
     pub email: String,
-    #[oai(rename = "password", write_only, validator(max_length = 128, min_length = 1))]
+    #[oai(rename = "password", write_only, validator(max_length = 128, min_length = 1, pattern = "^[^\\x00]*$"))]
     #[serde(rename = "password")]
     pub password: String,
 }
@@ -291,10 +299,10 @@ pub struct Order {
     #[oai(rename = "shippingMethod")]
     #[serde(rename = "shippingMethod")]
     pub shipping_method: ShippingMethod,
-    #[oai(rename = "trackingNumber", validator(max_length = 100))]
+    #[oai(rename = "trackingNumber", validator(max_length = 100, pattern = "^[^\\x00]*$"))]
     #[serde(rename = "trackingNumber")]
     pub tracking_number: Option<String>,
-    #[oai(rename = "carrier", validator(max_length = 100))]
+    #[oai(rename = "carrier", validator(max_length = 100, pattern = "^[^\\x00]*$"))]
     #[serde(rename = "carrier")]
     pub carrier: Option<String>,
     #[oai(rename = "createdAt", read_only)]
@@ -337,7 +345,7 @@ pub struct OrderItem {
     #[serde(rename = "sku")]
     pub sku: Sku,
     /// The product's name when the order was placed.
-    #[oai(rename = "name")]
+    #[oai(rename = "name", validator(pattern = "^[^\\x00]*$"))]
     #[serde(rename = "name")]
     pub name: String,
     #[oai(rename = "quantity", validator(maximum(value = 1000.0), minimum(value = 1.0)))]
@@ -441,10 +449,18 @@ pub struct OrderStatusUpdate {
     #[oai(rename = "status")]
     #[serde(rename = "status")]
     pub status: OrderStatus,
-    #[oai(rename = "trackingNumber", validator(max_length = 100, min_length = 1), skip_serializing_if_is_none)]
+    #[oai(
+        rename = "trackingNumber",
+        validator(max_length = 100, min_length = 1, pattern = "^[^\\x00]*$"),
+        skip_serializing_if_is_none
+    )]
     #[serde(rename = "trackingNumber", default, skip_serializing_if = "Option::is_none")]
     pub tracking_number: Option<String>,
-    #[oai(rename = "carrier", validator(max_length = 100, min_length = 1), skip_serializing_if_is_none)]
+    #[oai(
+        rename = "carrier",
+        validator(max_length = 100, min_length = 1, pattern = "^[^\\x00]*$"),
+        skip_serializing_if_is_none
+    )]
     #[serde(rename = "carrier", default, skip_serializing_if = "Option::is_none")]
     pub carrier: Option<String>,
 }
@@ -526,10 +542,10 @@ pub struct Product {
     #[oai(rename = "sku", validator(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"))]
     #[serde(rename = "sku")]
     pub sku: Sku,
-    #[oai(rename = "name", validator(max_length = 200, min_length = 1))]
+    #[oai(rename = "name", validator(max_length = 200, min_length = 1, pattern = "^[^\\x00]*$"))]
     #[serde(rename = "name")]
     pub name: String,
-    #[oai(rename = "description", validator(max_length = 5000))]
+    #[oai(rename = "description", validator(max_length = 5000, pattern = "^[^\\x00]*$"))]
     #[serde(rename = "description")]
     pub description: String,
     #[oai(rename = "category")]
@@ -550,7 +566,10 @@ pub struct Product {
     #[oai(rename = "active")]
     #[serde(rename = "active")]
     pub active: bool,
-    #[oai(rename = "tags", validator(max_length = 50, min_length = 1, max_items = 20, unique_items = true))]
+    #[oai(
+        rename = "tags",
+        validator(max_length = 50, min_length = 1, pattern = "^[^\\x00]*$", max_items = 20, unique_items = true)
+    )]
     #[serde(rename = "tags")]
     pub tags: Vec<String>,
     #[oai(rename = "images", validator(max_length = 2048, max_items = 10))]
@@ -571,10 +590,14 @@ pub struct ProductCreate {
     #[oai(rename = "sku", validator(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"))]
     #[serde(rename = "sku")]
     pub sku: Sku,
-    #[oai(rename = "name", validator(max_length = 200, min_length = 1))]
+    #[oai(rename = "name", validator(max_length = 200, min_length = 1, pattern = "^[^\\x00]*$"))]
     #[serde(rename = "name")]
     pub name: String,
-    #[oai(rename = "description", validator(max_length = 5000), default = "default_product_create_description")]
+    #[oai(
+        rename = "description",
+        validator(max_length = 5000, pattern = "^[^\\x00]*$"),
+        default = "default_product_create_description"
+    )]
     #[serde(rename = "description", default = "default_product_create_description")]
     pub description: String,
     #[oai(rename = "category")]
@@ -598,7 +621,7 @@ pub struct ProductCreate {
     pub active: bool,
     #[oai(
         rename = "tags",
-        validator(max_length = 50, min_length = 1, max_items = 20, unique_items = true),
+        validator(max_length = 50, min_length = 1, pattern = "^[^\\x00]*$", max_items = 20, unique_items = true),
         skip_serializing_if_is_none
     )]
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
@@ -685,10 +708,14 @@ pub struct ProductUpdate {
     #[oai(rename = "sku", validator(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"), skip_serializing_if_is_none)]
     #[serde(rename = "sku", default, skip_serializing_if = "Option::is_none")]
     pub sku: Option<Sku>,
-    #[oai(rename = "name", validator(max_length = 200, min_length = 1), skip_serializing_if_is_none)]
+    #[oai(
+        rename = "name",
+        validator(max_length = 200, min_length = 1, pattern = "^[^\\x00]*$"),
+        skip_serializing_if_is_none
+    )]
     #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[oai(rename = "description", validator(max_length = 5000), skip_serializing_if_is_none)]
+    #[oai(rename = "description", validator(max_length = 5000, pattern = "^[^\\x00]*$"), skip_serializing_if_is_none)]
     #[serde(rename = "description", default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[oai(rename = "category", skip_serializing_if_is_none)]
@@ -716,7 +743,7 @@ pub struct ProductUpdate {
     pub active: Option<bool>,
     #[oai(
         rename = "tags",
-        validator(max_length = 50, min_length = 1, max_items = 20, unique_items = true),
+        validator(max_length = 50, min_length = 1, pattern = "^[^\\x00]*$", max_items = 20, unique_items = true),
         skip_serializing_if_is_none
     )]
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
@@ -730,7 +757,7 @@ pub struct ProductUpdate {
 #[serde(deny_unknown_fields)]
 #[oai(rename = "RefreshRequest", deny_unknown_fields)]
 pub struct RefreshRequest {
-    #[oai(rename = "refreshToken", validator(max_length = 512, min_length = 1))]
+    #[oai(rename = "refreshToken", validator(max_length = 512, min_length = 1, pattern = "^[^\\x00]*$"))]
     #[serde(rename = "refreshToken")]
     pub refresh_token: String,
 }
