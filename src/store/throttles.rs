@@ -22,7 +22,7 @@ const WINDOW_MINUTES: i64 = 15;
 const MAX_BLOCK_MINUTES: i64 = 15;
 
 /// How long a key is refused, given its failures and its threshold.
-type Refusal = fn(i32, i32) -> Duration;
+type Refusal = fn(i64, i64) -> Duration;
 
 /// The keys a login attempt is counted under.
 pub struct Attempt {
@@ -42,8 +42,8 @@ impl Attempt {
     }
 
     /// Each key with the failures it allows and how long it refuses past them.
-    fn keys(&self, max: u32) -> [(&str, i32, Refusal); 3] {
-        let max = max as i32;
+    fn keys(&self, max: u32) -> [(&str, i64, Refusal); 3] {
+        let max = i64::from(max);
         [
             (&self.pair, max, |failures, max| {
                 Duration::minutes(Ord::min(1i64 << Ord::clamp(failures - max, 0, 4), MAX_BLOCK_MINUTES))
@@ -89,11 +89,11 @@ pub async fn failed(db: &DatabaseConnection, attempt: &Attempt, max: u32) -> Res
         let row = select.one(&txn).await?;
         let (failures, started) = match &row {
             Some(row) if row.window_started_at > now - Duration::minutes(WINDOW_MINUTES) => {
-                (row.failures + 1, row.window_started_at)
+                (row.failures.saturating_add(1), row.window_started_at)
             }
             _ => (1, now),
         };
-        let blocked_until = (failures >= threshold).then(|| now + block(failures, threshold));
+        let blocked_until = (i64::from(failures) >= threshold).then(|| now + block(i64::from(failures), threshold));
         let model = login_throttle::ActiveModel {
             key: Set(key.to_string()),
             failures: Set(failures),
@@ -128,4 +128,17 @@ pub async fn forget_expired(db: &DatabaseConnection) -> Result<u64, AppError> {
         .exec(db)
         .await?;
     Ok(deleted.rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_hold_for_the_largest_configured_limit() {
+        let attempt = Attempt::new("demo", "a@example.com", std::net::IpAddr::from([127, 0, 0, 1]));
+        let keys = attempt.keys(u32::MAX);
+        assert_eq!(keys.map(|(_, threshold, _)| threshold), [4_294_967_295, 25_769_803_770, 85_899_345_900]);
+        assert!(keys.iter().all(|(_, threshold, _)| *threshold > 0), "no overflow into a negative threshold");
+    }
 }
