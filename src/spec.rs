@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use commerce_generated::models::FieldError;
 use commerce_spec::Spec;
-use jsonschema::error::ValidationErrorKind;
 use serde_json::Value;
 
 use crate::error::AppError;
@@ -15,13 +14,14 @@ use crate::error::AppError;
 pub const SOURCE_YAML: &str = include_str!("../openapi/commerce.yaml");
 
 /// At most this many field errors are listed for one body; `errorCount` says how many there were.
-pub const MAX_ERRORS: usize = 100;
+pub const MAX_ERRORS: usize = commerce_runtime::validation::MAX_PROBLEMS;
 
 /// The spec, ready to serve and to validate with.
 pub struct ApiDocument {
     pub yaml: &'static str,
     pub json: String,
-    bodies: HashMap<String, jsonschema::Validator>,
+    /// The document's rules for bodies and parameters (`commerce_runtime::Validation`).
+    validation: commerce_runtime::Validation,
     /// `(METHOD, path template, parameter name)` -> the parameter's schema, for explaining rejections.
     parameters: HashMap<(String, String, String), ParameterSchema>,
     /// Every path template, split into segments: `/products/{productId}` -> ["products", "{productId}"],
@@ -48,7 +48,7 @@ impl ApiDocument {
 
     pub fn from_yaml(yaml: &'static str) -> Result<Self, String> {
         let spec = Spec::parse(yaml).map_err(|e| e.0)?;
-        let mut bodies = HashMap::new();
+        let validation = commerce_runtime::Validation::new(&spec)?;
         let mut parameters = HashMap::new();
         for op in spec.operations().map_err(|e| e.0)? {
             for p in &op.parameters {
@@ -62,14 +62,6 @@ impl ApiDocument {
                 let key = (op.method.to_uppercase(), op.path.to_string(), p.name.to_string());
                 parameters.insert(key, ParameterSchema { location: p.location.to_string(), ty, validator });
             }
-            let Some(schema) = op.request_schema("application/json") else { continue };
-            let root = spec.standalone_schema(schema);
-            let validator = jsonschema::options()
-                .with_draft(jsonschema::Draft::Draft202012)
-                .should_validate_formats(true)
-                .build(&root)
-                .map_err(|e| format!("{}: the request schema does not compile: {e}", op.name))?;
-            bodies.insert(op.name.to_string(), validator);
         }
         let json = serde_json::to_string_pretty(&spec.doc).map_err(|e| e.to_string())?;
         let paths = spec
@@ -106,7 +98,7 @@ impl ApiDocument {
                 }
             })
             .collect();
-        Ok(Self { yaml, json, bodies, parameters, paths })
+        Ok(Self { yaml, json, validation, parameters, paths })
     }
 
     /// Why the raw value of parameter `name` breaks its schema, in the words body errors use
@@ -205,59 +197,42 @@ impl ApiDocument {
     }
 
     /// Checks `body` against the request schema of `operation_id`: 422 with one pointer per problem
-    /// (the first [`MAX_ERRORS`] of them). Strings holding NUL are refused too: no database stores
-    /// them the same way.
+    /// (the first [`MAX_ERRORS`] of them, and how many there are). Strings holding NUL are refused
+    /// too: no database stores them the same way.
     pub fn validate_body(&self, operation_id: &str, body: &Value) -> Result<(), AppError> {
-        let Some(validator) = self.bodies.get(operation_id) else { return Ok(()) };
-        let mut errors: Vec<FieldError> = Vec::new();
-        nul_strings(body, &mut String::new(), &mut errors);
-        let nul_total = errors.len();
-        errors.truncate(MAX_ERRORS);
-        // The common case answers without building error values.
-        if errors.is_empty() && validator.is_valid(body) {
-            return Ok(());
-        }
-        // Every error is counted; only the first MAX_ERRORS are described (a body of 60,000 unknown
-        // members gets a problem of a hundred entries, not of 60,000).
-        let mut total = nul_total;
-        let nul_pointers: Vec<String> = errors.iter().filter_map(|e| e.pointer.clone()).collect();
-        for error in validator.iter_errors(body) {
-            let at = error.instance_path().as_str();
-            // A NUL is reported once, in its own words, whatever pattern also refuses it.
-            if matches!(error.kind(), ValidationErrorKind::Pattern { .. }) && nul_pointers.iter().any(|p| p == at) {
-                continue;
-            }
-            match error.kind() {
-                // Point at the missing or unexpected member itself, not at its parent.
-                ValidationErrorKind::Required { property } => {
-                    total += 1;
-                    if errors.len() < MAX_ERRORS {
-                        let name = property.as_str().unwrap_or_default();
-                        errors.push(field(format!("{at}/{}", escape_pointer(name)), format!("{name:?} is required")));
-                    }
-                }
-                ValidationErrorKind::AdditionalProperties { unexpected } => {
-                    total += unexpected.len();
-                    for name in unexpected.iter().take(MAX_ERRORS.saturating_sub(errors.len())) {
-                        errors.push(field(
-                            format!("{at}/{}", escape_pointer(name)),
-                            format!("{name:?} is not a known field"),
-                        ));
-                    }
-                }
-                _ => {
-                    total += 1;
-                    if errors.len() < MAX_ERRORS {
-                        errors.push(field(at.to_string(), error.to_string()));
-                    }
-                }
-            }
-        }
-        match (errors.is_empty(), total > errors.len()) {
-            (true, _) => Ok(()),
-            (false, false) => Err(AppError::Validation(errors)),
-            (false, true) => Err(AppError::TooManyValidationErrors { errors, total }),
-        }
+        self.validation.body(operation_id, body).map_err(invalid)
+    }
+
+    /// Checks the parameters of `operation_id` in `req` against their schemas, read as their
+    /// styles say: 400 naming each.
+    pub fn validate_parameters(&self, operation_id: &str, req: &poem::Request) -> Result<(), AppError> {
+        self.validation.parameters(operation_id, req).map_err(|invalid| {
+            let errors: Vec<FieldError> = invalid.problems.into_iter().map(field_error).collect();
+            AppError::BadRequest { code: "invalid_parameter", detail: validation_detail(&errors), errors }
+        })
+    }
+}
+
+/// The runtime's problems as the API's field errors.
+fn field_error(problem: commerce_runtime::Problem) -> FieldError {
+    FieldError { pointer: problem.pointer, parameter: problem.parameter, detail: problem.detail }
+}
+
+fn validation_detail(errors: &[FieldError]) -> String {
+    match errors {
+        [one] => format!("{}: {}", one.pointer.as_deref().or(one.parameter.as_deref()).unwrap_or("body"), one.detail),
+        many => format!("the request has {} invalid fields", many.len()),
+    }
+}
+
+/// A body's problems as a 422: every one listed, or the first [`MAX_ERRORS`] and the count.
+pub fn invalid(invalid: commerce_runtime::Invalid) -> AppError {
+    let total = invalid.total;
+    let errors: Vec<FieldError> = invalid.problems.into_iter().map(field_error).collect();
+    if total > errors.len() {
+        AppError::TooManyValidationErrors { errors, total }
+    } else {
+        AppError::Validation(errors)
     }
 }
 
@@ -268,50 +243,11 @@ fn percent_decode(text: &str) -> Result<std::borrow::Cow<'_, str>, ()> {
     String::from_utf8(bytes).map(std::borrow::Cow::Owned).map_err(|_| ())
 }
 
-/// A field error for every string (value or member name) of `value` that holds a NUL.
-fn nul_strings(value: &Value, at: &mut String, errors: &mut Vec<FieldError>) {
-    match value {
-        Value::String(s) if s.contains('\0') => {
-            errors.push(field(at.clone(), "the string holds a NUL character".into()))
-        }
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                let len = at.len();
-                at.push_str(&format!("/{i}"));
-                nul_strings(item, at, errors);
-                at.truncate(len);
-            }
-        }
-        Value::Object(map) => {
-            for (key, item) in map {
-                let len = at.len();
-                at.push('/');
-                at.push_str(&escape_pointer(key));
-                if key.contains('\0') {
-                    errors.push(field(at.clone(), "the member name holds a NUL character".into()));
-                }
-                nul_strings(item, at, errors);
-                at.truncate(len);
-            }
-        }
-        _ => {}
-    }
-}
-
 struct ParameterSchema {
     location: String,
     /// The schema's JSON type (`integer`, `boolean`, ...), to read the raw text as.
     ty: String,
     validator: jsonschema::Validator,
-}
-
-fn field(pointer: String, detail: String) -> FieldError {
-    FieldError { pointer: Some(pointer), parameter: None, detail }
-}
-
-/// RFC 6901 escaping of one reference token.
-fn escape_pointer(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
 }
 
 #[cfg(test)]

@@ -46,24 +46,7 @@ impl Schema {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Location {
-    Path,
-    Query,
-    Header,
-    Cookie,
-}
-
-impl Location {
-    pub fn name(self) -> &'static str {
-        match self {
-            Location::Path => "path",
-            Location::Query => "query",
-            Location::Header => "header",
-            Location::Cookie => "cookie",
-        }
-    }
-}
+pub use commerce_spec::params::Location;
 
 pub struct Param {
     pub name: String,
@@ -220,6 +203,19 @@ pub struct Op {
     /// Why no request can be built for this operation, if none can.
     pub untestable: Option<String>,
     pub pointer: String,
+}
+
+impl Param {
+    /// What decides how the parameter is written on the wire.
+    pub fn shape(&self) -> commerce_spec::params::Shape<'_> {
+        commerce_spec::params::Shape {
+            name: &self.name,
+            location: self.location,
+            style: self.style,
+            explode: self.explode,
+            content_type: self.content_type.as_deref(),
+        }
+    }
 }
 
 impl Op {
@@ -578,12 +574,7 @@ fn compile_requests(spec: &Spec, op: &Operation<'_>) -> Result<Op, SpecError> {
     let mut params = Vec::new();
     let mut untestable = None;
     for p in &op.parameters {
-        let location = match p.location {
-            "path" => Location::Path,
-            "query" => Location::Query,
-            "header" => Location::Header,
-            _ => Location::Cookie,
-        };
+        let location = p.place;
         let at = &p.pointer;
         if location == Location::Header
             && ["accept", "content-type", "authorization"].contains(&p.name.to_ascii_lowercase().as_str())

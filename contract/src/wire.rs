@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 
 use commerce_spec::Style;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value};
 
 use crate::model::{Encoding, Location, Media, Param, is_json};
@@ -43,10 +43,6 @@ fn encode(text: &str, set: &'static AsciiSet) -> String {
 /// `text` percent-encoded for a query string: everything but RFC 3986 unreserved characters.
 pub fn encode_value(text: &str) -> String {
     encode(text, VALUE)
-}
-
-fn decode(text: &str) -> Option<String> {
-    percent_decode_str(text).decode_utf8().ok().map(|c| c.into_owned())
 }
 
 /// A primitive as text; `None` for null, arrays and objects.
@@ -225,160 +221,10 @@ fn query(
     })
 }
 
-/// What a server reads from `written` for `param`: `None` when the parameter is absent.
+/// What a server reads from `written` for `param` (see [`commerce_spec::params::read`]): `None`
+/// when the parameter is absent.
 pub fn read_param(param: &Param, written: &Written) -> Option<Value> {
-    let text = &written.0;
-    let schema = &param.flat;
-    if let Some(content_type) = &param.content_type {
-        let raw = match param.location {
-            Location::Query | Location::Cookie => decode(text.split_once('=')?.1)?,
-            Location::Path => decode(text)?,
-            Location::Header => text.clone(),
-        };
-        return Some(if is_json(content_type) {
-            serde_json::from_str(&raw).unwrap_or(Value::String(raw))
-        } else {
-            read_scalar(&types(schema), &raw)
-        });
-    }
-    let kinds = types(schema);
-    let is_array = kinds.contains(&"array");
-    let is_object = kinds.contains(&"object") && !is_array;
-    match param.location {
-        Location::Query => {
-            if text.is_empty() {
-                return None;
-            }
-            let pairs: Vec<(String, String)> = text
-                .split('&')
-                .map(|pair| {
-                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    (decode(k).unwrap_or_default(), decode(&v.replace('+', "%2B")).unwrap_or_default())
-                })
-                .collect();
-            let delimiter = match param.style {
-                Style::SpaceDelimited => " ",
-                Style::PipeDelimited => "|",
-                _ => ",",
-            };
-            if is_array {
-                let items: Vec<String> = if param.explode {
-                    pairs.into_iter().map(|(_, v)| v).collect()
-                } else {
-                    pairs.first()?.1.split(delimiter).map(String::from).collect()
-                };
-                return Some(Value::Array(items.iter().map(|i| read_item(schema, i)).collect()));
-            }
-            if is_object {
-                let mut map = Map::new();
-                match (param.style, param.explode) {
-                    (Style::DeepObject, _) => {
-                        for (k, v) in pairs {
-                            let key = k.strip_prefix(&format!("{}[", param.name))?.strip_suffix(']')?.to_string();
-                            map.insert(key.clone(), read_property(schema, &key, &v));
-                        }
-                    }
-                    (Style::Form, true) => {
-                        for (k, v) in pairs {
-                            map.insert(k.clone(), read_property(schema, &k, &v));
-                        }
-                    }
-                    _ => {
-                        let parts: Vec<&str> = pairs.first()?.1.split(delimiter).collect();
-                        for chunk in parts.chunks(2) {
-                            let key = chunk[0].to_string();
-                            let value = chunk.get(1).copied().unwrap_or_default();
-                            map.insert(key.clone(), read_property(schema, &key, value));
-                        }
-                    }
-                }
-                return Some(Value::Object(map));
-            }
-            // A repeated primitive is read as its first value.
-            Some(read_scalar(&kinds, &pairs.first()?.1))
-        }
-        Location::Path | Location::Header => {
-            let decoded = if param.location == Location::Path { decode(text)? } else { text.clone() };
-            let (body, separator) = match param.style {
-                Style::Label => (decoded.strip_prefix('.')?.to_string(), if param.explode { "." } else { "," }),
-                Style::Matrix => {
-                    // `;name=a,b` or `;name=a;name=b`; objects exploded are `;k=v;k=v`.
-                    let rest = decoded.strip_prefix(';')?;
-                    if is_object && param.explode {
-                        (rest.replace(';', ","), ",")
-                    } else if param.explode && is_array {
-                        let prefix = format!("{}=", param.name);
-                        let items: Vec<&str> =
-                            rest.split(';').filter_map(|p| p.strip_prefix(prefix.as_str())).collect();
-                        (items.join(","), ",")
-                    } else {
-                        (rest.split_once('=').map_or(String::new(), |(_, v)| v.to_string()), ",")
-                    }
-                }
-                _ => (decoded, ","),
-            };
-            if is_array {
-                let items: Vec<Value> = if body.is_empty() {
-                    Vec::new()
-                } else {
-                    body.split(separator).map(|i| read_item(schema, i)).collect()
-                };
-                return Some(Value::Array(items));
-            }
-            if is_object {
-                let mut map = Map::new();
-                if param.explode {
-                    for pair in body.split(separator) {
-                        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                        map.insert(k.to_string(), read_property(schema, k, v));
-                    }
-                } else {
-                    let parts: Vec<&str> = body.split(',').collect();
-                    for chunk in parts.chunks(2) {
-                        map.insert(
-                            chunk[0].to_string(),
-                            read_property(schema, chunk[0], chunk.get(1).copied().unwrap_or("")),
-                        );
-                    }
-                }
-                return Some(Value::Object(map));
-            }
-            Some(read_scalar(&kinds, &body))
-        }
-        Location::Cookie => {
-            let value = decode(text.split_once('=')?.1)?;
-            if is_array {
-                return Some(Value::Array(value.split(',').map(|i| read_item(schema, i)).collect()));
-            }
-            if is_object {
-                let parts: Vec<&str> = value.split(',').collect();
-                let mut map = Map::new();
-                for chunk in parts.chunks(2) {
-                    map.insert(
-                        chunk[0].to_string(),
-                        read_property(schema, chunk[0], chunk.get(1).copied().unwrap_or("")),
-                    );
-                }
-                return Some(Value::Object(map));
-            }
-            Some(read_scalar(&kinds, &value))
-        }
-    }
-}
-
-fn read_item(array_schema: &Value, text: &str) -> Value {
-    let items = array_schema.get("items").cloned().unwrap_or(Value::Bool(true));
-    read_scalar(&types(&items), text)
-}
-
-fn read_property(object_schema: &Value, name: &str, text: &str) -> Value {
-    let property = object_schema
-        .get("properties")
-        .and_then(|p| p.get(name))
-        .or_else(|| object_schema.get("additionalProperties").filter(|a| a.is_object()))
-        .cloned()
-        .unwrap_or(Value::Bool(true));
-    read_scalar(&types(&property), text)
+    commerce_spec::params::read(&param.shape(), &param.flat, &written.0)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,6 +7,11 @@
 //! - [`BodyRejection`]: why a body was refused before any handler ran.
 //! - [`ErrorResponse`]: turns an error body into the operation's documented error variant, so a
 //!   handler can only answer with the statuses the spec lists.
+//! - [`Validation`]: the document's own rules for bodies and parameters, checked at run time.
+
+pub mod validation;
+
+pub use validation::{Invalid, Problem, Validation};
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -142,6 +147,8 @@ impl<T: ParseFromJSON + DeserializeOwned> JsonBody<T> {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code: "validation_failed",
             detail,
+            problems: Vec::new(),
+            total: 0,
         };
         match checked {
             BodyCheck::BySchema => serde_json::from_value(self.value).map_err(|e| rejection(e.to_string())),
@@ -205,18 +212,46 @@ impl<T: Type> ParsePayload for JsonBody<T> {
 
 poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: Type);
 
-/// A request body refused before it reached a handler.
+/// A request refused before it reached a handler: a body that is not JSON, or a body or parameters
+/// that break the document's rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BodyRejection {
     pub status: StatusCode,
     /// A stable, machine-readable code such as `invalid_json`.
     pub code: &'static str,
     pub detail: String,
+    /// Each problem, with a pointer into the body or the parameter's name (at most
+    /// [`validation::MAX_PROBLEMS`]).
+    pub problems: Vec<Problem>,
+    /// How many problems there are in all.
+    pub total: usize,
 }
 
 impl BodyRejection {
     fn bad_request(code: &'static str, detail: String) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, code, detail }
+        Self { status: StatusCode::BAD_REQUEST, code, detail, problems: Vec::new(), total: 0 }
+    }
+
+    /// A body that breaks its schema: 422.
+    pub fn invalid_body(invalid: Invalid) -> Self {
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "validation_failed",
+            detail: invalid.summary(),
+            total: invalid.total,
+            problems: invalid.problems,
+        }
+    }
+
+    /// Parameters that break their schemas: 400.
+    pub fn invalid_parameters(invalid: Invalid) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_parameter",
+            detail: invalid.summary(),
+            total: invalid.total,
+            problems: invalid.problems,
+        }
     }
 }
 
@@ -231,6 +266,36 @@ impl std::error::Error for BodyRejection {}
 impl poem::error::ResponseError for BodyRejection {
     fn status(&self) -> StatusCode {
         self.status
+    }
+
+    /// An RFC 9457 problem document (a service with a problem schema of its own maps this first).
+    fn as_response(&self) -> Response {
+        let errors: Vec<Value> = self
+            .problems
+            .iter()
+            .map(|p| {
+                let mut entry = serde_json::Map::new();
+                if let Some(pointer) = &p.pointer {
+                    entry.insert("pointer".into(), Value::from(pointer.as_str()));
+                }
+                if let Some(parameter) = &p.parameter {
+                    entry.insert("parameter".into(), Value::from(parameter.as_str()));
+                }
+                entry.insert("detail".into(), Value::from(p.detail.as_str()));
+                Value::Object(entry)
+            })
+            .collect();
+        let mut body = serde_json::json!({
+            "type": "about:blank",
+            "title": self.status.canonical_reason().unwrap_or("Bad Request"),
+            "status": self.status.as_u16(),
+            "code": self.code,
+            "detail": self.detail,
+        });
+        if !errors.is_empty() {
+            body["errors"] = Value::Array(errors);
+        }
+        Response::builder().status(self.status).content_type("application/problem+json").body(body.to_string())
     }
 }
 

@@ -8,6 +8,8 @@
 //! the schemas exactly as written.
 
 pub mod load;
+pub mod params;
+pub mod schema;
 pub mod upgrade;
 
 use std::borrow::Cow;
@@ -131,6 +133,7 @@ pub struct Parameter<'a> {
     pub name: &'a str,
     /// `path`, `query`, `header` or `cookie`.
     pub location: &'a str,
+    pub place: params::Location,
     pub required: bool,
     /// Its `schema`, or for a parameter described with `content`, that media type's schema.
     pub schema: &'a Value,
@@ -407,6 +410,7 @@ impl Spec {
         Ok(Parameter {
             name,
             location,
+            place: params::Location::parse(location).expect("checked by Style::allowed"),
             required: location == "path" || p.get("required").and_then(Value::as_bool).unwrap_or(false),
             schema,
             description: field("description"),
@@ -432,6 +436,26 @@ pub fn path_template_names(path: &str) -> Vec<(&str, usize)> {
         rest = &rest[start + end + 1..];
     }
     out
+}
+
+impl Parameter<'_> {
+    /// What decides how the parameter is written on the wire.
+    pub fn shape(&self) -> params::Shape<'_> {
+        params::Shape {
+            name: self.name,
+            location: self.place,
+            style: self.style,
+            explode: self.explode,
+            content_type: self.content_type,
+        }
+    }
+}
+
+impl Spec {
+    /// `schema` with `$ref`s followed and `allOf` merged (see [`schema::flatten`]).
+    pub fn flatten(&self, schema: &Value) -> Value {
+        schema::flatten(self, schema)
+    }
 }
 
 impl Operation<'_> {

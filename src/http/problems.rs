@@ -201,14 +201,24 @@ fn to_problem(error: poem::Error, spec: &ApiDocument) -> Response {
         return poem::error::ResponseError::as_response(problem);
     }
     let app_error = if let Some(e) = error.downcast_ref::<BodyRejection>() {
-        if e.status.as_u16() == 422 {
-            AppError::Validation(vec![commerce_generated::models::FieldError {
+        let errors: Vec<commerce_generated::models::FieldError> = e
+            .problems
+            .iter()
+            .map(|p| commerce_generated::models::FieldError {
+                pointer: p.pointer.clone(),
+                parameter: p.parameter.clone(),
+                detail: p.detail.clone(),
+            })
+            .collect();
+        match (e.status.as_u16(), errors.is_empty()) {
+            (422, true) => AppError::Validation(vec![commerce_generated::models::FieldError {
                 pointer: Some(String::new()),
                 parameter: None,
                 detail: e.detail.clone(),
-            }])
-        } else {
-            AppError::BadRequest { code: e.code, detail: e.detail.clone(), errors: vec![] }
+            }]),
+            (422, false) if e.total > errors.len() => AppError::TooManyValidationErrors { errors, total: e.total },
+            (422, false) => AppError::Validation(errors),
+            _ => AppError::BadRequest { code: e.code, detail: e.detail.clone(), errors },
         }
     } else if let Some(e) = error.downcast_ref::<ParseParamError>() {
         invalid_parameter(spec, e.name, &e.reason)
