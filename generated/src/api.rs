@@ -42,6 +42,16 @@ pub enum Credential {
     ApiKey(String),
 }
 
+impl Credential {
+    /// The name of the scheme it was presented under, as the document spells it.
+    pub fn scheme(&self) -> &'static str {
+        match self {
+            Self::BearerAuth(_) => "BearerAuth",
+            Self::ApiKey(_) => "ApiKey",
+        }
+    }
+}
+
 impl From<BearerAuth> for Credential {
     fn from(value: BearerAuth) -> Self {
         Self::BearerAuth(value.0.token)
@@ -74,28 +84,66 @@ impl From<BearerAuthOrApiKey> for Credential {
 #[derive(Debug, poem_openapi::ApiResponse)]
 pub enum LoginResponse {
     /// Authenticated; a new token pair.
-    #[oai(status = 200)]
-    Ok(commerce_runtime::Json<models::TokenPair>, #[oai(header = "Cache-Control")] String),
+    #[oai(status = 200, header(name = "X-Request-Id", ty = "Option<String>"))]
+    Ok(
+        commerce_runtime::Json<models::TokenPair>,
+        /// Tokens are never cached.
+        #[oai(header = "Cache-Control")]
+        models::CacheControlNoStore,
+    ),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
-    #[oai(status = 400, content_type = "application/problem+json")]
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     BadRequest(commerce_runtime::Json<models::Problem>),
     /// The tenant, email or password is wrong.
-    #[oai(status = 401, content_type = "application/problem+json")]
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The request body is larger than this deployment accepts (1 MiB by default).
-    #[oai(status = 413, content_type = "application/problem+json")]
+    #[oai(
+        status = 413,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     PayloadTooLarge(commerce_runtime::Json<models::Problem>),
     /// The request body is not `application/json`.
-    #[oai(status = 415, content_type = "application/problem+json")]
+    #[oai(
+        status = 415,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     UnsupportedMediaType(commerce_runtime::Json<models::Problem>),
     /// The body is well-formed JSON but breaks the schema; `errors` points at each field.
-    #[oai(status = 422, content_type = "application/problem+json")]
+    #[oai(
+        status = 422,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     UnprocessableEntity(commerce_runtime::Json<models::Problem>),
     /// Too many failed logins for this account from this address (or from this address, or for this account); logins are refused, the right password included, until `Retry-After` has passed.
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
+    TooManyRequests(
+        commerce_runtime::Json<models::Problem>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        i64,
+    ),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
-    #[oai(status = 503, content_type = "application/problem+json")]
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
@@ -118,28 +166,68 @@ impl commerce_runtime::ErrorResponse for LoginResponse {
 #[derive(Debug, poem_openapi::ApiResponse)]
 pub enum RefreshTokenResponse {
     /// A new token pair; the presented refresh token is no longer valid.
-    #[oai(status = 200)]
-    Ok(commerce_runtime::Json<models::TokenPair>, #[oai(header = "Cache-Control")] String),
+    #[oai(status = 200, header(name = "X-Request-Id", ty = "Option<String>"))]
+    Ok(
+        commerce_runtime::Json<models::TokenPair>,
+        /// Tokens are never cached.
+        #[oai(header = "Cache-Control")]
+        models::CacheControlNoStore,
+    ),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
-    #[oai(status = 400, content_type = "application/problem+json")]
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     BadRequest(commerce_runtime::Json<models::Problem>),
     /// The refresh token is unknown, expired, revoked or was already used.
-    #[oai(status = 401, content_type = "application/problem+json")]
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The request body is larger than this deployment accepts (1 MiB by default).
-    #[oai(status = 413, content_type = "application/problem+json")]
+    #[oai(
+        status = 413,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     PayloadTooLarge(commerce_runtime::Json<models::Problem>),
     /// The request body is not `application/json`.
-    #[oai(status = 415, content_type = "application/problem+json")]
+    #[oai(
+        status = 415,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     UnsupportedMediaType(commerce_runtime::Json<models::Problem>),
     /// The body is well-formed JSON but breaks the schema; `errors` points at each field.
-    #[oai(status = 422, content_type = "application/problem+json")]
+    #[oai(
+        status = 422,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     UnprocessableEntity(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
+    TooManyRequests(
+        commerce_runtime::Json<models::Problem>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        i64,
+    ),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
-    #[oai(status = 503, content_type = "application/problem+json")]
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
@@ -162,19 +250,42 @@ impl commerce_runtime::ErrorResponse for RefreshTokenResponse {
 #[derive(Debug, poem_openapi::ApiResponse)]
 pub enum LogoutResponse {
     /// The session has ended.
-    #[oai(status = 204)]
+    #[oai(status = 204, header(name = "X-Request-Id", ty = "Option<String>"))]
     NoContent,
     /// The credential is missing, malformed, expired or revoked.
-    #[oai(status = 401, content_type = "application/problem+json")]
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
-    #[oai(status = 403, content_type = "application/problem+json")]
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Forbidden(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
+    TooManyRequests(
+        commerce_runtime::Json<models::Problem>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        i64,
+    ),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
-    #[oai(status = 503, content_type = "application/problem+json")]
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
@@ -194,22 +305,54 @@ impl commerce_runtime::ErrorResponse for LogoutResponse {
 #[derive(Debug, poem_openapi::ApiResponse)]
 pub enum ListProductsResponse {
     /// One page of products.
-    #[oai(status = 200)]
+    #[oai(
+        status = 200,
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
     Ok(commerce_runtime::Json<models::ProductList>),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
-    #[oai(status = 400, content_type = "application/problem+json")]
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     BadRequest(commerce_runtime::Json<models::Problem>),
     /// The credential is missing, malformed, expired or revoked.
-    #[oai(status = 401, content_type = "application/problem+json")]
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
-    #[oai(status = 403, content_type = "application/problem+json")]
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Forbidden(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
+    TooManyRequests(
+        commerce_runtime::Json<models::Problem>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        i64,
+    ),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
-    #[oai(status = 503, content_type = "application/problem+json")]
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
@@ -265,34 +408,87 @@ pub struct ListProductsParams {
 #[derive(Debug, poem_openapi::ApiResponse)]
 pub enum CreateProductResponse {
     /// Created.
-    #[oai(status = 201)]
-    Created(commerce_runtime::Json<models::Product>, #[oai(header = "Location")] String),
+    #[oai(
+        status = 201,
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
+    Created(
+        commerce_runtime::Json<models::Product>,
+        /// The URL of the created resource, relative to this server.
+        #[oai(header = "Location")]
+        String,
+    ),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
-    #[oai(status = 400, content_type = "application/problem+json")]
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     BadRequest(commerce_runtime::Json<models::Problem>),
     /// The credential is missing, malformed, expired or revoked.
-    #[oai(status = 401, content_type = "application/problem+json")]
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
-    #[oai(status = 403, content_type = "application/problem+json")]
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Forbidden(commerce_runtime::Json<models::Problem>),
     /// The request conflicts with the current state, such as a duplicate unique field.
-    #[oai(status = 409, content_type = "application/problem+json")]
+    #[oai(
+        status = 409,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Conflict(commerce_runtime::Json<models::Problem>),
     /// The request body is larger than this deployment accepts (1 MiB by default).
-    #[oai(status = 413, content_type = "application/problem+json")]
+    #[oai(
+        status = 413,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     PayloadTooLarge(commerce_runtime::Json<models::Problem>),
     /// The request body is not `application/json`.
-    #[oai(status = 415, content_type = "application/problem+json")]
+    #[oai(
+        status = 415,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     UnsupportedMediaType(commerce_runtime::Json<models::Problem>),
     /// The body is well-formed JSON but breaks the schema; `errors` points at each field.
-    #[oai(status = 422, content_type = "application/problem+json")]
+    #[oai(
+        status = 422,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     UnprocessableEntity(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
+    TooManyRequests(
+        commerce_runtime::Json<models::Problem>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        i64,
+    ),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
-    #[oai(status = 503, content_type = "application/problem+json")]
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
@@ -324,25 +520,66 @@ pub struct CreateProductParams {
 #[derive(Debug, poem_openapi::ApiResponse)]
 pub enum GetProductResponse {
     /// The product.
-    #[oai(status = 200)]
-    Ok(commerce_runtime::Json<models::Product>, #[oai(header = "ETag")] String),
+    #[oai(
+        status = 200,
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
+    Ok(
+        commerce_runtime::Json<models::Product>,
+        /// The version of this representation; send it back as `If-Match` to update safely.
+        #[oai(header = "ETag")]
+        String,
+    ),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
-    #[oai(status = 400, content_type = "application/problem+json")]
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     BadRequest(commerce_runtime::Json<models::Problem>),
     /// The credential is missing, malformed, expired or revoked.
-    #[oai(status = 401, content_type = "application/problem+json")]
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
-    #[oai(status = 403, content_type = "application/problem+json")]
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Forbidden(commerce_runtime::Json<models::Problem>),
     /// No such resource in the credential's tenant.
-    #[oai(status = 404, content_type = "application/problem+json")]
+    #[oai(
+        status = 404,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     NotFound(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
+    TooManyRequests(
+        commerce_runtime::Json<models::Problem>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        i64,
+    ),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
-    #[oai(status = 503, content_type = "application/problem+json")]
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
@@ -364,25 +601,56 @@ impl commerce_runtime::ErrorResponse for GetProductResponse {
 #[derive(Debug, poem_openapi::ApiResponse)]
 pub enum DeleteProductResponse {
     /// Deleted.
-    #[oai(status = 204)]
+    #[oai(status = 204, header(name = "X-Request-Id", ty = "Option<String>"))]
     NoContent,
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
-    #[oai(status = 400, content_type = "application/problem+json")]
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     BadRequest(commerce_runtime::Json<models::Problem>),
     /// The credential is missing, malformed, expired or revoked.
-    #[oai(status = 401, content_type = "application/problem+json")]
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
-    #[oai(status = 403, content_type = "application/problem+json")]
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Forbidden(commerce_runtime::Json<models::Problem>),
     /// No such resource in the credential's tenant.
-    #[oai(status = 404, content_type = "application/problem+json")]
+    #[oai(
+        status = 404,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     NotFound(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
+    TooManyRequests(
+        commerce_runtime::Json<models::Problem>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        i64,
+    ),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
-    #[oai(status = 503, content_type = "application/problem+json")]
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
@@ -404,40 +672,101 @@ impl commerce_runtime::ErrorResponse for DeleteProductResponse {
 #[derive(Debug, poem_openapi::ApiResponse)]
 pub enum UpdateProductResponse {
     /// The updated product.
-    #[oai(status = 200)]
-    Ok(commerce_runtime::Json<models::Product>, #[oai(header = "ETag")] String),
+    #[oai(
+        status = 200,
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
+    Ok(
+        commerce_runtime::Json<models::Product>,
+        /// The version of this representation; send it back as `If-Match` to update safely.
+        #[oai(header = "ETag")]
+        String,
+    ),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
-    #[oai(status = 400, content_type = "application/problem+json")]
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     BadRequest(commerce_runtime::Json<models::Problem>),
     /// The credential is missing, malformed, expired or revoked.
-    #[oai(status = 401, content_type = "application/problem+json")]
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
-    #[oai(status = 403, content_type = "application/problem+json")]
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Forbidden(commerce_runtime::Json<models::Problem>),
     /// No such resource in the credential's tenant.
-    #[oai(status = 404, content_type = "application/problem+json")]
+    #[oai(
+        status = 404,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     NotFound(commerce_runtime::Json<models::Problem>),
     /// The request conflicts with the current state, such as a duplicate unique field.
-    #[oai(status = 409, content_type = "application/problem+json")]
+    #[oai(
+        status = 409,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Conflict(commerce_runtime::Json<models::Problem>),
     /// The resource changed since the ETag sent as `If-Match`; nothing was changed.
-    #[oai(status = 412, content_type = "application/problem+json")]
+    #[oai(
+        status = 412,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     PreconditionFailed(commerce_runtime::Json<models::Problem>),
     /// The request body is larger than this deployment accepts (1 MiB by default).
-    #[oai(status = 413, content_type = "application/problem+json")]
+    #[oai(
+        status = 413,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     PayloadTooLarge(commerce_runtime::Json<models::Problem>),
     /// The request body is not `application/json`.
-    #[oai(status = 415, content_type = "application/problem+json")]
+    #[oai(
+        status = 415,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     UnsupportedMediaType(commerce_runtime::Json<models::Problem>),
     /// The body is well-formed JSON but breaks the schema; `errors` points at each field.
-    #[oai(status = 422, content_type = "application/problem+json")]
+    #[oai(
+        status = 422,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     UnprocessableEntity(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
+    TooManyRequests(
+        commerce_runtime::Json<models::Problem>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        i64,
+    ),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
-    #[oai(status = 503, content_type = "application/problem+json")]
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
@@ -471,22 +800,54 @@ pub struct UpdateProductParams {
 #[derive(Debug, poem_openapi::ApiResponse)]
 pub enum ListOrdersResponse {
     /// One page of orders.
-    #[oai(status = 200)]
+    #[oai(
+        status = 200,
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
     Ok(commerce_runtime::Json<models::OrderList>),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
-    #[oai(status = 400, content_type = "application/problem+json")]
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     BadRequest(commerce_runtime::Json<models::Problem>),
     /// The credential is missing, malformed, expired or revoked.
-    #[oai(status = 401, content_type = "application/problem+json")]
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
-    #[oai(status = 403, content_type = "application/problem+json")]
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Forbidden(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
+    TooManyRequests(
+        commerce_runtime::Json<models::Problem>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        i64,
+    ),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
-    #[oai(status = 503, content_type = "application/problem+json")]
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
@@ -530,34 +891,87 @@ pub struct ListOrdersParams {
 #[derive(Debug, poem_openapi::ApiResponse)]
 pub enum CreateOrderResponse {
     /// Created; the stock is reserved.
-    #[oai(status = 201)]
-    Created(commerce_runtime::Json<models::Order>, #[oai(header = "Location")] String),
+    #[oai(
+        status = 201,
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
+    Created(
+        commerce_runtime::Json<models::Order>,
+        /// The URL of the created resource, relative to this server.
+        #[oai(header = "Location")]
+        String,
+    ),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
-    #[oai(status = 400, content_type = "application/problem+json")]
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     BadRequest(commerce_runtime::Json<models::Problem>),
     /// The credential is missing, malformed, expired or revoked.
-    #[oai(status = 401, content_type = "application/problem+json")]
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
-    #[oai(status = 403, content_type = "application/problem+json")]
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Forbidden(commerce_runtime::Json<models::Problem>),
     /// The request conflicts with the current state, such as a duplicate unique field.
-    #[oai(status = 409, content_type = "application/problem+json")]
+    #[oai(
+        status = 409,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Conflict(commerce_runtime::Json<models::Problem>),
     /// The request body is larger than this deployment accepts (1 MiB by default).
-    #[oai(status = 413, content_type = "application/problem+json")]
+    #[oai(
+        status = 413,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     PayloadTooLarge(commerce_runtime::Json<models::Problem>),
     /// The request body is not `application/json`.
-    #[oai(status = 415, content_type = "application/problem+json")]
+    #[oai(
+        status = 415,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     UnsupportedMediaType(commerce_runtime::Json<models::Problem>),
     /// The body is well-formed JSON but breaks the schema; `errors` points at each field.
-    #[oai(status = 422, content_type = "application/problem+json")]
+    #[oai(
+        status = 422,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     UnprocessableEntity(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
+    TooManyRequests(
+        commerce_runtime::Json<models::Problem>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        i64,
+    ),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
-    #[oai(status = 503, content_type = "application/problem+json")]
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
@@ -589,25 +1003,66 @@ pub struct CreateOrderParams {
 #[derive(Debug, poem_openapi::ApiResponse)]
 pub enum GetOrderResponse {
     /// The order.
-    #[oai(status = 200)]
-    Ok(commerce_runtime::Json<models::Order>, #[oai(header = "ETag")] String),
+    #[oai(
+        status = 200,
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
+    Ok(
+        commerce_runtime::Json<models::Order>,
+        /// The version of this representation; send it back as `If-Match` to update safely.
+        #[oai(header = "ETag")]
+        String,
+    ),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
-    #[oai(status = 400, content_type = "application/problem+json")]
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     BadRequest(commerce_runtime::Json<models::Problem>),
     /// The credential is missing, malformed, expired or revoked.
-    #[oai(status = 401, content_type = "application/problem+json")]
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
-    #[oai(status = 403, content_type = "application/problem+json")]
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Forbidden(commerce_runtime::Json<models::Problem>),
     /// No such resource in the credential's tenant.
-    #[oai(status = 404, content_type = "application/problem+json")]
+    #[oai(
+        status = 404,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     NotFound(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
+    TooManyRequests(
+        commerce_runtime::Json<models::Problem>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        i64,
+    ),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
-    #[oai(status = 503, content_type = "application/problem+json")]
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
@@ -629,40 +1084,101 @@ impl commerce_runtime::ErrorResponse for GetOrderResponse {
 #[derive(Debug, poem_openapi::ApiResponse)]
 pub enum UpdateOrderStatusResponse {
     /// The order in its new status.
-    #[oai(status = 200)]
-    Ok(commerce_runtime::Json<models::Order>, #[oai(header = "ETag")] String),
+    #[oai(
+        status = 200,
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
+    Ok(
+        commerce_runtime::Json<models::Order>,
+        /// The version of this representation; send it back as `If-Match` to update safely.
+        #[oai(header = "ETag")]
+        String,
+    ),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
-    #[oai(status = 400, content_type = "application/problem+json")]
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     BadRequest(commerce_runtime::Json<models::Problem>),
     /// The credential is missing, malformed, expired or revoked.
-    #[oai(status = 401, content_type = "application/problem+json")]
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
-    #[oai(status = 403, content_type = "application/problem+json")]
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Forbidden(commerce_runtime::Json<models::Problem>),
     /// No such resource in the credential's tenant.
-    #[oai(status = 404, content_type = "application/problem+json")]
+    #[oai(
+        status = 404,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     NotFound(commerce_runtime::Json<models::Problem>),
     /// The request conflicts with the current state, such as a duplicate unique field.
-    #[oai(status = 409, content_type = "application/problem+json")]
+    #[oai(
+        status = 409,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Conflict(commerce_runtime::Json<models::Problem>),
     /// The resource changed since the ETag sent as `If-Match`; nothing was changed.
-    #[oai(status = 412, content_type = "application/problem+json")]
+    #[oai(
+        status = 412,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     PreconditionFailed(commerce_runtime::Json<models::Problem>),
     /// The request body is larger than this deployment accepts (1 MiB by default).
-    #[oai(status = 413, content_type = "application/problem+json")]
+    #[oai(
+        status = 413,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     PayloadTooLarge(commerce_runtime::Json<models::Problem>),
     /// The request body is not `application/json`.
-    #[oai(status = 415, content_type = "application/problem+json")]
+    #[oai(
+        status = 415,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     UnsupportedMediaType(commerce_runtime::Json<models::Problem>),
     /// The body is well-formed JSON but breaks the schema; `errors` points at each field.
-    #[oai(status = 422, content_type = "application/problem+json")]
+    #[oai(
+        status = 422,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     UnprocessableEntity(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
+    TooManyRequests(
+        commerce_runtime::Json<models::Problem>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        i64,
+    ),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
-    #[oai(status = 503, content_type = "application/problem+json")]
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
@@ -696,22 +1212,54 @@ pub struct UpdateOrderStatusParams {
 #[derive(Debug, poem_openapi::ApiResponse)]
 pub enum ListCustomersResponse {
     /// One page of customers.
-    #[oai(status = 200)]
+    #[oai(
+        status = 200,
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
     Ok(commerce_runtime::Json<models::CustomerList>),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
-    #[oai(status = 400, content_type = "application/problem+json")]
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     BadRequest(commerce_runtime::Json<models::Problem>),
     /// The credential is missing, malformed, expired or revoked.
-    #[oai(status = 401, content_type = "application/problem+json")]
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
-    #[oai(status = 403, content_type = "application/problem+json")]
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Forbidden(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
+    TooManyRequests(
+        commerce_runtime::Json<models::Problem>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        i64,
+    ),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
-    #[oai(status = 503, content_type = "application/problem+json")]
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
@@ -751,34 +1299,87 @@ pub struct ListCustomersParams {
 #[derive(Debug, poem_openapi::ApiResponse)]
 pub enum CreateCustomerResponse {
     /// Created.
-    #[oai(status = 201)]
-    Created(commerce_runtime::Json<models::Customer>, #[oai(header = "Location")] String),
+    #[oai(
+        status = 201,
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
+    Created(
+        commerce_runtime::Json<models::Customer>,
+        /// The URL of the created resource, relative to this server.
+        #[oai(header = "Location")]
+        String,
+    ),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
-    #[oai(status = 400, content_type = "application/problem+json")]
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     BadRequest(commerce_runtime::Json<models::Problem>),
     /// The credential is missing, malformed, expired or revoked.
-    #[oai(status = 401, content_type = "application/problem+json")]
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
-    #[oai(status = 403, content_type = "application/problem+json")]
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Forbidden(commerce_runtime::Json<models::Problem>),
     /// The request conflicts with the current state, such as a duplicate unique field.
-    #[oai(status = 409, content_type = "application/problem+json")]
+    #[oai(
+        status = 409,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Conflict(commerce_runtime::Json<models::Problem>),
     /// The request body is larger than this deployment accepts (1 MiB by default).
-    #[oai(status = 413, content_type = "application/problem+json")]
+    #[oai(
+        status = 413,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     PayloadTooLarge(commerce_runtime::Json<models::Problem>),
     /// The request body is not `application/json`.
-    #[oai(status = 415, content_type = "application/problem+json")]
+    #[oai(
+        status = 415,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     UnsupportedMediaType(commerce_runtime::Json<models::Problem>),
     /// The body is well-formed JSON but breaks the schema; `errors` points at each field.
-    #[oai(status = 422, content_type = "application/problem+json")]
+    #[oai(
+        status = 422,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     UnprocessableEntity(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
+    TooManyRequests(
+        commerce_runtime::Json<models::Problem>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        i64,
+    ),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
-    #[oai(status = 503, content_type = "application/problem+json")]
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
@@ -810,25 +1411,66 @@ pub struct CreateCustomerParams {
 #[derive(Debug, poem_openapi::ApiResponse)]
 pub enum GetCustomerResponse {
     /// The customer.
-    #[oai(status = 200)]
-    Ok(commerce_runtime::Json<models::Customer>, #[oai(header = "ETag")] String),
+    #[oai(
+        status = 200,
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
+    Ok(
+        commerce_runtime::Json<models::Customer>,
+        /// The version of this representation; send it back as `If-Match` to update safely.
+        #[oai(header = "ETag")]
+        String,
+    ),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
-    #[oai(status = 400, content_type = "application/problem+json")]
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     BadRequest(commerce_runtime::Json<models::Problem>),
     /// The credential is missing, malformed, expired or revoked.
-    #[oai(status = 401, content_type = "application/problem+json")]
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
-    #[oai(status = 403, content_type = "application/problem+json")]
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Forbidden(commerce_runtime::Json<models::Problem>),
     /// No such resource in the credential's tenant.
-    #[oai(status = 404, content_type = "application/problem+json")]
+    #[oai(
+        status = 404,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     NotFound(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
+    TooManyRequests(
+        commerce_runtime::Json<models::Problem>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        i64,
+    ),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
-    #[oai(status = 503, content_type = "application/problem+json")]
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
@@ -850,40 +1492,101 @@ impl commerce_runtime::ErrorResponse for GetCustomerResponse {
 #[derive(Debug, poem_openapi::ApiResponse)]
 pub enum UpdateCustomerResponse {
     /// The updated customer.
-    #[oai(status = 200)]
-    Ok(commerce_runtime::Json<models::Customer>, #[oai(header = "ETag")] String),
+    #[oai(
+        status = 200,
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
+    Ok(
+        commerce_runtime::Json<models::Customer>,
+        /// The version of this representation; send it back as `If-Match` to update safely.
+        #[oai(header = "ETag")]
+        String,
+    ),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
-    #[oai(status = 400, content_type = "application/problem+json")]
+    #[oai(
+        status = 400,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     BadRequest(commerce_runtime::Json<models::Problem>),
     /// The credential is missing, malformed, expired or revoked.
-    #[oai(status = 401, content_type = "application/problem+json")]
+    #[oai(
+        status = 401,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
     /// The credential is valid but lacks the permission this operation needs.
-    #[oai(status = 403, content_type = "application/problem+json")]
+    #[oai(
+        status = 403,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Forbidden(commerce_runtime::Json<models::Problem>),
     /// No such resource in the credential's tenant.
-    #[oai(status = 404, content_type = "application/problem+json")]
+    #[oai(
+        status = 404,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     NotFound(commerce_runtime::Json<models::Problem>),
     /// The request conflicts with the current state, such as a duplicate unique field.
-    #[oai(status = 409, content_type = "application/problem+json")]
+    #[oai(
+        status = 409,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     Conflict(commerce_runtime::Json<models::Problem>),
     /// The resource changed since the ETag sent as `If-Match`; nothing was changed.
-    #[oai(status = 412, content_type = "application/problem+json")]
+    #[oai(
+        status = 412,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     PreconditionFailed(commerce_runtime::Json<models::Problem>),
     /// The request body is larger than this deployment accepts (1 MiB by default).
-    #[oai(status = 413, content_type = "application/problem+json")]
+    #[oai(
+        status = 413,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     PayloadTooLarge(commerce_runtime::Json<models::Problem>),
     /// The request body is not `application/json`.
-    #[oai(status = 415, content_type = "application/problem+json")]
+    #[oai(
+        status = 415,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     UnsupportedMediaType(commerce_runtime::Json<models::Problem>),
     /// The body is well-formed JSON but breaks the schema; `errors` points at each field.
-    #[oai(status = 422, content_type = "application/problem+json")]
+    #[oai(
+        status = 422,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     UnprocessableEntity(commerce_runtime::Json<models::Problem>),
     /// The credential has used its quota for the current window; or, without a valid credential, the client address has failed authentication too often in the last minute.
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(commerce_runtime::Json<models::Problem>, #[oai(header = "Retry-After")] i64),
+    #[oai(
+        status = 429,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>"),
+        header(name = "RateLimit-Policy", ty = "Option<String>"),
+        header(name = "RateLimit", ty = "Option<String>")
+    )]
+    TooManyRequests(
+        commerce_runtime::Json<models::Problem>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        i64,
+    ),
     /// The request did not finish within the server's request timeout (`--request-timeout`, 30 s by default) and was abandoned: its transaction rolled back unless it had already committed. Retry a write with the same Idempotency-Key to learn which.
-    #[oai(status = 503, content_type = "application/problem+json")]
+    #[oai(
+        status = 503,
+        content_type = "application/problem+json",
+        header(name = "X-Request-Id", ty = "Option<String>")
+    )]
     ServiceUnavailable(commerce_runtime::Json<models::Problem>),
 }
 
@@ -917,7 +1620,7 @@ pub struct UpdateCustomerParams {
 #[derive(Debug, poem_openapi::ApiResponse)]
 pub enum HealthzResponse {
     /// The process is alive.
-    #[oai(status = 200)]
+    #[oai(status = 200, header(name = "X-Request-Id", ty = "Option<String>"))]
     Ok(commerce_runtime::Json<models::Health>),
 }
 
@@ -925,10 +1628,10 @@ pub enum HealthzResponse {
 #[derive(Debug, poem_openapi::ApiResponse)]
 pub enum ReadyzResponse {
     /// Ready to serve.
-    #[oai(status = 200)]
+    #[oai(status = 200, header(name = "X-Request-Id", ty = "Option<String>"))]
     Ok(commerce_runtime::Json<models::Health>),
     /// Not ready; `checks` says what failed.
-    #[oai(status = 503)]
+    #[oai(status = 503, header(name = "X-Request-Id", ty = "Option<String>"))]
     ServiceUnavailable(commerce_runtime::Json<models::Health>),
 }
 
@@ -946,7 +1649,7 @@ impl commerce_runtime::ErrorResponse for ReadyzResponse {
 #[derive(Debug, poem_openapi::ApiResponse)]
 pub enum MetricsResponse {
     /// The metrics of this instance since it started.
-    #[oai(status = 200)]
+    #[oai(status = 200, header(name = "X-Request-Id", ty = "Option<String>"))]
     Ok(poem_openapi::payload::PlainText<String>),
 }
 
@@ -955,22 +1658,35 @@ pub trait CommerceApi: Send + Sync + 'static {
     /// Who a request acts for, as [`Self::authenticate`] establishes it.
     type Principal: Send;
 
-    /// Checks the credential of a secured operation before anything else about the request.
+    /// Checks the credential of a secured operation before anything else about the request;
+    /// `scopes` are those the operation's security requirement lists for the credential's scheme.
     fn authenticate(
         &self,
         operation_id: &'static str,
         credential: Credential,
+        scopes: &'static [&'static str],
     ) -> impl std::future::Future<Output = poem::Result<Self::Principal>> + Send;
 
-    /// Checks a JSON request body against the operation's documented schema before it is decoded,
-    /// and says what checked it (by default nothing: decoding then checks the types' constraints).
+    /// Checks the request's parameters against the document's schemas (read as their styles say),
+    /// after authentication and before the body. By default: [`crate::VALIDATION`].
+    fn validate_parameters(&self, operation_id: &'static str, req: &poem::Request) -> poem::Result<()> {
+        crate::VALIDATION
+            .parameters(operation_id, req)
+            .map_err(|invalid| commerce_runtime::BodyRejection::invalid_parameters(invalid).into())
+    }
+
+    /// Checks a request body (read into JSON for its media type) against the document's schema for
+    /// that media type before it is decoded, and says what checked it. By default: [`crate::VALIDATION`].
     fn validate_body(
         &self,
         operation_id: &'static str,
+        media_type: &'static str,
         body: &serde_json::Value,
     ) -> poem::Result<commerce_runtime::BodyCheck> {
-        let _ = (operation_id, body);
-        Ok(commerce_runtime::BodyCheck::Unchecked)
+        crate::VALIDATION
+            .body_as(operation_id, media_type, body)
+            .map_err(commerce_runtime::BodyRejection::invalid_body)?;
+        Ok(commerce_runtime::BodyCheck::BySchema)
     }
 
     /// `POST /auth/login`: Log in with email and password
@@ -1112,8 +1828,13 @@ impl<H: CommerceApi> Routes<H> {
     ///
     /// **Throttling.** Failed logins are counted per account and client address, shared by every instance: after 5 failures within 15 minutes (configurable) that address is refused for that account with `429` and `Retry-After` for 1 minute, doubling with each further failure up to 15 minutes — the right password included, and only from that address, so an attacker cannot lock the owner out. An address failing for many accounts is refused after 30 failures, and an account failing from many addresses after 100, for one minute. A successful login clears the account's count for that address.
     #[oai(path = "/auth/login", method = "post", operation_id = "login", tag = "Tag::Auth")]
-    async fn login(&self, body: commerce_runtime::JsonBody<models::LoginRequest>) -> poem::Result<LoginResponse> {
-        let checked = self.0.validate_body("login", body.value())?;
+    async fn login(
+        &self,
+        req: &poem::Request,
+        body: commerce_runtime::JsonBody<models::LoginRequest>,
+    ) -> poem::Result<LoginResponse> {
+        self.0.validate_parameters("login", req)?;
+        let checked = self.0.validate_body("login", "application/json", body.value())?;
         let body = body.decode(checked)?;
         self.0.login(body).await
     }
@@ -1124,9 +1845,11 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/auth/refresh", method = "post", operation_id = "refreshToken", tag = "Tag::Auth")]
     async fn refresh_token(
         &self,
+        req: &poem::Request,
         body: commerce_runtime::JsonBody<models::RefreshRequest>,
     ) -> poem::Result<RefreshTokenResponse> {
-        let checked = self.0.validate_body("refreshToken", body.value())?;
+        self.0.validate_parameters("refreshToken", req)?;
+        let checked = self.0.validate_body("refreshToken", "application/json", body.value())?;
         let body = body.decode(checked)?;
         self.0.refresh_token(body).await
     }
@@ -1135,8 +1858,11 @@ impl<H: CommerceApi> Routes<H> {
     ///
     /// Ends the session of the access token that authenticates this request: every access token and refresh token issued since its login is refused from now on (at once on the instance that answers, within a second on the others). Only a bearer token has a session: an API key answers `403` (keys are revoked by their administrator).
     #[oai(path = "/auth/logout", method = "delete", operation_id = "logout", tag = "Tag::Auth")]
-    async fn logout(&self, auth: BearerAuthOrApiKey) -> poem::Result<LogoutResponse> {
-        let principal = self.0.authenticate("logout", auth.into()).await?;
+    async fn logout(&self, req: &poem::Request, auth: BearerAuthOrApiKey) -> poem::Result<LogoutResponse> {
+        let credential: Credential = auth.into();
+        let scopes: &'static [&'static str] = &[];
+        let principal = self.0.authenticate("logout", credential, scopes).await?;
+        self.0.validate_parameters("logout", req)?;
         self.0.logout(principal).await
     }
 
@@ -1146,17 +1872,18 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/products", method = "get", operation_id = "listProducts", tag = "Tag::Products")]
     async fn list_products(
         &self,
+        req: &poem::Request,
         auth: BearerAuthOrApiKey,
         #[oai(
             name = "page",
-            validator(maximum(value = 1000000.0), minimum(value = 1.0)),
-            default = "default_list_products_page"
+            default = "default_list_products_page",
+            validator(maximum(value = 1000000.0), minimum(value = 1.0))
         )]
         page: poem_openapi::param::Query<i32>,
         #[oai(
             name = "pageSize",
-            validator(maximum(value = 100.0), minimum(value = 1.0)),
-            default = "default_list_products_page_size"
+            default = "default_list_products_page_size",
+            validator(maximum(value = 100.0), minimum(value = 1.0))
         )]
         page_size: poem_openapi::param::Query<i32>,
         #[oai(name = "search", validator(max_length = 200, min_length = 1, pattern = "^[^\\x00]*$"))]
@@ -1170,7 +1897,10 @@ impl<H: CommerceApi> Routes<H> {
             models::SortOrder,
         >,
     ) -> poem::Result<ListProductsResponse> {
-        let principal = self.0.authenticate("listProducts", auth.into()).await?;
+        let credential: Credential = auth.into();
+        let scopes: &'static [&'static str] = &[];
+        let principal = self.0.authenticate("listProducts", credential, scopes).await?;
+        self.0.validate_parameters("listProducts", req)?;
         self.0
             .list_products(
                 principal,
@@ -1193,13 +1923,17 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/products", method = "post", operation_id = "createProduct", tag = "Tag::Products")]
     async fn create_product(
         &self,
+        req: &poem::Request,
         auth: BearerAuthOrApiKey,
         #[oai(name = "Idempotency-Key", validator(max_length = 255, min_length = 1))]
         idempotency_key: poem_openapi::param::Header<Option<String>>,
         body: commerce_runtime::JsonBody<models::ProductCreate>,
     ) -> poem::Result<CreateProductResponse> {
-        let principal = self.0.authenticate("createProduct", auth.into()).await?;
-        let checked = self.0.validate_body("createProduct", body.value())?;
+        let credential: Credential = auth.into();
+        let scopes: &'static [&'static str] = &[];
+        let principal = self.0.authenticate("createProduct", credential, scopes).await?;
+        self.0.validate_parameters("createProduct", req)?;
+        let checked = self.0.validate_body("createProduct", "application/json", body.value())?;
         let body = body.decode(checked)?;
         self.0.create_product(principal, CreateProductParams { idempotency_key: idempotency_key.0 }, body).await
     }
@@ -1208,10 +1942,14 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/products/:productId", method = "get", operation_id = "getProduct", tag = "Tag::Products")]
     async fn get_product(
         &self,
+        req: &poem::Request,
         auth: BearerAuthOrApiKey,
         #[oai(name = "productId")] product_id: poem_openapi::param::Path<uuid::Uuid>,
     ) -> poem::Result<GetProductResponse> {
-        let principal = self.0.authenticate("getProduct", auth.into()).await?;
+        let credential: Credential = auth.into();
+        let scopes: &'static [&'static str] = &[];
+        let principal = self.0.authenticate("getProduct", credential, scopes).await?;
+        self.0.validate_parameters("getProduct", req)?;
         self.0.get_product(principal, product_id.0).await
     }
 
@@ -1221,10 +1959,14 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/products/:productId", method = "delete", operation_id = "deleteProduct", tag = "Tag::Products")]
     async fn delete_product(
         &self,
+        req: &poem::Request,
         auth: BearerAuthOrApiKey,
         #[oai(name = "productId")] product_id: poem_openapi::param::Path<uuid::Uuid>,
     ) -> poem::Result<DeleteProductResponse> {
-        let principal = self.0.authenticate("deleteProduct", auth.into()).await?;
+        let credential: Credential = auth.into();
+        let scopes: &'static [&'static str] = &[];
+        let principal = self.0.authenticate("deleteProduct", credential, scopes).await?;
+        self.0.validate_parameters("deleteProduct", req)?;
         self.0.delete_product(principal, product_id.0).await
     }
 
@@ -1234,6 +1976,7 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/products/:productId", method = "patch", operation_id = "updateProduct", tag = "Tag::Products")]
     async fn update_product(
         &self,
+        req: &poem::Request,
         auth: BearerAuthOrApiKey,
         #[oai(name = "productId")] product_id: poem_openapi::param::Path<uuid::Uuid>,
         #[oai(name = "If-Match", validator(max_length = 200, min_length = 1))] if_match: poem_openapi::param::Header<
@@ -1241,8 +1984,11 @@ impl<H: CommerceApi> Routes<H> {
         >,
         body: commerce_runtime::JsonBody<models::ProductUpdate>,
     ) -> poem::Result<UpdateProductResponse> {
-        let principal = self.0.authenticate("updateProduct", auth.into()).await?;
-        let checked = self.0.validate_body("updateProduct", body.value())?;
+        let credential: Credential = auth.into();
+        let scopes: &'static [&'static str] = &[];
+        let principal = self.0.authenticate("updateProduct", credential, scopes).await?;
+        self.0.validate_parameters("updateProduct", req)?;
+        let checked = self.0.validate_body("updateProduct", "application/json", body.value())?;
         let body = body.decode(checked)?;
         self.0.update_product(principal, product_id.0, UpdateProductParams { if_match: if_match.0 }, body).await
     }
@@ -1253,24 +1999,28 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/orders", method = "get", operation_id = "listOrders", tag = "Tag::Orders")]
     async fn list_orders(
         &self,
+        req: &poem::Request,
         auth: BearerAuthOrApiKey,
         #[oai(
             name = "page",
-            validator(maximum(value = 1000000.0), minimum(value = 1.0)),
-            default = "default_list_orders_page"
+            default = "default_list_orders_page",
+            validator(maximum(value = 1000000.0), minimum(value = 1.0))
         )]
         page: poem_openapi::param::Query<i32>,
         #[oai(
             name = "pageSize",
-            validator(maximum(value = 100.0), minimum(value = 1.0)),
-            default = "default_list_orders_page_size"
+            default = "default_list_orders_page_size",
+            validator(maximum(value = 100.0), minimum(value = 1.0))
         )]
         page_size: poem_openapi::param::Query<i32>,
         #[oai(name = "status")] status: poem_openapi::param::Query<Option<models::OrderStatus>>,
         #[oai(name = "from")] from: poem_openapi::param::Query<Option<chrono::DateTime<chrono::Utc>>>,
         #[oai(name = "to")] to: poem_openapi::param::Query<Option<chrono::DateTime<chrono::Utc>>>,
     ) -> poem::Result<ListOrdersResponse> {
-        let principal = self.0.authenticate("listOrders", auth.into()).await?;
+        let credential: Credential = auth.into();
+        let scopes: &'static [&'static str] = &[];
+        let principal = self.0.authenticate("listOrders", credential, scopes).await?;
+        self.0.validate_parameters("listOrders", req)?;
         self.0
             .list_orders(
                 principal,
@@ -1285,13 +2035,17 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/orders", method = "post", operation_id = "createOrder", tag = "Tag::Orders")]
     async fn create_order(
         &self,
+        req: &poem::Request,
         auth: BearerAuthOrApiKey,
         #[oai(name = "Idempotency-Key", validator(max_length = 255, min_length = 1))]
         idempotency_key: poem_openapi::param::Header<Option<String>>,
         body: commerce_runtime::JsonBody<models::OrderCreate>,
     ) -> poem::Result<CreateOrderResponse> {
-        let principal = self.0.authenticate("createOrder", auth.into()).await?;
-        let checked = self.0.validate_body("createOrder", body.value())?;
+        let credential: Credential = auth.into();
+        let scopes: &'static [&'static str] = &[];
+        let principal = self.0.authenticate("createOrder", credential, scopes).await?;
+        self.0.validate_parameters("createOrder", req)?;
+        let checked = self.0.validate_body("createOrder", "application/json", body.value())?;
         let body = body.decode(checked)?;
         self.0.create_order(principal, CreateOrderParams { idempotency_key: idempotency_key.0 }, body).await
     }
@@ -1300,10 +2054,14 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/orders/:orderId", method = "get", operation_id = "getOrder", tag = "Tag::Orders")]
     async fn get_order(
         &self,
+        req: &poem::Request,
         auth: BearerAuthOrApiKey,
         #[oai(name = "orderId")] order_id: poem_openapi::param::Path<uuid::Uuid>,
     ) -> poem::Result<GetOrderResponse> {
-        let principal = self.0.authenticate("getOrder", auth.into()).await?;
+        let credential: Credential = auth.into();
+        let scopes: &'static [&'static str] = &[];
+        let principal = self.0.authenticate("getOrder", credential, scopes).await?;
+        self.0.validate_parameters("getOrder", req)?;
         self.0.get_order(principal, order_id.0).await
     }
 
@@ -1313,6 +2071,7 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/orders/:orderId/status", method = "patch", operation_id = "updateOrderStatus", tag = "Tag::Orders")]
     async fn update_order_status(
         &self,
+        req: &poem::Request,
         auth: BearerAuthOrApiKey,
         #[oai(name = "orderId")] order_id: poem_openapi::param::Path<uuid::Uuid>,
         #[oai(name = "If-Match", validator(max_length = 200, min_length = 1))] if_match: poem_openapi::param::Header<
@@ -1320,8 +2079,11 @@ impl<H: CommerceApi> Routes<H> {
         >,
         body: commerce_runtime::JsonBody<models::OrderStatusUpdate>,
     ) -> poem::Result<UpdateOrderStatusResponse> {
-        let principal = self.0.authenticate("updateOrderStatus", auth.into()).await?;
-        let checked = self.0.validate_body("updateOrderStatus", body.value())?;
+        let credential: Credential = auth.into();
+        let scopes: &'static [&'static str] = &[];
+        let principal = self.0.authenticate("updateOrderStatus", credential, scopes).await?;
+        self.0.validate_parameters("updateOrderStatus", req)?;
+        let checked = self.0.validate_body("updateOrderStatus", "application/json", body.value())?;
         let body = body.decode(checked)?;
         self.0.update_order_status(principal, order_id.0, UpdateOrderStatusParams { if_match: if_match.0 }, body).await
     }
@@ -1330,23 +2092,27 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/customers", method = "get", operation_id = "listCustomers", tag = "Tag::Customers")]
     async fn list_customers(
         &self,
+        req: &poem::Request,
         auth: BearerAuthOrApiKey,
         #[oai(
             name = "page",
-            validator(maximum(value = 1000000.0), minimum(value = 1.0)),
-            default = "default_list_customers_page"
+            default = "default_list_customers_page",
+            validator(maximum(value = 1000000.0), minimum(value = 1.0))
         )]
         page: poem_openapi::param::Query<i32>,
         #[oai(
             name = "pageSize",
-            validator(maximum(value = 100.0), minimum(value = 1.0)),
-            default = "default_list_customers_page_size"
+            default = "default_list_customers_page_size",
+            validator(maximum(value = 100.0), minimum(value = 1.0))
         )]
         page_size: poem_openapi::param::Query<i32>,
         #[oai(name = "search", validator(max_length = 200, min_length = 1, pattern = "^[^\\x00]*$"))]
         search: poem_openapi::param::Query<Option<String>>,
     ) -> poem::Result<ListCustomersResponse> {
-        let principal = self.0.authenticate("listCustomers", auth.into()).await?;
+        let credential: Credential = auth.into();
+        let scopes: &'static [&'static str] = &[];
+        let principal = self.0.authenticate("listCustomers", credential, scopes).await?;
+        self.0.validate_parameters("listCustomers", req)?;
         self.0
             .list_customers(principal, ListCustomersParams { page: page.0, page_size: page_size.0, search: search.0 })
             .await
@@ -1356,13 +2122,17 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/customers", method = "post", operation_id = "createCustomer", tag = "Tag::Customers")]
     async fn create_customer(
         &self,
+        req: &poem::Request,
         auth: BearerAuthOrApiKey,
         #[oai(name = "Idempotency-Key", validator(max_length = 255, min_length = 1))]
         idempotency_key: poem_openapi::param::Header<Option<String>>,
         body: commerce_runtime::JsonBody<models::CustomerCreate>,
     ) -> poem::Result<CreateCustomerResponse> {
-        let principal = self.0.authenticate("createCustomer", auth.into()).await?;
-        let checked = self.0.validate_body("createCustomer", body.value())?;
+        let credential: Credential = auth.into();
+        let scopes: &'static [&'static str] = &[];
+        let principal = self.0.authenticate("createCustomer", credential, scopes).await?;
+        self.0.validate_parameters("createCustomer", req)?;
+        let checked = self.0.validate_body("createCustomer", "application/json", body.value())?;
         let body = body.decode(checked)?;
         self.0.create_customer(principal, CreateCustomerParams { idempotency_key: idempotency_key.0 }, body).await
     }
@@ -1371,10 +2141,14 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/customers/:customerId", method = "get", operation_id = "getCustomer", tag = "Tag::Customers")]
     async fn get_customer(
         &self,
+        req: &poem::Request,
         auth: BearerAuthOrApiKey,
         #[oai(name = "customerId")] customer_id: poem_openapi::param::Path<uuid::Uuid>,
     ) -> poem::Result<GetCustomerResponse> {
-        let principal = self.0.authenticate("getCustomer", auth.into()).await?;
+        let credential: Credential = auth.into();
+        let scopes: &'static [&'static str] = &[];
+        let principal = self.0.authenticate("getCustomer", credential, scopes).await?;
+        self.0.validate_parameters("getCustomer", req)?;
         self.0.get_customer(principal, customer_id.0).await
     }
 
@@ -1384,6 +2158,7 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/customers/:customerId", method = "patch", operation_id = "updateCustomer", tag = "Tag::Customers")]
     async fn update_customer(
         &self,
+        req: &poem::Request,
         auth: BearerAuthOrApiKey,
         #[oai(name = "customerId")] customer_id: poem_openapi::param::Path<uuid::Uuid>,
         #[oai(name = "If-Match", validator(max_length = 200, min_length = 1))] if_match: poem_openapi::param::Header<
@@ -1391,8 +2166,11 @@ impl<H: CommerceApi> Routes<H> {
         >,
         body: commerce_runtime::JsonBody<models::CustomerUpdate>,
     ) -> poem::Result<UpdateCustomerResponse> {
-        let principal = self.0.authenticate("updateCustomer", auth.into()).await?;
-        let checked = self.0.validate_body("updateCustomer", body.value())?;
+        let credential: Credential = auth.into();
+        let scopes: &'static [&'static str] = &[];
+        let principal = self.0.authenticate("updateCustomer", credential, scopes).await?;
+        self.0.validate_parameters("updateCustomer", req)?;
+        let checked = self.0.validate_body("updateCustomer", "application/json", body.value())?;
         let body = body.decode(checked)?;
         self.0.update_customer(principal, customer_id.0, UpdateCustomerParams { if_match: if_match.0 }, body).await
     }
@@ -1401,7 +2179,8 @@ impl<H: CommerceApi> Routes<H> {
     ///
     /// Answers 200 while the process serves requests; it checks nothing else.
     #[oai(path = "/healthz", method = "get", operation_id = "healthz", tag = "Tag::Operations")]
-    async fn healthz(&self) -> poem::Result<HealthzResponse> {
+    async fn healthz(&self, req: &poem::Request) -> poem::Result<HealthzResponse> {
+        self.0.validate_parameters("healthz", req)?;
         self.0.healthz().await
     }
 
@@ -1409,7 +2188,8 @@ impl<H: CommerceApi> Routes<H> {
     ///
     /// Answers 200 when the database answers, and 503 when it does not, so that a load balancer stops sending traffic to this instance.
     #[oai(path = "/readyz", method = "get", operation_id = "readyz", tag = "Tag::Operations")]
-    async fn readyz(&self) -> poem::Result<ReadyzResponse> {
+    async fn readyz(&self, req: &poem::Request) -> poem::Result<ReadyzResponse> {
+        self.0.validate_parameters("readyz", req)?;
         self.0.readyz().await
     }
 
@@ -1417,7 +2197,8 @@ impl<H: CommerceApi> Routes<H> {
     ///
     /// Requests by operationId and status (`commerce_http_requests_total`) and a latency histogram by operationId (`commerce_http_request_duration_seconds`), in the Prometheus text format, for a scraper on the internal network. It carries no tenant data, only counts per operation.
     #[oai(path = "/metrics", method = "get", operation_id = "metrics", tag = "Tag::Operations")]
-    async fn metrics(&self) -> poem::Result<MetricsResponse> {
+    async fn metrics(&self, req: &poem::Request) -> poem::Result<MetricsResponse> {
+        self.0.validate_parameters("metrics", req)?;
         self.0.metrics().await
     }
 }

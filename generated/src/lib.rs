@@ -17,7 +17,17 @@ pub const TITLE: &str = "Commerce API";
 /// `info.version` of the spec.
 pub const VERSION: &str = "2.4.0";
 /// SHA-256 of the spec file this code was generated from.
-pub const SPEC_SHA256: &str = "9dd0b3e1ed686a0c2bce223fc67dc098093250c1f43b17bc0e705f97031d37b7";
+pub const SPEC_SHA256: &str = "a4a7e8264c888b72e87053d3521bb94a6908894e462e57623d6f786403cb2082";
+
+/// The document as the generator read it: OpenAPI 3.1 JSON, whatever version and files it was
+/// written in.
+pub const DOCUMENT: &str = include_str!("openapi.json");
+
+/// The document's rules for every operation's parameters and bodies, compiled on first use:
+/// what the generated `validate_parameters` and `validate_body` judge requests by.
+pub static VALIDATION: std::sync::LazyLock<commerce_runtime::Validation> = std::sync::LazyLock::new(|| {
+    commerce_runtime::Validation::from_document(DOCUMENT).expect("cargo xtask codegen compiled these rules")
+});
 
 /// A string that names no member of a generated enum.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -32,6 +32,49 @@ pub struct Address {
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, poem_openapi::Enum,
 )]
+#[oai(rename = "CacheControlNoStore")]
+pub enum CacheControlNoStore {
+    #[oai(rename = "no-store")]
+    #[serde(rename = "no-store")]
+    NoStore,
+}
+
+impl CacheControlNoStore {
+    /// Every member, in the order the spec lists them.
+    pub const ALL: [Self; 1] = [Self::NoStore];
+    /// The member as it is spelled on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::NoStore => "no-store",
+        }
+    }
+}
+
+impl poem_openapi::types::ToHeader for CacheControlNoStore {
+    fn to_header(&self) -> Option<poem::http::HeaderValue> {
+        Some(poem::http::HeaderValue::from_static(self.as_str()))
+    }
+}
+
+impl std::fmt::Display for CacheControlNoStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for CacheControlNoStore {
+    type Err = crate::UnknownMember;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| crate::UnknownMember { ty: "CacheControlNoStore", value: s.to_string() })
+    }
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize, poem_openapi::Enum,
+)]
 #[oai(rename = "Category")]
 pub enum Category {
     #[oai(rename = "footwear")]
@@ -63,6 +106,12 @@ impl Category {
             Self::Electronics => "electronics",
             Self::Home => "home",
         }
+    }
+}
+
+impl poem_openapi::types::ToHeader for Category {
+    fn to_header(&self) -> Option<poem::http::HeaderValue> {
+        Some(poem::http::HeaderValue::from_static(self.as_str()))
     }
 }
 
@@ -237,6 +286,12 @@ impl HealthStatus {
     }
 }
 
+impl poem_openapi::types::ToHeader for HealthStatus {
+    fn to_header(&self) -> Option<poem::http::HeaderValue> {
+        Some(poem::http::HeaderValue::from_static(self.as_str()))
+    }
+}
+
 impl std::fmt::Display for HealthStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -264,7 +319,7 @@ pub struct LoginRequest {
     #[oai(rename = "email", validator(max_length = 254))]
     #[serde(rename = "email")]
     pub email: String,
-    #[oai(rename = "password", write_only, validator(max_length = 128, min_length = 1, pattern = "^[^\\x00]*$"))]
+    #[oai(rename = "password", validator(max_length = 128, min_length = 1, pattern = "^[^\\x00]*$"), write_only)]
     #[serde(rename = "password")]
     pub password: String,
 }
@@ -422,6 +477,12 @@ impl OrderStatus {
             Self::Cancelled => "cancelled",
             Self::Refunded => "refunded",
         }
+    }
+}
+
+impl poem_openapi::types::ToHeader for OrderStatus {
+    fn to_header(&self) -> Option<poem::http::HeaderValue> {
+        Some(poem::http::HeaderValue::from_static(self.as_str()))
     }
 }
 
@@ -684,6 +745,12 @@ impl ProductSortField {
     }
 }
 
+impl poem_openapi::types::ToHeader for ProductSortField {
+    fn to_header(&self) -> Option<poem::http::HeaderValue> {
+        Some(poem::http::HeaderValue::from_static(self.as_str()))
+    }
+}
+
 impl std::fmt::Display for ProductSortField {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -791,6 +858,12 @@ impl ShippingMethod {
     }
 }
 
+impl poem_openapi::types::ToHeader for ShippingMethod {
+    fn to_header(&self) -> Option<poem::http::HeaderValue> {
+        Some(poem::http::HeaderValue::from_static(self.as_str()))
+    }
+}
+
 impl std::fmt::Display for ShippingMethod {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -832,6 +905,12 @@ impl SortOrder {
             Self::Asc => "asc",
             Self::Desc => "desc",
         }
+    }
+}
+
+impl poem_openapi::types::ToHeader for SortOrder {
+    fn to_header(&self) -> Option<poem::http::HeaderValue> {
+        Some(poem::http::HeaderValue::from_static(self.as_str()))
     }
 }
 
@@ -889,6 +968,12 @@ impl TokenPairTokenType {
         match self {
             Self::Bearer => "Bearer",
         }
+    }
+}
+
+impl poem_openapi::types::ToHeader for TokenPairTokenType {
+    fn to_header(&self) -> Option<poem::http::HeaderValue> {
+        Some(poem::http::HeaderValue::from_static(self.as_str()))
     }
 }
 

@@ -9,7 +9,15 @@
 //!   handler can only answer with the statuses the spec lists.
 //! - [`Validation`]: the document's own rules for bodies and parameters, checked at run time.
 
+pub mod auth;
+pub mod body;
+pub mod param;
+pub mod union;
 pub mod validation;
+
+pub use auth::{Accept, BasicCredential, CertificateSpec, ClientCertificate, CookieKey, CookieKeySpec, not_acceptable};
+pub use body::{Body, BodySpec, Content, Octets, Part, Received};
+pub use param::{ParamSpec, Styled};
 
 pub use validation::{Invalid, Problem, Validation};
 
@@ -141,19 +149,43 @@ impl<T: ParseFromJSON + DeserializeOwned> JsonBody<T> {
     /// models carry the spec's defaults as serde defaults): poem-openapi's own parsing would check
     /// the same constraints a second time, and it compiles a regular expression for every `pattern`
     /// it checks, on every request. An unchecked body gets poem-openapi's checks.
-    pub fn decode(mut self, checked: BodyCheck) -> Result<T, BodyRejection> {
-        integral_floats_to_integers(&mut self.value);
-        let rejection = |detail: String| BodyRejection {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            code: "validation_failed",
-            detail,
-            problems: Vec::new(),
-            total: 0,
-        };
-        match checked {
-            BodyCheck::BySchema => serde_json::from_value(self.value).map_err(|e| rejection(e.to_string())),
-            BodyCheck::Unchecked => T::parse_from_json(Some(self.value)).map_err(|e| rejection(e.into_message())),
-        }
+    pub fn decode(self, checked: BodyCheck) -> Result<T, BodyRejection> {
+        decode_value(self.value, checked)
+    }
+}
+
+/// A JSON value (a body, as read for its media type) decoded into its type: by serde once the
+/// document's schema has judged it, by poem-openapi's checks otherwise.
+pub fn decode_value<T: ParseFromJSON + DeserializeOwned>(
+    mut value: Value,
+    checked: BodyCheck,
+) -> Result<T, BodyRejection> {
+    integral_floats_to_integers(&mut value);
+    let rejection = |detail: String| BodyRejection {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        code: "validation_failed",
+        detail,
+        problems: Vec::new(),
+        total: 0,
+    };
+    match checked {
+        BodyCheck::BySchema => serde_json::from_value(value).map_err(|e| rejection(e.to_string())),
+        BodyCheck::Unchecked => T::parse_from_json(Some(value)).map_err(|e| rejection(e.into_message())),
+    }
+}
+
+/// A response without a body, for a `default` or range response that documents no content.
+pub struct Empty;
+
+impl poem_openapi::ResponseContent for Empty {
+    fn media_types() -> Vec<poem_openapi::registry::MetaMediaType> {
+        Vec::new()
+    }
+}
+
+impl IntoResponse for Empty {
+    fn into_response(self) -> Response {
+        Response::builder().finish()
     }
 }
 
@@ -297,6 +329,30 @@ impl poem::error::ResponseError for BodyRejection {
         }
         Response::builder().status(self.status).content_type("application/problem+json").body(body.to_string())
     }
+}
+
+/// Any error as an RFC 9457 problem document: a [`BodyRejection`] as it describes itself, any other
+/// error (poem-openapi's refusals of parameters and credentials, a handler's `poem::Error`) with its
+/// status and message. Mount with `poem::EndpointExt::catch_all_error(commerce_runtime::problem_response)`
+/// so that every refusal a client gets is `application/problem+json`.
+pub async fn problem_response(error: poem::Error) -> Response {
+    if let Some(rejection) = error.downcast_ref::<BodyRejection>() {
+        return poem::error::ResponseError::as_response(rejection);
+    }
+    let status = error.status();
+    let response = error.into_response();
+    let is_problem = response.content_type().is_some_and(|c| c.starts_with("application/problem+json"));
+    if is_problem {
+        return response;
+    }
+    let detail = String::from_utf8(response.into_body().into_vec().await.unwrap_or_default()).unwrap_or_default();
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": if detail.is_empty() { status.canonical_reason().unwrap_or_default().to_string() } else { detail },
+    });
+    Response::builder().status(status).content_type("application/problem+json").body(body.to_string())
 }
 
 /// Implemented by every generated response enum whose error variants carry only a body.

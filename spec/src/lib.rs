@@ -7,6 +7,7 @@
 //! (`const`, `{}` schemas, `$defs`), and the generator, the service and the contract tester need
 //! the schemas exactly as written.
 
+pub mod drift;
 pub mod load;
 pub mod params;
 pub mod schema;

@@ -95,3 +95,58 @@ pub fn types(schema: &Value) -> Vec<&'static str> {
         _ => vec![],
     }
 }
+
+/// The document as one side of the wire sees it: every `required` list without the members flagged
+/// `flag` (`readOnly` for requests, `writeOnly` for responses). OpenAPI: a required readOnly
+/// property is required of responses only, a required writeOnly one of requests only.
+pub fn without_required(doc: &Value, flag: &str) -> Value {
+    let mut out = doc.clone();
+    strip_required(doc, &mut out, flag, 0);
+    out
+}
+
+fn strip_required(doc: &Value, node: &mut Value, flag: &str, depth: usize) {
+    if depth > 64 {
+        return;
+    }
+    match node {
+        Value::Object(map) => {
+            if map.contains_key("required") {
+                let flagged = flagged_members(doc, &Value::Object(map.clone()), flag, 0);
+                if let Some(Value::Array(required)) = map.get_mut("required") {
+                    required.retain(|name| !name.as_str().is_some_and(|n| flagged.contains(&n.to_string())));
+                }
+            }
+            for child in map.values_mut() {
+                strip_required(doc, child, flag, depth + 1);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| strip_required(doc, item, flag, depth + 1)),
+        _ => {}
+    }
+}
+
+/// The member names an object schema (with its `allOf` parts) flags `flag`.
+fn flagged_members(doc: &Value, schema: &Value, flag: &str, depth: usize) -> Vec<String> {
+    let resolve = |v: &Value| -> Value {
+        let mut v = v.clone();
+        for _ in 0..8 {
+            let Some(target) = v.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix('#')) else { break };
+            v = doc.pointer(target).cloned().unwrap_or(Value::Null);
+        }
+        v
+    };
+    let mut names = Vec::new();
+    if depth > 8 {
+        return names;
+    }
+    for (name, property) in schema.get("properties").and_then(Value::as_object).into_iter().flatten() {
+        if property.get(flag) == Some(&Value::Bool(true)) || resolve(property).get(flag) == Some(&Value::Bool(true)) {
+            names.push(name.clone());
+        }
+    }
+    for part in schema.get("allOf").and_then(Value::as_array).into_iter().flatten() {
+        names.extend(flagged_members(doc, &resolve(part), flag, depth + 1));
+    }
+    names
+}

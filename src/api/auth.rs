@@ -1,6 +1,6 @@
 //! `login`, `refreshToken` and `logout`.
 
-use commerce_generated::models::{LoginRequest, RefreshRequest, TokenPair, TokenPairTokenType};
+use commerce_generated::models::{CacheControlNoStore, LoginRequest, RefreshRequest, TokenPair, TokenPairTokenType};
 use commerce_generated::{LoginResponse, LogoutResponse, RefreshTokenResponse};
 use commerce_runtime::Json;
 use uuid::Uuid;
@@ -13,8 +13,6 @@ use crate::http::context;
 use crate::store::throttles::Attempt;
 use crate::store::tokens::Redeemed;
 use crate::store::{self, entities::user};
-
-const NO_STORE: &str = "no-store";
 
 pub async fn login(app: &Handlers, body: LoginRequest) -> Result<LoginResponse, AppError> {
     // Throttled before the password is even looked at: the right one is refused too.
@@ -38,7 +36,7 @@ pub async fn login(app: &Handlers, body: LoginRequest) -> Result<LoginResponse, 
     };
     store::throttles::succeeded(&app.db, &attempt).await?;
     let pair = issue_pair(app, &user, Uuid::now_v7()).await?;
-    Ok(LoginResponse::Ok(Json::new(pair), NO_STORE.into()))
+    Ok(LoginResponse::Ok(Json::new(pair), CacheControlNoStore::NoStore))
 }
 
 pub async fn refresh_token(app: &Handlers, body: RefreshRequest) -> Result<RefreshTokenResponse, AppError> {
@@ -51,7 +49,7 @@ pub async fn refresh_token(app: &Handlers, body: RefreshRequest) -> Result<Refre
         }
     };
     let pair = issue_pair(app, &user, family).await?;
-    Ok(RefreshTokenResponse::Ok(Json::new(pair), NO_STORE.into()))
+    Ok(RefreshTokenResponse::Ok(Json::new(pair), CacheControlNoStore::NoStore))
 }
 
 pub async fn logout(app: &Handlers, principal: Principal) -> Result<LogoutResponse, AppError> {

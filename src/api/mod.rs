@@ -96,7 +96,12 @@ fn if_match(header: Option<String>) -> Option<i64> {
 impl CommerceApi for Handlers {
     type Principal = Principal;
 
-    async fn authenticate(&self, _operation_id: &'static str, credential: Credential) -> poem::Result<Principal> {
+    async fn authenticate(
+        &self,
+        _operation_id: &'static str,
+        credential: Credential,
+        _scopes: &'static [&'static str],
+    ) -> poem::Result<Principal> {
         let principal = self.identify(credential).await?;
         match self.limits.check(principal.plan, &principal.key()) {
             Ok(usage) => context::record_usage(usage),
@@ -108,7 +113,16 @@ impl CommerceApi for Handlers {
         Ok(principal)
     }
 
-    fn validate_body(&self, operation_id: &'static str, body: &serde_json::Value) -> poem::Result<BodyCheck> {
+    fn validate_parameters(&self, operation_id: &'static str, req: &poem::Request) -> poem::Result<()> {
+        Ok(self.spec.validate_parameters(operation_id, req)?)
+    }
+
+    fn validate_body(
+        &self,
+        operation_id: &'static str,
+        _media_type: &'static str,
+        body: &serde_json::Value,
+    ) -> poem::Result<BodyCheck> {
         self.spec.validate_body(operation_id, body)?;
         Ok(BodyCheck::BySchema)
     }

@@ -4,20 +4,24 @@
 //!   fail naming every stale file.
 //! - `test [cargo test args]`: the whole test suite, then the contract coverage gate.
 //! - `bench`: the release service under wrk against a bare poem route; prints the table.
+//! - `tour`: the README's tour on a scratch copy (a oneOf edit: one compile error, then typed).
 
 mod bench;
 mod codegen;
 mod contract_test;
+mod tour;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask codegen [--check] | test [-- cargo test args] | bench
+const USAGE: &str = "usage: cargo xtask codegen [--check] | test [-- cargo test args] | bench | tour
 
   codegen          regenerate generated/ from openapi/commerce.yaml (and xtask's fixture crate)
   codegen --check  change nothing; exit 1 naming each stale file if the output is out of date
   test             cargo test --workspace, then fail if a documented (operation, status) pair
                    of the spec was exercised by no test
-  bench            the release service under wrk, against a bare poem route (BENCHMARKS.md)";
+  bench            the release service under wrk, against a bare poem route (BENCHMARKS.md)
+  tour             the README's tour on a scratch copy: a oneOf edit to the spec causes one compile
+                   error (the handler to write), then compiles with a typed value (also run by test)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -58,6 +62,16 @@ fn main() -> ExitCode {
             }
         },
         ["bench"] => bench::run(&root),
+        ["tour"] => match tour::run(&root) {
+            Ok(()) => {
+                println!("tour: one compile error, in the handler to write; then a typed value in it");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("tour: {e}");
+                ExitCode::FAILURE
+            }
+        },
         ["test", rest @ ..] => {
             let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
             contract_test::run(&root, &rest)
