@@ -1833,7 +1833,6 @@ impl<H: CommerceApi> Routes<H> {
         req: &poem::Request,
         body: commerce_runtime::JsonBody<models::LoginRequest>,
     ) -> poem::Result<LoginResponse> {
-        self.0.validate_parameters("login", req)?;
         let checked = self.0.validate_body("login", "application/json", body.value())?;
         let body = body.decode(checked)?;
         self.0.login(body).await
@@ -1848,7 +1847,6 @@ impl<H: CommerceApi> Routes<H> {
         req: &poem::Request,
         body: commerce_runtime::JsonBody<models::RefreshRequest>,
     ) -> poem::Result<RefreshTokenResponse> {
-        self.0.validate_parameters("refreshToken", req)?;
         let checked = self.0.validate_body("refreshToken", "application/json", body.value())?;
         let body = body.decode(checked)?;
         self.0.refresh_token(body).await
@@ -1862,7 +1860,6 @@ impl<H: CommerceApi> Routes<H> {
         let credential: Credential = auth.into();
         let scopes: &'static [&'static str] = &[];
         let principal = self.0.authenticate("logout", credential, scopes).await?;
-        self.0.validate_parameters("logout", req)?;
         self.0.logout(principal).await
     }
 
@@ -1900,7 +1897,6 @@ impl<H: CommerceApi> Routes<H> {
         let credential: Credential = auth.into();
         let scopes: &'static [&'static str] = &[];
         let principal = self.0.authenticate("listProducts", credential, scopes).await?;
-        self.0.validate_parameters("listProducts", req)?;
         self.0
             .list_products(
                 principal,
@@ -1932,7 +1928,6 @@ impl<H: CommerceApi> Routes<H> {
         let credential: Credential = auth.into();
         let scopes: &'static [&'static str] = &[];
         let principal = self.0.authenticate("createProduct", credential, scopes).await?;
-        self.0.validate_parameters("createProduct", req)?;
         let checked = self.0.validate_body("createProduct", "application/json", body.value())?;
         let body = body.decode(checked)?;
         self.0.create_product(principal, CreateProductParams { idempotency_key: idempotency_key.0 }, body).await
@@ -1949,7 +1944,6 @@ impl<H: CommerceApi> Routes<H> {
         let credential: Credential = auth.into();
         let scopes: &'static [&'static str] = &[];
         let principal = self.0.authenticate("getProduct", credential, scopes).await?;
-        self.0.validate_parameters("getProduct", req)?;
         self.0.get_product(principal, product_id.0).await
     }
 
@@ -1966,7 +1960,6 @@ impl<H: CommerceApi> Routes<H> {
         let credential: Credential = auth.into();
         let scopes: &'static [&'static str] = &[];
         let principal = self.0.authenticate("deleteProduct", credential, scopes).await?;
-        self.0.validate_parameters("deleteProduct", req)?;
         self.0.delete_product(principal, product_id.0).await
     }
 
@@ -1987,7 +1980,6 @@ impl<H: CommerceApi> Routes<H> {
         let credential: Credential = auth.into();
         let scopes: &'static [&'static str] = &[];
         let principal = self.0.authenticate("updateProduct", credential, scopes).await?;
-        self.0.validate_parameters("updateProduct", req)?;
         let checked = self.0.validate_body("updateProduct", "application/json", body.value())?;
         let body = body.decode(checked)?;
         self.0.update_product(principal, product_id.0, UpdateProductParams { if_match: if_match.0 }, body).await
@@ -2020,7 +2012,6 @@ impl<H: CommerceApi> Routes<H> {
         let credential: Credential = auth.into();
         let scopes: &'static [&'static str] = &[];
         let principal = self.0.authenticate("listOrders", credential, scopes).await?;
-        self.0.validate_parameters("listOrders", req)?;
         self.0
             .list_orders(
                 principal,
@@ -2044,7 +2035,6 @@ impl<H: CommerceApi> Routes<H> {
         let credential: Credential = auth.into();
         let scopes: &'static [&'static str] = &[];
         let principal = self.0.authenticate("createOrder", credential, scopes).await?;
-        self.0.validate_parameters("createOrder", req)?;
         let checked = self.0.validate_body("createOrder", "application/json", body.value())?;
         let body = body.decode(checked)?;
         self.0.create_order(principal, CreateOrderParams { idempotency_key: idempotency_key.0 }, body).await
@@ -2061,7 +2051,6 @@ impl<H: CommerceApi> Routes<H> {
         let credential: Credential = auth.into();
         let scopes: &'static [&'static str] = &[];
         let principal = self.0.authenticate("getOrder", credential, scopes).await?;
-        self.0.validate_parameters("getOrder", req)?;
         self.0.get_order(principal, order_id.0).await
     }
 
@@ -2082,7 +2071,6 @@ impl<H: CommerceApi> Routes<H> {
         let credential: Credential = auth.into();
         let scopes: &'static [&'static str] = &[];
         let principal = self.0.authenticate("updateOrderStatus", credential, scopes).await?;
-        self.0.validate_parameters("updateOrderStatus", req)?;
         let checked = self.0.validate_body("updateOrderStatus", "application/json", body.value())?;
         let body = body.decode(checked)?;
         self.0.update_order_status(principal, order_id.0, UpdateOrderStatusParams { if_match: if_match.0 }, body).await
@@ -2112,7 +2100,6 @@ impl<H: CommerceApi> Routes<H> {
         let credential: Credential = auth.into();
         let scopes: &'static [&'static str] = &[];
         let principal = self.0.authenticate("listCustomers", credential, scopes).await?;
-        self.0.validate_parameters("listCustomers", req)?;
         self.0
             .list_customers(principal, ListCustomersParams { page: page.0, page_size: page_size.0, search: search.0 })
             .await
@@ -2131,7 +2118,6 @@ impl<H: CommerceApi> Routes<H> {
         let credential: Credential = auth.into();
         let scopes: &'static [&'static str] = &[];
         let principal = self.0.authenticate("createCustomer", credential, scopes).await?;
-        self.0.validate_parameters("createCustomer", req)?;
         let checked = self.0.validate_body("createCustomer", "application/json", body.value())?;
         let body = body.decode(checked)?;
         self.0.create_customer(principal, CreateCustomerParams { idempotency_key: idempotency_key.0 }, body).await
@@ -2148,7 +2134,6 @@ impl<H: CommerceApi> Routes<H> {
         let credential: Credential = auth.into();
         let scopes: &'static [&'static str] = &[];
         let principal = self.0.authenticate("getCustomer", credential, scopes).await?;
-        self.0.validate_parameters("getCustomer", req)?;
         self.0.get_customer(principal, customer_id.0).await
     }
 
@@ -2169,7 +2154,6 @@ impl<H: CommerceApi> Routes<H> {
         let credential: Credential = auth.into();
         let scopes: &'static [&'static str] = &[];
         let principal = self.0.authenticate("updateCustomer", credential, scopes).await?;
-        self.0.validate_parameters("updateCustomer", req)?;
         let checked = self.0.validate_body("updateCustomer", "application/json", body.value())?;
         let body = body.decode(checked)?;
         self.0.update_customer(principal, customer_id.0, UpdateCustomerParams { if_match: if_match.0 }, body).await
@@ -2180,7 +2164,6 @@ impl<H: CommerceApi> Routes<H> {
     /// Answers 200 while the process serves requests; it checks nothing else.
     #[oai(path = "/healthz", method = "get", operation_id = "healthz", tag = "Tag::Operations")]
     async fn healthz(&self, req: &poem::Request) -> poem::Result<HealthzResponse> {
-        self.0.validate_parameters("healthz", req)?;
         self.0.healthz().await
     }
 
@@ -2189,7 +2172,6 @@ impl<H: CommerceApi> Routes<H> {
     /// Answers 200 when the database answers, and 503 when it does not, so that a load balancer stops sending traffic to this instance.
     #[oai(path = "/readyz", method = "get", operation_id = "readyz", tag = "Tag::Operations")]
     async fn readyz(&self, req: &poem::Request) -> poem::Result<ReadyzResponse> {
-        self.0.validate_parameters("readyz", req)?;
         self.0.readyz().await
     }
 
@@ -2198,7 +2180,6 @@ impl<H: CommerceApi> Routes<H> {
     /// Requests by operationId and status (`commerce_http_requests_total`) and a latency histogram by operationId (`commerce_http_request_duration_seconds`), in the Prometheus text format, for a scraper on the internal network. It carries no tenant data, only counts per operation.
     #[oai(path = "/metrics", method = "get", operation_id = "metrics", tag = "Tag::Operations")]
     async fn metrics(&self, req: &poem::Request) -> poem::Result<MetricsResponse> {
-        self.0.validate_parameters("metrics", req)?;
         self.0.metrics().await
     }
 }

@@ -176,7 +176,9 @@ pub fn render(spec: &Spec, models: &mut Models<'_>, trait_name: &str) -> Result<
             }
             call_args.push("principal".to_string());
         }
-        writeln!(prelude, "self.0.validate_parameters({name_lit}, req)?;").unwrap();
+        // Filled in below once it is known whether any parameter needs the document's own check.
+        let check_marker = prelude.len();
+        let mut document_checks_parameters = false;
 
         let mut param_fields = String::new();
         let mut param_inits = Vec::new();
@@ -209,7 +211,9 @@ pub fn render(spec: &Spec, models: &mut Models<'_>, trait_name: &str) -> Result<
             if p.object.get("deprecated").and_then(Value::as_bool) == Some(true) {
                 oai.push("deprecated".into());
             }
-            let (arg_ty, take) = if poem_reads(spec, p, &ty) {
+            let read_by_poem = poem_reads(spec, p, &ty);
+            document_checks_parameters |= !read_by_poem || !typed_layer_checks(spec, p.schema);
+            let (arg_ty, take) = if read_by_poem {
                 // Item constraints of an array are the document's to check (validate_parameters):
                 // poem-openapi's parameter validators see the whole list.
                 if ty.ty.starts_with("Vec<") {
@@ -272,6 +276,9 @@ pub fn render(spec: &Spec, models: &mut Models<'_>, trait_name: &str) -> Result<
             write!(out, "/// The query, header and cookie parameters of `{}`.\n#[derive(Debug, Clone, PartialEq)]\npub struct {params} {{\n{param_fields}}}\n\n", op.name).unwrap();
             trait_args.push(format!("params: {params}"));
             call_args.push(format!("{params} {{ {} }}", param_inits.join(", ")));
+        }
+        if document_checks_parameters {
+            prelude.insert_str(check_marker, &format!("self.0.validate_parameters({name_lit}, req)?;\n"));
         }
         if let Some(body) = op.request_body {
             let (glue_arg, trait_ty, body_prelude) = request_body(op, body, models, &op_ident, &mut out)?;
@@ -433,6 +440,44 @@ fn component_base(raw: Option<&Value>, section: &str) -> Option<(String, String)
         return None;
     }
     Some((upper_camel(&name.replace("~1", "/").replace("~0", "~")), reference[1..].to_string()))
+}
+
+/// Whether poem-openapi's extractor and validators enforce every constraint of a parameter it reads
+/// (its type, a typed format, bounds, lengths, a pattern, an enum of strings; for an array, also its
+/// sizes and such items), so that the document's own check would find nothing more. Anything else
+/// (an enum of numbers, `const`, formats such as `email`, `multipleOf`, item bounds) is checked by
+/// `validate_parameters`. The drift test holds the typed layer's constraints to the document's.
+fn typed_layer_checks(spec: &Spec, schema: &Value) -> bool {
+    const ANNOTATIONS: [&str; 7] = ["description", "title", "default", "example", "examples", "deprecated", "$comment"];
+    const TYPED_FORMATS: [&str; 9] = ["uuid", "date", "date-time", "ipv4", "ipv6", "int32", "int64", "float", "double"];
+    let scalar = |s: &Value| {
+        s.as_object().is_some_and(|o| {
+            o.iter().all(|(k, v)| match k.as_str() {
+                "type" | "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" | "minLength" | "maxLength"
+                | "pattern" => true,
+                "format" => v.as_str().is_some_and(|f| TYPED_FORMATS.contains(&f)),
+                "enum" => v.as_array().is_some_and(|m| m.iter().all(Value::is_string)),
+                other => ANNOTATIONS.contains(&other),
+            })
+        })
+    };
+    let flat = spec.flatten(schema);
+    if commerce_spec::schema::types(&flat) == ["array"] {
+        let items = flat.get("items").map(|i| spec.flatten(i)).unwrap_or(Value::Bool(true));
+        let item_ok = items.as_object().is_some_and(|o| {
+            o.iter().all(|(k, v)| match k.as_str() {
+                "type" => true,
+                "format" => v.as_str().is_some_and(|f| TYPED_FORMATS.contains(&f)),
+                "enum" => v.as_array().is_some_and(|m| m.iter().all(Value::is_string)),
+                other => ANNOTATIONS.contains(&other),
+            })
+        });
+        let list_ok = flat.as_object().is_some_and(|o| {
+            o.keys().all(|k| matches!(k.as_str(), "type" | "items" | "minItems" | "maxItems") || ANNOTATIONS.contains(&k.as_str()))
+        });
+        return item_ok && list_ok;
+    }
+    scalar(&flat)
 }
 
 /// The media types of a response.
@@ -748,7 +793,17 @@ fn request_body(
                 let ty = models.rust_type_at(&schema, &context, View::Request, &format!("{media_at}/schema"))?;
                 if ty.nullable { format!("Option<{}>", ty.ty) } else { ty.ty }
             }
-            commerce_runtime::body::Kind::Text => "String".to_string(),
+            commerce_runtime::body::Kind::Text => {
+                // The handler gets the text; the document judges it as a string.
+                let kinds = commerce_spec::schema::types(&models.spec().flatten(&schema));
+                if !kinds.is_empty() && !kinds.contains(&"string") {
+                    return bail(format!(
+                        "{media_at}/schema: a {media_type} request body is read as text, which a schema of type {} cannot judge (XML and other structured text bodies are not generated: describe the body as `type: string`)",
+                        kinds.join(" or ")
+                    ));
+                }
+                "String".to_string()
+            }
             commerce_runtime::body::Kind::Octets => "commerce_runtime::Octets".to_string(),
         };
         media.push((media_type.clone(), variant, ty));

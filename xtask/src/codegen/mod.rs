@@ -363,6 +363,14 @@ mod tests {
             ),
             (
                 one_operation(
+                    "      requestBody:\n        required: true\n        content:\n          application/xml:\n            schema: {type: object, properties: {a: {type: string}}}\n      responses:\n        '204': {description: done}",
+                    "  schemas: {}",
+                ),
+                "/paths/~1x/post/requestBody/content/application~1xml/schema",
+                "read as text",
+            ),
+            (
+                one_operation(
                     "      responses:\n        '204': {description: done}",
                     "  securitySchemes:\n    c: {type: oauth2, flows: {}}",
                 ),
