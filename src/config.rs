@@ -11,7 +11,7 @@ pub struct Config {
     pub database_url: String,
 
     /// Address to listen on.
-    #[arg(long, env = "COMMERCE_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "COMMERCE_LISTEN", default_value = "127.0.0.1:8080", value_parser = listen_address)]
     pub listen: String,
 
     /// Secret that signs access tokens (HS256), at least 32 bytes. By default a random secret is
@@ -29,19 +29,19 @@ pub struct Config {
     pub admin_password: Option<String>,
 
     /// Requests per minute for each API key and user on the standard plan.
-    #[arg(long, env = "COMMERCE_RATE_LIMIT_STANDARD", default_value_t = 1000)]
+    #[arg(long, env = "COMMERCE_RATE_LIMIT_STANDARD", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_standard: u32,
 
     /// Requests per minute for each API key and user on the enterprise plan.
-    #[arg(long, env = "COMMERCE_RATE_LIMIT_ENTERPRISE", default_value_t = 10000)]
+    #[arg(long, env = "COMMERCE_RATE_LIMIT_ENTERPRISE", default_value_t = 10000, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_enterprise: u32,
 
     /// Largest request body accepted, in bytes; larger ones answer 413.
-    #[arg(long, env = "COMMERCE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    #[arg(long, env = "COMMERCE_MAX_BODY_BYTES", default_value_t = 1024 * 1024, value_parser = at_least_one_byte)]
     pub max_body_bytes: usize,
 
     /// Longest a request may take, in milliseconds; slower ones are abandoned with a 503 problem.
-    #[arg(long, env = "COMMERCE_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    #[arg(long, env = "COMMERCE_REQUEST_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout_ms: u64,
 
     /// Log lines as human-readable `text` or as `json` objects (one per line, for log shippers).
@@ -118,4 +118,22 @@ fn jwt_secret(text: &str) -> Result<String, String> {
         ));
     }
     Ok(text.to_string())
+}
+
+/// `--listen`: HOST:PORT (a name, an IPv4 address, or an IPv6 one in brackets).
+fn listen_address(text: &str) -> Result<String, String> {
+    let hint = "expected HOST:PORT, e.g. 127.0.0.1:8080 (every interface: 0.0.0.0:8080; IPv6: [::1]:8080)";
+    match text.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(text.to_string()),
+        _ => Err(hint.to_string()),
+    }
+}
+
+/// `--max-body-bytes`: at least one byte.
+fn at_least_one_byte(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }

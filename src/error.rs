@@ -71,8 +71,8 @@ pub enum AppError {
     /// Any other 4xx the HTTP layer raised (a body over the size limit, say), kept as it came.
     #[error("{1}")]
     Rejected(StatusCode, String),
-    /// 500: a database failure.
-    #[error("database error")]
+    /// 500: a database failure (its cause is logged; clients get a generic problem).
+    #[error("database error: {0}")]
     Database(#[from] sea_orm::DbErr),
     /// 500: any other internal failure.
     #[error("internal error: {0}")]

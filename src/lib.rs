@@ -18,7 +18,6 @@ use poem::Endpoint;
 use crate::api::Handlers;
 use crate::auth::tokens::JwtKeys;
 use crate::config::Config;
-use crate::error::AppError;
 use crate::spec::ApiDocument;
 
 /// A service ready to serve: connected, migrated, bootstrapped.
@@ -33,10 +32,18 @@ pub struct App {
 
 impl App {
     /// Connects to the configured database, migrates it, and on an empty one creates the demo tenant.
-    pub async fn build(config: &Config) -> Result<Self, AppError> {
-        let db = store::connect(&config.database_url).await?;
-        let secret = store::tenants::jwt_secret(&db, config.jwt_secret.as_deref()).await?;
-        let first_start = bootstrap::first_start(&db, config).await?;
+    ///
+    /// Errors name their cause and, where there is one, the remedy.
+    pub async fn build(config: &Config) -> Result<Self, String> {
+        let db = store::open_database(&config.database_url).await?;
+        let secret = store::tenants::jwt_secret(&db, config.jwt_secret.as_deref()).await.map_err(|e| e.to_string())?;
+        let first_start = bootstrap::first_start(&db, config).await.map_err(|e| e.to_string())?;
+        if first_start.is_none() && config.admin_password.is_some() {
+            tracing::warn!(
+                "COMMERCE_ADMIN_PASSWORD is set, but the database already has its tenants and users: it is used only \
+                 by a first start on an empty database (change a password with `commerce user set-password`)"
+            );
+        }
         let limits = ratelimit::RateLimits::new(config.rate_limit_standard, config.rate_limit_enterprise);
         let handlers = Arc::new(Handlers {
             orders: store::desk::OrderDesk::start(db.clone(), &config.database_url),
@@ -52,7 +59,7 @@ impl App {
             failed_auth: Arc::new(ratelimit::FailedAuth::new(config.rate_limit_unauthenticated)),
             login_max_failures: config.login_max_failures,
         });
-        handlers.revocations.reload(&handlers.db).await?;
+        handlers.revocations.reload(&handlers.db).await.map_err(|e| e.to_string())?;
         Ok(Self {
             handlers,
             first_start,
@@ -91,6 +98,25 @@ impl App {
         wrap: impl FnOnce(poem::endpoint::BoxEndpoint<'static>) -> E + 'static,
     ) -> std::io::Result<(std::net::SocketAddr, impl Future<Output = std::io::Result<()>>)> {
         let listener = tokio::net::TcpListener::bind(listen).await?;
+        self.serve_wrapped(listener, shutdown, wrap)
+    }
+
+    /// Serves on a listener bound beforehand (a process binds before its first-start setup, so that a
+    /// port in use leaves nothing half made).
+    pub fn serve_on(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<(std::net::SocketAddr, impl Future<Output = std::io::Result<()>>)> {
+        self.serve_wrapped(listener, shutdown, |endpoint| endpoint)
+    }
+
+    fn serve_wrapped<E: Endpoint + 'static>(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        wrap: impl FnOnce(poem::endpoint::BoxEndpoint<'static>) -> E + 'static,
+    ) -> std::io::Result<(std::net::SocketAddr, impl Future<Output = std::io::Result<()>>)> {
         let addr = listener.local_addr()?;
         let endpoint = wrap(poem::EndpointExt::boxed(poem::EndpointExt::map_to_response(self.endpoint())));
         let endpoint = poem::EndpointExt::boxed(poem::EndpointExt::map_to_response(endpoint));

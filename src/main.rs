@@ -169,7 +169,9 @@ async fn main() -> std::process::ExitCode {
         Command::Serve(config) => config.log_format.as_str(),
         _ => "text",
     };
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a terminal: a redirected log file gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match log_format {
         "json" => logs.json().flatten_event(true).with_current_span(true).with_span_list(false).init(),
         _ => logs.init(),
@@ -178,10 +180,9 @@ async fn main() -> std::process::ExitCode {
         // Its own exit statuses: 0 passed, 1 failed, 2 unusable document or configuration.
         Command::Contract(args) => return std::process::ExitCode::from(commerce_contract::run(*args).await),
         Command::Serve(config) => serve(*config).await,
-        Command::Migrate(database) => store::connect(&database.database_url)
-            .await
-            .map(|_| eprintln!("migrations applied"))
-            .map_err(|e| e.to_string()),
+        Command::Migrate(database) => {
+            store::open_database(&database.database_url).await.map(|_| eprintln!("migrations applied"))
+        }
         Command::Seed { database, tenant, products, admin_email, admin_password } => {
             let config = Config { admin_email, admin_password, ..Config::for_database(database.database_url) };
             seed(&config, &tenant, products).await
@@ -200,14 +201,22 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
+    // Bind first: a port in use must not leave a half-made first start (a database, a printed
+    // password) behind.
+    let listener = tokio::net::TcpListener::bind(&config.listen).await.map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::AddrInUse => ": another process listens there; stop it, or choose another --listen",
+            std::io::ErrorKind::PermissionDenied => ": ports below 1024 need privileges; choose a higher one",
+            _ => "",
+        };
+        format!("cannot listen on {}: {e}{hint}", config.listen)
+    })?;
     let app = App::build(&config).await.map_err(|e| format!("cannot start: {e}"))?;
     if let Some(first) = &app.first_start {
         announce(first);
     }
-    let (addr, server) = app
-        .bind(&config.listen, shutdown_signal())
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let (addr, server) =
+        app.serve_on(listener, shutdown_signal()).map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     tracing::info!(%addr, "serving the Commerce API; Swagger UI at http://{addr}/docs/");
     server.await.map_err(|e| e.to_string())
 }
@@ -225,7 +234,7 @@ fn announce(first: &commerce::bootstrap::FirstStart) {
 }
 
 async fn seed(config: &Config, tenant: &str, products: usize) -> Result<(), String> {
-    let db = store::connect(&config.database_url).await.map_err(|e| e.to_string())?;
+    let db = store::open_database(&config.database_url).await?;
     // A first start creates tenant `demo` (and its admin) when the database is empty.
     if let Some(first) = commerce::bootstrap::first_start(&db, config).await.map_err(|e| e.to_string())? {
         announce(&first);
@@ -242,7 +251,7 @@ async fn seed(config: &Config, tenant: &str, products: usize) -> Result<(), Stri
 }
 
 async fn tenant(TenantCommand::Create { database, slug, name, plan }: TenantCommand) -> Result<(), String> {
-    let db = store::connect(&database.database_url).await.map_err(|e| e.to_string())?;
+    let db = store::open_database(&database.database_url).await?;
     let tenant = store::tenants::create_tenant(&db, &slug, &name, plan).await.map_err(|e| e.to_string())?;
     println!("created tenant {} ({}) on the {} plan", tenant.slug, tenant.id, plan.as_str());
     Ok(())
@@ -257,7 +266,7 @@ async fn create_user(args: UserCreate) -> Result<(), String> {
     if password.chars().count() < 8 {
         return Err("the password must have at least 8 characters".into());
     }
-    let db = store::connect(&args.database.database_url).await.map_err(|e| e.to_string())?;
+    let db = store::open_database(&args.database.database_url).await?;
     let tenant = store::tenants::find_tenant(&db, &args.tenant)
         .await
         .map_err(|e| e.to_string())?
@@ -273,7 +282,7 @@ async fn api_key(command: ApiKeyCommand) -> Result<(), String> {
     let database = match &command {
         ApiKeyCommand::Create { database, .. } | ApiKeyCommand::Revoke { database, .. } => database,
     };
-    let db = store::connect(&database.database_url).await.map_err(|e| e.to_string())?;
+    let db = store::open_database(&database.database_url).await?;
     match command {
         ApiKeyCommand::Create { tenant, name, scopes, plan, .. } => {
             let scopes = tokens::parse_scopes(scopes.iter().map(String::as_str))?;

@@ -102,6 +102,7 @@ pub enum LoginResponse {
     #[oai(
         status = 401,
         content_type = "application/problem+json",
+        header(name = "WWW-Authenticate", ty = "String"),
         header(name = "X-Request-Id", ty = "Option<String>")
     )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
@@ -184,6 +185,7 @@ pub enum RefreshTokenResponse {
     #[oai(
         status = 401,
         content_type = "application/problem+json",
+        header(name = "WWW-Authenticate", ty = "String"),
         header(name = "X-Request-Id", ty = "Option<String>")
     )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
@@ -256,6 +258,7 @@ pub enum LogoutResponse {
     #[oai(
         status = 401,
         content_type = "application/problem+json",
+        header(name = "WWW-Authenticate", ty = "String"),
         header(name = "X-Request-Id", ty = "Option<String>")
     )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
@@ -323,6 +326,7 @@ pub enum ListProductsResponse {
     #[oai(
         status = 401,
         content_type = "application/problem+json",
+        header(name = "WWW-Authenticate", ty = "String"),
         header(name = "X-Request-Id", ty = "Option<String>")
     )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
@@ -419,6 +423,9 @@ pub enum CreateProductResponse {
         /// The URL of the created resource, relative to this server.
         #[oai(header = "Location")]
         String,
+        /// The version of this representation; send it back as `If-Match` to update safely.
+        #[oai(header = "ETag")]
+        String,
     ),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
     #[oai(
@@ -431,6 +438,7 @@ pub enum CreateProductResponse {
     #[oai(
         status = 401,
         content_type = "application/problem+json",
+        header(name = "WWW-Authenticate", ty = "String"),
         header(name = "X-Request-Id", ty = "Option<String>")
     )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
@@ -543,6 +551,7 @@ pub enum GetProductResponse {
     #[oai(
         status = 401,
         content_type = "application/problem+json",
+        header(name = "WWW-Authenticate", ty = "String"),
         header(name = "X-Request-Id", ty = "Option<String>")
     )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
@@ -614,6 +623,7 @@ pub enum DeleteProductResponse {
     #[oai(
         status = 401,
         content_type = "application/problem+json",
+        header(name = "WWW-Authenticate", ty = "String"),
         header(name = "X-Request-Id", ty = "Option<String>")
     )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
@@ -695,6 +705,7 @@ pub enum UpdateProductResponse {
     #[oai(
         status = 401,
         content_type = "application/problem+json",
+        header(name = "WWW-Authenticate", ty = "String"),
         header(name = "X-Request-Id", ty = "Option<String>")
     )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
@@ -818,6 +829,7 @@ pub enum ListOrdersResponse {
     #[oai(
         status = 401,
         content_type = "application/problem+json",
+        header(name = "WWW-Authenticate", ty = "String"),
         header(name = "X-Request-Id", ty = "Option<String>")
     )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
@@ -902,6 +914,9 @@ pub enum CreateOrderResponse {
         /// The URL of the created resource, relative to this server.
         #[oai(header = "Location")]
         String,
+        /// The version of this representation; send it back as `If-Match` to update safely.
+        #[oai(header = "ETag")]
+        String,
     ),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
     #[oai(
@@ -914,6 +929,7 @@ pub enum CreateOrderResponse {
     #[oai(
         status = 401,
         content_type = "application/problem+json",
+        header(name = "WWW-Authenticate", ty = "String"),
         header(name = "X-Request-Id", ty = "Option<String>")
     )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
@@ -1026,6 +1042,7 @@ pub enum GetOrderResponse {
     #[oai(
         status = 401,
         content_type = "application/problem+json",
+        header(name = "WWW-Authenticate", ty = "String"),
         header(name = "X-Request-Id", ty = "Option<String>")
     )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
@@ -1107,6 +1124,7 @@ pub enum UpdateOrderStatusResponse {
     #[oai(
         status = 401,
         content_type = "application/problem+json",
+        header(name = "WWW-Authenticate", ty = "String"),
         header(name = "X-Request-Id", ty = "Option<String>")
     )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
@@ -1230,6 +1248,7 @@ pub enum ListCustomersResponse {
     #[oai(
         status = 401,
         content_type = "application/problem+json",
+        header(name = "WWW-Authenticate", ty = "String"),
         header(name = "X-Request-Id", ty = "Option<String>")
     )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
@@ -1310,6 +1329,9 @@ pub enum CreateCustomerResponse {
         /// The URL of the created resource, relative to this server.
         #[oai(header = "Location")]
         String,
+        /// The version of this representation; send it back as `If-Match` to update safely.
+        #[oai(header = "ETag")]
+        String,
     ),
     /// The request is malformed: a parameter has the wrong type or is out of range, or the body is not valid JSON.
     #[oai(
@@ -1322,6 +1344,7 @@ pub enum CreateCustomerResponse {
     #[oai(
         status = 401,
         content_type = "application/problem+json",
+        header(name = "WWW-Authenticate", ty = "String"),
         header(name = "X-Request-Id", ty = "Option<String>")
     )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
@@ -1434,6 +1457,7 @@ pub enum GetCustomerResponse {
     #[oai(
         status = 401,
         content_type = "application/problem+json",
+        header(name = "WWW-Authenticate", ty = "String"),
         header(name = "X-Request-Id", ty = "Option<String>")
     )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
@@ -1515,6 +1539,7 @@ pub enum UpdateCustomerResponse {
     #[oai(
         status = 401,
         content_type = "application/problem+json",
+        header(name = "WWW-Authenticate", ty = "String"),
         header(name = "X-Request-Id", ty = "Option<String>")
     )]
     Unauthorized(commerce_runtime::Json<models::Problem>),
@@ -1828,11 +1853,7 @@ impl<H: CommerceApi> Routes<H> {
     ///
     /// **Throttling.** Failed logins are counted per account and client address, shared by every instance: after 5 failures within 15 minutes (configurable) that address is refused for that account with `429` and `Retry-After` for 1 minute, doubling with each further failure up to 15 minutes — the right password included, and only from that address, so an attacker cannot lock the owner out. An address failing for many accounts is refused after 30 failures, and an account failing from many addresses after 100, for one minute. A successful login clears the account's count for that address.
     #[oai(path = "/auth/login", method = "post", operation_id = "login", tag = "Tag::Auth")]
-    async fn login(
-        &self,
-        req: &poem::Request,
-        body: commerce_runtime::JsonBody<models::LoginRequest>,
-    ) -> poem::Result<LoginResponse> {
+    async fn login(&self, body: commerce_runtime::JsonBody<models::LoginRequest>) -> poem::Result<LoginResponse> {
         let checked = self.0.validate_body("login", "application/json", body.value())?;
         let body = body.decode(checked)?;
         self.0.login(body).await
@@ -1844,7 +1865,6 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/auth/refresh", method = "post", operation_id = "refreshToken", tag = "Tag::Auth")]
     async fn refresh_token(
         &self,
-        req: &poem::Request,
         body: commerce_runtime::JsonBody<models::RefreshRequest>,
     ) -> poem::Result<RefreshTokenResponse> {
         let checked = self.0.validate_body("refreshToken", "application/json", body.value())?;
@@ -1856,7 +1876,7 @@ impl<H: CommerceApi> Routes<H> {
     ///
     /// Ends the session of the access token that authenticates this request: every access token and refresh token issued since its login is refused from now on (at once on the instance that answers, within a second on the others). Only a bearer token has a session: an API key answers `403` (keys are revoked by their administrator).
     #[oai(path = "/auth/logout", method = "delete", operation_id = "logout", tag = "Tag::Auth")]
-    async fn logout(&self, req: &poem::Request, auth: BearerAuthOrApiKey) -> poem::Result<LogoutResponse> {
+    async fn logout(&self, auth: BearerAuthOrApiKey) -> poem::Result<LogoutResponse> {
         let credential: Credential = auth.into();
         let scopes: &'static [&'static str] = &[];
         let principal = self.0.authenticate("logout", credential, scopes).await?;
@@ -1869,7 +1889,6 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/products", method = "get", operation_id = "listProducts", tag = "Tag::Products")]
     async fn list_products(
         &self,
-        req: &poem::Request,
         auth: BearerAuthOrApiKey,
         #[oai(
             name = "page",
@@ -1919,7 +1938,6 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/products", method = "post", operation_id = "createProduct", tag = "Tag::Products")]
     async fn create_product(
         &self,
-        req: &poem::Request,
         auth: BearerAuthOrApiKey,
         #[oai(name = "Idempotency-Key", validator(max_length = 255, min_length = 1))]
         idempotency_key: poem_openapi::param::Header<Option<String>>,
@@ -1937,7 +1955,6 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/products/:productId", method = "get", operation_id = "getProduct", tag = "Tag::Products")]
     async fn get_product(
         &self,
-        req: &poem::Request,
         auth: BearerAuthOrApiKey,
         #[oai(name = "productId")] product_id: poem_openapi::param::Path<uuid::Uuid>,
     ) -> poem::Result<GetProductResponse> {
@@ -1953,7 +1970,6 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/products/:productId", method = "delete", operation_id = "deleteProduct", tag = "Tag::Products")]
     async fn delete_product(
         &self,
-        req: &poem::Request,
         auth: BearerAuthOrApiKey,
         #[oai(name = "productId")] product_id: poem_openapi::param::Path<uuid::Uuid>,
     ) -> poem::Result<DeleteProductResponse> {
@@ -1969,7 +1985,6 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/products/:productId", method = "patch", operation_id = "updateProduct", tag = "Tag::Products")]
     async fn update_product(
         &self,
-        req: &poem::Request,
         auth: BearerAuthOrApiKey,
         #[oai(name = "productId")] product_id: poem_openapi::param::Path<uuid::Uuid>,
         #[oai(name = "If-Match", validator(max_length = 200, min_length = 1))] if_match: poem_openapi::param::Header<
@@ -1991,7 +2006,6 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/orders", method = "get", operation_id = "listOrders", tag = "Tag::Orders")]
     async fn list_orders(
         &self,
-        req: &poem::Request,
         auth: BearerAuthOrApiKey,
         #[oai(
             name = "page",
@@ -2026,7 +2040,6 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/orders", method = "post", operation_id = "createOrder", tag = "Tag::Orders")]
     async fn create_order(
         &self,
-        req: &poem::Request,
         auth: BearerAuthOrApiKey,
         #[oai(name = "Idempotency-Key", validator(max_length = 255, min_length = 1))]
         idempotency_key: poem_openapi::param::Header<Option<String>>,
@@ -2044,7 +2057,6 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/orders/:orderId", method = "get", operation_id = "getOrder", tag = "Tag::Orders")]
     async fn get_order(
         &self,
-        req: &poem::Request,
         auth: BearerAuthOrApiKey,
         #[oai(name = "orderId")] order_id: poem_openapi::param::Path<uuid::Uuid>,
     ) -> poem::Result<GetOrderResponse> {
@@ -2060,7 +2072,6 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/orders/:orderId/status", method = "patch", operation_id = "updateOrderStatus", tag = "Tag::Orders")]
     async fn update_order_status(
         &self,
-        req: &poem::Request,
         auth: BearerAuthOrApiKey,
         #[oai(name = "orderId")] order_id: poem_openapi::param::Path<uuid::Uuid>,
         #[oai(name = "If-Match", validator(max_length = 200, min_length = 1))] if_match: poem_openapi::param::Header<
@@ -2080,7 +2091,6 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/customers", method = "get", operation_id = "listCustomers", tag = "Tag::Customers")]
     async fn list_customers(
         &self,
-        req: &poem::Request,
         auth: BearerAuthOrApiKey,
         #[oai(
             name = "page",
@@ -2109,7 +2119,6 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/customers", method = "post", operation_id = "createCustomer", tag = "Tag::Customers")]
     async fn create_customer(
         &self,
-        req: &poem::Request,
         auth: BearerAuthOrApiKey,
         #[oai(name = "Idempotency-Key", validator(max_length = 255, min_length = 1))]
         idempotency_key: poem_openapi::param::Header<Option<String>>,
@@ -2127,7 +2136,6 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/customers/:customerId", method = "get", operation_id = "getCustomer", tag = "Tag::Customers")]
     async fn get_customer(
         &self,
-        req: &poem::Request,
         auth: BearerAuthOrApiKey,
         #[oai(name = "customerId")] customer_id: poem_openapi::param::Path<uuid::Uuid>,
     ) -> poem::Result<GetCustomerResponse> {
@@ -2143,7 +2151,6 @@ impl<H: CommerceApi> Routes<H> {
     #[oai(path = "/customers/:customerId", method = "patch", operation_id = "updateCustomer", tag = "Tag::Customers")]
     async fn update_customer(
         &self,
-        req: &poem::Request,
         auth: BearerAuthOrApiKey,
         #[oai(name = "customerId")] customer_id: poem_openapi::param::Path<uuid::Uuid>,
         #[oai(name = "If-Match", validator(max_length = 200, min_length = 1))] if_match: poem_openapi::param::Header<
@@ -2163,7 +2170,7 @@ impl<H: CommerceApi> Routes<H> {
     ///
     /// Answers 200 while the process serves requests; it checks nothing else.
     #[oai(path = "/healthz", method = "get", operation_id = "healthz", tag = "Tag::Operations")]
-    async fn healthz(&self, req: &poem::Request) -> poem::Result<HealthzResponse> {
+    async fn healthz(&self) -> poem::Result<HealthzResponse> {
         self.0.healthz().await
     }
 
@@ -2171,7 +2178,7 @@ impl<H: CommerceApi> Routes<H> {
     ///
     /// Answers 200 when the database answers, and 503 when it does not, so that a load balancer stops sending traffic to this instance.
     #[oai(path = "/readyz", method = "get", operation_id = "readyz", tag = "Tag::Operations")]
-    async fn readyz(&self, req: &poem::Request) -> poem::Result<ReadyzResponse> {
+    async fn readyz(&self) -> poem::Result<ReadyzResponse> {
         self.0.readyz().await
     }
 
@@ -2179,7 +2186,7 @@ impl<H: CommerceApi> Routes<H> {
     ///
     /// Requests by operationId and status (`commerce_http_requests_total`) and a latency histogram by operationId (`commerce_http_request_duration_seconds`), in the Prometheus text format, for a scraper on the internal network. It carries no tenant data, only counts per operation.
     #[oai(path = "/metrics", method = "get", operation_id = "metrics", tag = "Tag::Operations")]
-    async fn metrics(&self, req: &poem::Request) -> poem::Result<MetricsResponse> {
+    async fn metrics(&self) -> poem::Result<MetricsResponse> {
         self.0.metrics().await
     }
 }

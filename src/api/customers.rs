@@ -56,19 +56,19 @@ pub async fn create_customer(
             phone: body.phone.clone(),
             default_address: body.default_address.as_ref().map(address_to_json).transpose()?,
         };
-        let (customer, _) = to_wire(store::customers::create(&app.db, principal.tenant_id, new, fence).await?)?;
-        Ok(Created { location: format!("/customers/{}", customer.id), body: customer })
+        let (customer, version) = to_wire(store::customers::create(&app.db, principal.tenant_id, new, fence).await?)?;
+        Ok(Created { location: format!("/customers/{}", customer.id), etag: etag(version), body: customer })
     };
     let recover = async |id| {
         let row = store::customers::get(&app.db, principal.tenant_id, id)
             .await?
             .ok_or_else(|| AppError::NotFound { kind: "customer", id: id.to_string() })?;
-        let (customer, _) = to_wire(row)?;
-        Ok(Created { location: format!("/customers/{id}"), body: customer })
+        let (customer, version) = to_wire(row)?;
+        Ok(Created { location: format!("/customers/{id}"), etag: etag(version), body: customer })
     };
     let created =
         idempotency::once(app, &principal, params.idempotency_key, "createCustomer", &body, create, recover).await?;
-    Ok(CreateCustomerResponse::Created(Json::new(created.body), created.location))
+    Ok(CreateCustomerResponse::Created(Json::new(created.body), created.location, created.etag))
 }
 
 pub async fn get_customer(app: &Handlers, principal: Principal, id: Uuid) -> Result<GetCustomerResponse, AppError> {

@@ -10,10 +10,11 @@ use crate::auth::Principal;
 use crate::error::AppError;
 use crate::store::idempotency::{self, Claim, Fence};
 
-/// What a create answered: the resource and its location.
+/// What a create answered: the resource, its location and its version's ETag.
 pub struct Created<T> {
     pub body: T,
     pub location: String,
+    pub etag: String,
 }
 
 /// Runs `create` once per idempotency key (always, without a key), passing it the claim's fence to
@@ -50,6 +51,9 @@ where
             return Ok(Created {
                 body: serde_json::from_value(body).map_err(|e| AppError::Internal(format!("stored response: {e}")))?,
                 location: location.unwrap_or_default(),
+                // The replayed body is the created resource, and every resource is created at
+                // version 1.
+                etag: super::etag(super::CREATED_VERSION),
             });
         }
         Claim::Recover { fence, resource_id } => (fence, recover(resource_id).await?),

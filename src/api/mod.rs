@@ -76,6 +76,9 @@ impl Handlers {
     }
 }
 
+/// The version every resource is created at (the stores insert it).
+const CREATED_VERSION: i64 = 1;
+
 /// The ETag of a resource at `version`.
 fn etag(version: i64) -> String {
     format!("\"{version}\"")

@@ -60,19 +60,19 @@ pub async fn create_order(
             shipping_method: body.shipping_method.as_str().to_string(),
             fence,
         };
-        let (order, _) = to_wire(app.orders.create(principal.tenant_id, new).await?)?;
-        Ok(Created { location: format!("/orders/{}", order.id), body: order })
+        let (order, version) = to_wire(app.orders.create(principal.tenant_id, new).await?)?;
+        Ok(Created { location: format!("/orders/{}", order.id), etag: etag(version), body: order })
     };
     let recover = async |id| {
         let row = store::orders::get(&app.db, principal.tenant_id, id, principal.own_customer())
             .await?
             .ok_or_else(|| not_found(id))?;
-        let (order, _) = to_wire(row)?;
-        Ok(Created { location: format!("/orders/{id}"), body: order })
+        let (order, version) = to_wire(row)?;
+        Ok(Created { location: format!("/orders/{id}"), etag: etag(version), body: order })
     };
     let created =
         idempotency::once(app, &principal, params.idempotency_key, "createOrder", &body, create, recover).await?;
-    Ok(CreateOrderResponse::Created(Json::new(created.body), created.location))
+    Ok(CreateOrderResponse::Created(Json::new(created.body), created.location, created.etag))
 }
 
 pub async fn get_order(app: &Handlers, principal: Principal, id: Uuid) -> Result<GetOrderResponse, AppError> {

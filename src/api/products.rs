@@ -73,17 +73,17 @@ pub async fn create_product(
             tags: body.tags.clone().unwrap_or_default(),
             images: body.images.clone().unwrap_or_default(),
         };
-        let (product, _) = to_wire(store::products::create(&app.db, principal.tenant_id, new, fence).await?)?;
-        Ok(Created { location: format!("/products/{}", product.id), body: product })
+        let (product, version) = to_wire(store::products::create(&app.db, principal.tenant_id, new, fence).await?)?;
+        Ok(Created { location: format!("/products/{}", product.id), etag: etag(version), body: product })
     };
     let recover = async |id| {
         let row = store::products::get(&app.db, principal.tenant_id, id).await?.ok_or_else(|| not_found(id))?;
-        let (product, _) = to_wire(row)?;
-        Ok(Created { location: format!("/products/{id}"), body: product })
+        let (product, version) = to_wire(row)?;
+        Ok(Created { location: format!("/products/{id}"), etag: etag(version), body: product })
     };
     let created =
         idempotency::once(app, &principal, params.idempotency_key, "createProduct", &body, create, recover).await?;
-    Ok(CreateProductResponse::Created(Json::new(created.body), created.location))
+    Ok(CreateProductResponse::Created(Json::new(created.body), created.location, created.etag))
 }
 
 pub async fn get_product(app: &Handlers, principal: Principal, id: Uuid) -> Result<GetProductResponse, AppError> {

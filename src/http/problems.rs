@@ -89,6 +89,11 @@ pub async fn middleware<E: Endpoint>(next: E, mut req: Request, settings: Arc<Se
     // tells a slow instance from a dead one.
     let api = operation != super::metrics::UNMATCHED && !matches!(operation.as_str(), "healthz" | "readyz" | "metrics");
     let credentialed = req.headers().contains_key(AUTHORIZATION) || req.headers().contains_key("x-api-key");
+    let bearer_presented = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer "));
     let docs = ctx.path == "/docs" || ctx.path.starts_with("/docs/");
     let span = tracing::info_span!("request", request_id = %request_id, method = %ctx.method, path = %ctx.path);
     let started = std::time::Instant::now();
@@ -146,6 +151,7 @@ pub async fn middleware<E: Endpoint>(next: E, mut req: Request, settings: Arc<Se
         .instrument(span),
     )
     .await;
+    let status_unauthorized = response.status() == StatusCode::UNAUTHORIZED;
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         headers.insert(REQUEST_ID, value);
@@ -156,6 +162,15 @@ pub async fn middleware<E: Endpoint>(next: E, mut req: Request, settings: Arc<Se
                 headers.insert(name, value);
             }
         }
+    }
+    if status_unauthorized && api {
+        // RFC 9110 §11.6.1: a 401 carries a challenge; RFC 6750 §3 says why a bearer token failed.
+        let challenge = if bearer_presented {
+            r#"Bearer realm="commerce", error="invalid_token""#
+        } else {
+            r#"Bearer realm="commerce""#
+        };
+        headers.insert("www-authenticate", HeaderValue::from_static(challenge));
     }
     headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     // What was answered to a credential is the credential holder's: no cache may keep it.

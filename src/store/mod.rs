@@ -26,6 +26,77 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     Ok(db)
 }
 
+/// [`connect`] for a process starting up: a URL that names no usable database, a SQLite file whose
+/// directory is missing or that is not a database, or a PostgreSQL server that refuses connections
+/// is refused at once, naming the cause and the remedy (a refused PostgreSQL is not waited on).
+pub async fn open_database(url: &str) -> Result<DatabaseConnection, String> {
+    let shape = "DATABASE_URL must be sqlite://PATH (e.g. sqlite://commerce.db?mode=rwc to create the file) or postgres://USER@HOST:PORT/DATABASE";
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let path = rest.trim_start_matches("//").split('?').next().unwrap_or_default();
+        if path.is_empty() {
+            return Err(format!("{url:?} names no SQLite file; {shape}"));
+        }
+        if path != ":memory:" {
+            let file = std::path::Path::new(path);
+            let directory = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            if !directory.is_dir() {
+                return Err(format!(
+                    "the directory {} of the SQLite file {path} does not exist: create it, or point DATABASE_URL elsewhere",
+                    directory.display()
+                ));
+            }
+            if !file.exists() && !url.contains("mode=rwc") {
+                return Err(format!(
+                    "the SQLite file {path} does not exist: add ?mode=rwc to DATABASE_URL to create it"
+                ));
+            }
+        }
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        if let Some(address) = postgres_address(url) {
+            let reach = tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(&address)).await;
+            match reach {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    return Err(format!(
+                        "PostgreSQL at {address} cannot be reached ({e}): is it running, and is DATABASE_URL's host and port right?"
+                    ));
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "PostgreSQL at {address} did not answer within 3 s: is the address right, or a firewall in the way?"
+                    ));
+                }
+            }
+        }
+    } else {
+        let scheme = url.split(':').next().unwrap_or_default();
+        return Err(format!("{scheme:?} is not a database this service runs on; {shape}"));
+    }
+    connect(url).await.map_err(|e| {
+        let cause = e.to_string();
+        if cause.contains("file is not a database") {
+            format!("{url} is not an SQLite database ({cause}): point DATABASE_URL at the service's database file")
+        } else if cause.contains("password authentication failed") || cause.contains("does not exist") {
+            format!("PostgreSQL refused {url}: {cause}")
+        } else {
+            format!("cannot open the database {url}: {cause}")
+        }
+    })
+}
+
+/// `host:port` of a TCP PostgreSQL URL (none for a Unix socket).
+fn postgres_address(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host_port.is_empty() || host_port.starts_with('%') {
+        return None;
+    }
+    let has_port =
+        host_port.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) && !host_port.ends_with(']');
+    Some(if has_port { host_port.to_string() } else { format!("{host_port}:5432") })
+}
+
 /// A second pool of at most `connections` over the database `url` names, already migrated.
 pub async fn open(url: &str, connections: u32) -> Result<DatabaseConnection, DbErr> {
     Database::connect(options(url, connections)).await

@@ -138,7 +138,15 @@ async fn operations_refuse_missing_malformed_and_forged_credentials() {
     for auth in [Auth::None, Auth::Bearer("not-a-jwt"), Auth::Bearer(&forged), Auth::ApiKey("ck_unknown")] {
         let res = app.list_products(auth, &[]).await;
         assert_eq!((res.status, res.code()), (401, "unauthorized"), "{auth:?}");
+        // RFC 9110 §11.6.1 and RFC 6750 §3: the challenge, and why a presented bearer token failed.
+        let challenge = match auth {
+            Auth::Bearer(_) => r#"Bearer realm="commerce", error="invalid_token""#,
+            _ => r#"Bearer realm="commerce""#,
+        };
+        assert_eq!(res.header("www-authenticate"), Some(challenge), "{auth:?}");
     }
+    let login = app.login(json!({"tenant": "demo", "email": "admin@example.com", "password": "wrong-password"})).await;
+    assert_eq!((login.status, login.header("www-authenticate")), (401, Some(r#"Bearer realm="commerce""#)));
 }
 
 #[tokio::test]

@@ -238,6 +238,8 @@ async fn orders_and_customers_are_idempotent_too() {
     let first = app.call_with_headers("createCustomer", auth, &[], &[], body(), &headers).await;
     let again = app.call_with_headers("createCustomer", auth, &[], &[], body(), &headers).await;
     assert_eq!((first.status, again.status, &again.body), (201, 201, &first.body));
+    // The replay answers the created resource's ETag, as the first answer did.
+    assert_eq!((first.header("etag"), again.header("etag")), (Some("\"1\""), Some("\"1\"")));
 
     let product = app.product(&token, "ORD-1", json!({"stock": 5})).await;
     let order = json!({"customerId": first.body["id"], "items": [{"productId": product["id"], "quantity": 2}], "shippingAddress": crate::helpers::address()});

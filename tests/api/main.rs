@@ -18,4 +18,5 @@ mod limits;
 mod orders;
 mod products;
 mod representative;
+mod startup;
 mod statuses;

@@ -33,6 +33,19 @@ async fn create_answers_201_with_the_product_and_its_location() {
     let fetched = app.get_product(Auth::Bearer(&token), &id(&res.body)).await;
     assert_eq!(fetched.status, 200);
     assert_eq!(fetched.body, res.body, "a read returns exactly what the create answered");
+    // The 201 carries the new version's ETag: a client can update safely without a read first.
+    assert_eq!(res.header("etag"), fetched.header("etag"));
+    let changed = app
+        .call_with_headers(
+            "updateProduct",
+            Auth::Bearer(&token),
+            &[("productId", &id(&res.body))],
+            &[],
+            Some(json!({"stock": 7}).into()),
+            &[("If-Match", res.header("etag").unwrap())],
+        )
+        .await;
+    assert_eq!(changed.status, 200);
 }
 
 #[tokio::test]

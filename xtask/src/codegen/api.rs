@@ -301,6 +301,10 @@ pub fn render(spec: &Spec, models: &mut Models<'_>, trait_name: &str) -> Result<
             call_args.push("accept".to_string());
         }
 
+        // The request itself only when the glue reads it (the document's check, `Accept`).
+        if !prelude.contains("req)") {
+            glue_args.retain(|arg| arg != "req: &poem::Request");
+        }
         let summary = op.op.get("summary").and_then(Value::as_str);
         let description = op.op.get("description").and_then(Value::as_str);
         let title = format!(
@@ -453,8 +457,8 @@ fn typed_layer_checks(spec: &Spec, schema: &Value) -> bool {
     let scalar = |s: &Value| {
         s.as_object().is_some_and(|o| {
             o.iter().all(|(k, v)| match k.as_str() {
-                "type" | "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" | "minLength" | "maxLength"
-                | "pattern" => true,
+                "type" | "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" | "minLength"
+                | "maxLength" | "pattern" => true,
                 "format" => v.as_str().is_some_and(|f| TYPED_FORMATS.contains(&f)),
                 "enum" => v.as_array().is_some_and(|m| m.iter().all(Value::is_string)),
                 other => ANNOTATIONS.contains(&other),
@@ -473,7 +477,9 @@ fn typed_layer_checks(spec: &Spec, schema: &Value) -> bool {
             })
         });
         let list_ok = flat.as_object().is_some_and(|o| {
-            o.keys().all(|k| matches!(k.as_str(), "type" | "items" | "minItems" | "maxItems") || ANNOTATIONS.contains(&k.as_str()))
+            o.keys().all(|k| {
+                matches!(k.as_str(), "type" | "items" | "minItems" | "maxItems") || ANNOTATIONS.contains(&k.as_str())
+            })
         });
         return item_ok && list_ok;
     }
@@ -656,13 +662,8 @@ fn response_enum(
             let required = h.get("required").and_then(Value::as_bool).unwrap_or(false);
             let field_ty = if required { ty.ty.clone() } else { format!("Option<{}>", ty.ty) };
             if h.get("x-middleware").and_then(Value::as_bool) == Some(true) {
-                // Set on every response by the service's middleware, not by handlers: documented on
-                // the variant, with no field for a handler to fill.
-                if required {
-                    return bail(format!(
-                        "{header_at}/x-middleware: a required header cannot be left to middleware; handlers must set it"
-                    ));
-                }
+                // Set by the service's middleware, not by handlers: documented on the variant, with
+                // no field for a handler to fill (the contract checks still demand a required one).
                 oai.push(format!("header(name = {}, ty = {})", lit(header), lit(&field_ty)));
                 continue;
             }
