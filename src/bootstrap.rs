@@ -32,15 +32,19 @@ pub async fn first_start(db: &DatabaseConnection, config: &Config) -> Result<Opt
     Ok(Some(FirstStart { admin_email: config.admin_email.clone(), admin_password: generated }))
 }
 
-/// `count` generated products (`SEED-00001`, ...) across every category, for load tests and demos.
-pub fn generated_products(count: usize) -> Vec<NewProduct> {
+/// The sku prefix of generated products.
+pub const SEED_SKU_PREFIX: &str = "SEED-";
+
+/// `count` generated products numbered from `first` (`SEED-00001`, ...) across every category, for
+/// load tests and demos.
+pub fn generated_products(first: u64, count: u64) -> Vec<NewProduct> {
     const CATEGORIES: [&str; 5] = ["footwear", "apparel", "accessories", "electronics", "home"];
-    (1..=count)
+    (first..first + count)
         .map(|i| NewProduct {
-            sku: format!("SEED-{i:05}"),
+            sku: format!("{SEED_SKU_PREFIX}{i:05}"),
             name: format!("Seeded product {i}"),
             description: format!("Generated product number {i}, for load tests and demos."),
-            category: CATEGORIES[i % CATEGORIES.len()].into(),
+            category: CATEGORIES[(i % CATEGORIES.len() as u64) as usize].into(),
             price: 100 + (i as i64 * 37) % 50_000,
             currency: "USD".into(),
             stock: 1_000_000,

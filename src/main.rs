@@ -50,7 +50,14 @@ enum Command {
         tenant: String,
         /// How many products (skus SEED-00001, ...).
         #[arg(long, default_value_t = 1000)]
-        products: usize,
+        products: u64,
+        /// The number of the first sku; by default the one after the tenant's highest, so a rerun
+        /// adds more.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        first: Option<u64>,
+        /// Skip skus the tenant already has instead of refusing the run.
+        #[arg(long)]
+        skip_existing: bool,
         /// Email of the admin created in tenant `demo` if the database is new.
         #[arg(long, env = "COMMERCE_ADMIN_EMAIL", default_value = "admin@example.com")]
         admin_email: String,
@@ -71,6 +78,13 @@ enum Command {
     ///
     /// Example: `commerce contract --base-url http://127.0.0.1:8080 --config schemathesis.toml --report junit`
     Contract(Box<commerce_contract::Args>),
+    /// Print a shell completion script.
+    ///
+    /// Example: `commerce completions bash > ~/.local/share/bash-completion/completions/commerce`
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand)]
@@ -91,14 +105,40 @@ enum TenantCommand {
         #[arg(long, default_value = "standard", value_parser = parse_plan)]
         plan: Plan,
     },
+    /// List the tenants.
+    List(Database),
 }
 
 #[derive(Subcommand)]
 enum UserCommand {
     /// Create a user. The password comes from COMMERCE_USER_PASSWORD, or is asked for.
     ///
-    /// Example: `COMMERCE_USER_PASSWORD=... commerce user create --tenant acme --email ops@acme.test --role staff`
+    /// Example: `COMMERCE_USER_PASSWORD=a-long-password commerce user create --tenant acme --email ops@acme.test --role staff`
     Create(UserCreate),
+    /// List a tenant's users.
+    List(InTenant),
+    /// Replace a user's password (from COMMERCE_USER_PASSWORD, or asked for) and end the user's sessions.
+    ///
+    /// Example: `commerce user set-password --tenant acme --email ops@acme.test`
+    SetPassword {
+        #[command(flatten)]
+        user: InTenant,
+        #[arg(long)]
+        email: String,
+        /// The password; prefer the prompt, which keeps it out of the shell history.
+        #[arg(long = "password", env = "COMMERCE_USER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+}
+
+/// The database and a tenant in it.
+#[derive(Args)]
+struct InTenant {
+    #[command(flatten)]
+    database: Database,
+    /// The tenant's slug.
+    #[arg(long)]
+    tenant: String,
 }
 
 #[derive(Args)]
@@ -132,14 +172,17 @@ enum ApiKeyCommand {
         /// What the key is for.
         #[arg(long)]
         name: String,
-        /// Comma-separated permissions, e.g. products:read,products:write,orders:read.
+        /// Comma-separated permissions: products:read, products:write, orders:read, orders:write,
+        /// customers:read, customers:write.
         #[arg(long, value_delimiter = ',', required = true)]
         scopes: Vec<String>,
         /// Rate-limit plan: standard (1000/min) or enterprise (10000/min).
         #[arg(long, default_value = "standard", value_parser = parse_plan)]
         plan: Plan,
     },
-    /// Revoke an API key by id; it stops working at once.
+    /// List a tenant's API keys (ids, names, scopes; never the keys), revoked ones included.
+    List(InTenant),
+    /// Revoke an API key by id (see `api-key list`); it stops working at once.
     ///
     /// Example: `commerce api-key revoke --id 0193a5b0-7f3e-7c2a-9a41-5d2f8e6b1c01`
     Revoke {
@@ -183,13 +226,24 @@ async fn main() -> std::process::ExitCode {
         Command::Migrate(database) => {
             store::open_database(&database.database_url).await.map(|_| eprintln!("migrations applied"))
         }
-        Command::Seed { database, tenant, products, admin_email, admin_password } => {
+        Command::Seed { database, tenant, products, first, skip_existing, admin_email, admin_password } => {
             let config = Config { admin_email, admin_password, ..Config::for_database(database.database_url) };
-            seed(&config, &tenant, products).await
+            let existing =
+                if skip_existing { store::products::Existing::Skip } else { store::products::Existing::Refuse };
+            seed(&config, &tenant, products, first, existing).await
         }
         Command::Tenant(command) => tenant(command).await,
-        Command::User(UserCommand::Create(args)) => create_user(args).await,
+        Command::User(command) => user(command).await,
         Command::ApiKey(command) => api_key(command).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "commerce",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -233,72 +287,168 @@ fn announce(first: &commerce::bootstrap::FirstStart) {
     }
 }
 
-async fn seed(config: &Config, tenant: &str, products: usize) -> Result<(), String> {
+async fn seed(
+    config: &Config,
+    tenant: &str,
+    products: u64,
+    first: Option<u64>,
+    existing: store::products::Existing,
+) -> Result<(), String> {
     let db = store::open_database(&config.database_url).await?;
     // A first start creates tenant `demo` (and its admin) when the database is empty.
     if let Some(first) = commerce::bootstrap::first_start(&db, config).await.map_err(|e| e.to_string())? {
         announce(&first);
     }
-    let tenant = store::tenants::find_tenant(&db, tenant)
+    let tenant = find_tenant(&db, tenant).await?;
+    let prefix = commerce::bootstrap::SEED_SKU_PREFIX;
+    let first = match first {
+        Some(first) => first,
+        None => store::products::highest_numbered_sku(&db, tenant.id, prefix).await.map_err(|e| e.to_string())? + 1,
+    };
+    let wanted = commerce::bootstrap::generated_products(first, products);
+    let created = store::products::create_many(&db, tenant.id, wanted, existing).await.map_err(|e| match e {
+        commerce::error::AppError::Conflict { detail, .. } => format!(
+            "{detail} in tenant {}: nothing from that batch was written; pass --skip-existing to skip such skus, \
+             or leave out --first to continue after the highest",
+            tenant.slug
+        ),
+        e => e.to_string(),
+    })?;
+    let last = first + products.saturating_sub(1);
+    println!("created {created} products in tenant {} ({prefix}{first:05} to {prefix}{last:05})", tenant.slug);
+    Ok(())
+}
+
+async fn find_tenant(db: &sea_orm::DatabaseConnection, slug: &str) -> Result<store::entities::tenant::Model, String> {
+    store::tenants::find_tenant(db, slug)
         .await
         .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no tenant {tenant}"))?;
-    let created = store::products::create_many(&db, tenant.id, commerce::bootstrap::generated_products(products))
-        .await
-        .map_err(|e| e.to_string())?;
-    println!("created {created} products in tenant {}", tenant.slug);
+        .ok_or_else(|| format!("no tenant {slug} (see `commerce tenant list`)"))
+}
+
+fn timestamp(at: &chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Prints rows as columns aligned under their headings.
+fn table<const N: usize>(headings: [&str; N], rows: Vec<[String; N]>) {
+    let mut widths = headings.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(headings.to_vec());
+    for row in &rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+async fn tenant(command: TenantCommand) -> Result<(), String> {
+    match command {
+        TenantCommand::Create { database, slug, name, plan } => {
+            let db = store::open_database(&database.database_url).await?;
+            let tenant = store::tenants::create_tenant(&db, &slug, &name, plan).await.map_err(|e| e.to_string())?;
+            println!("created tenant {} ({}) on the {} plan", tenant.slug, tenant.id, plan.as_str());
+        }
+        TenantCommand::List(database) => {
+            let db = store::open_database(&database.database_url).await?;
+            let tenants = store::tenants::list_tenants(&db).await.map_err(|e| e.to_string())?;
+            let rows =
+                tenants.into_iter().map(|t| [t.slug, t.name, t.plan, t.id.to_string(), timestamp(&t.created_at)]);
+            table(["SLUG", "NAME", "PLAN", "ID", "CREATED"], rows.collect());
+        }
+    }
     Ok(())
 }
 
-async fn tenant(TenantCommand::Create { database, slug, name, plan }: TenantCommand) -> Result<(), String> {
-    let db = store::open_database(&database.database_url).await?;
-    let tenant = store::tenants::create_tenant(&db, &slug, &name, plan).await.map_err(|e| e.to_string())?;
-    println!("created tenant {} ({}) on the {} plan", tenant.slug, tenant.id, plan.as_str());
-    Ok(())
-}
-
-async fn create_user(args: UserCreate) -> Result<(), String> {
-    let password = match args.password {
+/// The password given, or asked for; at least 8 characters.
+fn new_password(given: Option<String>, email: &str) -> Result<String, String> {
+    let password = match given {
         Some(password) => password,
-        None => rpassword::prompt_password(format!("password for {}: ", args.email))
+        None => rpassword::prompt_password(format!("password for {email}: "))
             .map_err(|e| format!("cannot read the password (set COMMERCE_USER_PASSWORD): {e}"))?,
     };
     if password.chars().count() < 8 {
         return Err("the password must have at least 8 characters".into());
     }
-    let db = store::open_database(&args.database.database_url).await?;
-    let tenant = store::tenants::find_tenant(&db, &args.tenant)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no tenant {}", args.tenant))?;
-    let user = store::tenants::create_user(&db, tenant.id, &args.email, &password, args.role)
-        .await
-        .map_err(|e| e.to_string())?;
-    println!("created {} user {} ({}) in tenant {}", args.role.as_str(), user.email, user.id, tenant.slug);
+    Ok(password)
+}
+
+async fn user(command: UserCommand) -> Result<(), String> {
+    match command {
+        UserCommand::Create(args) => {
+            let password = new_password(args.password, &args.email)?;
+            let db = store::open_database(&args.database.database_url).await?;
+            let tenant = find_tenant(&db, &args.tenant).await?;
+            let user = store::tenants::create_user(&db, tenant.id, &args.email, &password, args.role)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("created {} user {} ({}) in tenant {}", args.role.as_str(), user.email, user.id, tenant.slug);
+        }
+        UserCommand::List(InTenant { database, tenant }) => {
+            let db = store::open_database(&database.database_url).await?;
+            let tenant = find_tenant(&db, &tenant).await?;
+            let users = store::tenants::list_users(&db, tenant.id).await.map_err(|e| e.to_string())?;
+            let rows = users.into_iter().map(|u| [u.email, u.role, u.id.to_string(), timestamp(&u.created_at)]);
+            table(["EMAIL", "ROLE", "ID", "CREATED"], rows.collect());
+        }
+        UserCommand::SetPassword { user: InTenant { database, tenant }, email, password } => {
+            let password = new_password(password, &email)?;
+            let db = store::open_database(&database.database_url).await?;
+            let tenant = find_tenant(&db, &tenant).await?;
+            let user = store::tenants::find_user(&db, tenant.id, &email)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no user {email} in tenant {} (see `commerce user list`)", tenant.slug))?;
+            let ended = store::tenants::set_password(&db, &user, &password).await.map_err(|e| e.to_string())?;
+            println!("set the password of {} in tenant {}; ended {ended} session(s)", user.email, tenant.slug);
+        }
+    }
     Ok(())
 }
 
 async fn api_key(command: ApiKeyCommand) -> Result<(), String> {
     let database = match &command {
-        ApiKeyCommand::Create { database, .. } | ApiKeyCommand::Revoke { database, .. } => database,
+        ApiKeyCommand::Create { database, .. }
+        | ApiKeyCommand::Revoke { database, .. }
+        | ApiKeyCommand::List(InTenant { database, .. }) => database,
     };
     let db = store::open_database(&database.database_url).await?;
     match command {
         ApiKeyCommand::Create { tenant, name, scopes, plan, .. } => {
             let scopes = tokens::parse_scopes(scopes.iter().map(String::as_str))?;
-            let tenant = store::tenants::find_tenant(&db, &tenant)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("no tenant {tenant}"))?;
+            let tenant = find_tenant(&db, &tenant).await?;
             let (key, secret) = store::tenants::create_api_key(&db, tenant.id, &name, &scopes, plan)
                 .await
                 .map_err(|e| e.to_string())?;
             eprintln!("created API key {} ({name}) for tenant {}; it is shown once:", key.id, tenant.slug);
             println!("{secret}");
         }
+        ApiKeyCommand::List(InTenant { tenant, .. }) => {
+            let tenant = find_tenant(&db, &tenant).await?;
+            let keys = store::tenants::list_api_keys(&db, tenant.id).await.map_err(|e| e.to_string())?;
+            let rows = keys.into_iter().map(|k| {
+                let scopes = k.scopes.as_array().map(|s| s.iter().filter_map(|s| s.as_str()).collect::<Vec<_>>());
+                let state = k.revoked_at.map_or("live".to_string(), |at| format!("revoked {}", timestamp(&at)));
+                [
+                    k.id.to_string(),
+                    k.name,
+                    scopes.unwrap_or_default().join(","),
+                    k.plan,
+                    timestamp(&k.created_at),
+                    state,
+                ]
+            });
+            table(["ID", "NAME", "SCOPES", "PLAN", "CREATED", "STATE"], rows.collect());
+        }
         ApiKeyCommand::Revoke { id, .. } => {
             if !store::tenants::revoke_api_key(&db, id).await.map_err(|e| e.to_string())? {
-                return Err(format!("no live API key {id}"));
+                return Err(format!("no live API key {id} (see `commerce api-key list --tenant ...`)"));
             }
             println!("revoked API key {id}");
         }

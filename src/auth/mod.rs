@@ -53,7 +53,10 @@ impl FromStr for Permission {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| format!("unknown permission {s:?}"))
+        Self::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| {
+            let valid = Self::ALL.map(Self::as_str).join(", ");
+            format!("unknown permission {s:?}; the permissions are {valid}")
+        })
     }
 }
 

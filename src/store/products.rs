@@ -126,16 +126,67 @@ pub async fn create(
     Ok(created)
 }
 
-/// Creates many products at once (in batches), for seeding; a taken sku fails the batch.
-pub async fn create_many(db: &DatabaseConnection, tenant_id: Uuid, products: Vec<NewProduct>) -> Result<u64, AppError> {
+/// What seeding does with a sku the tenant already has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    Refuse,
+    Skip,
+}
+
+/// Creates many products at once (in batches of 500, each in one statement), for seeding. A sku the
+/// tenant already has is refused by name before its batch is written, or skipped; returns how many
+/// were created.
+pub async fn create_many(
+    db: &DatabaseConnection,
+    tenant_id: Uuid,
+    products: Vec<NewProduct>,
+    existing: Existing,
+) -> Result<u64, AppError> {
     let now = super::now();
     let mut created = 0;
     for chunk in products.chunks(500) {
-        let rows = chunk.iter().cloned().map(|new| new_row(tenant_id, new, now));
-        product::Entity::insert_many(rows).exec(db).await.map_err(|e| map_unique(e, "(seed)"))?;
-        created += chunk.len() as u64;
+        let taken: std::collections::HashSet<String> = product::Entity::find()
+            .select_only()
+            .column(Column::Sku)
+            .filter(Column::TenantId.eq(tenant_id))
+            .filter(Column::DeletedAt.is_null())
+            .filter(Column::Sku.is_in(chunk.iter().map(|p| p.sku.as_str())))
+            .into_tuple::<String>()
+            .all(db)
+            .await?
+            .into_iter()
+            .collect();
+        if existing == Existing::Refuse
+            && let Some(first) = chunk.iter().find(|p| taken.contains(&p.sku))
+        {
+            return Err(sku_taken(&first.sku));
+        }
+        let rows: Vec<_> =
+            chunk.iter().filter(|p| !taken.contains(&p.sku)).cloned().map(|new| new_row(tenant_id, new, now)).collect();
+        let Some(first) = rows.first().map(|r| r.sku.clone().unwrap()) else { continue };
+        let count = rows.len() as u64;
+        product::Entity::insert_many(rows).exec(db).await.map_err(|e| map_unique(e, &first))?;
+        created += count;
     }
     Ok(created)
+}
+
+/// The highest number `n` among the tenant's live skus `{prefix}n`, or 0.
+pub async fn highest_numbered_sku(db: &DatabaseConnection, tenant_id: Uuid, prefix: &str) -> Result<u64, AppError> {
+    // Numbers are zero-padded to at least five digits, so the longest, then greatest, is the highest.
+    let skus: Vec<String> = product::Entity::find()
+        .select_only()
+        .column(Column::Sku)
+        .filter(Column::TenantId.eq(tenant_id))
+        .filter(Column::DeletedAt.is_null())
+        .filter(Expr::col(Column::Sku).like(LikeExpr::new(format!("{}%", escape_like(prefix))).escape('\\')))
+        .order_by(Expr::cust("LENGTH(sku)"), Order::Desc)
+        .order_by(Column::Sku, Order::Desc)
+        .limit(50)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(skus.iter().filter_map(|s| s.strip_prefix(prefix)?.parse::<u64>().ok()).max().unwrap_or(0))
 }
 
 /// The live product `id` of the tenant.

@@ -1,6 +1,9 @@
 //! Tenants, users, API keys and deployment settings.
 
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, SqlErr};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, SqlErr,
+    TransactionTrait,
+};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -39,6 +42,46 @@ pub async fn create_tenant(
 
 pub async fn find_tenant(db: &DatabaseConnection, slug: &str) -> Result<Option<tenant::Model>, AppError> {
     Ok(tenant::Entity::find().filter(tenant::Column::Slug.eq(slug)).one(db).await?)
+}
+
+/// Every tenant, oldest first.
+pub async fn list_tenants(db: &DatabaseConnection) -> Result<Vec<tenant::Model>, AppError> {
+    Ok(tenant::Entity::find().order_by_asc(tenant::Column::CreatedAt).order_by_asc(tenant::Column::Id).all(db).await?)
+}
+
+/// The tenant's users, oldest first.
+pub async fn list_users(db: &DatabaseConnection, tenant_id: Uuid) -> Result<Vec<user::Model>, AppError> {
+    Ok(user::Entity::find()
+        .filter(user::Column::TenantId.eq(tenant_id))
+        .order_by_asc(user::Column::CreatedAt)
+        .order_by_asc(user::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// The tenant's API keys, revoked ones included, oldest first.
+pub async fn list_api_keys(db: &DatabaseConnection, tenant_id: Uuid) -> Result<Vec<api_key::Model>, AppError> {
+    Ok(api_key::Entity::find()
+        .filter(api_key::Column::TenantId.eq(tenant_id))
+        .order_by_asc(api_key::Column::CreatedAt)
+        .order_by_asc(api_key::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// Replaces a user's password and ends every session the user has (a reset must lock out whoever
+/// knew the old one); returns how many sessions were ended.
+pub async fn set_password(db: &DatabaseConnection, user: &user::Model, password: &str) -> Result<usize, AppError> {
+    let hash = password::hash(password);
+    let txn = db.begin().await?;
+    user::Entity::update_many()
+        .col_expr(user::Column::PasswordHash, hash.into())
+        .filter(user::Column::Id.eq(user.id))
+        .exec(&txn)
+        .await?;
+    let ended = super::tokens::end_user_sessions(&txn, user).await?;
+    txn.commit().await?;
+    Ok(ended)
 }
 
 pub async fn get_tenant(db: &DatabaseConnection, id: Uuid) -> Result<Option<tenant::Model>, AppError> {

@@ -2,7 +2,9 @@
 //! session is a refresh-token family: logout with any of its access tokens, or the reuse of one of
 //! its refresh tokens, ends it, refusing every token issued in it.
 
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+};
 use uuid::Uuid;
 
 use super::entities::{refresh_token, revoked_session, user};
@@ -103,6 +105,25 @@ async fn end_session(db: &impl sea_orm::ConnectionTrait, tenant_id: Uuid, sessio
     .exec(db)
     .await?;
     Ok(())
+}
+
+/// Ends every session of `user` that may still be live (one with a refresh token not yet expired);
+/// returns how many.
+pub async fn end_user_sessions(db: &impl sea_orm::ConnectionTrait, user: &user::Model) -> Result<usize, AppError> {
+    let sessions: Vec<Uuid> = refresh_token::Entity::find()
+        .select_only()
+        .column(refresh_token::Column::FamilyId)
+        .distinct()
+        .filter(refresh_token::Column::UserId.eq(user.id))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .filter(refresh_token::Column::ExpiresAt.gt(super::now()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    for &session in &sessions {
+        end_session(db, user.tenant_id, session).await?;
+    }
+    Ok(sessions.len())
 }
 
 /// Logs a session out: ends it (see [`end_session`]).

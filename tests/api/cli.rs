@@ -76,7 +76,11 @@ async fn the_cli_refuses_bad_input_with_a_message() {
         None,
     );
     assert!(!unknown_scope.status.success());
-    assert!(String::from_utf8_lossy(&unknown_scope.stderr).contains("unknown permission \"products:delete\""));
+    let message = String::from_utf8_lossy(&unknown_scope.stderr);
+    assert!(message.contains("unknown permission \"products:delete\""), "{message}");
+    assert!(
+        message.contains("products:read, products:write, orders:read, orders:write, customers:read, customers:write")
+    );
 
     let no_tenant = commerce(
         &database,
@@ -100,22 +104,110 @@ async fn the_cli_refuses_bad_input_with_a_message() {
     assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8 characters"));
 }
 
-#[tokio::test]
-async fn seed_adds_generated_products_to_a_tenant() {
-    let database = TestDatabase::new().await;
+fn seed(database: &TestDatabase, args: &[&str]) -> Output {
     let mut seed = Command::new(env!("CARGO_BIN_EXE_commerce"));
-    seed.args(["seed", "--products", "25"])
+    seed.arg("seed")
+        .args(args)
         .env("DATABASE_URL", &database.url)
         .env("COMMERCE_SEED_DEMO", "false")
         .env("COMMERCE_ADMIN_PASSWORD", crate::helpers::ADMIN_PASSWORD)
         .env("RUST_LOG", "error");
-    assert!(stdout(&seed.output().unwrap()).contains("created 25 products in tenant demo"));
+    seed.output().unwrap()
+}
+
+#[tokio::test]
+async fn seed_adds_generated_products_and_can_be_rerun() {
+    let database = TestDatabase::new().await;
+    let first = stdout(&seed(&database, &["--products", "25"]));
+    assert!(first.contains("created 25 products in tenant demo (SEED-00001 to SEED-00025)"), "{first}");
+    let again = stdout(&seed(&database, &["--products", "25"]));
+    assert!(
+        again.contains("created 25 products in tenant demo (SEED-00026 to SEED-00050)"),
+        "a rerun adds more: {again}"
+    );
+
+    let clash = seed(&database, &["--products", "5", "--first", "48"]);
+    let message = String::from_utf8_lossy(&clash.stderr);
+    assert!(!clash.status.success());
+    assert!(message.contains("sku SEED-00048 already exists in tenant demo"), "the sku is named: {message}");
+    assert!(message.contains("--skip-existing"), "the remedy is named: {message}");
+    let skipped = stdout(&seed(&database, &["--products", "5", "--first", "48", "--skip-existing"]));
+    assert!(skipped.contains("created 2 products"), "SEED-00051 and 52 only: {skipped}");
+
     let app = spawn_app_on(database).await;
     let token = app.admin_token().await;
-
     let listed = app.list_products(Auth::Bearer(&token), &[("search", "seeded product")]).await;
+    assert_eq!(listed.body["pagination"]["total"], 52, "nothing of the refused run was written");
+}
 
-    assert_eq!(listed.body["pagination"]["total"], 25);
+#[tokio::test]
+async fn tenants_users_and_keys_are_listed_and_a_password_reset_ends_the_user_s_sessions() {
+    let database = TestDatabase::new().await;
+    stdout(&commerce(&database, &["tenant", "create", "--slug", "acme", "--name", "Acme Inc."], None));
+    stdout(&commerce(
+        &database,
+        &["user", "create", "--tenant", "acme", "--email", "ops@acme.test", "--role", "staff"],
+        Some("ops-password-1"),
+    ));
+    commerce(&database, &["api-key", "create", "--tenant", "acme", "--name", "erp", "--scopes", "orders:read"], None);
+    let tenants = stdout(&commerce(&database, &["tenant", "list"], None));
+    assert!(tenants.starts_with("SLUG"), "{tenants}");
+    assert!(tenants.lines().any(|l| l.starts_with("acme ") && l.contains("Acme Inc.") && l.contains("standard")));
+    let users = stdout(&commerce(&database, &["user", "list", "--tenant", "acme"], None));
+    assert!(users.lines().any(|l| l.starts_with("ops@acme.test") && l.contains("staff")), "{users}");
+    let keys = stdout(&commerce(&database, &["api-key", "list", "--tenant", "acme"], None));
+    let row = keys.lines().find(|l| l.contains(" erp ")).unwrap_or_else(|| panic!("{keys}"));
+    assert!(row.contains("orders:read") && row.ends_with("live"), "{row}");
+    assert!(!keys.contains("ck_"), "a key's secret is never listed");
+    let id = row.split_whitespace().next().unwrap();
+    stdout(&commerce(&database, &["api-key", "revoke", "--id", id], None));
+    let keys = stdout(&commerce(&database, &["api-key", "list", "--tenant", "acme"], None));
+    assert!(keys.lines().any(|l| l.starts_with(id) && l.contains("revoked 20")), "{keys}");
+
+    let app = spawn_app_on(database).await;
+    let login =
+        app.login(serde_json::json!({"tenant": "acme", "email": "ops@acme.test", "password": "ops-password-1"})).await;
+    assert_eq!(login.status, 200);
+    let access = login.body["accessToken"].as_str().unwrap().to_string();
+    let refresh = login.body["refreshToken"].as_str().unwrap().to_string();
+
+    let reset = stdout(&commerce(
+        app.database(),
+        &["user", "set-password", "--tenant", "acme", "--email", "ops@acme.test"],
+        Some("ops-password-2"),
+    ));
+    assert!(reset.contains("ended 1 session(s)"), "{reset}");
+
+    let old =
+        app.login(serde_json::json!({"tenant": "acme", "email": "ops@acme.test", "password": "ops-password-1"})).await;
+    assert_eq!(old.status, 401, "the old password stops working");
+    app.token_for("acme", "ops@acme.test", "ops-password-2").await;
+    assert_eq!(app.refresh_token(&refresh).await.status, 401, "the old session's refresh token is refused");
+    // A running instance learns of ended sessions within its reload interval.
+    let mut status = 0;
+    for _ in 0..40 {
+        status = app.list_products(Auth::Bearer(&access), &[]).await.status;
+        if status == 401 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 401, "the old session's access token is refused");
+
+    let missing = commerce(
+        app.database(),
+        &["user", "set-password", "--tenant", "acme", "--email", "nobody@acme.test"],
+        Some("ops-password-3"),
+    );
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no user nobody@acme.test in tenant acme"));
+}
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let script = help(&["completions", shell]);
+        assert!(script.contains("set-password") && script.contains("database-url"), "{shell}: {script}");
+    }
 }
 
 #[tokio::test]
