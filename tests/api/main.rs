@@ -17,6 +17,7 @@ mod instances;
 mod limits;
 mod orders;
 mod products;
+mod readme;
 mod representative;
 mod startup;
 mod statuses;
