@@ -45,15 +45,16 @@ impl App {
             );
         }
         let limits = ratelimit::RateLimits::new(config.rate_limit_standard, config.rate_limit_enterprise);
+        let metrics = Arc::new(http::metrics::Metrics::default());
         let handlers = Arc::new(Handlers {
-            orders: store::desk::OrderDesk::start(db.clone(), &config.database_url),
+            orders: store::desk::OrderDesk::start(db.clone(), &config.database_url, metrics.desk_batch_sizes.clone()),
             db,
             keys: JwtKeys::new(&secret),
             spec: Arc::new(ApiDocument::load()),
             limits: Arc::new(limits),
-            metrics: Arc::default(),
+            products: Arc::new(api::cache::ProductCache::counting(metrics.cache.clone())),
+            metrics,
             revocations: Arc::default(),
-            products: Arc::default(),
             idempotency_lease: std::time::Duration::from_millis(config.request_timeout_ms)
                 + std::time::Duration::from_secs(2),
             failed_auth: Arc::new(ratelimit::FailedAuth::new(config.rate_limit_unauthenticated)),

@@ -2184,7 +2184,23 @@ impl<H: CommerceApi> Routes<H> {
 
     /// Prometheus metrics
     ///
-    /// Requests by operationId and status (`commerce_http_requests_total`) and a latency histogram by operationId (`commerce_http_request_duration_seconds`), in the Prometheus text format, for a scraper on the internal network. It carries no tenant data, only counts per operation.
+    /// This instance's metrics in the Prometheus text format, for a scraper on the internal network.
+    /// They carry no tenant data, only counts per operation.
+    ///
+    /// - `commerce_http_requests_total{operation, status}`: requests answered, by operationId
+    ///  (`unmatched` for no operation) and status.
+    /// - `commerce_http_request_duration_seconds{operation}`: a histogram of the time from receiving
+    ///  a request to answering it.
+    /// - `commerce_order_desk_batch_size`: a histogram of the orders created per order-desk
+    ///  transaction (orders arriving together share one).
+    /// - `commerce_product_cache_total{cache, outcome}`: product-cache lookups, by cache (`product`
+    ///  for single products, `list` for listing pages) and outcome (`hit`, `miss`).
+    /// - `commerce_db_pool_connections{state}` (`in_use`, `idle`) and
+    ///  `commerce_db_pool_max_connections`: the database pool; requests wait for a connection
+    ///  while `in_use` is at the maximum.
+    /// - `commerce_build_info{version, api_version}`: the service's version and the API version.
+    /// - `process_resident_memory_bytes`, `process_cpu_seconds_total`, `process_open_fds`,
+    ///  `process_threads`, `process_start_time_seconds`: the process (on Linux).
     #[oai(path = "/metrics", method = "get", operation_id = "metrics", tag = "Tag::Operations")]
     async fn metrics(&self) -> poem::Result<MetricsResponse> {
         self.0.metrics().await

@@ -17,7 +17,7 @@ pub const TITLE: &str = "Commerce API";
 /// `info.version` of the spec.
 pub const VERSION: &str = "2.4.0";
 /// SHA-256 of the spec file this code was generated from.
-pub const SPEC_SHA256: &str = "59cadf99c1637cb964d5519a6611e19e8611f12d4afbe0c7ea4bd457a94b4e02";
+pub const SPEC_SHA256: &str = "38a102b6c46555a5ec1f59a3131a9a9ec86d703ee5aa50c26e72be3533669800";
 
 /// The document as the generator read it: OpenAPI 3.1 JSON, whatever version and files it was
 /// written in.

@@ -19,7 +19,10 @@ pub async fn login(app: &Handlers, body: LoginRequest) -> Result<LoginResponse, 
     let attempt = Attempt::new(&body.tenant, &body.email, context::current().client);
     store::throttles::check(&app.db, &attempt).await?;
     let user = match store::tenants::find_tenant(&app.db, &body.tenant).await? {
-        Some(tenant) => store::tenants::find_user(&app.db, tenant.id, &body.email).await?,
+        Some(tenant) => {
+            context::record_tenant(tenant.id);
+            store::tenants::find_user(&app.db, tenant.id, &body.email).await?
+        }
         None => None,
     };
     // An unknown user costs the same time as a wrong password.

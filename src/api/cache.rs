@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use commerce_runtime::Bytes;
 use uuid::Uuid;
 
+use crate::http::metrics::CacheCounters;
 use crate::store::products::ProductQuery;
 
 /// How long a cached entry may be served.
@@ -41,6 +42,8 @@ pub struct CachedProduct {
 #[derive(Default)]
 pub struct ProductCache {
     entries: RwLock<Entries>,
+    /// Hits and misses, as `/metrics` reports them.
+    counters: CacheCounters,
     /// Moves on with every write, so that a read that overlapped one stores nothing.
     epoch: AtomicU64,
 }
@@ -95,13 +98,24 @@ impl Drop for Forget<'_> {
 }
 
 impl ProductCache {
+    /// An empty cache counting its hits and misses into `counters`.
+    pub fn counting(counters: CacheCounters) -> Self {
+        Self { counters, ..Self::default() }
+    }
+
     /// A fresh cached product, and otherwise the epoch to pass to [`Self::fill`] after reading it.
     pub fn get(&self, tenant: Uuid, id: Uuid) -> Result<CachedProduct, u64> {
         let epoch = self.epoch.load(Ordering::SeqCst);
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         match entries.products.get(&(tenant, id)) {
-            Some((at, cached)) if at.elapsed() < TTL => Ok(cached.clone()),
-            _ => Err(epoch),
+            Some((at, cached)) if at.elapsed() < TTL => {
+                self.counters.product_hits.inc();
+                Ok(cached.clone())
+            }
+            _ => {
+                self.counters.product_misses.inc();
+                Err(epoch)
+            }
         }
     }
 
@@ -125,8 +139,14 @@ impl ProductCache {
         let epoch = self.epoch.load(Ordering::SeqCst);
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         match entries.lists.get(&tenant).and_then(|pages| pages.get(query)) {
-            Some((at, body)) if at.elapsed() < TTL => Ok(body.clone()),
-            _ => Err(epoch),
+            Some((at, body)) if at.elapsed() < TTL => {
+                self.counters.list_hits.inc();
+                Ok(body.clone())
+            }
+            _ => {
+                self.counters.list_misses.inc();
+                Err(epoch)
+            }
         }
     }
 

@@ -106,6 +106,7 @@ impl CommerceApi for Handlers {
         _scopes: &'static [&'static str],
     ) -> poem::Result<Principal> {
         let principal = self.identify(credential).await?;
+        context::record_tenant(principal.tenant_id);
         match self.limits.check(principal.plan, &principal.key()) {
             Ok(usage) => context::record_usage(usage),
             Err((usage, limited)) => {

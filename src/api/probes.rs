@@ -2,6 +2,8 @@
 
 use commerce_generated::models::{Health, HealthStatus};
 use commerce_generated::{HealthzResponse, MetricsResponse, ReadyzResponse};
+
+use crate::http::metrics::PoolState;
 use commerce_runtime::Json;
 use poem_openapi::payload::PlainText;
 
@@ -28,5 +30,17 @@ pub async fn readyz(app: &Handlers) -> ReadyzResponse {
 }
 
 pub fn metrics(app: &Handlers) -> MetricsResponse {
-    MetricsResponse::Ok(PlainText(app.metrics.render()))
+    let pool = match app.db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            let pool = app.db.get_postgres_connection_pool();
+            Some((pool.size(), pool.num_idle(), pool.options().get_max_connections()))
+        }
+        sea_orm::DbBackend::Sqlite => {
+            let pool = app.db.get_sqlite_connection_pool();
+            Some((pool.size(), pool.num_idle(), pool.options().get_max_connections()))
+        }
+        _ => None,
+    };
+    let pool = pool.map(|(open, idle, max)| PoolState { open: open.into(), idle: idle as u64, max: max.into() });
+    MetricsResponse::Ok(PlainText(app.metrics.render(pool)))
 }

@@ -21,6 +21,13 @@ pub struct RequestContext {
     /// The client's address (the peer's, or `X-Forwarded-For`'s first when trusted).
     pub client: IpAddr,
     pub rate_limit: Arc<OnceLock<Usage>>,
+    /// The tenant the request acted in, once authentication (or a login) named it.
+    pub tenant: Arc<OnceLock<uuid::Uuid>>,
+}
+
+/// Records the tenant the request acts in, for the access log.
+pub fn record_tenant(tenant: uuid::Uuid) {
+    let _ = CONTEXT.try_with(|ctx| ctx.tenant.set(tenant));
 }
 
 /// Records the caller's rate-limit usage for the response headers.
@@ -42,5 +49,6 @@ pub fn current() -> RequestContext {
         query: None,
         client: IpAddr::from([0, 0, 0, 0]),
         rate_limit: Arc::default(),
+        tenant: Arc::default(),
     })
 }

@@ -82,8 +82,10 @@ pub async fn middleware<E: Endpoint>(next: E, mut req: Request, settings: Arc<Se
         query: req.uri().query().map(String::from),
         client,
         rate_limit: Arc::default(),
+        tenant: Arc::default(),
     };
     let usage = ctx.rate_limit.clone();
+    let tenant = ctx.tenant.clone();
     let operation = settings.spec.operation_id(&ctx.method, &ctx.path).unwrap_or(super::metrics::UNMATCHED).to_string();
     // The probes, the metrics and the docs answer whatever the load and whoever asks: they are what
     // tells a slow instance from a dead one.
@@ -95,7 +97,13 @@ pub async fn middleware<E: Endpoint>(next: E, mut req: Request, settings: Arc<Se
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer "));
     let docs = ctx.path == "/docs" || ctx.path.starts_with("/docs/");
-    let span = tracing::info_span!("request", request_id = %request_id, method = %ctx.method, path = %ctx.path);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %ctx.method,
+        path = %ctx.path,
+        operation = %operation
+    );
     let started = std::time::Instant::now();
     let mut response = context::scope(
         ctx,
@@ -144,7 +152,10 @@ pub async fn middleware<E: Endpoint>(next: E, mut req: Request, settings: Arc<Se
             // One access-log line per request; headers and bodies (credentials) are never logged.
             let elapsed = started.elapsed().as_secs_f64();
             let status = response.status().as_u16();
-            tracing::info!(status, latency_ms = elapsed * 1000.0, "served");
+            match tenant.get() {
+                Some(tenant) => tracing::info!(status, latency_ms = elapsed * 1000.0, %tenant, "served"),
+                None => tracing::info!(status, latency_ms = elapsed * 1000.0, "served"),
+            }
             settings.metrics.record(&operation, status, elapsed);
             response
         }

@@ -10,6 +10,7 @@
 //! - A batch that fails as a whole (a database error) is retried one order at a time, so only the
 //!   order that caused it fails.
 
+use prometheus_client::metrics::histogram::Histogram;
 use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -41,10 +42,10 @@ impl OrderDesk {
     /// so that its round trips (the time a busy product stays locked) never wait behind request
     /// handling on the service's runtime. SQLite's connections already run on threads of their own
     /// and take one writer at a time: there the desk is a task of the current runtime.
-    pub fn start(db: DatabaseConnection, url: &str) -> Self {
+    pub fn start(db: DatabaseConnection, url: &str, batch_sizes: Histogram) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
         if db.get_database_backend() != DbBackend::Postgres {
-            tokio::spawn(serve(db, queue));
+            tokio::spawn(serve(db, queue, batch_sizes));
             return Self { jobs };
         }
         let url = url.to_string();
@@ -61,7 +62,7 @@ impl OrderDesk {
                         db
                     }
                 };
-                serve(own, queue).await;
+                serve(own, queue, batch_sizes).await;
             });
         });
         if let Err(error) = thread {
@@ -79,7 +80,7 @@ impl OrderDesk {
     }
 }
 
-async fn serve(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>) {
+async fn serve(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>, batch_sizes: Histogram) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut previous = 0;
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
@@ -101,6 +102,7 @@ async fn serve(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>) {
             continue;
         }
         let started = std::time::Instant::now();
+        batch_sizes.observe(batch.len() as f64);
         let outcome = orders::create_batch(&db, &batch).await;
         tracing::debug!(orders = batch.len(), ms = started.elapsed().as_secs_f64() * 1000.0, "order batch");
         match outcome {

@@ -237,6 +237,36 @@ async fn json_logs_carry_the_request_id_and_never_a_credential() {
     assert_eq!(entry["status"], 401);
     assert_eq!(entry["span"]["request_id"], "trace-me-42");
     assert_eq!(entry["span"]["path"], "/products");
+    assert_eq!(entry["span"]["operation"], "listProducts");
+    assert!(entry.get("tenant").is_none(), "no tenant was named: {entry}");
+
+    let client = reqwest::Client::new();
+    let login = serde_json::json!({"tenant": "demo", "email": crate::helpers::ADMIN_EMAIL, "password": crate::helpers::ADMIN_PASSWORD});
+    let login: serde_json::Value =
+        client.post(format!("{}/auth/login", server.base)).json(&login).send().await.unwrap().json().await.unwrap();
+    let token = login["accessToken"].as_str().unwrap();
+    let listed = client
+        .get(format!("{}/products", server.base))
+        .header("X-Request-Id", "trace-me-43")
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    let line = (0..100)
+        .find_map(|_| {
+            let found = server.log.lock().unwrap().iter().find(|l| l.contains("trace-me-43")).cloned();
+            if found.is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            found
+        })
+        .expect("an access-log line with the request id");
+    let entry: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+    let database = commerce::store::open_database(&database.url).await.unwrap();
+    let demo = commerce::store::tenants::find_tenant(&database, "demo").await.unwrap().unwrap();
+    assert_eq!(entry["tenant"], demo.id.to_string(), "the access line names the tenant: {entry}");
+    assert_eq!(entry["span"]["operation"], "listProducts");
     assert!(!server.log.lock().unwrap().iter().any(|l| l.contains("a-secret-token-value")), "a credential was logged");
 }
 

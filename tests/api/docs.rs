@@ -99,7 +99,6 @@ async fn metrics_count_requests_by_operation_and_status_with_a_latency_histogram
         assert_eq!(missing.status, 404);
     }
     assert_eq!(app.list_products(Auth::Bearer(&token), &[]).await.status, 200);
-
     let metrics = app.call("metrics", Auth::None, &[], &[], None).await;
     assert_eq!(metrics.header("content-type"), Some("text/plain; charset=utf-8"));
     let text = metrics.body.as_str().unwrap();
@@ -120,4 +119,56 @@ async fn metrics_count_requests_by_operation_and_status_with_a_latency_histogram
     ] {
         assert!(text.lines().any(|l| l == line), "no line {line:?} in:\n{text}");
     }
+}
+
+#[tokio::test]
+async fn metrics_report_the_product_cache_the_order_desk_the_pool_the_process_and_the_build() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    for _ in 0..2 {
+        let missing = app.get_product(Auth::Bearer(&token), "0193a5b0-7f3e-7c2a-9a41-5d2f8e6b1c01").await;
+        assert_eq!(missing.status, 404);
+    }
+    assert_eq!(app.list_products(Auth::Bearer(&token), &[]).await.status, 200);
+    let product = app.create_product(Auth::Bearer(&token), crate::helpers::sample_product("MET-1")).await;
+    let id = product.body["id"].as_str().unwrap();
+    for _ in 0..2 {
+        assert_eq!(app.get_product(Auth::Bearer(&token), id).await.status, 200);
+        assert_eq!(app.list_products(Auth::Bearer(&token), &[]).await.status, 200);
+    }
+    let customer = app.create_customer(Auth::Bearer(&token), crate::helpers::sample_customer("met@example.com")).await;
+    let order = serde_json::json!({
+        "customerId": customer.body["id"],
+        "items": [{"productId": id, "quantity": 1}],
+        "shippingAddress": crate::helpers::address(),
+    });
+    assert_eq!(app.create_order(Auth::Bearer(&token), order).await.status, 201);
+
+    let metrics = app.call("metrics", Auth::None, &[], &[], None).await;
+    let text = metrics.body.as_str().unwrap();
+    for line in [
+        r#"commerce_product_cache_total{cache="product",outcome="miss"} 3"#,
+        r#"commerce_product_cache_total{cache="product",outcome="hit"} 1"#,
+        r#"commerce_product_cache_total{cache="list",outcome="miss"} 2"#,
+        r#"commerce_product_cache_total{cache="list",outcome="hit"} 1"#,
+        "commerce_order_desk_batch_size_count 1",
+        "commerce_order_desk_batch_size_sum 1.0",
+        &format!(r#"commerce_build_info{{version="{}",api_version="2.4.0"}} 1"#, env!("CARGO_PKG_VERSION")),
+    ] {
+        assert!(text.lines().any(|l| l == line), "no line {line:?} in:\n{text}");
+    }
+    let value = |name: &str| -> f64 {
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} in:\n{text}"));
+        line.rsplit_once(' ').unwrap().1.parse().unwrap()
+    };
+    assert!(value("commerce_db_pool_max_connections") >= 1.0);
+    assert!(
+        value(r#"commerce_db_pool_connections{state="idle"}"#)
+            + value(r#"commerce_db_pool_connections{state="in_use"}"#)
+            >= 1.0
+    );
+    assert!(value("process_resident_memory_bytes") > 1e6);
+    assert!(value("process_cpu_seconds_total") > 0.0);
+    assert!(value("process_open_fds") > 0.0 && value("process_threads") >= 1.0);
+    assert!(value("process_start_time_seconds") > 1.7e9);
 }
