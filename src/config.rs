@@ -82,6 +82,11 @@ pub struct Config {
     /// Connections served at once; further ones wait in the listen queue until one closes.
     #[arg(long, env = "COMMERCE_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+
+    /// A browser origin (`https://shop.example.com`) whose pages may call the API (CORS);
+    /// repeatable, or comma-separated in the environment; `*` for every origin. None by default.
+    #[arg(long = "cors-allow-origin", env = "COMMERCE_CORS_ALLOW_ORIGINS", value_delimiter = ',', value_parser = crate::http::cors::parse_origin)]
+    pub cors_allow_origins: Vec<String>,
 }
 
 impl Config {
@@ -105,6 +110,7 @@ impl Config {
             header_read_timeout_ms: 10_000,
             idle_timeout_ms: 75_000,
             max_connections: 1024,
+            cors_allow_origins: Vec::new(),
         }
     }
 }

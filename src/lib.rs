@@ -27,6 +27,7 @@ pub struct App {
     body_limit: http::BodyLimit,
     timeout: http::RequestTimeout,
     trust_forwarded_for: bool,
+    cors_allow_origins: Vec<String>,
     connections: http::server::Limits,
 }
 
@@ -67,6 +68,7 @@ impl App {
             body_limit: http::BodyLimit(config.max_body_bytes),
             timeout: http::RequestTimeout(std::time::Duration::from_millis(config.request_timeout_ms)),
             trust_forwarded_for: config.trust_forwarded_for,
+            cors_allow_origins: config.cors_allow_origins.clone(),
             connections: http::server::Limits {
                 header_read_timeout: std::time::Duration::from_millis(config.header_read_timeout_ms),
                 idle_timeout: std::time::Duration::from_millis(config.idle_timeout_ms),
@@ -77,7 +79,13 @@ impl App {
 
     /// Every route of the service.
     pub fn endpoint(&self) -> impl Endpoint + use<> {
-        http::routes(self.handlers.clone(), self.body_limit, self.timeout, self.trust_forwarded_for)
+        http::routes(
+            self.handlers.clone(),
+            self.body_limit,
+            self.timeout,
+            self.trust_forwarded_for,
+            self.cors_allow_origins.clone(),
+        )
     }
 
     /// Binds `listen` (port 0 picks a free port) and returns the bound address and the server future,

@@ -9,6 +9,7 @@
 //! Around them: request ids, the body limit, the request timeout, metrics, the access log and problem details.
 
 pub mod context;
+pub mod cors;
 mod docs;
 pub mod metrics;
 mod problems;
@@ -42,6 +43,7 @@ pub fn routes(
     body_limit: BodyLimit,
     timeout: RequestTimeout,
     trust_forwarded_for: bool,
+    cors_allow_origins: Vec<String>,
 ) -> impl Endpoint {
     let spec = handlers.spec.clone();
     // The middleware holds what it needs rather than finding it in each request's extensions: a
@@ -53,6 +55,7 @@ pub fn routes(
         timeout,
         failed_auth: handlers.failed_auth.clone(),
         trust_forwarded_for,
+        cors: cors::Cors::new(&cors_allow_origins, &spec),
     });
     let swagger = docs::swagger_config();
     Route::new()

@@ -31,6 +31,7 @@ pub struct Settings {
     pub failed_auth: Arc<crate::ratelimit::FailedAuth>,
     /// Whether the client address is `X-Forwarded-For`'s first entry.
     pub trust_forwarded_for: bool,
+    pub cors: super::cors::Cors,
 }
 
 /// The longest request line (method, target, version) served; longer ones answer 414.
@@ -97,6 +98,9 @@ pub async fn middleware<E: Endpoint>(next: E, mut req: Request, settings: Arc<Se
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer "));
     let docs = ctx.path == "/docs" || ctx.path.starts_with("/docs/");
+    let preflight = settings.cors.preflight(&req, &settings.spec);
+    let request_headers = settings.cors.enabled().then(|| req.headers().clone());
+    let cors = settings.clone();
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
@@ -113,6 +117,7 @@ pub async fn middleware<E: Endpoint>(next: E, mut req: Request, settings: Arc<Se
                 false => Ok(()),
             });
             let response = match refused {
+                _ if let Some(preflight) = preflight => preflight,
                 Err(e) => {
                     let retry = e.retry_after();
                     let mut response = problem_response(&e.to_problem());
@@ -164,6 +169,9 @@ pub async fn middleware<E: Endpoint>(next: E, mut req: Request, settings: Arc<Se
     .await;
     let status_unauthorized = response.status() == StatusCode::UNAUTHORIZED;
     let headers = response.headers_mut();
+    if let Some(request_headers) = &request_headers {
+        cors.cors.decorate(request_headers, headers);
+    }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         headers.insert(REQUEST_ID, value);
     }

@@ -8,6 +8,7 @@ mod auth;
 mod cli;
 mod connections;
 mod contract_tester;
+mod cors;
 mod customers;
 mod docs;
 mod drift;
