@@ -2,34 +2,162 @@
 //! `/docs` is usable at once.
 
 use sea_orm::DatabaseConnection;
+use serde_json::Value;
+use uuid::Uuid;
 
 use crate::auth::{Plan, Role, tokens};
 use crate::config::Config;
 use crate::error::AppError;
+use crate::store::customers::NewCustomer;
+use crate::store::orders::{NewLine, NewOrder, Transition};
 use crate::store::{self, products::NewProduct};
+use commerce_generated::models::OrderStatus;
 
-/// What the first start created; `admin_password` is set only when it was generated.
+/// What the first start created.
 #[derive(Debug)]
 pub struct FirstStart {
     pub admin_email: String,
-    pub admin_password: Option<String>,
+    pub admin_password: AdminPassword,
+}
+
+/// Where the first admin's password came from.
+#[derive(Debug)]
+pub enum AdminPassword {
+    /// `COMMERCE_ADMIN_PASSWORD`: not shown.
+    Given(String),
+    /// The spec's login example: the demo on a loopback address.
+    Documented(String),
+    /// Generated: shown this once.
+    Generated(String),
+}
+
+impl AdminPassword {
+    pub fn text(&self) -> &str {
+        match self {
+            Self::Given(p) | Self::Documented(p) | Self::Generated(p) => p,
+        }
+    }
+}
+
+/// Refuses to serve beyond this machine while an admin of tenant `demo` still has the spec's
+/// documented password (anyone who read the docs could log in).
+pub async fn refuse_documented_password(db: &DatabaseConnection, listen: &str) -> Result<(), String> {
+    if is_loopback(listen) {
+        return Ok(());
+    }
+    let documented = Documented::from_spec();
+    let Some(tenant) = store::tenants::find_tenant(db, "demo").await.map_err(|e| e.to_string())? else {
+        return Ok(());
+    };
+    let Some(user) = store::tenants::find_user(db, tenant.id, &documented.email).await.map_err(|e| e.to_string())?
+    else {
+        return Ok(());
+    };
+    if crate::auth::password::verify(documented.password.clone(), user.password_hash.clone()).await {
+        return Err(format!(
+            "{} of tenant demo still has the documented demo password, which anyone who reads the API's docs \
+             knows; it may only be served on a loopback address. Change it first: \
+             `commerce user set-password --tenant demo --email {}`",
+            user.email, user.email
+        ));
+    }
+    Ok(())
+}
+
+/// What the spec's examples name, so that Swagger UI's "Try it out" works as prefilled on the demo
+/// data: the login's email and password, and the ids of a product, a customer and an order.
+pub struct Documented {
+    pub email: String,
+    pub password: String,
+    pub product: Uuid,
+    pub customer: Uuid,
+    pub order: Uuid,
+}
+
+impl Documented {
+    /// Read from the embedded spec (`paths./auth/login` and `components/parameters`).
+    pub fn from_spec() -> Self {
+        let document: Value = serde_json::from_str(commerce_generated::DOCUMENT).expect("the generated document");
+        let text = |pointer: &str| {
+            document.pointer(pointer).and_then(Value::as_str).unwrap_or_else(|| panic!("the spec has {pointer}"))
+        };
+        let login = "/paths/~1auth~1login/post/requestBody/content/application~1json/example";
+        let id = |name: &str| text(&format!("/components/parameters/{name}/example")).parse().expect("a UUID example");
+        Self {
+            email: text(&format!("{login}/email")).into(),
+            password: text(&format!("{login}/password")).into(),
+            product: id("ProductId"),
+            customer: id("CustomerId"),
+            order: id("OrderId"),
+        }
+    }
+}
+
+/// Whether `listen` is a loopback address (only this machine can connect).
+pub fn is_loopback(listen: &str) -> bool {
+    let host = listen.rsplit_once(':').map_or(listen, |(host, _)| host).trim_matches(['[', ']']);
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Creates the demo tenant when the database has no tenant; `None` when it already had one.
+///
+/// The admin's password is `COMMERCE_ADMIN_PASSWORD` when set. Otherwise, with the demo data on a
+/// loopback address, it is the spec's documented login password, so that Swagger UI works as
+/// prefilled; anywhere else it is generated (and printed once). [`refuse_documented_password`]
+/// keeps the documented password from ever being served beyond this machine.
 pub async fn first_start(db: &DatabaseConnection, config: &Config) -> Result<Option<FirstStart>, AppError> {
     if !store::tenants::is_empty(db).await? {
         return Ok(None);
     }
+    let documented = Documented::from_spec();
     let tenant = store::tenants::create_tenant(db, "demo", "Demo Store", Plan::Standard).await?;
-    let generated = config.admin_password.is_none().then(|| tokens::opaque_secret("pw"));
-    let password = config.admin_password.clone().or_else(|| generated.clone()).expect("one of them is set");
-    store::tenants::create_user(db, tenant.id, &config.admin_email, &password, Role::Admin).await?;
+    let demo = config.seed_demo && config.admin_email == documented.email && is_loopback(&config.listen);
+    let chosen = match (&config.admin_password, demo) {
+        (Some(password), _) => AdminPassword::Given(password.clone()),
+        (None, true) => AdminPassword::Documented(documented.password.clone()),
+        (None, false) => AdminPassword::Generated(tokens::opaque_secret("pw")),
+    };
+    store::tenants::create_user(db, tenant.id, &config.admin_email, chosen.text(), Role::Admin).await?;
     if config.seed_demo {
-        for product in sample_products() {
-            store::products::create(db, tenant.id, product, None).await?;
-        }
+        seed_demo(db, tenant.id, &documented).await?;
     }
-    Ok(Some(FirstStart { admin_email: config.admin_email.clone(), admin_password: generated }))
+    Ok(Some(FirstStart { admin_email: config.admin_email.clone(), admin_password: chosen }))
+}
+
+/// The sample catalogue, a customer, and a confirmed order of theirs, under the ids the spec's
+/// examples use.
+async fn seed_demo(db: &DatabaseConnection, tenant: Uuid, documented: &Documented) -> Result<(), AppError> {
+    let mut products = sample_products().into_iter();
+    let first = products.next().expect("the sample catalogue");
+    store::products::create_with_id(db, tenant, documented.product, first).await?;
+    for product in products {
+        store::products::create(db, tenant, product, None).await?;
+    }
+    let address = serde_json::json!({
+        "name": "Sofia Chen", "line1": "123 Madison Ave", "city": "New York", "state": "NY",
+        "postalCode": "10016", "country": "US"
+    });
+    let customer = NewCustomer {
+        email: "sofia.chen@example.com".into(),
+        first_name: "Sofia".into(),
+        last_name: "Chen".into(),
+        phone: Some("+15551234567".into()),
+        default_address: Some(address.clone()),
+    };
+    store::customers::insert_with_id(db, tenant, documented.customer, customer).await?;
+    let order = NewOrder {
+        id: Some(documented.order),
+        customer_id: documented.customer,
+        lines: vec![NewLine { product_id: documented.product, quantity: 1 }],
+        shipping_address: address,
+        shipping_method: "standard".into(),
+        fence: None,
+    };
+    let mut created = store::orders::create_batch(db, &[(tenant, order)]).await?;
+    created.pop().unwrap_or_else(|| Err(AppError::Internal("no demo order".into())))?;
+    let confirm = Transition { to: OrderStatus::Confirmed, tracking_number: None, carrier: None };
+    store::orders::transition(db, tenant, documented.order, None, confirm, None).await?;
+    Ok(())
 }
 
 /// The sku prefix of generated products.

@@ -39,6 +39,7 @@ impl App {
         let db = store::open_database(&config.database_url).await?;
         let secret = store::tenants::jwt_secret(&db, config.jwt_secret.as_deref()).await.map_err(|e| e.to_string())?;
         let first_start = bootstrap::first_start(&db, config).await.map_err(|e| e.to_string())?;
+        bootstrap::refuse_documented_password(&db, &config.listen).await?;
         if first_start.is_none() && config.admin_password.is_some() {
             tracing::warn!(
                 "COMMERCE_ADMIN_PASSWORD is set, but the database already has its tenants and users: it is used only \

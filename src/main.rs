@@ -277,13 +277,22 @@ async fn serve(config: Config) -> Result<(), String> {
 
 /// Tells the operator what a first start created; a generated password is shown this once.
 fn announce(first: &commerce::bootstrap::FirstStart) {
+    use commerce::bootstrap::AdminPassword;
+    let email = &first.admin_email;
+    // Printed on the console only: never logged, never stored in clear.
     match &first.admin_password {
-        // Printed once, on the console only: it is never logged or stored in clear.
-        Some(password) => println!(
-            "First start: created tenant `demo` with admin {} and password {password}\nSet COMMERCE_ADMIN_PASSWORD to choose it instead.",
-            first.admin_email
+        AdminPassword::Generated(password) => println!(
+            "First start: created tenant `demo` with admin {email} and password {password}\n\
+             (shown once; set COMMERCE_ADMIN_PASSWORD before a first start to choose it)"
         ),
-        None => println!("First start: created tenant `demo` with admin {}", first.admin_email),
+        AdminPassword::Documented(password) => println!(
+            "First start: created tenant `demo` with sample data and admin {email}, password {password}:\n\
+             the spec's documented demo password, which Swagger UI prefills at /docs. It is served on loopback\n\
+             addresses only; before serving elsewhere, change it: `commerce user set-password --tenant demo --email {email}`"
+        ),
+        AdminPassword::Given(_) => {
+            println!("First start: created tenant `demo` with admin {email} (password from COMMERCE_ADMIN_PASSWORD)")
+        }
     }
 }
 

@@ -520,7 +520,7 @@ impl commerce_runtime::ErrorResponse for CreateProductResponse {
 /// The query, header and cookie parameters of `createProduct`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateProductParams {
-    /// Makes a create safe to retry: the same key with the same body replays the first response and creates nothing new; the same key with another body answers 422; a retry while the first request is still running answers 409. Keys belong to the credential's tenant and principal and are kept 24 hours.
+    /// Makes a create safe to retry: the same key with the same body replays the first response and creates nothing new; the same key with another body answers 422; a retry while the first request is still running answers 409. Keys belong to the credential's tenant and principal and are kept 24 hours. Use a new random value, such as a UUID, for each distinct create.
     pub idempotency_key: Option<String>,
 }
 
@@ -1011,7 +1011,7 @@ impl commerce_runtime::ErrorResponse for CreateOrderResponse {
 /// The query, header and cookie parameters of `createOrder`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateOrderParams {
-    /// Makes a create safe to retry: the same key with the same body replays the first response and creates nothing new; the same key with another body answers 422; a retry while the first request is still running answers 409. Keys belong to the credential's tenant and principal and are kept 24 hours.
+    /// Makes a create safe to retry: the same key with the same body replays the first response and creates nothing new; the same key with another body answers 422; a retry while the first request is still running answers 409. Keys belong to the credential's tenant and principal and are kept 24 hours. Use a new random value, such as a UUID, for each distinct create.
     pub idempotency_key: Option<String>,
 }
 
@@ -1426,7 +1426,7 @@ impl commerce_runtime::ErrorResponse for CreateCustomerResponse {
 /// The query, header and cookie parameters of `createCustomer`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateCustomerParams {
-    /// Makes a create safe to retry: the same key with the same body replays the first response and creates nothing new; the same key with another body answers 422; a retry while the first request is still running answers 409. Keys belong to the credential's tenant and principal and are kept 24 hours.
+    /// Makes a create safe to retry: the same key with the same body replays the first response and creates nothing new; the same key with another body answers 422; a retry while the first request is still running answers 409. Keys belong to the credential's tenant and principal and are kept 24 hours. Use a new random value, such as a UUID, for each distinct create.
     pub idempotency_key: Option<String>,
 }
 

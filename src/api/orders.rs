@@ -54,6 +54,7 @@ pub async fn create_order(
     let _forget = app.products.writing(principal.tenant_id, body.items.iter().map(|i| i.product_id).collect());
     let create = async |fence| {
         let new = NewOrder {
+            id: None,
             customer_id,
             lines: body.items.iter().map(|i| NewLine { product_id: i.product_id, quantity: i.quantity }).collect(),
             shipping_address: address_to_json(&body.shipping_address)?,

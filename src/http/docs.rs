@@ -1,5 +1,5 @@
-//! The source spec and Swagger UI (utoipa-swagger-ui's vendored files, served through its
-//! framework-agnostic `serve`).
+//! The source spec, Swagger UI (utoipa-swagger-ui's vendored files, served through its
+//! framework-agnostic `serve`) and ReDoc (its standalone bundle, vendored in `assets/redoc/`).
 
 use std::sync::Arc;
 
@@ -44,5 +44,34 @@ pub fn swagger_ui(
         }
         Ok(None) => Err(AppError::NotFound { kind: "file", id: req.uri().path().to_string() }.into()),
         Err(e) => Err(AppError::Internal(format!("swagger ui: {e}")).into()),
+    }
+}
+
+/// ReDoc's page: the same document, read-only, in three panels.
+const REDOC_PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Commerce API - ReDoc</title>
+</head>
+<body>
+<redoc spec-url="/openapi.json"></redoc>
+<script src="/redoc/redoc.standalone.js"></script>
+</body>
+</html>
+"#;
+
+const REDOC_BUNDLE: &[u8] = include_bytes!("../../assets/redoc/redoc.standalone.js");
+
+#[handler]
+pub fn redoc(req: &Request) -> poem::Result<Response> {
+    match req.uri().path() {
+        "/redoc" | "/redoc/" => Ok(REDOC_PAGE.with_content_type("text/html; charset=utf-8").into_response()),
+        "/redoc/redoc.standalone.js" => Ok(REDOC_BUNDLE
+            .with_content_type("text/javascript; charset=utf-8")
+            .with_header("cache-control", "public, max-age=86400")
+            .into_response()),
+        other => Err(AppError::NotFound { kind: "file", id: other.to_string() }.into()),
     }
 }

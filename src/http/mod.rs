@@ -63,6 +63,8 @@ pub fn routes(
         .at("/openapi.json", get(docs::spec_json).data(spec))
         .at("/docs", get(docs::swagger_ui).data(swagger.clone()))
         .at("/docs/*path", get(docs::swagger_ui).data(swagger))
+        .at("/redoc", get(docs::redoc))
+        .at("/redoc/*path", get(docs::redoc))
         .nest("/", openapi_service(handlers))
         .around(move |next, req| problems::middleware(next, req, settings.clone()))
 }

@@ -98,6 +98,7 @@ pub async fn middleware<E: Endpoint>(next: E, mut req: Request, settings: Arc<Se
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer "));
     let docs = ctx.path == "/docs" || ctx.path.starts_with("/docs/");
+    let redoc = ctx.path == "/redoc" || ctx.path.starts_with("/redoc/");
     let preflight = settings.cors.preflight(&req, &settings.spec);
     let request_headers = settings.cors.enabled().then(|| req.headers().clone());
     let cors = settings.clone();
@@ -195,6 +196,15 @@ pub async fn middleware<E: Endpoint>(next: E, mut req: Request, settings: Arc<Se
     // What was answered to a credential is the credential holder's: no cache may keep it.
     if credentialed && !headers.contains_key(CACHE_CONTROL) {
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if redoc {
+        // ReDoc's bundle only; it styles with inline styles and parses in a blob: web worker.
+        headers.insert(
+            "content-security-policy",
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+            ),
+        );
     }
     if docs {
         // Swagger UI's own assets only; its page is never framed by another site.

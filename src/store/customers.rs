@@ -74,10 +74,20 @@ pub async fn insert(
     tenant_id: Uuid,
     new: NewCustomer,
 ) -> Result<customer::Model, AppError> {
+    insert_with_id(db, tenant_id, Uuid::now_v7(), new).await
+}
+
+/// [`insert`] with the given id (the demo data, whose ids the spec's examples name).
+pub async fn insert_with_id(
+    db: &impl sea_orm::ConnectionTrait,
+    tenant_id: Uuid,
+    id: Uuid,
+    new: NewCustomer,
+) -> Result<customer::Model, AppError> {
     let now = super::now();
     let email = new.email.trim().to_lowercase();
     let row = customer::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(id),
         tenant_id: Set(tenant_id),
         email: Set(email.clone()),
         first_name: Set(new.first_name),

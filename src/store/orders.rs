@@ -36,6 +36,8 @@ pub struct NewLine {
 
 #[derive(Debug, Clone)]
 pub struct NewOrder {
+    /// The order's id; a new one when `None` (the demo data names its own).
+    pub id: Option<Uuid>,
     pub customer_id: Uuid,
     pub lines: Vec<NewLine>,
     pub shipping_address: Value,
@@ -301,7 +303,7 @@ fn decide(
         }
     }
 
-    let order_id = Uuid::now_v7();
+    let order_id = new.id.unwrap_or_else(Uuid::now_v7);
     let mut currency: Option<&str> = None;
     let mut errors = Vec::new();
     let mut items = Vec::with_capacity(new.lines.len());

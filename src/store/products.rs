@@ -133,6 +133,19 @@ pub enum Existing {
     Skip,
 }
 
+/// Creates a product with the given id (the demo data, whose ids the spec's examples name).
+pub async fn create_with_id(
+    db: &DatabaseConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+    new: NewProduct,
+) -> Result<product::Model, AppError> {
+    let sku = new.sku.clone();
+    let mut row = new_row(tenant_id, new, super::now());
+    row.id = Set(id);
+    product::Entity::insert(row).exec_with_returning(db).await.map_err(|e| map_unique(e, &sku))
+}
+
 /// Creates many products at once (in batches of 500, each in one statement), for seeding. A sku the
 /// tenant already has is refused by name before its batch is written, or skipped; returns how many
 /// were created.

@@ -48,6 +48,32 @@ async fn swagger_ui_is_served_under_docs_over_the_source_spec() {
 }
 
 #[tokio::test]
+async fn redoc_is_served_under_redoc_from_the_vendored_bundle() {
+    let app = spawn_app().await;
+    let page = app.get_path("/redoc").await;
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("script-src 'self'") && csp.contains("worker-src 'self' blob:"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"<redoc spec-url="/openapi.json">"#) && html.contains("/redoc/redoc.standalone.js"));
+    let bundle = app.get_path("/redoc/redoc.standalone.js").await;
+    assert_eq!(bundle.status(), 200);
+    assert!(bundle.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    assert!(bundle.bytes().await.unwrap().len() > 500_000, "the whole bundle, from no CDN");
+    assert_eq!(app.get_path("/redoc/other.js").await.status(), 404);
+}
+
+#[tokio::test]
+async fn the_docs_link_the_document_as_yaml_and_json_and_redoc() {
+    let app = spawn_app().await;
+    let served: Value = app.get_path("/openapi.json").await.json().await.unwrap();
+    let description = served["info"]["description"].as_str().unwrap();
+    for link in ["](/docs/)", "](/redoc)", "](/openapi.yaml)", "](/openapi.json)"] {
+        assert!(description.contains(link), "info.description lacks {link}");
+    }
+}
+
+#[tokio::test]
 async fn unknown_routes_answer_a_404_problem() {
     let app = spawn_app().await;
     let res = app.get_path("/no/such/route").await;

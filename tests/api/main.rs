@@ -10,6 +10,7 @@ mod connections;
 mod contract_tester;
 mod cors;
 mod customers;
+mod demo;
 mod docs;
 mod drift;
 mod durability;

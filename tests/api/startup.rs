@@ -109,3 +109,64 @@ fn an_admin_password_given_for_an_existing_database_is_said_to_be_unused_in_plai
     // Logged to a pipe, not a terminal: plain text, no colour codes.
     assert!(logged.contains("WARN") && !logged.contains('\u{1b}'), "{logged:?}");
 }
+
+/// Starts `commerce serve` and returns its stdout and stderr once it serves (then stops it), or
+/// its output if it exits first.
+fn serve_briefly(args: &[&str], url: &str) -> (bool, String, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_commerce"))
+        .arg("serve")
+        .args(args)
+        .env("DATABASE_URL", url)
+        .env_remove("COMMERCE_ADMIN_PASSWORD")
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut logged = String::new();
+    let mut served = false;
+    for line in lines.by_ref().map_while(Result::ok) {
+        logged.push_str(&line);
+        logged.push('\n');
+        if line.contains("serving the Commerce API") {
+            served = true;
+            break;
+        }
+    }
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    (served, String::from_utf8_lossy(&output.stdout).into_owned(), logged)
+}
+
+#[test]
+fn the_documented_demo_password_is_served_on_loopback_only() {
+    let dir = scratch("demo");
+    let url = format!("sqlite://{}?mode=rwc", dir.join("shop.db").display());
+    let (served, printed, logged) = serve_briefly(&["--listen", "127.0.0.1:0"], &url);
+    assert!(served, "{logged}");
+    assert!(printed.contains("password correct-horse-battery-staple"), "the first start says it: {printed}");
+    assert!(printed.contains("commerce user set-password --tenant demo --email admin@example.com"), "{printed}");
+
+    let (served, _, logged) = serve_briefly(&["--listen", "0.0.0.0:0"], &url);
+    assert!(!served, "served the documented password beyond loopback");
+    assert!(logged.contains("still has the documented demo password"), "{logged}");
+    assert!(logged.contains("commerce user set-password --tenant demo --email admin@example.com"), "{logged}");
+
+    let reset = Command::new(env!("CARGO_BIN_EXE_commerce"))
+        .args(["user", "set-password", "--tenant", "demo", "--email", "admin@example.com"])
+        .env("DATABASE_URL", &url)
+        .env("COMMERCE_USER_PASSWORD", "a-password-of-our-own")
+        .output()
+        .unwrap();
+    assert!(reset.status.success(), "{}", stderr(&reset));
+    let (served, _, logged) = serve_briefly(&["--listen", "0.0.0.0:0"], &url);
+    assert!(served, "a changed password serves anywhere: {logged}");
+
+    // A first start beyond loopback never uses the documented password: it generates one.
+    let elsewhere = format!("sqlite://{}?mode=rwc", dir.join("public.db").display());
+    let (served, printed, logged) = serve_briefly(&["--listen", "0.0.0.0:0"], &elsewhere);
+    assert!(served, "{logged}");
+    assert!(printed.contains("password pw_") && printed.contains("shown once"), "{printed}");
+}
