@@ -6,6 +6,9 @@ use commerce::App;
 use commerce::auth::{Plan, Role, tokens};
 use commerce::config::Config;
 use commerce::store;
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use uuid::Uuid;
 
 /// `commerce --version`: the binary's version and the API version it serves.
@@ -214,11 +217,16 @@ async fn main() -> std::process::ExitCode {
     };
     // Colours only for a terminal: a redirected log file gets plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    match log_format {
-        "json" => logs.json().flatten_event(true).with_current_span(true).with_span_list(false).init(),
-        _ => logs.init(),
-    }
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
+    let logs = match log_format {
+        "json" => logs.json().flatten_event(true).with_current_span(true).with_span_list(false).boxed(),
+        _ => logs.boxed(),
+    };
+    let acquires = tracing_subscriber::filter::Targets::new().with_target("sqlx::pool::acquire", tracing::Level::TRACE);
+    tracing_subscriber::registry()
+        .with(logs.with_filter(filter))
+        .with(commerce::http::metrics::PoolAcquireLayer.with_filter(acquires))
+        .init();
     let result = match command {
         // Its own exit statuses: 0 passed, 1 failed, 2 unusable document or configuration.
         Command::Contract(args) => return std::process::ExitCode::from(commerce_contract::run(*args).await),

@@ -2197,7 +2197,8 @@ impl<H: CommerceApi> Routes<H> {
     ///  for single products, `list` for listing pages) and outcome (`hit`, `miss`).
     /// - `commerce_db_pool_connections{state}` (`in_use`, `idle`) and
     ///  `commerce_db_pool_max_connections`: the database pool; requests wait for a connection
-    ///  while `in_use` is at the maximum.
+    ///  while `in_use` is at the maximum, and `commerce_db_pool_acquire_seconds`, a histogram of
+    ///  each connection acquire, shows how long.
     /// - `commerce_build_info{version, api_version}`: the service's version and the API version.
     /// - `process_resident_memory_bytes`, `process_cpu_seconds_total`, `process_open_fds`,
     ///  `process_threads`, `process_start_time_seconds`: the process (on Linux).

@@ -15,6 +15,37 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
+/// How long each database connection acquire waited, in this process. sqlx reports acquires as
+/// tracing events, which are process-wide; [`PoolAcquireLayer`] records them here.
+pub static POOL_ACQUIRES: std::sync::LazyLock<Histogram> =
+    std::sync::LazyLock::new(|| Histogram::new(exponential_buckets(0.0001, 4.0, 9)));
+
+/// A tracing layer that records sqlx's `sqlx::pool::acquire` events in [`POOL_ACQUIRES`]; install
+/// it with a filter that lets that target's TRACE events through (see `main.rs`).
+pub struct PoolAcquireLayer;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for PoolAcquireLayer {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Waited(Option<f64>);
+        impl tracing::field::Visit for Waited {
+            fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+                if field.name() == "acquired_after_secs" {
+                    self.0 = Some(value);
+                }
+            }
+            fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+        }
+        if event.metadata().target() != "sqlx::pool::acquire" {
+            return;
+        }
+        let mut waited = Waited(None);
+        event.record(&mut waited);
+        if let Some(seconds) = waited.0 {
+            POOL_ACQUIRES.observe(seconds);
+        }
+    }
+}
+
 /// The operationId of requests no operation serves (unknown routes, methods, the docs).
 pub const UNMATCHED: &str = "unmatched";
 
@@ -127,6 +158,11 @@ impl Default for Metrics {
             pool.clone(),
         );
         commerce.register("db_pool_max_connections", "The database pool's maximum size", pool_max.clone());
+        commerce.register(
+            "db_pool_acquire_seconds",
+            "Time each database connection acquire waited, in this process (a wait means the pool was busy)",
+            POOL_ACQUIRES.clone(),
+        );
         commerce.register(
             "build",
             "The service's version and the API version it serves",

@@ -105,6 +105,11 @@ pub async fn open(url: &str, connections: u32) -> Result<DatabaseConnection, DbE
 fn options(url: &str, connections: u32) -> ConnectOptions {
     let mut options = ConnectOptions::new(url);
     options.sqlx_logging(false).acquire_timeout(Duration::from_secs(10));
+    // sqlx reports each acquire's wait as a TRACE event, which `/metrics` counts
+    // (`crate::http::metrics::PoolAcquireLayer`); nothing else listens to it.
+    options
+        .map_sqlx_sqlite_pool_opts(|o| o.acquire_time_level(log::LevelFilter::Trace))
+        .map_sqlx_postgres_pool_opts(|o| o.acquire_time_level(log::LevelFilter::Trace));
     if url.starts_with("sqlite:") {
         // WAL lets readers run beside the writer; the busy timeout queues writers instead of failing.
         options.map_sqlx_sqlite_opts(|o| {

@@ -198,3 +198,30 @@ async fn metrics_report_the_product_cache_the_order_desk_the_pool_the_process_an
     assert!(value("process_open_fds") > 0.0 && value("process_threads") >= 1.0);
     assert!(value("process_start_time_seconds") > 1.7e9);
 }
+
+#[tokio::test]
+async fn the_real_process_reports_each_database_connection_acquire() {
+    let database = crate::helpers::TestDatabase::new().await;
+    let server = crate::helpers::ServerProcess::start(&database, &[]);
+    let client = reqwest::Client::new();
+    let login = serde_json::json!({
+        "tenant": "demo", "email": crate::helpers::ADMIN_EMAIL, "password": crate::helpers::ADMIN_PASSWORD
+    });
+    let token: Value =
+        client.post(format!("{}/auth/login", server.base)).json(&login).send().await.unwrap().json().await.unwrap();
+    for _ in 0..3 {
+        let listed = client
+            .get(format!("{}/products?search=x", server.base))
+            .bearer_auth(token["accessToken"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(listed.status(), 200);
+    }
+    let text = client.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+    let count = text
+        .lines()
+        .find_map(|l| l.strip_prefix("commerce_db_pool_acquire_seconds_count "))
+        .unwrap_or_else(|| panic!("no acquire histogram in:\n{text}"));
+    assert!(count.parse::<u64>().unwrap() >= 4, "a login and three listings each acquired a connection: {count}");
+}
