@@ -27,10 +27,12 @@ pub enum Check {
     EnsureResourceAvailability,
     IgnoredAuth,
     MaxResponseTime,
+    /// Beyond Schemathesis: a read after a successful update shows what the update answered.
+    StaleRead,
 }
 
 impl Check {
-    pub const ALL: [Check; 13] = [
+    pub const ALL: [Check; 14] = [
         Check::NotAServerError,
         Check::StatusCodeConformance,
         Check::ContentTypeConformance,
@@ -44,6 +46,7 @@ impl Check {
         Check::EnsureResourceAvailability,
         Check::IgnoredAuth,
         Check::MaxResponseTime,
+        Check::StaleRead,
     ];
 
     pub fn name(self) -> &'static str {
@@ -61,6 +64,7 @@ impl Check {
             Check::EnsureResourceAvailability => "ensure_resource_availability",
             Check::IgnoredAuth => "ignored_auth",
             Check::MaxResponseTime => "max_response_time",
+            Check::StaleRead => "stale_read",
         }
     }
 

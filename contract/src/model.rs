@@ -142,6 +142,11 @@ impl StatusKey {
         key.parse().ok().filter(|s| (100..=599).contains(s)).map(Self::Exact)
     }
 
+    /// Whether it documents a success (2XX; `default` is not counted).
+    pub fn is_success(self) -> bool {
+        matches!(self, Self::Exact(200..=299) | Self::Range(2))
+    }
+
     pub fn label(self) -> String {
         match self {
             Self::Exact(s) => s.to_string(),
@@ -171,8 +176,11 @@ pub struct Response {
 }
 
 /// An OpenAPI link: how to call `operation` with values from this response.
+#[derive(Clone)]
 pub struct Link {
     pub name: String,
+    /// Not written in the document, but implied by its paths (see [`infer_links`]).
+    pub inferred: bool,
     /// Index of the target operation in `Api::operations`.
     pub target: usize,
     /// `(parameter name, runtime expression or constant)`.
@@ -336,6 +344,7 @@ impl Api {
             operations.push(op);
         }
         drop((req_ops, resp_ops));
+        infer_links(&mut operations);
         Ok(Arc::new(Self { spec, requests, operations, schemes, paths }))
     }
 
@@ -747,11 +756,61 @@ fn compile_responses(spec: &Spec, op: &Operation<'_>, ids: &[String]) -> Result<
                 .flatten()
                 .map(|(k, v)| (k.rsplit('.').next().unwrap_or(k).to_string(), v.clone()))
                 .collect();
-            links.push(Link { name: name.clone(), target, parameters, request_body: link.get("requestBody").cloned() });
+            let request_body = link.get("requestBody").cloned();
+            links.push(Link { name: name.clone(), inferred: false, target, parameters, request_body });
         }
         responses.push(Response { status, content, unreadable, headers, links });
     }
     Ok(responses)
+}
+
+/// The prefix of an inferred link parameter's expression: `$inferred:<name>` is the created
+/// resource's identifier, read at run time from the response (see `runner::evaluate_expression`).
+pub const INFERRED: &str = "$inferred:";
+
+/// The names of a path template's parameters, in order.
+fn template_names(path: &str) -> Vec<&str> {
+    path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')).collect()
+}
+
+/// Links a document does not write but its paths imply, as Schemathesis infers them: a success of
+/// `POST /items` creates what `/items/{id}` serves, and what lives under it (`/items/{id}/parts`),
+/// the new `{id}` named by the response (its `id` member, a member of the parameter's name, or the
+/// last segment of its `Location` header) and the creator's own path parameters passed on. Only
+/// responses without explicit links get them.
+fn infer_links(operations: &mut [Op]) {
+    let shapes: Vec<(String, String)> = operations.iter().map(|o| (o.method.clone(), o.path.clone())).collect();
+    for op in operations.iter_mut().filter(|o| o.method == "POST") {
+        let base = op.path.trim_end_matches('/');
+        let own = template_names(base);
+        let mut inferred = Vec::new();
+        for (target, (method, path)) in shapes.iter().enumerate() {
+            let Some(rest) = path.strip_prefix(base).and_then(|r| r.strip_prefix('/')) else { continue };
+            let first = rest.split('/').next().unwrap_or_default();
+            let Some(created) = first.strip_prefix('{').and_then(|f| f.strip_suffix('}')) else { continue };
+            let others: Vec<&str> = template_names(path).into_iter().filter(|n| *n != created).collect();
+            if !others.iter().all(|n| own.contains(n)) {
+                continue;
+            }
+            let mut parameters = vec![(created.to_string(), Value::String(format!("{INFERRED}{created}")))];
+            parameters.extend(others.iter().map(|n| (n.to_string(), Value::String(format!("$request.path.{n}")))));
+            inferred.push(Link {
+                name: format!("inferred: {method} {path}"),
+                inferred: true,
+                target,
+                parameters,
+                request_body: None,
+            });
+        }
+        if inferred.is_empty() {
+            continue;
+        }
+        for response in op.responses.iter_mut().filter(|r| r.status.is_success()) {
+            if response.links.is_empty() {
+                response.links = inferred.clone();
+            }
+        }
+    }
 }
 
 /// The operation a local `operationRef` (`#/paths/~1users~1{id}/get`) names.

@@ -513,7 +513,14 @@ impl<'a> Runner<'a> {
         };
         links.sort_by_key(rank);
         let mut deleted = None;
+        // The last successful update: its path and what it answered for the members it sent.
+        let mut updated: Option<(String, serde_json::Map<String, Value>)> = None;
+        let mut reread = false;
         for link in &links {
+            if rank(link) == 2 && !reread {
+                reread = true;
+                self.check_fresh(&links, updated.take(), &case, &created, body.as_ref(), seed).await;
+            }
             let Some(step) = self.link_case(link, &case, &created, body.as_ref(), seed) else { continue };
             let Some(exchange) = self.execute(&step).await else { continue };
             let target = &self.api.operations[link.target];
@@ -531,9 +538,15 @@ impl<'a> Runner<'a> {
             if target.method == "GET" {
                 *self.tally.lock().unwrap().judged.entry(Check::EnsureResourceAvailability).or_default() += 1;
             }
+            if matches!(target.method.as_str(), "PUT" | "PATCH") && (200..300).contains(&exchange.status) {
+                updated = answered_members(&step, &exchange).map(|members| (target.path.clone(), members));
+            }
             if target.method == "DELETE" && (200..300).contains(&exchange.status) {
                 deleted = Some(target.label());
             }
+        }
+        if !reread {
+            self.check_fresh(&links, updated, &case, &created, body.as_ref(), seed).await;
         }
         let Some(free) = deleted else { return };
         for link in links.iter().filter(|l| self.api.operations[l.target].method == "GET") {
@@ -547,6 +560,48 @@ impl<'a> Runner<'a> {
                     exchange.status
                 );
                 self.record(&step, Check::UseAfterFree, message, &exchange);
+            }
+        }
+    }
+
+    /// `stale_read`: after a successful update, each read of the same resource through a link shows
+    /// what the update answered for the members it sent.
+    async fn check_fresh(
+        &self,
+        links: &[&Link],
+        updated: Option<(String, serde_json::Map<String, Value>)>,
+        case: &Case,
+        created: &Exchange,
+        body: Option<&Value>,
+        seed: u64,
+    ) {
+        let Some((path, answered)) = updated else { return };
+        let reads = links.iter().filter(|l| {
+            let target = &self.api.operations[l.target];
+            target.method == "GET" && target.path == path
+        });
+        for link in reads {
+            let Some(step) = self.link_case(link, case, created, body, seed ^ 2) else { continue };
+            let Some(exchange) = self.execute(&step).await else { continue };
+            let target = &self.api.operations[link.target];
+            let Some(read) = serde_json::from_slice::<Value>(&exchange.body).ok().filter(|_| exchange.status == 200)
+            else {
+                continue;
+            };
+            *self.tally.lock().unwrap().judged.entry(Check::StaleRead).or_default() += 1;
+            let stale: Vec<String> = answered
+                .iter()
+                .filter_map(|(member, value)| {
+                    let now = read.get(member)?;
+                    (now != value).then(|| format!("{member}: the update answered {value}, the read shows {now}"))
+                })
+                .collect();
+            if !stale.is_empty() && self.settings.enabled(target, Check::StaleRead) {
+                let message = format!(
+                    "Stale read after update\nA read after a successful update does not show what the update answered.\n{}",
+                    stale.join("\n")
+                );
+                self.record(&step, Check::StaleRead, message, &exchange);
             }
         }
     }
@@ -656,6 +711,34 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     })
 }
 
+/// The members an update sent that its JSON answer also holds, with the answered values.
+fn answered_members(step: &Case, exchange: &Exchange) -> Option<serde_json::Map<String, Value>> {
+    let sent = step.body.as_ref()?.value.as_object()?;
+    let answer: Value = serde_json::from_slice(&exchange.body).ok()?;
+    let answer = answer.as_object()?;
+    let members: serde_json::Map<String, Value> =
+        sent.keys().filter_map(|k| Some((k.clone(), answer.get(k)?.clone()))).collect();
+    (!members.is_empty()).then_some(members)
+}
+
+/// The identifier of what a create answered: its body's member named like the parameter, or its
+/// `id` (also inside a `data` envelope), or else the last segment of its `Location` header.
+fn created_identifier(name: &str, created: &Exchange, body: Option<&Value>) -> Option<Value> {
+    let scalar = |v: &Value| matches!(v, Value::String(_) | Value::Number(_)).then(|| v.clone());
+    let from_body = body.and_then(|body| {
+        [format!("/{name}"), "/id".into(), format!("/data/{name}"), "/data/id".into()]
+            .iter()
+            .find_map(|pointer| body.pointer(pointer).and_then(scalar))
+    });
+    from_body.or_else(|| {
+        let location = created.headers.get("location")?.to_str().ok()?;
+        let path = location.split(['?', '#']).next()?.trim_end_matches('/');
+        let last = path.rsplit('/').next().filter(|s| !s.is_empty())?;
+        let decoded = percent_encoding::percent_decode_str(last).decode_utf8().ok()?;
+        Some(Value::String(decoded.into_owned()))
+    })
+}
+
 /// An OpenAPI runtime expression (`$response.body#/id`, `$request.path.id`, `$response.header.ETag`,
 /// `$statusCode`, ...) or a constant.
 fn evaluate_expression(
@@ -668,6 +751,9 @@ fn evaluate_expression(
     let Some(text) = expression.as_str() else { return Some(expression.clone()) };
     if !text.starts_with('$') {
         return Some(expression.clone());
+    }
+    if let Some(name) = text.strip_prefix(crate::model::INFERRED) {
+        return created_identifier(name, created, body);
     }
     if let Some(pointer) = text.strip_prefix("$response.body") {
         let pointer = pointer.strip_prefix('#').unwrap_or(pointer);

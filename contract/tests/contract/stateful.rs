@@ -1,0 +1,212 @@
+//! State without written links: the tester infers them from the paths (`POST /items` creates what
+//! `/items/{itemId}` serves), takes the new id from the answer, and follows create -> read -> update
+//! -> read -> delete -> read, against an in-memory API written here, clean and with planted defects.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+use crate::support::{Reply, Seen, document, run, target, text};
+
+const ITEMS: &str = r#"
+openapi: 3.1.0
+info: {title: items, version: '1'}
+paths:
+  /items:
+    post:
+      operationId: createItem
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/ItemInput'}
+      responses:
+        '201':
+          description: created
+          headers:
+            Location: {schema: {type: string}}
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Item'}
+        '400': {description: invalid}
+  /items/{itemId}:
+    parameters:
+      - {name: itemId, in: path, required: true, schema: {type: string, pattern: '^[0-9]+$'}}
+    get:
+      operationId: getItem
+      responses:
+        '200':
+          description: the item
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Item'}
+        '404': {description: missing}
+    patch:
+      operationId: updateItem
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/ItemPatch'}
+      responses:
+        '200':
+          description: updated
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Item'}
+        '400': {description: invalid}
+        '404': {description: missing}
+    delete:
+      operationId: deleteItem
+      responses:
+        '204': {description: deleted}
+        '404': {description: missing}
+components:
+  schemas:
+    ItemInput:
+      type: object
+      required: [name]
+      additionalProperties: false
+      properties:
+        name: {type: string, minLength: 1, maxLength: 20}
+        price: {type: integer, minimum: 0, maximum: 1000}
+    ItemPatch:
+      type: object
+      minProperties: 1
+      additionalProperties: false
+      properties:
+        name: {type: string, minLength: 1, maxLength: 20}
+        price: {type: integer, minimum: 0, maximum: 1000}
+    Item:
+      type: object
+      required: [id, name, price]
+      properties:
+        id: {type: string}
+        name: {type: string}
+        price: {type: integer}
+"#;
+
+/// What the in-memory API gets wrong on purpose.
+#[derive(Clone, Copy, PartialEq)]
+enum Defect {
+    None,
+    /// DELETE answers 204 and keeps the item.
+    DeleteKeeps,
+    /// PATCH answers the new values and stores nothing.
+    PatchForgets,
+}
+
+fn valid(body: &Value, required: bool) -> bool {
+    let Some(object) = body.as_object() else { return false };
+    let name_ok = object.get("name").is_none_or(|n| n.as_str().is_some_and(|n| (1..=20).contains(&n.chars().count())));
+    let price_ok =
+        object.get("price").is_none_or(|p| p.as_i64().is_some_and(|p| (0..=1000).contains(&p)) && p.is_i64());
+    let known = object.keys().all(|k| k == "name" || k == "price");
+    name_ok && price_ok && known && (!required || object.contains_key("name")) && !object.is_empty()
+}
+
+async fn items_api(defect: Defect) -> crate::support::Target {
+    let items: Arc<Mutex<(u64, HashMap<String, Value>)>> = Arc::default();
+    target(move |seen: &Seen| {
+        let mut state = items.lock().unwrap();
+        let body: Value = serde_json::from_slice(&seen.body).unwrap_or(Value::Null);
+        let segments: Vec<&str> = seen.path.trim_matches('/').split('/').collect();
+        match (seen.method.as_str(), segments.as_slice()) {
+            ("POST", ["items"]) => {
+                if !valid(&body, true) {
+                    return Reply::empty(400);
+                }
+                state.0 += 1;
+                let id = state.0.to_string();
+                let item =
+                    json!({"id": id, "name": body["name"], "price": body.get("price").cloned().unwrap_or(json!(0))});
+                state.1.insert(id.clone(), item.clone());
+                Reply::json(201, item).with("location", format!("/items/{id}"))
+            }
+            ("GET", ["items", id]) => match state.1.get(*id) {
+                Some(item) => Reply::json(200, item.clone()),
+                None => Reply::empty(404),
+            },
+            ("PATCH", ["items", id]) => {
+                if !valid(&body, false) {
+                    return Reply::empty(400);
+                }
+                let Some(item) = state.1.get(*id).cloned() else { return Reply::empty(404) };
+                let mut changed = item.clone();
+                for (k, v) in body.as_object().unwrap() {
+                    changed[k] = v.clone();
+                }
+                if defect != Defect::PatchForgets {
+                    state.1.insert(id.to_string(), changed.clone());
+                }
+                Reply::json(200, changed)
+            }
+            ("DELETE", ["items", id]) => {
+                let existed = if defect == Defect::DeleteKeeps {
+                    state.1.contains_key(*id)
+                } else {
+                    state.1.remove(*id).is_some()
+                };
+                Reply::empty(if existed { 204 } else { 404 })
+            }
+            (_, ["items"]) => Reply::empty(405).with("allow", "POST"),
+            (_, ["items", _]) => Reply::empty(405).with("allow", "GET, PATCH, DELETE"),
+            _ => Reply::empty(404),
+        }
+    })
+    .await
+}
+
+async fn check(defect: Defect) -> (commerce_contract::Outcome, crate::support::Target) {
+    let (_dir, path) = document(ITEMS);
+    let server = items_api(defect).await;
+    let outcome = run(&[
+        "--spec",
+        &path,
+        "--base-url",
+        &server.base,
+        "--seed",
+        "3",
+        "--max-examples",
+        "10",
+        "--phases",
+        "stateful",
+    ])
+    .await;
+    (outcome, server)
+}
+
+fn failed(outcome: &commerce_contract::Outcome) -> Vec<(&str, &str)> {
+    outcome.summary.failures.iter().map(|g| (g.operation.as_str(), g.check)).collect()
+}
+
+#[tokio::test]
+async fn links_are_inferred_from_the_paths_and_a_clean_api_passes() {
+    let (outcome, server) = check(Defect::None).await;
+    assert!(outcome.summary.passed(), "{}", text(&outcome));
+    let reads = server.to("GET", "/items/1");
+    assert!(!reads.is_empty(), "the created item was read with the id its creation answered");
+    assert!(!server.to("PATCH", "/items/1").is_empty() && !server.to("DELETE", "/items/1").is_empty());
+    for check in ["ensure_resource_availability", "use_after_free", "stale_read"] {
+        assert!(
+            outcome.summary.judged.get(check).is_some_and(|n| *n > 0),
+            "{check} judged nothing: {}",
+            text(&outcome)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_item_still_readable_is_a_use_after_free() {
+    let (outcome, _server) = check(Defect::DeleteKeeps).await;
+    assert!(failed(&outcome).contains(&("getItem", "use_after_free")), "{}", text(&outcome));
+    assert!(!failed(&outcome).iter().any(|(_, c)| *c == "stale_read"), "{}", text(&outcome));
+}
+
+#[tokio::test]
+async fn an_update_the_next_read_does_not_show_is_a_stale_read() {
+    let (outcome, _server) = check(Defect::PatchForgets).await;
+    assert!(failed(&outcome).contains(&("getItem", "stale_read")), "{}", text(&outcome));
+    assert!(!failed(&outcome).iter().any(|(_, c)| *c == "use_after_free"), "{}", text(&outcome));
+}
