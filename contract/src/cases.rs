@@ -46,8 +46,19 @@ pub enum Intent {
     Negative(String),
     /// A required header left out: `missing_required_header` applies.
     MissingHeader(String),
-    /// A method the path does not document: `unsupported_method` applies.
-    UnsupportedMethod,
+    /// A method the path does not document: `unsupported_method` applies, and
+    /// `allow_header_conformance` to the `Allow` of a 405 (the path's documented methods given).
+    UnsupportedMethod(Vec<String>),
+    /// OPTIONS on a path that does not document it: `allow_header_conformance` judges the `Allow`
+    /// it answers against the path's documented methods (given, upper case).
+    Options(Vec<String>),
+}
+
+impl Intent {
+    /// A method the path does not document (OPTIONS included).
+    pub fn is_undocumented_method(&self) -> bool {
+        matches!(self, Self::UnsupportedMethod(_) | Self::Options(_))
+    }
 }
 
 /// Which data generation a run uses (Schemathesis's `generation.mode`).
@@ -401,16 +412,21 @@ impl<'a> Builder<'a> {
             let parts = Parts { body: None, ..base.clone() };
             push(self.case(Phase::Coverage, Intent::Negative("body: missing (required)".into()), &parts));
         }
-        // Undocumented methods, once per path (from its first operation).
+        // Undocumented methods (Schemathesis's list), once per path (from its first operation).
         let methods = &api.paths[&op.path];
         if mode.negative() && methods.first() == Some(&op.method) {
-            for method in ["GET", "PUT", "POST", "DELETE", "PATCH"] {
-                if !methods.iter().any(|m| m == method) {
-                    let mut case = self.case(Phase::Coverage, Intent::UnsupportedMethod, &base);
-                    case.method = method.to_string();
-                    case.body = None;
-                    out.push(case);
+            for method in ["GET", "PUT", "POST", "DELETE", "OPTIONS", "PATCH", "TRACE", "QUERY"] {
+                if methods.iter().any(|m| m == method) || shadowed(api, &op.path, method) {
+                    continue;
                 }
+                let intent = match method {
+                    "OPTIONS" => Intent::Options(methods.clone()),
+                    _ => Intent::UnsupportedMethod(methods.clone()),
+                };
+                let mut case = self.case(Phase::Coverage, intent, &base);
+                case.method = method.to_string();
+                case.body = None;
+                out.push(case);
             }
         }
         out
@@ -530,4 +546,18 @@ impl<'a> Builder<'a> {
             self.parts(None, media, &mut |g, p| p.location != Location::Header && g.rng.random_bool(0.3)).ok()?;
         Some(self.case(phase, Intent::Positive, &parts))
     }
+}
+
+/// Whether `method` on the literal `path` is served by another documented path whose templated
+/// segment matches the literal one (`GET /users/signup` is `GET /users/{id}` with id `signup`): a
+/// request there never reaches a 405.
+fn shadowed(api: &Api, path: &str, method: &str) -> bool {
+    let segments: Vec<&str> = path.split('/').collect();
+    api.paths.iter().any(|(other, methods)| {
+        let theirs: Vec<&str> = other.split('/').collect();
+        other != path
+            && methods.iter().any(|m| m == method)
+            && theirs.len() == segments.len()
+            && theirs.iter().zip(&segments).all(|(t, s)| t == s || (t.starts_with('{') && !s.starts_with('{')))
+    })
 }

@@ -27,12 +27,13 @@ pub enum Check {
     EnsureResourceAvailability,
     IgnoredAuth,
     MaxResponseTime,
+    AllowHeaderConformance,
     /// Beyond Schemathesis: a read after a successful update shows what the update answered.
     StaleRead,
 }
 
 impl Check {
-    pub const ALL: [Check; 14] = [
+    pub const ALL: [Check; 15] = [
         Check::NotAServerError,
         Check::StatusCodeConformance,
         Check::ContentTypeConformance,
@@ -46,6 +47,7 @@ impl Check {
         Check::EnsureResourceAvailability,
         Check::IgnoredAuth,
         Check::MaxResponseTime,
+        Check::AllowHeaderConformance,
         Check::StaleRead,
     ];
 
@@ -64,6 +66,7 @@ impl Check {
             Check::EnsureResourceAvailability => "ensure_resource_availability",
             Check::IgnoredAuth => "ignored_auth",
             Check::MaxResponseTime => "max_response_time",
+            Check::AllowHeaderConformance => "allow_header_conformance",
             Check::StaleRead => "stale_read",
         }
     }
@@ -128,12 +131,13 @@ pub trait Expectations {
 pub fn judging(op: &Op, case: &Case, status: u16, settings: &dyn Expectations) -> Vec<Check> {
     let mut out = vec![Check::NotAServerError];
     match &case.intent {
-        Intent::UnsupportedMethod => out.push(Check::UnsupportedMethod),
+        Intent::UnsupportedMethod(_) => out.extend([Check::UnsupportedMethod, Check::AllowHeaderConformance]),
+        Intent::Options(_) => out.push(Check::AllowHeaderConformance),
         Intent::MissingHeader(_) => out.push(Check::MissingRequiredHeader),
         Intent::Negative(_) => out.push(Check::NegativeDataRejection),
         Intent::Positive => out.push(Check::PositiveDataAcceptance),
     }
-    if case.intent != Intent::UnsupportedMethod {
+    if !case.intent.is_undocumented_method() {
         out.push(Check::StatusCodeConformance);
         if let Some(documented) = op.response(status) {
             if !documented.content.is_empty() {
@@ -163,12 +167,21 @@ pub fn evaluate(op: &Op, case: &Case, received: &Received<'_>, settings: &dyn Ex
         }
     };
     let status = received.status;
-    if !status_matches(status, &settings.expected(op, Check::NotAServerError)) {
+    // RFC 9110 §15.6.2: 501 is the answer to a method the server implements for no resource.
+    let not_implemented = status == 501 && case.intent.is_undocumented_method();
+    if !not_implemented && !status_matches(status, &settings.expected(op, Check::NotAServerError)) {
         fail(Check::NotAServerError, format!("Server error: the response status is {status}"));
     }
     match &case.intent {
-        Intent::UnsupportedMethod => {
+        Intent::UnsupportedMethod(documented) => {
             unsupported_method(op, case, received, &mut fail);
+            if received.status == 405 {
+                allow_header_conformance(documented, received, &mut fail);
+            }
+            return failures;
+        }
+        Intent::Options(documented) => {
+            allow_header_conformance(documented, received, &mut fail);
             return failures;
         }
         Intent::MissingHeader(name) => {
@@ -300,8 +313,10 @@ fn unsupported_method(op: &Op, case: &Case, received: &Received<'_>, fail: &mut 
     let status = received.status;
     if status != 405 {
         // Generated identifiers rarely exist; routing may answer 404 before method dispatch. Auth and
-        // rate limiting commonly run before routing too.
+        // rate limiting commonly run before routing too. A method the server implements for no
+        // resource answers 501 (RFC 9110 §15.6.2).
         let excused = (status == 404 && op.path.contains('{'))
+            || status == 501
             || ((status == 401 || status == 403) && op.secured())
             || status == 429;
         if !excused {
@@ -318,6 +333,43 @@ fn unsupported_method(op: &Op, case: &Case, received: &Received<'_>, fail: &mut 
             format!("{} returned 405 without the Allow header RFC 9110 requires", case.method),
         );
     }
+}
+
+/// `Allow` (on an OPTIONS answer, or a 405) lists the path's documented methods: none missing, none
+/// undocumented. HEAD and OPTIONS are left out of the comparison, as frameworks add them.
+fn allow_header_conformance(documented: &[String], received: &Received<'_>, fail: &mut dyn FnMut(Check, String)) {
+    let values: Vec<&str> = received.headers.get_all("allow").iter().filter_map(|v| v.to_str().ok()).collect();
+    if values.is_empty() {
+        return;
+    }
+    let implicit = |m: &String| m == "HEAD" || m == "OPTIONS";
+    let advertised: std::collections::BTreeSet<String> = values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(|m| m.trim().to_ascii_uppercase())
+        .filter(|m| !m.is_empty() && !implicit(m))
+        .collect();
+    let declared: std::collections::BTreeSet<String> =
+        documented.iter().map(|m| m.to_ascii_uppercase()).filter(|m| !implicit(m)).collect();
+    let missing: Vec<&String> = declared.difference(&advertised).collect();
+    let undocumented: Vec<&String> = advertised.difference(&declared).collect();
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("missing documented methods: {}", join(&missing)));
+    }
+    if !undocumented.is_empty() {
+        parts.push(format!("undocumented methods advertised: {}", join(&undocumented)));
+    }
+    if !parts.is_empty() {
+        fail(
+            Check::AllowHeaderConformance,
+            format!("`Allow: {}` does not match the document: {}", values.join(", "), parts.join("; ")),
+        );
+    }
+}
+
+fn join(methods: &[&String]) -> String {
+    methods.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 /// Whether a documented media type (possibly with wildcards) covers a received Content-Type.

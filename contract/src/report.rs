@@ -392,6 +392,7 @@ fn not_run_reason(check: Check) -> &'static str {
         Check::PositiveDataAcceptance => "no valid request was sent",
         Check::MissingRequiredHeader => "no operation has a required header",
         Check::UnsupportedMethod => "no undocumented method was tried",
+        Check::AllowHeaderConformance => "no answer to an undocumented method carried Allow",
         Check::ResponseHeadersConformance => "no response documents headers",
         Check::ResponseSchemaConformance => "no response had a schema to check",
         Check::ContentTypeConformance => "no response documents a body",

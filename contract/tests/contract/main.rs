@@ -5,6 +5,7 @@
 
 mod corpus;
 mod false_greens;
+mod methods;
 mod stateful;
 mod support;
 mod tls;
