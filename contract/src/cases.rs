@@ -412,6 +412,26 @@ impl<'a> Builder<'a> {
             let parts = Parts { body: None, ..base.clone() };
             push(self.case(Phase::Coverage, Intent::Negative("body: missing (required)".into()), &parts));
         }
+        // Bodies no parser can read, in each JSON media type: cut short, and not UTF-8 (RFC 8259 §8.1).
+        if let (Some(body), Some(base_body)) = (&op.body, &base.body) {
+            for (m, media) in body.media.iter().enumerate().filter(|(_, m)| crate::model::is_json(&m.media_type)) {
+                let valid = if m == base_body.media { Some(base_body.payload.bytes.clone()) } else { None };
+                let Some(valid) = valid.or_else(|| Some(self.body_value(m, None)?.payload.bytes)) else { continue };
+                // An object, array or string missing its last byte; anything else with a stray `]`.
+                let cut = match valid.first() {
+                    Some(b'{' | b'[' | b'"') if valid.len() > 1 => valid[..valid.len() - 1].to_vec(),
+                    _ => [valid.as_slice(), b"]"].concat(),
+                };
+                let mut latin1 = vec![0xff, 0xfe];
+                latin1.extend_from_slice(&valid);
+                for (bytes, what) in [(cut, "body: malformed JSON (cut short)"), (latin1, "body: not UTF-8")] {
+                    let payload = crate::wire::Payload { content_type: media.media_type.clone(), bytes };
+                    let broken = CaseBody { media: m, value: Value::Null, payload };
+                    let parts = Parts { body: Some(broken), ..base.clone() };
+                    push(self.case(Phase::Coverage, Intent::Negative(what.into()), &parts));
+                }
+            }
+        }
         // Undocumented methods (Schemathesis's list), once per path (from its first operation).
         let methods = &api.paths[&op.path];
         if mode.negative() && methods.first() == Some(&op.method) {

@@ -21,7 +21,11 @@ pub struct Sent {
     pub credential_headers: Vec<(String, String)>,
     /// `(query parameter, shown value)` of credentials sent in the query.
     pub credential_query: Vec<(String, String)>,
+    /// The body as text; bytes that are not UTF-8 are written `\xHH` (and `binary` is set).
     pub body: Option<String>,
+    /// Whether `body` is escaped binary, which curl gets as ANSI-C quoted bytes.
+    #[serde(skip)]
+    pub binary: bool,
     #[serde(skip)]
     pub authenticated: bool,
     /// Whether the client certificate was presented.
@@ -49,8 +53,11 @@ impl Sent {
         if self.certificate {
             out.push_str(" --cert \"$CONTRACT_CLIENT_CERT\" --key \"$CONTRACT_CLIENT_KEY\"");
         }
-        if let Some(body) = &self.body {
-            write!(out, " --data-binary {}", quote(body)).unwrap();
+        match &self.body {
+            // `$'\xff'` is bash's ANSI-C quoting: the escapes become the bytes.
+            Some(body) if self.binary => write!(out, " --data-binary $'{}'", body.replace('\'', "\\'")).unwrap(),
+            Some(body) => write!(out, " --data-binary {}", quote(body)).unwrap(),
+            None => {}
         }
         out
     }
@@ -413,6 +420,7 @@ mod tests {
             credential_headers: vec![("Authorization".into(), "Bearer $CONTRACT_BEARER".into())],
             credential_query: vec![("api_key".into(), "$CONTRACT_KEY".into())],
             body: Some(r#"{"name":"it's"}"#.into()),
+            binary: false,
             authenticated: true,
             certificate: false,
         };

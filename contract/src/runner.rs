@@ -379,7 +379,9 @@ impl<'a> Runner<'a> {
         }
         let mut body = None;
         let mut shown_body = None;
+        let mut binary = false;
         if let Some(case_body) = &case.body {
+            binary = case_body.payload.binary();
             headers.push(("Content-Type".into(), case_body.payload.content_type.clone()));
             shown_headers.push(("Content-Type".into(), case_body.payload.content_type.clone()));
             body = Some(case_body.payload.bytes.clone());
@@ -392,6 +394,7 @@ impl<'a> Runner<'a> {
             credential_headers,
             credential_query,
             body: shown_body,
+            binary,
             authenticated: applied.authenticated,
             certificate: !applied.withhold_certificate && self.transport.has_certificate,
         };

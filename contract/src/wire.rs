@@ -245,6 +245,11 @@ impl Payload {
             Err(_) => self.bytes.iter().map(|b| format!("\\x{b:02x}")).collect(),
         }
     }
+
+    /// Whether [`Self::shown`] escapes the bytes.
+    pub fn binary(&self) -> bool {
+        std::str::from_utf8(&self.bytes).is_err()
+    }
 }
 
 /// The multipart boundary: fixed, so the same seed sends the same bytes.

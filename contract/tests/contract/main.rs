@@ -6,6 +6,7 @@
 mod corpus;
 mod false_greens;
 mod methods;
+mod negative;
 mod stateful;
 mod support;
 mod tls;

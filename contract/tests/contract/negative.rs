@@ -1,0 +1,92 @@
+//! Bodies no parser can read: JSON cut short and bytes that are not UTF-8, sent to every JSON body.
+//! A server that answers them with an undocumented status, or falls over, is reported.
+
+use crate::support::{Reply, document, run, target, text};
+
+const NOTES: &str = r#"
+openapi: 3.0.3
+info: {title: notes, version: '1'}
+paths:
+  /notes:
+    post:
+      operationId: createNote
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [text]
+              additionalProperties: false
+              properties: {text: {type: string, minLength: 1, maxLength: 40}}
+      responses:
+        '201': {description: created}
+        '422': {description: invalid}
+"#;
+
+/// The notes API: 201 for a valid note, 422 for a JSON body that is not one, and for a body that
+/// is not JSON at all, `unreadable`.
+async fn notes(unreadable: fn(&[u8]) -> Reply) -> crate::support::Target {
+    target(move |seen| {
+        if seen.method != "POST" {
+            return Reply::empty(405).with("allow", "POST");
+        }
+        let Ok(text) = std::str::from_utf8(&seen.body) else { return unreadable(&seen.body) };
+        let Ok(body) = serde_json::from_str::<serde_json::Value>(text) else { return unreadable(&seen.body) };
+        let ok = body.as_object().is_some_and(|o| o.len() == 1)
+            && body["text"].as_str().is_some_and(|t| (1..=40).contains(&t.chars().count()));
+        Reply::empty(if ok { 201 } else { 422 })
+    })
+    .await
+}
+
+async fn check(unreadable: fn(&[u8]) -> Reply) -> (commerce_contract::Outcome, crate::support::Target) {
+    let (_dir, path) = document(NOTES);
+    let server = notes(unreadable).await;
+    let outcome = run(&[
+        "--spec",
+        &path,
+        "--base-url",
+        &server.base,
+        "--seed",
+        "9",
+        "--phases",
+        "coverage",
+        "--max-examples",
+        "5",
+    ])
+    .await;
+    (outcome, server)
+}
+
+#[tokio::test]
+async fn unreadable_bodies_are_sent_and_a_documented_refusal_passes() {
+    let (outcome, server) = check(|_| Reply::empty(422)).await;
+    assert!(outcome.summary.passed(), "{}", text(&outcome));
+    let posts = server.to("POST", "/notes");
+    assert!(posts.iter().any(|s| std::str::from_utf8(&s.body).is_err()), "a body that is not UTF-8 was sent");
+    assert!(
+        posts
+            .iter()
+            .any(|s| s.text().starts_with('{') && serde_json::from_slice::<serde_json::Value>(&s.body).is_err()),
+        "a JSON body cut short was sent"
+    );
+}
+
+#[tokio::test]
+async fn an_undocumented_400_for_malformed_json_fails_status_code_conformance() {
+    // What many frameworks answer by default, here undocumented.
+    let (outcome, _) = check(|_| Reply::empty(400)).await;
+    let group = outcome.summary.failures.iter().find(|g| g.check == "status_code_conformance");
+    let group = group.unwrap_or_else(|| panic!("{}", text(&outcome)));
+    assert!(group.example.invalid.as_deref().is_some_and(|w| w.starts_with("body: ")), "{:?}", group.example.invalid);
+}
+
+#[tokio::test]
+async fn a_server_that_falls_over_on_bytes_that_are_not_utf8_is_reported_with_a_replayable_curl() {
+    let (outcome, _) = check(|body| Reply::empty(if std::str::from_utf8(body).is_err() { 500 } else { 422 })).await;
+    let group = outcome.summary.failures.iter().find(|g| g.check == "not_a_server_error");
+    let group = group.unwrap_or_else(|| panic!("{}", text(&outcome)));
+    assert_eq!(group.example.invalid.as_deref(), Some("body: not UTF-8"));
+    assert!(group.curl.contains("--data-binary $'\\xff\\xfe"), "{}", group.curl);
+}
