@@ -46,6 +46,57 @@ pub enum AuthMode {
     Configured,
     Without,
     Invalid,
+    /// The configured credential under another scheme (a bearer token sent as `Basic`, ...).
+    WrongScheme,
+    /// The configured JWT re-written with `"alg": "none"` and no signature.
+    AlgNone,
+    /// The configured JWT with its signature altered.
+    ForgedSignature,
+}
+
+impl AuthMode {
+    /// The probes that re-use the configured credential (see [`forge`]).
+    pub const FORGED: [AuthMode; 3] = [AuthMode::WrongScheme, AuthMode::AlgNone, AuthMode::ForgedSignature];
+}
+
+/// The configured `Authorization` value `real` re-written as a forged `mode` says, with how it is
+/// shown; `None` when the probe does not apply to it (a JWT probe on a token that is not a JWT).
+pub fn forge(real: &str, shown: &str, mode: AuthMode) -> Option<(String, String)> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (scheme, credential) = real.split_once(' ')?;
+    match mode {
+        AuthMode::WrongScheme => {
+            let other = if scheme.eq_ignore_ascii_case("bearer") { "Basic" } else { "Bearer" };
+            let shown_credential = shown.split_once(' ').map_or(shown, |(_, c)| c);
+            Some((format!("{other} {credential}"), format!("{other} {shown_credential}")))
+        }
+        AuthMode::AlgNone | AuthMode::ForgedSignature => {
+            if !scheme.eq_ignore_ascii_case("bearer") {
+                return None;
+            }
+            let mut parts = credential.split('.');
+            let (header, payload, signature) = (parts.next()?, parts.next()?, parts.next()?);
+            let decoded: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
+            if parts.next().is_some() || decoded.get("alg").is_none() || signature.is_empty() {
+                return None;
+            }
+            if mode == AuthMode::AlgNone {
+                let none = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+                return Some((
+                    format!("Bearer {none}.{payload}."),
+                    "Bearer <the configured JWT with alg none and no signature>".into(),
+                ));
+            }
+            let mut forged: Vec<u8> = URL_SAFE_NO_PAD.decode(signature).ok()?;
+            forged.iter_mut().for_each(|b| *b ^= 0x5a);
+            let forged = URL_SAFE_NO_PAD.encode(forged);
+            Some((
+                format!("Bearer {header}.{payload}.{forged}"),
+                "Bearer <the configured JWT with its signature altered>".into(),
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// What a request carries for authentication: real values and the values shown in reports.
@@ -63,6 +114,8 @@ pub struct Applied {
     pub authenticated: bool,
     /// Whether the client certificate must be withheld (probing a mutual-TLS operation).
     pub withhold_certificate: bool,
+    /// Whether a forged probe applied to some credential (otherwise it would repeat another probe).
+    pub forged: bool,
 }
 
 impl Credentials {
@@ -118,6 +171,8 @@ impl Credentials {
                         let (real, shown) = invalid(scheme);
                         applied.headers.push((name.clone(), real, shown));
                     }
+                    // A header given with -H is sent as given: there is no credential to forge.
+                    _ => applied.suppressed_headers.push(name.clone()),
                 }
                 continue;
             }
@@ -132,7 +187,25 @@ impl Credentials {
             }
             let (real, shown) = match mode {
                 AuthMode::Invalid => invalid(scheme),
-                _ => valid(scheme, secret, shown_var),
+                AuthMode::Configured => valid(scheme, secret, shown_var),
+                _ => {
+                    let (real, shown) = valid(scheme, secret, shown_var);
+                    let is_header = matches!(
+                        scheme,
+                        Scheme::Bearer
+                            | Scheme::Basic
+                            | Scheme::OtherHttp(_)
+                            | Scheme::OAuth2 { .. }
+                            | Scheme::OpenIdConnect { .. }
+                    );
+                    match is_header.then(|| forge(&real, &shown, mode)).flatten() {
+                        Some(forged) => {
+                            applied.forged = true;
+                            forged
+                        }
+                        None => continue,
+                    }
+                }
             };
             applied.authenticated |= mode == AuthMode::Configured;
             let header = match scheme {

@@ -261,7 +261,13 @@ impl<'a> Runner<'a> {
         for (mode, title) in [
             (AuthMode::Without, "API accepts requests without authentication"),
             (AuthMode::Invalid, "API accepts invalid authentication"),
+            (AuthMode::WrongScheme, "API accepts its credential under another authentication scheme"),
+            (AuthMode::AlgNone, "API accepts an unsigned JWT (alg none)"),
+            (AuthMode::ForgedSignature, "API accepts a JWT whose signature was altered"),
         ] {
+            if AuthMode::FORGED.contains(&mode) && !self.forgeable(op, mode) {
+                continue;
+            }
             let Some(probe) = self.send(case, mode).await else { continue };
             *self.tally.lock().unwrap().judged.entry(Check::IgnoredAuth).or_default() += 1;
             let refused = matches!(probe.status, 401 | 403 | 300..=399);
@@ -270,6 +276,12 @@ impl<'a> Runner<'a> {
                 self.record(case, Check::IgnoredAuth, message, &probe);
             }
         }
+    }
+
+    /// Whether the forged probe `mode` applies to the credentials `op` is sent with.
+    fn forgeable(&self, op: &Op, mode: AuthMode) -> bool {
+        let credentials = self.credentials.read().unwrap();
+        credentials.alternative(op).is_some_and(|alternative| credentials.apply(self.api, alternative, mode).forged)
     }
 
     /// Renews the refused credentials if those of `generation` are still in use; whether newer

@@ -3,6 +3,7 @@
 //! they receive, so the tests assert the wire, not the tester's own view of it (`wire.rs`,
 //! `false_greens.rs`).
 
+mod auth_probes;
 mod corpus;
 mod false_greens;
 mod methods;
