@@ -99,6 +99,9 @@ pub struct Case {
     /// `(parameter index, as written)`, in parameter order.
     pub params: Vec<(usize, Written)>,
     pub body: Option<CaseBody>,
+    /// The injection probe this case carries (`SQL in query parameter q`): a 5xx answer to it is
+    /// reported as a likely injection.
+    pub probe: Option<String>,
 }
 
 impl Case {
@@ -275,6 +278,7 @@ impl<'a> Builder<'a> {
             method: self.op.method.clone(),
             params: parts.params.clone(),
             body: parts.body.clone(),
+            probe: None,
         }
     }
 
@@ -412,6 +416,9 @@ impl<'a> Builder<'a> {
             let parts = Parts { body: None, ..base.clone() };
             push(self.case(Phase::Coverage, Intent::Negative("body: missing (required)".into()), &parts));
         }
+        for case in self.injection_probes(&base) {
+            push(case);
+        }
         // Bodies no parser can read, in each JSON media type: cut short, and not UTF-8 (RFC 8259 §8.1).
         if let (Some(body), Some(base_body)) = (&op.body, &base.body) {
             for (m, media) in body.media.iter().enumerate().filter(|(_, m)| crate::model::is_json(&m.media_type)) {
@@ -450,6 +457,51 @@ impl<'a> Builder<'a> {
             }
         }
         out
+    }
+
+    /// Injection probes: each string parameter and each string member of the body, in turn, set to
+    /// text that a query, template or path built by concatenation would choke on. Valid or not by
+    /// the schema, the server must not fail with a 5xx.
+    fn injection_probes(&mut self, base: &Parts) -> Vec<Case> {
+        let mut out = Vec::new();
+        let op = self.op;
+        for (i, param) in op.params.iter().enumerate() {
+            let stringy = param.schema.raw.get("type").is_none_or(|t| t == "string");
+            if !stringy || param.content_type.is_some() {
+                continue;
+            }
+            for (kind, text) in INJECTIONS {
+                let Some(written) = write_param(param, &Value::String(text.to_string())) else { continue };
+                let mut parts = base.clone();
+                parts.params.retain(|(j, _)| *j != i);
+                parts.params.push((i, written.clone()));
+                parts.params.sort_by_key(|(j, _)| *j);
+                let place = format!("{} parameter {}", param.location.name(), param.name);
+                out.push(self.probe_case(&parts, param_valid(param, &written), kind, &place));
+            }
+        }
+        if let Some(base_body) = &base.body
+            && let Some(members) = base_body.value.as_object()
+        {
+            let strings: Vec<String> = members.iter().filter(|(_, v)| v.is_string()).map(|(k, _)| k.clone()).collect();
+            for member in strings {
+                for (kind, text) in INJECTIONS {
+                    let mut value = base_body.value.clone();
+                    value[&member] = Value::String(text.to_string());
+                    let Some(encoded) = self.encode(base_body.media, value) else { continue };
+                    let valid = self.body_valid(&encoded).is_none();
+                    let parts = Parts { body: Some(encoded), ..base.clone() };
+                    out.push(self.probe_case(&parts, valid, kind, &format!("body member {member}")));
+                }
+            }
+        }
+        out
+    }
+
+    fn probe_case(&self, parts: &Parts, valid: bool, kind: &str, place: &str) -> Case {
+        let probe = format!("{kind} in {place}");
+        let intent = if valid { Intent::Positive } else { Intent::Negative(format!("{place}: {kind} probe")) };
+        Case { probe: Some(probe), ..self.case(Phase::Coverage, intent, parts) }
     }
 
     /// `fuzzing`: `count` generated cases, alternating valid and invalid ones in mode `all`, cycling
@@ -567,6 +619,17 @@ impl<'a> Builder<'a> {
         Some(self.case(phase, Intent::Positive, &parts))
     }
 }
+
+/// What the injection probes send, by kind: SQL, NoSQL operators, path traversal, template
+/// expressions, and a shell substitution.
+const INJECTIONS: [(&str, &str); 6] = [
+    ("SQL injection", "' OR '1'='1' --"),
+    ("SQL injection", "1; DROP TABLE users --\""),
+    ("NoSQL injection", "{\"$gt\": \"\"}"),
+    ("path traversal", "../../../../etc/passwd"),
+    ("template injection", "{{7*7}}${7*7}<%= 7*7 %>"),
+    ("command injection", "$(sleep 0)`true`;|"),
+];
 
 /// Whether `method` on the literal `path` is served by another documented path whose templated
 /// segment matches the literal one (`GET /users/signup` is `GET /users/{id}` with id `signup`): a

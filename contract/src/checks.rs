@@ -170,7 +170,11 @@ pub fn evaluate(op: &Op, case: &Case, received: &Received<'_>, settings: &dyn Ex
     // RFC 9110 §15.6.2: 501 is the answer to a method the server implements for no resource.
     let not_implemented = status == 501 && case.intent.is_undocumented_method();
     if !not_implemented && !status_matches(status, &settings.expected(op, Check::NotAServerError)) {
-        fail(Check::NotAServerError, format!("Server error: the response status is {status}"));
+        let cause = match &case.probe {
+            Some(probe) => format!(" after a {probe}: a likely injection"),
+            None => String::new(),
+        };
+        fail(Check::NotAServerError, format!("Server error: the response status is {status}{cause}"));
     }
     match &case.intent {
         Intent::UnsupportedMethod(documented) => {

@@ -90,3 +90,54 @@ async fn a_server_that_falls_over_on_bytes_that_are_not_utf8_is_reported_with_a_
     assert_eq!(group.example.invalid.as_deref(), Some("body: not UTF-8"));
     assert!(group.curl.contains("--data-binary $'\\xff\\xfe"), "{}", group.curl);
 }
+
+const SEARCH: &str = r#"
+openapi: 3.0.3
+info: {title: search, version: '1'}
+paths:
+  /search:
+    get:
+      operationId: search
+      parameters:
+        - {name: q, in: query, required: true, schema: {type: string, maxLength: 50}}
+      responses:
+        '200': {description: results}
+        '400': {description: invalid}
+"#;
+
+#[tokio::test]
+async fn a_query_built_by_concatenation_is_reported_as_a_likely_injection() {
+    let (_dir, path) = document(SEARCH);
+    // As `format!("... LIKE '%{q}%'")` would: a quote breaks the statement.
+    let server = target(|seen| match seen.method.as_str() {
+        "GET" if seen.query.contains("%27") || seen.query.contains('\'') => Reply::empty(500),
+        "GET" => Reply::empty(200),
+        _ => Reply::empty(405).with("allow", "GET"),
+    })
+    .await;
+    let outcome = run(&[
+        "--spec",
+        &path,
+        "--base-url",
+        &server.base,
+        "--seed",
+        "9",
+        "--phases",
+        "coverage",
+        "--max-examples",
+        "5",
+    ])
+    .await;
+    let messages: Vec<&str> = outcome
+        .summary
+        .failures
+        .iter()
+        .filter(|g| g.check == "not_a_server_error")
+        .map(|g| g.example.message.as_str())
+        .collect();
+    assert!(
+        messages.iter().any(|m| m.contains("after a SQL injection in query parameter q: a likely injection")),
+        "{}",
+        text(&outcome)
+    );
+}
