@@ -30,10 +30,13 @@ pub enum Check {
     AllowHeaderConformance,
     /// Beyond Schemathesis: a read after a successful update shows what the update answered.
     StaleRead,
+    /// Beyond Schemathesis: a create refused when repeated (409) succeeds at most once when the
+    /// same request arrives several times at once.
+    ConcurrentCreation,
 }
 
 impl Check {
-    pub const ALL: [Check; 15] = [
+    pub const ALL: [Check; 16] = [
         Check::NotAServerError,
         Check::StatusCodeConformance,
         Check::ContentTypeConformance,
@@ -49,6 +52,7 @@ impl Check {
         Check::MaxResponseTime,
         Check::AllowHeaderConformance,
         Check::StaleRead,
+        Check::ConcurrentCreation,
     ];
 
     pub fn name(self) -> &'static str {
@@ -68,6 +72,7 @@ impl Check {
             Check::MaxResponseTime => "max_response_time",
             Check::AllowHeaderConformance => "allow_header_conformance",
             Check::StaleRead => "stale_read",
+            Check::ConcurrentCreation => "concurrent_creation",
         }
     }
 

@@ -1006,6 +1006,7 @@ pub async fn check(args: &Args) -> Result<Outcome, String> {
         let work = async {
             if *phase == Phase::Stateful {
                 runner.run_stateful(plan.seed, plan.max_examples.div_ceil(10), &include).await;
+                runner.run_races(plan.seed, &include).await;
                 return;
             }
             runner.run_cases(build_cases(&api, &plan, &coverage, *phase)).await;

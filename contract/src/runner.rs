@@ -579,6 +579,49 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// `concurrent_creation`, for each create (a POST with a body) whose repetition is refused with
+    /// 409: the server keeps something unique. A fresh request is then sent [`RACE_COPIES`] times at
+    /// once; more than one success means the check and the insert are not one step.
+    pub async fn run_races(&self, seed: u64, include: &dyn Fn(usize) -> bool) {
+        let creators: Vec<usize> = (0..self.api.operations.len())
+            .filter(|&i| {
+                let op = &self.api.operations[i];
+                include(i)
+                    && op.method == "POST"
+                    && op.body.is_some()
+                    && op.responses.iter().any(|r| r.status.is_success())
+            })
+            .collect();
+        for creator in creators {
+            self.race(creator, seed).await;
+        }
+    }
+
+    async fn race(&self, creator: usize, seed: u64) {
+        let mut builder = Builder::new(self.api, creator, seed.wrapping_add(0x5241_4345));
+        let Some(first) = builder.valid(Phase::Stateful) else { return };
+        let Some(created) = self.execute(&first).await else { return };
+        if !(200..300).contains(&created.status) {
+            return;
+        }
+        let Some(repeated) = self.execute(&first).await else { return };
+        if repeated.status != 409 {
+            return;
+        }
+        let Some(fresh) = builder.valid(Phase::Stateful) else { return };
+        let answers = futures_util::future::join_all((0..RACE_COPIES).map(|_| self.execute(&fresh))).await;
+        let succeeded: Vec<&Exchange> = answers.iter().flatten().filter(|e| (200..300).contains(&e.status)).collect();
+        *self.tally.lock().unwrap().judged.entry(Check::ConcurrentCreation).or_default() += 1;
+        let op = &self.api.operations[creator];
+        if succeeded.len() > 1 && self.settings.enabled(op, Check::ConcurrentCreation) {
+            let message = format!(
+                "Concurrent creation\nThe same request, refused with 409 when repeated, succeeded {} times of {RACE_COPIES} when sent at once.",
+                succeeded.len()
+            );
+            self.record(&fresh, Check::ConcurrentCreation, message, succeeded[1]);
+        }
+    }
+
     /// `stale_read`: after a successful update, each read of the same resource through a link shows
     /// what the update answered for the members it sent.
     async fn check_fresh(
@@ -725,6 +768,9 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
             .map(|s| Duration::from_secs_f64(s.max(0.0)))
     })
 }
+
+/// How many copies of one create the race probe sends at once.
+const RACE_COPIES: usize = 8;
 
 /// The members an update sent that its JSON answer also holds, with the answered values.
 fn answered_members(step: &Case, exchange: &Exchange) -> Option<serde_json::Map<String, Value>> {

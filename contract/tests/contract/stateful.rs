@@ -210,3 +210,88 @@ async fn an_update_the_next_read_does_not_show_is_a_stale_read() {
     assert!(failed(&outcome).contains(&("getItem", "stale_read")), "{}", text(&outcome));
     assert!(!failed(&outcome).iter().any(|(_, c)| *c == "use_after_free"), "{}", text(&outcome));
 }
+
+/// Items whose names are unique, checked before the insert with a wait between the two (as an
+/// `await` on a database round trip would): `atomic` holds one lock over both.
+async fn unique_names(atomic: bool) -> String {
+    use poem::listener::{Acceptor, Listener, TcpListener};
+    let names: Arc<tokio::sync::Mutex<std::collections::HashSet<String>>> = Arc::default();
+    let endpoint = poem::endpoint::make(move |mut req: poem::Request| {
+        let names = names.clone();
+        async move {
+            let status = |s: u16| poem::Response::builder().status(poem::http::StatusCode::from_u16(s).unwrap());
+            if req.method() != poem::http::Method::POST || req.uri().path() != "/items" {
+                return Ok::<_, poem::Error>(status(405).header("allow", "POST").finish());
+            }
+            let body: Value = serde_json::from_slice(&req.take_body().into_vec().await?).unwrap_or(Value::Null);
+            if !valid(&body, true) {
+                return Ok(status(400).finish());
+            }
+            let name = body["name"].as_str().unwrap_or_default().to_string();
+            let held = if atomic { Some(names.lock().await) } else { None };
+            let taken = match &held {
+                Some(set) => set.contains(&name),
+                None => names.lock().await.contains(&name),
+            };
+            if taken {
+                return Ok(status(409).finish());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            match held {
+                Some(mut set) => set.insert(name),
+                None => names.lock().await.insert(name),
+            };
+            let item = json!({"id": "1", "name": body["name"], "price": 0});
+            Ok(status(201).header("content-type", "application/json").body(item.to_string()))
+        }
+    });
+    let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
+    let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
+    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(endpoint));
+    format!("http://{addr}")
+}
+
+const UNIQUE: &str = r#"
+openapi: 3.1.0
+info: {title: items, version: '1'}
+paths:
+  /items:
+    post:
+      operationId: createItem
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [name]
+              additionalProperties: false
+              properties:
+                name: {type: string, minLength: 1, maxLength: 20}
+                price: {type: integer, minimum: 0, maximum: 1000}
+      responses:
+        '201': {description: created}
+        '400': {description: invalid}
+        '409': {description: the name is taken}
+"#;
+
+async fn race(atomic: bool) -> commerce_contract::Outcome {
+    let (_dir, path) = document(UNIQUE);
+    let base = unique_names(atomic).await;
+    run(&["--spec", &path, "--base-url", &base, "--seed", "6", "--max-examples", "5", "--phases", "stateful"]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unique_name_checked_apart_from_its_insert_is_a_concurrent_creation() {
+    let outcome = race(false).await;
+    let group = outcome.summary.failures.iter().find(|g| g.check == "concurrent_creation");
+    let group = group.unwrap_or_else(|| panic!("{}", text(&outcome)));
+    assert!(group.example.message.contains("succeeded"), "{}", group.example.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unique_name_checked_with_its_insert_passes_the_race() {
+    let outcome = race(true).await;
+    assert!(outcome.summary.passed(), "{}", text(&outcome));
+    assert_eq!(outcome.summary.judged.get("concurrent_creation"), Some(&1), "{}", text(&outcome));
+}
