@@ -129,12 +129,27 @@ struct Parts {
     body: Option<CaseBody>,
 }
 
+/// Real identifiers seen in answers, by the path parameter they fill: the key is the path template
+/// up to and including the parameter, then `#` and its name (`/items/{itemId}#itemId`).
+pub type Pool = std::collections::HashMap<String, Vec<Value>>;
+
+/// The pool key of path parameter `name` of `path`, if `path` has it.
+pub fn pool_key(path: &str, name: &str) -> Option<String> {
+    let placeholder = format!("{{{name}}}");
+    let end = path.find(&placeholder)? + placeholder.len();
+    Some(format!("{}#{name}", &path[..end]))
+}
+
 /// Builds the cases of one operation from a seeded generator.
 pub struct Builder<'a> {
     api: &'a Api,
     index: usize,
     op: &'a Op,
     pub generator: Generator<'a>,
+    /// Identifiers earlier answers gave, used for path parameters where they fit...
+    pool: Option<&'a Pool>,
+    /// ...this often (the coverage phase's base request always).
+    pool_odds: f64,
 }
 
 /// Whether `written` reads back, for `param`, as a valid value (absent counts when optional).
@@ -151,7 +166,27 @@ impl<'a> Builder<'a> {
         let op = &api.operations[index];
         let id_hash =
             op.id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
-        Self { api, index, op, generator: Generator::new(&api.requests, seed ^ id_hash) }
+        Self { api, index, op, generator: Generator::new(&api.requests, seed ^ id_hash), pool: None, pool_odds: 0.8 }
+    }
+
+    /// Path parameters drawn, most of the time, from identifiers the server has answered with: a
+    /// generated identifier rarely names anything, and the operation's logic is never reached.
+    pub fn with_pool(mut self, pool: &'a Pool) -> Self {
+        self.pool = Some(pool);
+        self
+    }
+
+    /// A pooled identifier for path parameter `param`, written, if one fits its schema.
+    fn pooled(&mut self, param: &Param) -> Option<Written> {
+        if param.location != Location::Path {
+            return None;
+        }
+        let values = self.pool?.get(&pool_key(&self.op.path, &param.name)?)?;
+        if values.is_empty() || !self.generator.rng.random_bool(self.pool_odds) {
+            return None;
+        }
+        let value = &values[self.generator.rng.random_range(0..values.len())];
+        write_param(param, value).filter(|w| param_valid(param, w))
     }
 
     /// A valid written form of `param`: its `preferred` value if that reads back valid, else generated.
@@ -244,6 +279,10 @@ impl<'a> Builder<'a> {
             if !(param.required || optional(&mut self.generator, param)) {
                 continue;
             }
+            if let Some(written) = self.pooled(param) {
+                params.push((i, written));
+                continue;
+            }
             match self.param_text(param, example) {
                 Some(written) => params.push((i, written)),
                 None if param.required => return Err(Self::param_failure(param)),
@@ -332,7 +371,12 @@ impl<'a> Builder<'a> {
     /// media type; and each undocumented method of the path.
     pub fn coverage(&mut self, mode: Mode) -> Vec<Case> {
         let order = self.media_order();
-        let Ok(base) = self.parts(Some(0), order.first().copied(), &mut |_, _| false) else { return Vec::new() };
+        // Every variant changes one thing of the base request: with a real identifier in its path,
+        // each reaches the operation's logic rather than a 404.
+        self.pool_odds = 1.0;
+        let base = self.parts(Some(0), order.first().copied(), &mut |_, _| false);
+        self.pool_odds = 0.8;
+        let Ok(base) = base else { return Vec::new() };
         let mut out = Vec::new();
         let mut push = |case: Case| {
             let wanted = match case.intent {

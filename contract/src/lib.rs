@@ -924,10 +924,10 @@ async fn prepare(args: &Args, dry_run: bool) -> Result<Prepared, String> {
 }
 
 /// The cases of every phase but stateful, for the operations to be tested.
-fn build_cases(api: &Api, plan: &Plan, coverage: &[Coverage], phase: Phase) -> Vec<Case> {
+fn build_cases(api: &Api, plan: &Plan, coverage: &[Coverage], phase: Phase, pool: &cases::Pool) -> Vec<Case> {
     let mut cases = Vec::new();
     for index in (0..api.operations.len()).filter(|i| coverage[*i] == Coverage::Tested) {
-        let mut builder = Builder::new(api, index, plan.seed);
+        let mut builder = Builder::new(api, index, plan.seed).with_pool(pool);
         cases.extend(match phase {
             Phase::Examples => builder.examples(),
             Phase::Coverage => builder.coverage(plan.mode),
@@ -968,7 +968,7 @@ pub async fn dry_run(args: &Args) -> Result<DryRun, String> {
             }
             continue;
         }
-        for case in build_cases(&api, &plan, &coverage, *phase) {
+        for case in build_cases(&api, &plan, &coverage, *phase, &cases::Pool::new()) {
             let entry = &mut operations[case.op];
             *entry.cases.entry(*phase).or_default() += 1;
             if let Some((rendered, _)) = runner.render(&case, AuthMode::Configured) {
@@ -1009,7 +1009,9 @@ pub async fn check(args: &Args) -> Result<Outcome, String> {
                 runner.run_races(plan.seed, &include).await;
                 return;
             }
-            runner.run_cases(build_cases(&api, &plan, &coverage, *phase)).await;
+            // Identifiers the earlier phases were answered with fill this phase's path parameters.
+            let pool = runner.pool.lock().unwrap().clone();
+            runner.run_cases(build_cases(&api, &plan, &coverage, *phase, &pool)).await;
         };
         match progress {
             Some(ticker) => {

@@ -107,6 +107,8 @@ pub struct Runner<'a> {
     pub failed: AtomicUsize,
     /// Operations whose authentication was already confirmed by the `ignored_auth` probes.
     probed: Mutex<HashSet<usize>>,
+    /// Identifiers the server answered with, for later phases' path parameters.
+    pub pool: Mutex<crate::cases::Pool>,
 }
 
 /// One request and its response.
@@ -160,6 +162,7 @@ impl<'a> Runner<'a> {
             sent: AtomicUsize::new(0),
             failed: AtomicUsize::new(0),
             probed: Mutex::new(HashSet::new()),
+            pool: Mutex::default(),
         }
     }
 
@@ -211,7 +214,49 @@ impl<'a> Runner<'a> {
             self.record(case, check, message, &exchange);
         }
         self.probe_auth(op, case, &exchange).await;
+        self.capture(case, &exchange);
         Some(exchange)
+    }
+
+    /// Keeps the identifiers a successful answer gives: what a create made (for each path under it,
+    /// as inferred links name it), and the `id`s a listing shows; a successful DELETE gives its
+    /// identifier back.
+    fn capture(&self, case: &Case, exchange: &Exchange) {
+        if !(200..300).contains(&exchange.status) || case.intent != Intent::Positive {
+            return;
+        }
+        let op = &self.api.operations[case.op];
+        let mut pool = self.pool.lock().unwrap();
+        if op.method == "DELETE" {
+            for (i, written) in &case.params {
+                let param = &op.params[*i];
+                if let (Some(key), Some(value)) =
+                    (crate::cases::pool_key(&op.path, &param.name), crate::wire::read_param(param, written))
+                {
+                    pool.entry(key).or_default().retain(|v| *v != value);
+                }
+            }
+            return;
+        }
+        let body = serde_json::from_slice::<Value>(&exchange.body).ok();
+        let base = op.path.trim_end_matches('/');
+        for path in self.api.paths.keys() {
+            let Some(rest) = path.strip_prefix(base).and_then(|r| r.strip_prefix('/')) else { continue };
+            let first = rest.split('/').next().unwrap_or_default();
+            let Some(name) = first.strip_prefix('{').and_then(|f| f.strip_suffix('}')) else { continue };
+            let Some(key) = crate::cases::pool_key(path, name) else { continue };
+            let found: Vec<Value> = match op.method.as_str() {
+                "POST" => created_identifier(name, exchange, body.as_ref()).into_iter().collect(),
+                "GET" => listed_identifiers(name, body.as_ref()),
+                _ => Vec::new(),
+            };
+            let values = pool.entry(key).or_default();
+            for value in found {
+                if !values.contains(&value) && values.len() < POOL_LIMIT {
+                    values.push(value);
+                }
+            }
+        }
     }
 
     fn record(&self, case: &Case, check: Check, message: String, exchange: &Exchange) {
@@ -767,6 +812,23 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
             .flatten()
             .map(|s| Duration::from_secs_f64(s.max(0.0)))
     })
+}
+
+/// The most identifiers kept per path parameter.
+const POOL_LIMIT: usize = 64;
+
+/// The identifiers a listing shows: the `id` (or the parameter's name) of each object in the
+/// answer's array, or in the first array member of an envelope (`data`, `items`, ...).
+fn listed_identifiers(name: &str, body: Option<&Value>) -> Vec<Value> {
+    let Some(body) = body else { return Vec::new() };
+    let items = body.as_array().or_else(|| body.as_object()?.values().find_map(Value::as_array));
+    items
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item.get(name).or_else(|| item.get("id")))
+        .filter(|v| v.is_string() || v.is_number())
+        .cloned()
+        .collect()
 }
 
 /// How many copies of one create the race probe sends at once.

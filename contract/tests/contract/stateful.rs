@@ -78,6 +78,7 @@ components:
       properties:
         name: {type: string, minLength: 1, maxLength: 20}
         price: {type: integer, minimum: 0, maximum: 1000}
+        note: {type: [string, 'null'], maxLength: 20}
     Item:
       type: object
       required: [id, name, price]
@@ -85,6 +86,7 @@ components:
         id: {type: string}
         name: {type: string}
         price: {type: integer}
+        note: {type: [string, 'null']}
 "#;
 
 /// What the in-memory API gets wrong on purpose.
@@ -95,6 +97,8 @@ enum Defect {
     DeleteKeeps,
     /// PATCH answers the new values and stores nothing.
     PatchForgets,
+    /// PATCH of an existing item with `note: null` fails (500).
+    NullNoteFails,
 }
 
 fn valid(body: &Value, required: bool) -> bool {
@@ -102,7 +106,8 @@ fn valid(body: &Value, required: bool) -> bool {
     let name_ok = object.get("name").is_none_or(|n| n.as_str().is_some_and(|n| (1..=20).contains(&n.chars().count())));
     let price_ok =
         object.get("price").is_none_or(|p| p.as_i64().is_some_and(|p| (0..=1000).contains(&p)) && p.is_i64());
-    let known = object.keys().all(|k| k == "name" || k == "price");
+    let note_ok = object.get("note").is_none_or(|n| n.is_null() || n.as_str().is_some_and(|n| n.chars().count() <= 20));
+    let known = object.keys().all(|k| k == "name" || k == "price" || (k == "note" && !required)) && note_ok;
     name_ok && price_ok && known && (!required || object.contains_key("name")) && !object.is_empty()
 }
 
@@ -133,6 +138,9 @@ async fn items_api(defect: Defect) -> crate::support::Target {
                     return Reply::empty(400);
                 }
                 let Some(item) = state.1.get(*id).cloned() else { return Reply::empty(404) };
+                if defect == Defect::NullNoteFails && body.get("note").is_some_and(Value::is_null) {
+                    return Reply::empty(500);
+                }
                 let mut changed = item.clone();
                 for (k, v) in body.as_object().unwrap() {
                     changed[k] = v.clone();
@@ -159,22 +167,34 @@ async fn items_api(defect: Defect) -> crate::support::Target {
 }
 
 async fn check(defect: Defect) -> (commerce_contract::Outcome, crate::support::Target) {
+    check_phases(defect, "stateful").await
+}
+
+async fn check_phases(defect: Defect, phases: &str) -> (commerce_contract::Outcome, crate::support::Target) {
     let (_dir, path) = document(ITEMS);
     let server = items_api(defect).await;
-    let outcome = run(&[
-        "--spec",
-        &path,
-        "--base-url",
-        &server.base,
-        "--seed",
-        "3",
-        "--max-examples",
-        "10",
-        "--phases",
-        "stateful",
-    ])
-    .await;
+    let outcome =
+        run(&["--spec", &path, "--base-url", &server.base, "--seed", "3", "--max-examples", "10", "--phases", phases])
+            .await;
     (outcome, server)
+}
+
+#[tokio::test]
+async fn identifiers_from_earlier_answers_reach_a_failure_only_an_existing_record_shows() {
+    // With generated ids, every PATCH answers 404 and the null never reaches the code that fails.
+    let (outcome, server) = check_phases(Defect::NullNoteFails, "fuzzing,coverage").await;
+    let group = outcome.summary.failures.iter().find(|g| g.check == "not_a_server_error");
+    let group = group.unwrap_or_else(|| panic!("{}", text(&outcome)));
+    assert_eq!(group.operation, "updateItem", "{}", text(&outcome));
+    let created = server.to("POST", "/items").len() as u64;
+    let existing = server.requests().into_iter().filter(|s| {
+        s.method == "PATCH"
+            && s.path
+                .strip_prefix("/items/")
+                .and_then(|id| id.parse::<u64>().ok())
+                .is_some_and(|id| (1..=created).contains(&id))
+    });
+    assert!(existing.count() > 0, "PATCHes named items the server created");
 }
 
 fn failed(outcome: &commerce_contract::Outcome) -> Vec<(&str, &str)> {
