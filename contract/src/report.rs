@@ -79,9 +79,59 @@ pub struct Finding {
     pub invalid: Option<String>,
     pub status: u16,
     pub request: Sent,
+    /// The answer: status, Content-Type and the body's start.
+    pub response: String,
 }
 
-/// Failures grouped by (operation, check, first line of the message), the smallest request kept.
+/// The most of a response body a report shows.
+const SHOWN_BODY: usize = 400;
+
+/// `500 text/html (1234 bytes): <html>...`, the body cut at [`SHOWN_BODY`] characters.
+pub fn shown_response(status: u16, headers: &reqwest::header::HeaderMap, body: &[u8]) -> String {
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("no Content-Type");
+    let text = String::from_utf8_lossy(body);
+    let flat: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let cut: String = flat.chars().take(SHOWN_BODY).collect();
+    let more = if flat.chars().count() > SHOWN_BODY { "…" } else { "" };
+    match body.len() {
+        0 => format!("{status} {content_type}, no body"),
+        n => format!("{status} {content_type} ({n} bytes): {cut}{more}"),
+    }
+}
+
+/// A message with its particulars (numbers, quoted text) blanked: failures with the same cause
+/// share it, whatever values the requests drew.
+fn cause(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    let mut last_digit = false;
+    for c in message.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                if quoted {
+                    out.push_str("\"…\"");
+                }
+                last_digit = false;
+            }
+            _ if quoted => {}
+            '0'..='9' => {
+                if !last_digit {
+                    out.push('#');
+                }
+                last_digit = true;
+            }
+            c => {
+                out.push(c);
+                last_digit = false;
+            }
+        }
+    }
+    out
+}
+
+/// Failures grouped by (operation, check, cause: the whole message with its values blanked), the
+/// smallest request kept.
 #[derive(Debug, serde::Serialize)]
 pub struct Group {
     pub operation: String,
@@ -94,8 +144,8 @@ pub struct Group {
 pub fn group(findings: &[Finding]) -> Vec<Group> {
     let mut groups: BTreeMap<(String, Check, String), (usize, &Finding)> = BTreeMap::new();
     for finding in findings {
-        let title = finding.message.lines().next().unwrap_or_default().to_string();
-        let entry = groups.entry((finding.operation.clone(), finding.check, title)).or_insert((0, finding));
+        let entry =
+            groups.entry((finding.operation.clone(), finding.check, cause(&finding.message))).or_insert((0, finding));
         entry.0 += 1;
         let size = |f: &Finding| f.request.curl().len();
         if size(finding) < size(entry.1) {
@@ -322,6 +372,7 @@ impl Summary {
                 if let Some(invalid) = &group.example.invalid {
                     writeln!(out, "   Request: {invalid}").unwrap();
                 }
+                writeln!(out, "   Response: {}", group.example.response).unwrap();
                 writeln!(out, "   Reproduce: {}", group.curl).unwrap();
             }
             if self.failures.iter().any(|g| g.curl.contains("$CONTRACT_")) {
@@ -375,8 +426,12 @@ impl Summary {
                 } else {
                     let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
                     status.set_message(failures[0].example.message.lines().next().unwrap_or_default());
-                    let description: Vec<String> =
-                        failures.iter().map(|g| format!("{}\nReproduce: {}", g.example.message, g.curl)).collect();
+                    let description: Vec<String> = failures
+                        .iter()
+                        .map(|g| {
+                            format!("{}\nResponse: {}\nReproduce: {}", g.example.message, g.example.response, g.curl)
+                        })
+                        .collect();
                     status.set_description(description.join("\n\n"));
                     status
                 };
@@ -411,6 +466,31 @@ fn not_run_reason(check: Check) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failures_with_the_same_cause_share_it_whatever_the_values() {
+        assert_eq!(
+            cause("/price: -1 is less than the minimum of 0"),
+            cause("/price: -25 is less than the minimum of 0")
+        );
+        assert_eq!(cause(r#"/sku: "ab" is too short"#), cause(r#"/sku: "" is too short"#));
+        assert_ne!(
+            cause("/price: -1 is less than the minimum of 0"),
+            cause("/stock: -1 is less than the minimum of 0")
+        );
+        assert_ne!(cause("Response violates schema\n/a: wrong"), cause("Response violates schema\n/b: wrong"));
+    }
+
+    #[test]
+    fn responses_are_shown_with_their_type_and_the_start_of_their_body() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("content-type", "text/html".parse().unwrap());
+        let body = format!("<html>{}</html>", "x".repeat(1000));
+        let shown = shown_response(500, &headers, body.as_bytes());
+        assert!(shown.starts_with("500 text/html (1013 bytes): <html>xxx"), "{shown}");
+        assert!(shown.ends_with('…') && shown.chars().count() < 460, "{shown}");
+        assert_eq!(shown_response(204, &reqwest::header::HeaderMap::new(), b""), "204 no Content-Type, no body");
+    }
 
     #[test]
     fn curl_quotes_bodies_and_keeps_credentials_out() {

@@ -274,6 +274,7 @@ impl<'a> Runner<'a> {
             invalid: why,
             status: exchange.status,
             request: exchange.sent.clone(),
+            response: crate::report::shown_response(exchange.status, &exchange.headers, &exchange.body),
         });
     }
 

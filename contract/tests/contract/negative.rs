@@ -89,6 +89,7 @@ async fn a_server_that_falls_over_on_bytes_that_are_not_utf8_is_reported_with_a_
     let group = group.unwrap_or_else(|| panic!("{}", text(&outcome)));
     assert_eq!(group.example.invalid.as_deref(), Some("body: not UTF-8"));
     assert!(group.curl.contains("--data-binary $'\\xff\\xfe"), "{}", group.curl);
+    assert!(text(&outcome).contains("   Response: 500 no Content-Type, no body"), "{}", text(&outcome));
 }
 
 const SEARCH: &str = r#"
