@@ -104,9 +104,14 @@ pub fn shown_response(status: u16, headers: &reqwest::header::HeaderMap, body: &
 fn cause(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut quoted = false;
+    let mut escaped = false;
     let mut last_digit = false;
     for c in message.chars() {
+        if quoted && std::mem::take(&mut escaped) {
+            continue;
+        }
         match c {
+            '\\' if quoted => escaped = true,
             '"' => {
                 quoted = !quoted;
                 if quoted {

@@ -574,44 +574,43 @@ impl<'a> Runner<'a> {
         };
         links.sort_by_key(rank);
         let mut deleted = None;
-        // The last successful update: its path and what it answered for the members it sent.
-        let mut updated: Option<(String, serde_json::Map<String, Value>)> = None;
-        let mut reread = false;
         for link in &links {
-            if rank(link) == 2 && !reread {
-                reread = true;
-                self.check_fresh(&links, updated.take(), &case, &created, body.as_ref(), seed).await;
-            }
-            let Some(step) = self.link_case(link, &case, &created, body.as_ref(), seed) else { continue };
-            let Some(exchange) = self.execute(&step).await else { continue };
             let target = &self.api.operations[link.target];
-            if target.method == "GET"
-                && exchange.status == 404
-                && self.settings.enabled(target, Check::EnsureResourceAvailability)
-            {
-                let message = format!(
-                    "Resource is not available after creation\nThe API returned 404 for a resource that was just created.\nCreated with      : {}\nNot available with: {}",
-                    op.label(),
-                    target.label()
-                );
-                self.record(&step, Check::EnsureResourceAvailability, message, &exchange);
+            // An update is tried with several full bodies (every optional member), each read back:
+            // a state only some values reach (a flag set, a date filled in) is then visited.
+            let update = matches!(target.method.as_str(), "PUT" | "PATCH");
+            for attempt in 0..if update { UPDATES_PER_LINK } else { 1 } {
+                let Some(step) = self.link_case(link, &case, &created, body.as_ref(), seed ^ attempt, update) else {
+                    continue;
+                };
+                let Some(exchange) = self.execute(&step).await else { continue };
+                if target.method == "GET"
+                    && exchange.status == 404
+                    && self.settings.enabled(target, Check::EnsureResourceAvailability)
+                {
+                    let message = format!(
+                        "Resource is not available after creation\nThe API returned 404 for a resource that was just created.\nCreated with      : {}\nNot available with: {}",
+                        op.label(),
+                        target.label()
+                    );
+                    self.record(&step, Check::EnsureResourceAvailability, message, &exchange);
+                }
+                if target.method == "GET" {
+                    *self.tally.lock().unwrap().judged.entry(Check::EnsureResourceAvailability).or_default() += 1;
+                }
+                if update && (200..300).contains(&exchange.status) {
+                    let answered = answered_members(&step, &exchange);
+                    self.check_fresh(&links, &target.path, answered, &case, &created, body.as_ref(), seed ^ attempt)
+                        .await;
+                }
+                if target.method == "DELETE" && (200..300).contains(&exchange.status) {
+                    deleted = Some(target.label());
+                }
             }
-            if target.method == "GET" {
-                *self.tally.lock().unwrap().judged.entry(Check::EnsureResourceAvailability).or_default() += 1;
-            }
-            if matches!(target.method.as_str(), "PUT" | "PATCH") && (200..300).contains(&exchange.status) {
-                updated = answered_members(&step, &exchange).map(|members| (target.path.clone(), members));
-            }
-            if target.method == "DELETE" && (200..300).contains(&exchange.status) {
-                deleted = Some(target.label());
-            }
-        }
-        if !reread {
-            self.check_fresh(&links, updated, &case, &created, body.as_ref(), seed).await;
         }
         let Some(free) = deleted else { return };
         for link in links.iter().filter(|l| self.api.operations[l.target].method == "GET") {
-            let Some(step) = self.link_case(link, &case, &created, body.as_ref(), seed ^ 1) else { continue };
+            let Some(step) = self.link_case(link, &case, &created, body.as_ref(), seed ^ 1, false) else { continue };
             let Some(exchange) = self.execute(&step).await else { continue };
             let target = &self.api.operations[link.target];
             *self.tally.lock().unwrap().judged.entry(Check::UseAfterFree).or_default() += 1;
@@ -668,26 +667,29 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// `stale_read`: after a successful update, each read of the same resource through a link shows
-    /// what the update answered for the members it sent.
+    /// After a successful update of `path`, each read of it through a link (its answer checked like
+    /// any other), and `stale_read`: the read shows what the update `answered` for the members it
+    /// sent, when it answered them.
+    #[allow(clippy::too_many_arguments)]
     async fn check_fresh(
         &self,
         links: &[&Link],
-        updated: Option<(String, serde_json::Map<String, Value>)>,
+        path: &str,
+        answered: Option<serde_json::Map<String, Value>>,
         case: &Case,
         created: &Exchange,
         body: Option<&Value>,
         seed: u64,
     ) {
-        let Some((path, answered)) = updated else { return };
         let reads = links.iter().filter(|l| {
             let target = &self.api.operations[l.target];
             target.method == "GET" && target.path == path
         });
         for link in reads {
-            let Some(step) = self.link_case(link, case, created, body, seed ^ 2) else { continue };
+            let Some(step) = self.link_case(link, case, created, body, seed ^ 2, false) else { continue };
             let Some(exchange) = self.execute(&step).await else { continue };
             let target = &self.api.operations[link.target];
+            let Some(answered) = &answered else { continue };
             let Some(read) = serde_json::from_slice::<Value>(&exchange.body).ok().filter(|_| exchange.status == 200)
             else {
                 continue;
@@ -718,6 +720,7 @@ impl<'a> Runner<'a> {
         created: &Exchange,
         body: Option<&Value>,
         seed: u64,
+        full: bool,
     ) -> Option<Case> {
         let op = &self.api.operations[request.op];
         let mut params = Vec::new();
@@ -728,7 +731,11 @@ impl<'a> Runner<'a> {
             Some(expression) => Some(evaluate_expression(expression, op, request, created, body)?),
             None => None,
         };
-        Builder::new(self.api, link.target, seed).linked(Phase::Stateful, &params, link_body)
+        let mut builder = Builder::new(self.api, link.target, seed);
+        if full {
+            builder.generator.optional_odds = 1.0;
+        }
+        builder.linked(Phase::Stateful, &params, link_body)
     }
 }
 
@@ -831,6 +838,9 @@ fn listed_identifiers(name: &str, body: Option<&Value>) -> Vec<Value> {
         .cloned()
         .collect()
 }
+
+/// How many updates the stateful phase sends through each update link, each read back.
+const UPDATES_PER_LINK: u64 = 4;
 
 /// How many copies of one create the race probe sends at once.
 const RACE_COPIES: usize = 8;

@@ -33,11 +33,13 @@ pub struct Generator<'a> {
     spec: &'a Spec,
     pub rng: StdRng,
     regexes: HashMap<String, Option<rand_regex::Regex>>,
+    /// How often an optional property is generated (1.0: every one, for the fullest bodies).
+    pub optional_odds: f64,
 }
 
 impl<'a> Generator<'a> {
     pub fn new(spec: &'a Spec, seed: u64) -> Self {
-        Self { spec, rng: StdRng::seed_from_u64(seed), regexes: HashMap::new() }
+        Self { spec, rng: StdRng::seed_from_u64(seed), regexes: HashMap::new(), optional_odds: 0.5 }
     }
 
     /// A random value for `schema`. Usually valid; callers check with the validator.
@@ -197,7 +199,8 @@ impl<'a> Generator<'a> {
             schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
         let mut out = Map::new();
         for (name, property) in schema.get("properties").and_then(Value::as_object).into_iter().flatten() {
-            let wanted = required.contains(&name.as_str()) || (depth < MAX_DEPTH && self.rng.random_bool(0.5));
+            let wanted =
+                required.contains(&name.as_str()) || (depth < MAX_DEPTH && self.rng.random_bool(self.optional_odds));
             if wanted && property.get("readOnly") != Some(&Value::Bool(true)) {
                 out.insert(name.clone(), self.value(property, depth + 1));
             }

@@ -12,3 +12,4 @@ mod stateful;
 mod support;
 mod tls;
 mod wire;
+mod zoo;

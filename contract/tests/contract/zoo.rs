@@ -1,0 +1,92 @@
+//! The zoo: small deployments written the way people write them (Node's http module, Python's
+//! standard library, Flask), each with defects planted on purpose and listed in its source, and
+//! the clean twin of one. The tester must find every planted defect, as (operation, check), and
+//! nothing else: a finding that is not planted is a false positive.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use crate::support::{run, text};
+
+const ZOO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/zoo");
+
+/// A zoo target's process; killed when dropped.
+struct Animal {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Animal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `program args` in the zoo directory; it prints the port it listens on.
+fn start(program: &str, args: &[&str]) -> Animal {
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(ZOO)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} {args:?} cannot start ({e}): the zoo needs it installed"));
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("{program} {args:?} printed {line:?}, not a port"));
+    Animal { child, base: format!("http://127.0.0.1:{port}") }
+}
+
+/// The (operation, check) pairs a full run finds against `animal`.
+async fn findings(
+    animal: &Animal,
+    spec: &str,
+    extra: &[&str],
+) -> (BTreeSet<(String, String)>, commerce_contract::Outcome) {
+    let spec = format!("{ZOO}/{spec}");
+    let mut argv =
+        vec!["--spec", spec.as_str(), "--base-url", animal.base.as_str(), "--seed", "11", "--max-examples", "30"];
+    argv.extend_from_slice(extra);
+    let outcome = run(&argv).await;
+    let found = outcome.summary.failures.iter().map(|g| (g.operation.clone(), g.check.to_string())).collect();
+    (found, outcome)
+}
+
+fn planted(pairs: &[(&str, &str)]) -> BTreeSet<(String, String)> {
+    pairs.iter().map(|(o, c)| (o.to_string(), c.to_string())).collect()
+}
+
+/// Every `required` finding is there, and nothing beyond `required` and `also`: the same planted
+/// defect seen through another operation, when the run's order happens to show it there too.
+fn assert_found(found: &BTreeSet<(String, String)>, required: &[(&str, &str)], also: &[(&str, &str)], report: &str) {
+    let required = planted(required);
+    let allowed: BTreeSet<_> = required.union(&planted(also)).cloned().collect();
+    let missed: Vec<_> = required.difference(found).collect();
+    let false_positives: Vec<_> = found.difference(&allowed).collect();
+    assert!(
+        missed.is_empty() && false_positives.is_empty(),
+        "missed {missed:?}; not planted {false_positives:?}\n{report}"
+    );
+}
+
+#[tokio::test]
+async fn tasks_in_node_every_planted_defect_and_nothing_else() {
+    let animal = start("node", &["tasks.js"]);
+    let (found, outcome) = findings(&animal, "tasks.yaml", &[]).await;
+    let required = [
+        ("getTask", "use_after_free"),
+        ("getTask", "stale_read"),
+        ("getTask", "response_schema_conformance"),
+        ("getTask", "content_type_conformance"),
+    ];
+    assert_found(&found, &required, &[("listTasks", "response_schema_conformance")], &text(&outcome));
+}
+
+#[tokio::test]
+async fn tasks_in_node_clean_passes() {
+    let animal = start("node", &["tasks.js", "--clean"]);
+    let (found, outcome) = findings(&animal, "tasks.yaml", &[]).await;
+    assert!(found.is_empty() && outcome.summary.passed(), "{}", text(&outcome));
+}
