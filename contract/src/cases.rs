@@ -666,13 +666,17 @@ impl<'a> Builder<'a> {
 
 /// What the injection probes send, by kind: SQL, NoSQL operators, path traversal, template
 /// expressions, and a shell substitution.
-const INJECTIONS: [(&str, &str); 6] = [
+const INJECTIONS: [(&str, &str); 8] = [
+    // An unbalanced quote of each kind breaks a statement built by concatenation; the balanced
+    // one changes its meaning without breaking it.
+    ("SQL injection", "O'Brien"),
+    ("SQL injection", "x\")) --"),
     ("SQL injection", "' OR '1'='1' --"),
-    ("SQL injection", "1; DROP TABLE users --\""),
     ("NoSQL injection", "{\"$gt\": \"\"}"),
     ("path traversal", "../../../../etc/passwd"),
     ("template injection", "{{7*7}}${7*7}<%= 7*7 %>"),
     ("command injection", "$(sleep 0)`true`;|"),
+    ("format string", "%s%s%s%n%x{0}"),
 ];
 
 /// Whether `method` on the literal `path` is served by another documented path whose templated

@@ -847,6 +847,30 @@ async fn prepare(args: &Args, dry_run: bool) -> Result<Prepared, String> {
             });
         }
     }
+    // As in Schemathesis, --base-url includes the API's base path: a base URL without one, for a
+    // document whose server has one, most likely misses every route.
+    let server_path = api
+        .spec
+        .doc
+        .pointer("/servers/0/url")
+        .and_then(serde_json::Value::as_str)
+        .map(|url| reqwest::Url::parse(url).map(|u| u.path().to_string()).unwrap_or_else(|_| url.to_string()))
+        .map(|path| path.trim_end_matches('/').to_string())
+        .filter(|path| !path.is_empty() && !path.contains('{'));
+    if let Some(path) = server_path
+        && plan.base_url.path().trim_end_matches('/').is_empty()
+    {
+        let suggested = plan.base_url.join(path.trim_start_matches('/')).map(|u| u.to_string()).unwrap_or_default();
+        warnings.push(Warning {
+            kind: "base_path",
+            operation: None,
+            message: format!(
+                "/servers/0/url: the document's server has the base path {path}, and --base-url {} has none: \
+                 requests go to the paths as written; if the API lives under {path}, pass --base-url {suggested}",
+                plan.base_url
+            ),
+        });
+    }
     // Webhooks and callbacks are requests the API sends, not ones it answers: said, not skipped silently.
     let webhooks: Vec<String> = api
         .spec

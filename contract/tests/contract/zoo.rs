@@ -39,15 +39,16 @@ fn start(program: &str, args: &[&str]) -> Animal {
     Animal { child, base: format!("http://127.0.0.1:{port}") }
 }
 
-/// The (operation, check) pairs a full run finds against `animal`.
+/// The (operation, check) pairs a full run finds against `animal`, whose API lives under `base_path`.
 async fn findings(
     animal: &Animal,
     spec: &str,
+    base_path: &str,
     extra: &[&str],
 ) -> (BTreeSet<(String, String)>, commerce_contract::Outcome) {
     let spec = format!("{ZOO}/{spec}");
-    let mut argv =
-        vec!["--spec", spec.as_str(), "--base-url", animal.base.as_str(), "--seed", "11", "--max-examples", "30"];
+    let base = format!("{}{base_path}", animal.base);
+    let mut argv = vec!["--spec", spec.as_str(), "--base-url", base.as_str(), "--seed", "11", "--max-examples", "30"];
     argv.extend_from_slice(extra);
     let outcome = run(&argv).await;
     let found = outcome.summary.failures.iter().map(|g| (g.operation.clone(), g.check.to_string())).collect();
@@ -74,7 +75,7 @@ fn assert_found(found: &BTreeSet<(String, String)>, required: &[(&str, &str)], a
 #[tokio::test]
 async fn tasks_in_node_every_planted_defect_and_nothing_else() {
     let animal = start("node", &["tasks.js"]);
-    let (found, outcome) = findings(&animal, "tasks.yaml", &[]).await;
+    let (found, outcome) = findings(&animal, "tasks.yaml", "", &[]).await;
     let required = [
         ("getTask", "use_after_free"),
         ("getTask", "stale_read"),
@@ -87,6 +88,38 @@ async fn tasks_in_node_every_planted_defect_and_nothing_else() {
 #[tokio::test]
 async fn tasks_in_node_clean_passes() {
     let animal = start("node", &["tasks.js", "--clean"]);
-    let (found, outcome) = findings(&animal, "tasks.yaml", &[]).await;
+    let (found, outcome) = findings(&animal, "tasks.yaml", "", &[]).await;
     assert!(found.is_empty() && outcome.summary.passed(), "{}", text(&outcome));
+}
+
+#[tokio::test]
+async fn inventory_in_python_stdlib_every_planted_defect_and_nothing_else() {
+    let animal = start("python3", &["inventory.py"]);
+    let (found, outcome) = findings(&animal, "inventory.yaml", "/api", &["--api-key", "zoo-key"]).await;
+    let required = [
+        ("searchParts", "not_a_server_error"),
+        ("searchParts", "status_code_conformance"),
+        ("stats", "ignored_auth"),
+        ("addPart", "status_code_conformance"),
+        ("searchParts", "allow_header_conformance"),
+    ];
+    assert_found(&found, &required, &[], &text(&outcome));
+    let injection = outcome.summary.failures.iter().any(|g| g.example.message.contains("a likely injection"));
+    assert!(injection, "the 500 is named as a likely injection: {}", text(&outcome));
+}
+
+#[tokio::test]
+async fn inventory_in_python_stdlib_clean_passes() {
+    let animal = start("python3", &["inventory.py", "--clean"]);
+    let (found, outcome) = findings(&animal, "inventory.yaml", "/api", &["--api-key", "zoo-key"]).await;
+    assert!(found.is_empty() && outcome.summary.passed(), "{}", text(&outcome));
+}
+
+#[tokio::test]
+async fn a_base_url_without_the_document_s_base_path_is_warned_about() {
+    let animal = start("python3", &["inventory.py", "--clean"]);
+    let (_, outcome) = findings(&animal, "inventory.yaml", "", &["--api-key", "zoo-key", "--phases", "examples"]).await;
+    let warning = outcome.summary.warnings.iter().find(|w| w.kind == "base_path");
+    let warning = warning.unwrap_or_else(|| panic!("{}", text(&outcome)));
+    assert!(warning.message.contains(&format!("pass --base-url {}/api", animal.base)), "{}", warning.message);
 }
