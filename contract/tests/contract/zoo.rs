@@ -34,9 +34,44 @@ fn start(program: &str, args: &[&str]) -> Animal {
         .spawn()
         .unwrap_or_else(|e| panic!("{program} {args:?} cannot start ({e}): the zoo needs it installed"));
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut line).unwrap();
+    // Whatever it prints later is read and dropped: a closed pipe would end it (EPIPE).
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("{program} {args:?} printed {line:?}, not a port"));
+    // Some print the port before they listen on it.
+    let listening = (0..200).any(|_| {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            || (std::thread::sleep(std::time::Duration::from_millis(50)), false).1
+    });
+    assert!(listening, "{program} {args:?} never listened on {port}");
     Animal { child, base: format!("http://127.0.0.1:{port}") }
+}
+
+/// A Python with the zoo's PyPI packages (`requirements.txt`): a virtual environment under the
+/// target directory, made on first use.
+fn zoo_python() -> String {
+    static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/zoo-venv");
+            let python = format!("{venv}/bin/python");
+            let requirements = format!("{ZOO}/requirements.txt");
+            let ready = format!("{venv}/ready");
+            let wanted = std::fs::read_to_string(&requirements).unwrap();
+            if std::fs::read_to_string(&ready).ok().as_deref() != Some(wanted.as_str()) {
+                let made = Command::new("python3").args(["-m", "venv", venv]).status().expect("python3 runs");
+                assert!(made.success(), "python3 -m venv {venv} failed");
+                let installed = Command::new(&python)
+                    .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", &requirements])
+                    .status()
+                    .expect("pip runs");
+                assert!(installed.success(), "pip install -r {requirements} failed (the zoo needs PyPI)");
+                std::fs::write(&ready, wanted).unwrap();
+            }
+            python
+        })
+        .clone()
 }
 
 /// The (operation, check) pairs a full run finds against `animal`, whose API lives under `base_path`.
@@ -122,4 +157,27 @@ async fn a_base_url_without_the_document_s_base_path_is_warned_about() {
     let warning = outcome.summary.warnings.iter().find(|w| w.kind == "base_path");
     let warning = warning.unwrap_or_else(|| panic!("{}", text(&outcome)));
     assert!(warning.message.contains(&format!("pass --base-url {}/api", animal.base)), "{}", warning.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_in_flask_every_planted_defect_and_nothing_else() {
+    let animal = start(&zoo_python(), &["accounts.py"]);
+    let (found, outcome) = findings(&animal, "accounts.yaml", "", &[]).await;
+    let required = [
+        ("getAccount", "response_schema_conformance"),
+        ("createAccount", "concurrent_creation"),
+        ("updateAccount", "not_a_server_error"),
+        ("updateAccount", "status_code_conformance"),
+        ("createAccount", "status_code_conformance"),
+    ];
+    // The writeOnly password also comes back from the create and the update.
+    let also = [("createAccount", "response_schema_conformance"), ("updateAccount", "response_schema_conformance")];
+    assert_found(&found, &required, &also, &text(&outcome));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_in_flask_clean_passes() {
+    let animal = start(&zoo_python(), &["accounts.py", "--clean"]);
+    let (found, outcome) = findings(&animal, "accounts.yaml", "", &[]).await;
+    assert!(found.is_empty() && outcome.summary.passed(), "{}", text(&outcome));
 }
