@@ -210,6 +210,20 @@ fn completions_are_printed_for_each_shell() {
     }
 }
 
+/// The JSON access-log line of the request `request_id`, once the server has written it.
+fn access_line(server: &crate::helpers::ServerProcess, request_id: &str) -> serde_json::Value {
+    let line = (0..100)
+        .find_map(|_| {
+            let found = server.log.lock().unwrap().iter().find(|l| l.contains(request_id)).cloned();
+            if found.is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            found
+        })
+        .expect("an access-log line with the request id");
+    serde_json::from_str(&line).expect("a JSON log line")
+}
+
 #[tokio::test]
 async fn json_logs_carry_the_request_id_and_never_a_credential() {
     let database = TestDatabase::new().await;
@@ -223,16 +237,7 @@ async fn json_logs_carry_the_request_id_and_never_a_credential() {
         .unwrap();
     assert_eq!(response.status(), 401);
 
-    let line = (0..100)
-        .find_map(|_| {
-            let found = server.log.lock().unwrap().iter().find(|l| l.contains("trace-me-42")).cloned();
-            if found.is_none() {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            found
-        })
-        .expect("an access-log line with the request id");
-    let entry: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+    let entry = access_line(&server, "trace-me-42");
     assert_eq!(entry["message"], "served");
     assert_eq!(entry["status"], 401);
     assert_eq!(entry["span"]["request_id"], "trace-me-42");
@@ -253,16 +258,7 @@ async fn json_logs_carry_the_request_id_and_never_a_credential() {
         .await
         .unwrap();
     assert_eq!(listed.status(), 200);
-    let line = (0..100)
-        .find_map(|_| {
-            let found = server.log.lock().unwrap().iter().find(|l| l.contains("trace-me-43")).cloned();
-            if found.is_none() {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            found
-        })
-        .expect("an access-log line with the request id");
-    let entry: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+    let entry = access_line(&server, "trace-me-43");
     let database = commerce::store::open_database(&database.url).await.unwrap();
     let demo = commerce::store::tenants::find_tenant(&database, "demo").await.unwrap().unwrap();
     assert_eq!(entry["tenant"], demo.id.to_string(), "the access line names the tenant: {entry}");

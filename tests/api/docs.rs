@@ -116,8 +116,8 @@ async fn the_probes_answer_alive_and_ready_and_readiness_follows_the_database() 
     assert_eq!(still_alive.status, 200, "liveness does not depend on the database");
 }
 
-#[tokio::test]
-async fn metrics_count_requests_by_operation_and_status_with_a_latency_histogram() {
+/// A fresh app, its admin's token, and three requests: two reads of a missing product, a listing.
+async fn two_misses_and_a_listing() -> (crate::helpers::TestApp, String) {
     let app = spawn_app().await;
     let token = app.admin_token().await;
     for _ in 0..2 {
@@ -125,6 +125,12 @@ async fn metrics_count_requests_by_operation_and_status_with_a_latency_histogram
         assert_eq!(missing.status, 404);
     }
     assert_eq!(app.list_products(Auth::Bearer(&token), &[]).await.status, 200);
+    (app, token)
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_operation_and_status_with_a_latency_histogram() {
+    let (app, _) = two_misses_and_a_listing().await;
     let metrics = app.call("metrics", Auth::None, &[], &[], None).await;
     assert_eq!(metrics.header("content-type"), Some("text/plain; charset=utf-8"));
     let text = metrics.body.as_str().unwrap();
@@ -149,13 +155,7 @@ async fn metrics_count_requests_by_operation_and_status_with_a_latency_histogram
 
 #[tokio::test]
 async fn metrics_report_the_product_cache_the_order_desk_the_pool_the_process_and_the_build() {
-    let app = spawn_app().await;
-    let token = app.admin_token().await;
-    for _ in 0..2 {
-        let missing = app.get_product(Auth::Bearer(&token), "0193a5b0-7f3e-7c2a-9a41-5d2f8e6b1c01").await;
-        assert_eq!(missing.status, 404);
-    }
-    assert_eq!(app.list_products(Auth::Bearer(&token), &[]).await.status, 200);
+    let (app, token) = two_misses_and_a_listing().await;
     let product = app.create_product(Auth::Bearer(&token), crate::helpers::sample_product("MET-1")).await;
     let id = product.body["id"].as_str().unwrap();
     for _ in 0..2 {

@@ -1,7 +1,7 @@
 //! Undocumented methods as Schemathesis tries them (OPTIONS, TRACE and QUERY included), the `Allow`
 //! a server answers judged against the document, and literal paths told from templated ones.
 
-use crate::support::{Reply, document, run, target, text};
+use crate::support::{Reply, document, run_against, target, text};
 
 const USERS: &str = r#"
 openapi: 3.1.0
@@ -59,19 +59,8 @@ async fn users(allow_signup: &'static str, trace: u16) -> crate::support::Target
 async fn check(allow_signup: &'static str, trace: u16) -> (commerce_contract::Outcome, crate::support::Target) {
     let (_dir, path) = document(USERS);
     let server = users(allow_signup, trace).await;
-    let outcome = run(&[
-        "--spec",
-        &path,
-        "--base-url",
-        &server.base,
-        "--seed",
-        "5",
-        "--phases",
-        "coverage",
-        "--max-examples",
-        "5",
-    ])
-    .await;
+    let outcome =
+        run_against(&path, &server.base, &["--seed", "5", "--phases", "coverage", "--max-examples", "5"]).await;
     (outcome, server)
 }
 

@@ -1,7 +1,7 @@
 //! Bodies no parser can read: JSON cut short and bytes that are not UTF-8, sent to every JSON body.
 //! A server that answers them with an undocumented status, or falls over, is reported.
 
-use crate::support::{Reply, document, run, target, text};
+use crate::support::{Reply, document, run_against, target, text};
 
 const NOTES: &str = r#"
 openapi: 3.0.3
@@ -43,19 +43,8 @@ async fn notes(unreadable: fn(&[u8]) -> Reply) -> crate::support::Target {
 async fn check(unreadable: fn(&[u8]) -> Reply) -> (commerce_contract::Outcome, crate::support::Target) {
     let (_dir, path) = document(NOTES);
     let server = notes(unreadable).await;
-    let outcome = run(&[
-        "--spec",
-        &path,
-        "--base-url",
-        &server.base,
-        "--seed",
-        "9",
-        "--phases",
-        "coverage",
-        "--max-examples",
-        "5",
-    ])
-    .await;
+    let outcome =
+        run_against(&path, &server.base, &["--seed", "9", "--phases", "coverage", "--max-examples", "5"]).await;
     (outcome, server)
 }
 
@@ -116,19 +105,8 @@ async fn a_query_built_by_concatenation_is_reported_as_a_likely_injection() {
         _ => Reply::empty(405).with("allow", "GET"),
     })
     .await;
-    let outcome = run(&[
-        "--spec",
-        &path,
-        "--base-url",
-        &server.base,
-        "--seed",
-        "9",
-        "--phases",
-        "coverage",
-        "--max-examples",
-        "5",
-    ])
-    .await;
+    let outcome =
+        run_against(&path, &server.base, &["--seed", "9", "--phases", "coverage", "--max-examples", "5"]).await;
     let messages: Vec<&str> = outcome
         .summary
         .failures

@@ -122,6 +122,13 @@ pub async fn run(argv: &[&str]) -> Outcome {
     commerce_contract::check(&args(argv)).await.unwrap_or_else(|e| panic!("the run did not start: {e}"))
 }
 
+/// A run of the tester over the document at `spec` against `base`, with `more` arguments.
+pub async fn run_against(spec: &str, base: &str, more: &[&str]) -> Outcome {
+    let mut argv = vec!["--spec", spec, "--base-url", base];
+    argv.extend_from_slice(more);
+    run(&argv).await
+}
+
 /// A run that is expected to be refused as unusable (exit 2): the message.
 pub async fn refused(argv: &[&str]) -> String {
     match commerce_contract::check(&args(argv)).await {
