@@ -33,10 +33,13 @@ pub enum Check {
     /// Beyond Schemathesis: a create refused when repeated (409) succeeds at most once when the
     /// same request arrives several times at once.
     ConcurrentCreation,
+    /// Beyond Schemathesis, and only when asked for (many documents leave error bodies out): a
+    /// response whose documented status has no `content` comes without a body.
+    UndocumentedBody,
 }
 
 impl Check {
-    pub const ALL: [Check; 16] = [
+    pub const ALL: [Check; 17] = [
         Check::NotAServerError,
         Check::StatusCodeConformance,
         Check::ContentTypeConformance,
@@ -53,6 +56,7 @@ impl Check {
         Check::AllowHeaderConformance,
         Check::StaleRead,
         Check::ConcurrentCreation,
+        Check::UndocumentedBody,
     ];
 
     pub fn name(self) -> &'static str {
@@ -73,7 +77,13 @@ impl Check {
             Check::AllowHeaderConformance => "allow_header_conformance",
             Check::StaleRead => "stale_read",
             Check::ConcurrentCreation => "concurrent_creation",
+            Check::UndocumentedBody => "undocumented_body",
         }
+    }
+
+    /// Whether the check runs only when named (`--checks`, or enabled in the configuration file).
+    pub fn opt_in(self) -> bool {
+        self == Check::UndocumentedBody
     }
 
     pub fn from_name(name: &str) -> Option<Check> {
@@ -147,6 +157,8 @@ pub fn judging(op: &Op, case: &Case, status: u16, settings: &dyn Expectations) -
         if let Some(documented) = op.response(status) {
             if !documented.content.is_empty() {
                 out.push(Check::ContentTypeConformance);
+            } else {
+                out.push(Check::UndocumentedBody);
             }
             if !documented.headers.is_empty() {
                 out.push(Check::ResponseHeadersConformance);
@@ -230,81 +242,7 @@ pub fn evaluate(op: &Op, case: &Case, received: &Received<'_>, settings: &dyn Ex
             }
         }
     }
-    let Some(documented) = op.response(status) else {
-        fail(
-            Check::StatusCodeConformance,
-            format!("Undocumented HTTP status code\nReceived: {status}\nDocumented: {}", op.documented_statuses()),
-        );
-        return failures;
-    };
-    // Content type.
-    let mut schema = None;
-    if !documented.content.is_empty() {
-        match received.content_type() {
-            None => fail(
-                Check::ContentTypeConformance,
-                format!(
-                    "Missing Content-Type header\nDocumented: {}",
-                    documented.content.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>().join(", ")
-                ),
-            ),
-            Some(actual) => match documented.content.iter().find(|(media, _)| media_matches(media, actual)) {
-                Some((_, s)) => schema = s.as_ref(),
-                None => fail(
-                    Check::ContentTypeConformance,
-                    format!(
-                        "Undocumented Content-Type\nReceived: {actual}\nDocumented: {}",
-                        documented.content.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>().join(", ")
-                    ),
-                ),
-            },
-        }
-    }
-    // Headers.
-    let mut missing = Vec::new();
-    for header in &documented.headers {
-        match received.headers.get(header.name.as_str()).map(|v| v.to_str()) {
-            None if header.required => missing.push(header.name.as_str()),
-            None => {}
-            Some(Err(_)) => {
-                fail(Check::ResponseHeadersConformance, format!("Response header {} is not visible ASCII", header.name))
-            }
-            Some(Ok(text)) => {
-                if let Some(schema) = &header.schema {
-                    let value = crate::values::read_wire(&header.flat, text);
-                    if let Some(error) = schema.first_error(&value) {
-                        fail(
-                            Check::ResponseHeadersConformance,
-                            format!("Response header {} does not conform to its schema: {error}", header.name),
-                        );
-                    }
-                }
-            }
-        }
-    }
-    if !missing.is_empty() {
-        fail(Check::ResponseHeadersConformance, format!("Missing required headers: {}", missing.join(", ")));
-    }
-    // Body.
-    if let Some(schema) = schema {
-        let body = if received.content_type().is_some_and(is_json) {
-            serde_json::from_slice::<Value>(received.body)
-                .map_err(|e| format!("The response body is not valid JSON: {e}"))
-        } else {
-            // A text/* media type whose schema is a string.
-            String::from_utf8(received.body.to_vec())
-                .map(Value::String)
-                .map_err(|_| "The response body is not valid UTF-8 text".to_string())
-        };
-        match body {
-            Err(message) => fail(Check::ResponseSchemaConformance, message),
-            Ok(body) => {
-                if let Some(error) = schema.first_error(&body) {
-                    fail(Check::ResponseSchemaConformance, format!("Response violates schema\n{error}"));
-                }
-            }
-        }
-    }
+    response_conformance(op, received, &mut fail);
     if let Some(limit) = settings.max_response_time().filter(|l| received.elapsed > *l) {
         fail(
             Check::MaxResponseTime,
@@ -379,6 +317,99 @@ fn allow_header_conformance(documented: &[String], received: &Received<'_>, fail
 
 fn join(methods: &[&String]) -> String {
     methods.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// What a response owes its document, whatever was asked: a documented status, a documented
+/// Content-Type, its required headers valid by their schemas, a body valid by its schema (and with
+/// `undocumented_body`, no body where none is documented). The integration suite of this
+/// repository judges every response it sees with this same function.
+pub fn response_conformance(op: &Op, received: &Received<'_>, fail: &mut dyn FnMut(Check, String)) {
+    let status = received.status;
+    let Some(documented) = op.response(status) else {
+        fail(
+            Check::StatusCodeConformance,
+            format!("Undocumented HTTP status code\nReceived: {status}\nDocumented: {}", op.documented_statuses()),
+        );
+        return;
+    };
+    // Content type.
+    let mut schema = None;
+    if !documented.content.is_empty() {
+        match received.content_type() {
+            None => fail(
+                Check::ContentTypeConformance,
+                format!(
+                    "Missing Content-Type header\nDocumented: {}",
+                    documented.content.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            ),
+            Some(actual) => match documented.content.iter().find(|(media, _)| media_matches(media, actual)) {
+                Some((_, s)) => schema = s.as_ref(),
+                None => fail(
+                    Check::ContentTypeConformance,
+                    format!(
+                        "Undocumented Content-Type\nReceived: {actual}\nDocumented: {}",
+                        documented.content.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                ),
+            },
+        }
+    }
+    // Headers.
+    let mut missing = Vec::new();
+    for header in &documented.headers {
+        match received.headers.get(header.name.as_str()).map(|v| v.to_str()) {
+            None if header.required => missing.push(header.name.as_str()),
+            None => {}
+            Some(Err(_)) => {
+                fail(Check::ResponseHeadersConformance, format!("Response header {} is not visible ASCII", header.name))
+            }
+            Some(Ok(text)) => {
+                if let Some(schema) = &header.schema {
+                    let value = crate::values::read_wire(&header.flat, text);
+                    if let Some(error) = schema.first_error(&value) {
+                        fail(
+                            Check::ResponseHeadersConformance,
+                            format!("Response header {} does not conform to its schema: {error}", header.name),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if !missing.is_empty() {
+        fail(Check::ResponseHeadersConformance, format!("Missing required headers: {}", missing.join(", ")));
+    }
+    // Body.
+    if let Some(schema) = schema {
+        let body = if received.content_type().is_some_and(is_json) {
+            serde_json::from_slice::<Value>(received.body)
+                .map_err(|e| format!("The response body is not valid JSON: {e}"))
+        } else {
+            // A text/* media type whose schema is a string.
+            String::from_utf8(received.body.to_vec())
+                .map(Value::String)
+                .map_err(|_| "The response body is not valid UTF-8 text".to_string())
+        };
+        match body {
+            Err(message) => fail(Check::ResponseSchemaConformance, message),
+            Ok(body) => {
+                if let Some(error) = schema.first_error(&body) {
+                    fail(Check::ResponseSchemaConformance, format!("Response violates schema\n{error}"));
+                }
+            }
+        }
+    }
+    if documented.content.is_empty() && !received.body.is_empty() {
+        fail(
+            Check::UndocumentedBody,
+            format!(
+                "Undocumented body\nStatus {status} documents no content; got {} bytes of {}",
+                received.body.len(),
+                received.content_type().unwrap_or("no Content-Type")
+            ),
+        );
+    }
 }
 
 /// Whether a documented media type (possibly with wildcards) covers a received Content-Type.

@@ -334,7 +334,11 @@ fn plan(args: &Args, api: &Api) -> Result<Plan, String> {
     };
     let mut checks: Vec<Check> = if args.checks.is_empty() || args.checks.iter().any(|c| c == "all") {
         let on = file.checks_enabled.unwrap_or(true);
-        Check::ALL.into_iter().filter(|c| file.check_enabled.get(c).copied().unwrap_or(on)).collect()
+        let named_all = args.checks.iter().any(|c| c == "all");
+        Check::ALL
+            .into_iter()
+            .filter(|c| file.check_enabled.get(c).copied().unwrap_or(on && (named_all || !c.opt_in())))
+            .collect()
     } else {
         parse_checks(&args.checks)?
     };

@@ -1,20 +1,15 @@
-//! The spec as the tests hold the server to it: every response an operation gives must have a
-//! documented status, a documented Content-Type, a body valid against the documented schema
-//! (draft 2020-12, formats on), and every documented required header.
+//! The spec as the tests hold the server to it, judged by the contract tester's own function
+//! (`commerce_contract::checks::response_conformance`), so this suite and `commerce contract`
+//! judge responses identically: a documented status, a documented Content-Type, every required
+//! header valid by its schema, a body valid by its schema, and no body where none is documented.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 
+use commerce_contract::checks::{Check, Received, response_conformance};
 use commerce_spec::Spec;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
-
-/// What one documented response promises.
-struct Documented {
-    /// `(media type, schema validator)`; `None` for a response without content.
-    content: Option<(String, jsonschema::Validator)>,
-    required_headers: Vec<String>,
-}
 
 /// One operation: where it is served and what it may answer.
 pub struct Operation {
@@ -27,17 +22,20 @@ pub struct Operation {
     pub secured: bool,
     /// The documented example of the JSON request body, if the operation takes one.
     pub body_example: Option<Value>,
-    responses: HashMap<u16, Documented>,
+    /// The documented statuses.
+    statuses: Vec<u16>,
 }
 
 impl Operation {
     pub fn documents(&self, status: u16) -> bool {
-        self.responses.contains_key(&status)
+        self.statuses.contains(&status)
     }
 }
 
 pub struct Contract {
     operations: HashMap<String, Operation>,
+    /// The document as the contract tester compiles it.
+    api: std::sync::Arc<commerce_contract::model::Api>,
     /// Where exercised `(operation, status)` pairs are appended, when `COMMERCE_CONTRACT_COVERAGE` names
     /// a folder (`cargo xtask test` sets it and fails on documented pairs no test exercised).
     coverage: Option<Mutex<std::fs::File>>,
@@ -47,35 +45,14 @@ pub static CONTRACT: LazyLock<Contract> = LazyLock::new(Contract::load);
 
 impl Contract {
     fn load() -> Self {
-        let spec = Spec::load(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/commerce.yaml")).expect("the spec loads");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/commerce.yaml");
+        let spec = Spec::load(path).expect("the spec loads");
+        let api = commerce_contract::model::Api::compile(Spec::load(path).expect("the spec loads"))
+            .expect("the contract tester compiles the spec");
         let mut operations = HashMap::new();
         for op in spec.operations().expect("the spec's operations are readable") {
-            let mut responses = HashMap::new();
-            for (status, response) in &op.responses {
-                let status: u16 = status.parse().expect("statuses are numeric");
-                let content = response.get("content").and_then(Value::as_object).and_then(|c| c.iter().next()).map(
-                    |(media_type, media)| {
-                        let schema = media.get("schema").cloned().unwrap_or(Value::Bool(true));
-                        let validator = jsonschema::options()
-                            .with_draft(jsonschema::Draft::Draft202012)
-                            .should_validate_formats(true)
-                            .build(&spec.standalone_schema(&schema))
-                            .unwrap_or_else(|e| panic!("{} {status}: schema does not compile: {e}", op.name));
-                        (media_type.clone(), validator)
-                    },
-                );
-                let required_headers = response
-                    .get("headers")
-                    .and_then(Value::as_object)
-                    .into_iter()
-                    .flatten()
-                    .filter(|(_, h)| {
-                        spec.resolve(h).ok().and_then(|h| h.get("required")).and_then(Value::as_bool) == Some(true)
-                    })
-                    .map(|(name, _)| name.to_ascii_lowercase())
-                    .collect();
-                responses.insert(status, Documented { content, required_headers });
-            }
+            let statuses =
+                op.responses.iter().map(|(status, _)| status.parse().expect("statuses are numeric")).collect();
             let method = op.method.to_uppercase().parse().expect("a valid method");
             let path_params =
                 op.parameters.iter().filter(|p| p.location == "path").map(|p| p.name.to_string()).collect();
@@ -87,7 +64,7 @@ impl Contract {
                 path_params,
                 secured: !op.security.is_empty(),
                 body_example,
-                responses,
+                statuses,
             };
             operations.insert(op.name.to_string(), operation);
         }
@@ -96,7 +73,7 @@ impl Contract {
             let file = std::path::Path::new(&dir).join(format!("{}.txt", std::process::id()));
             Mutex::new(std::fs::OpenOptions::new().create(true).append(true).open(file).expect("a coverage file"))
         });
-        Self { operations, coverage }
+        Self { operations, api, coverage }
     }
 
     /// Every operation, sorted by operationId.
@@ -127,49 +104,32 @@ impl Contract {
         self.operations.get(operation_id).unwrap_or_else(|| panic!("the spec has no operation {operation_id}"))
     }
 
-    /// Checks one response of `operation_id` against the spec; returns the parsed body.
+    /// Checks one response of `operation_id` against the spec, as `commerce contract` would with
+    /// every check on; returns the parsed body.
     pub fn check(&self, operation_id: &str, status: u16, headers: &HeaderMap, body: &[u8]) -> Result<Value, String> {
-        let op = self.operation(operation_id);
-        let Some(documented) = op.responses.get(&status) else {
-            let mut listed: Vec<_> = op.responses.keys().collect();
-            listed.sort();
-            return Err(format!("status {status} is not documented (documented: {listed:?})"));
-        };
-        for header in &documented.required_headers {
-            if !headers.contains_key(header.as_str()) {
-                return Err(format!("status {status}: the required header {header} is missing"));
-            }
-        }
-        let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
-        let essence = content_type.split(';').next().unwrap_or_default().trim();
-        let Some((media_type, validator)) = &documented.content else {
-            return if body.is_empty() {
-                self.record(operation_id, status);
-                Ok(Value::Null)
-            } else {
-                Err(format!("status {status} documents no content, got {} bytes of {content_type:?}", body.len()))
-            };
-        };
-        if essence != media_type {
-            return Err(format!("status {status}: Content-Type {content_type:?}, documented {media_type:?}"));
-        }
-        // A JSON body is checked as its JSON value; a text body (the metrics) as a string.
-        let value: Value = if commerce_contract::model::is_json(media_type) {
-            serde_json::from_slice(body).map_err(|e| {
-                format!("status {status}: the body is not JSON ({e}): {}", String::from_utf8_lossy(body))
-            })?
-        } else {
-            Value::String(String::from_utf8_lossy(body).into_owned())
-        };
-        let errors: Vec<String> =
-            validator.iter_errors(&value).map(|e| format!("  at {:?}: {e}", e.instance_path().as_str())).collect();
-        if !errors.is_empty() {
+        let index =
+            self.api.operation(operation_id).unwrap_or_else(|| panic!("the spec has no operation {operation_id}"));
+        let op = &self.api.operations[index];
+        let received = Received { status, headers, body, elapsed: std::time::Duration::ZERO };
+        let mut failures = Vec::new();
+        response_conformance(op, &received, &mut |check: Check, message: String| {
+            failures.push(format!("{}: {message}", check.name()))
+        });
+        if !failures.is_empty() {
             return Err(format!(
-                "status {status}: the body breaks the schema:\n{}\nbody: {value:#}",
-                errors.join("\n")
+                "{operation_id} answered {status}:\n{}\nbody: {}",
+                failures.join("\n"),
+                String::from_utf8_lossy(body)
             ));
         }
         self.record(operation_id, status);
-        Ok(value)
+        let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        Ok(match body {
+            [] => Value::Null,
+            _ if commerce_contract::model::is_json(content_type) => {
+                serde_json::from_slice(body).expect("response_conformance read it as JSON")
+            }
+            _ => Value::String(String::from_utf8_lossy(body).into_owned()),
+        })
     }
 }

@@ -161,8 +161,12 @@ async fn the_real_service_passes_every_phase_and_check() {
     let documented = commerce_spec::Spec::load(SPEC).unwrap().operations().unwrap().len();
     assert_eq!(summary.operations.len(), documented, "every operation was tested");
     let names: Vec<&str> = outcome.checks.iter().map(|c| c.name()).collect();
-    let all = commerce_contract::checks::Check::ALL.len();
-    assert_eq!(names.len(), all - 1, "every check but max_response_time (no limit given) ran: {names:?}");
+    let by_default = commerce_contract::checks::Check::ALL.iter().filter(|c| !c.opt_in()).count();
+    assert_eq!(
+        names.len(),
+        by_default - 1,
+        "every default check but max_response_time (no limit given) ran: {names:?}"
+    );
     for stateful in ["use_after_free", "ensure_resource_availability", "stale_read"] {
         assert!(
             summary.judged.get(stateful).is_some_and(|n| *n > 0),
@@ -465,4 +469,32 @@ async fn the_contract_command_exits_0_1_or_2_and_writes_junit_and_json_reports()
     assert_eq!(bad_spec.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&bad_spec.stderr);
     assert!(stderr.contains("neither `openapi` nor `swagger` is set"), "{stderr}");
+}
+
+#[test]
+fn the_suite_s_response_check_is_the_tester_s_and_refuses_what_it_refuses() {
+    use crate::contract::CONTRACT;
+    use reqwest::header::{HeaderMap, HeaderValue};
+    let headers = |pairs: &[(&'static str, &str)]| {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    };
+    let json = [("content-type", "application/json"), ("x-request-id", "r-1")];
+    let refused =
+        |status, h: &HeaderMap, body: &str| CONTRACT.check("healthz", status, h, body.as_bytes()).unwrap_err();
+    assert!(refused(418, &headers(&json), "{}").contains("status_code_conformance"));
+    assert!(
+        refused(200, &headers(&[("content-type", "text/html"), ("x-request-id", "r-1")]), "<p>")
+            .contains("content_type_conformance")
+    );
+    let long_id = "r".repeat(129);
+    let header_broken = headers(&[("content-type", "application/json"), ("x-request-id", &long_id)]);
+    assert!(refused(200, &header_broken, r#"{"status":"ok"}"#).contains("response_headers_conformance"));
+    assert!(refused(200, &headers(&json), r#"{"status":7}"#).contains("response_schema_conformance"));
+    let no_content = CONTRACT.check("logout", 204, &headers(&[("x-request-id", "r-1")]), b"{}").unwrap_err();
+    assert!(no_content.contains("undocumented_body"), "{no_content}");
+    assert!(CONTRACT.check("logout", 204, &headers(&[("x-request-id", "r-1")]), b"").is_ok());
 }

@@ -120,3 +120,39 @@ async fn a_query_built_by_concatenation_is_reported_as_a_likely_injection() {
         text(&outcome)
     );
 }
+
+const LOOKUP: &str = r#"
+openapi: 3.0.3
+info: {title: lookup, version: '1'}
+paths:
+  /things/{id}:
+    get:
+      operationId: getThing
+      parameters: [{name: id, in: path, required: true, schema: {type: integer, minimum: 1}}]
+      responses:
+        '200':
+          description: the thing
+          content:
+            application/json:
+              schema: {type: object}
+        '404': {description: no such thing}
+"#;
+
+#[tokio::test]
+async fn a_body_where_none_is_documented_is_reported_only_when_asked_for() {
+    let (_dir, path) = document(LOOKUP);
+    // As many APIs do: the 404 carries an error body its document leaves out.
+    let server = target(|seen| match seen.method.as_str() {
+        "GET" => Reply::json(404, serde_json::json!({"error": "no such thing"})),
+        _ => Reply::empty(405).with("allow", "GET"),
+    })
+    .await;
+    let by_default = run_against(&path, &server.base, &["--seed", "2", "--max-examples", "5"]).await;
+    assert!(by_default.summary.passed(), "{}", text(&by_default));
+    assert!(!by_default.summary.judged.contains_key("undocumented_body"), "opt-in: not run by default");
+    let asked = run_against(&path, &server.base, &["--seed", "2", "--max-examples", "5", "--checks", "all"]).await;
+    let group = asked.summary.failures.iter().find(|g| g.check == "undocumented_body");
+    let group = group.unwrap_or_else(|| panic!("{}", text(&asked)));
+    let message = &group.example.message;
+    assert!(message.contains("Status 404 documents no content; got 25 bytes of application/json"), "{message}");
+}
