@@ -780,7 +780,19 @@ fn template_names(path: &str) -> Vec<&str> {
 /// responses without explicit links get them.
 fn infer_links(operations: &mut [Op]) {
     let shapes: Vec<(String, String)> = operations.iter().map(|o| (o.method.clone(), o.path.clone())).collect();
-    for op in operations.iter_mut().filter(|o| o.method == "POST") {
+    // Header and query parameters each target shares, by name, with its creator: a scope such as
+    // a workspace or tenant header must be the same for the read as for the create.
+    let shared: Vec<Vec<(String, Location)>> = operations
+        .iter()
+        .map(|o| {
+            o.params
+                .iter()
+                .filter(|p| matches!(p.location, Location::Header | Location::Query))
+                .map(|p| (p.name.clone(), p.location))
+                .collect()
+        })
+        .collect();
+    for (creator, op) in operations.iter_mut().enumerate().filter(|(_, o)| o.method == "POST") {
         let base = op.path.trim_end_matches('/');
         let own = template_names(base);
         let mut inferred = Vec::new();
@@ -794,6 +806,10 @@ fn infer_links(operations: &mut [Op]) {
             }
             let mut parameters = vec![(created.to_string(), Value::String(format!("{INFERRED}{created}")))];
             parameters.extend(others.iter().map(|n| (n.to_string(), Value::String(format!("$request.path.{n}")))));
+            for (name, location) in shared[target].iter().filter(|p| shared[creator].contains(p)) {
+                let place = if *location == Location::Header { "header" } else { "query" };
+                parameters.push((name.clone(), Value::String(format!("$request.{place}.{name}"))));
+            }
             inferred.push(Link {
                 name: format!("inferred: {method} {path}"),
                 inferred: true,

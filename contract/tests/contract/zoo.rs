@@ -48,6 +48,24 @@ fn start(program: &str, args: &[&str]) -> Animal {
     Animal { child, base: format!("http://127.0.0.1:{port}") }
 }
 
+/// The zoo's npm packages (`package.json`, `package-lock.json`) installed, once, by `npm ci`.
+fn zoo_node_modules() {
+    static INSTALLED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let lock = std::fs::read_to_string(format!("{ZOO}/package-lock.json")).unwrap();
+        let ready = format!("{ZOO}/node_modules/.zoo-ready");
+        if std::fs::read_to_string(&ready).ok().as_deref() != Some(lock.as_str()) {
+            let installed = Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--silent"])
+                .current_dir(ZOO)
+                .status()
+                .expect("npm runs");
+            assert!(installed.success(), "npm ci in {ZOO} failed (the zoo needs the npm registry)");
+            std::fs::write(&ready, lock).unwrap();
+        }
+    });
+}
+
 /// A Python with the zoo's PyPI packages (`requirements.txt`): a virtual environment under the
 /// target directory, made on first use.
 fn zoo_python() -> String {
@@ -179,5 +197,69 @@ async fn accounts_in_flask_every_planted_defect_and_nothing_else() {
 async fn accounts_in_flask_clean_passes() {
     let animal = start(&zoo_python(), &["accounts.py", "--clean"]);
     let (found, outcome) = findings(&animal, "accounts.yaml", "", &[]).await;
+    assert!(found.is_empty() && outcome.summary.passed(), "{}", text(&outcome));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_in_bare_asgi_every_planted_defect_and_nothing_else() {
+    let animal = start(&zoo_python(), &["orders.py"]);
+    let (found, outcome) = findings(&animal, "orders.yaml", "", &["--bearer", "zoo-token"]).await;
+    let required = [
+        ("getReceipt", "ignored_auth"),
+        ("getOrder", "content_type_conformance"),
+        ("placeOrder", "response_headers_conformance"),
+        ("placeOrder", "not_a_server_error"),
+        ("placeOrder", "status_code_conformance"),
+    ];
+    assert_found(&found, &required, &[], &text(&outcome));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_in_bare_asgi_clean_passes() {
+    let animal = start(&zoo_python(), &["orders.py", "--clean"]);
+    let (found, outcome) = findings(&animal, "orders.yaml", "", &["--bearer", "zoo-token"]).await;
+    assert!(found.is_empty() && outcome.summary.passed(), "{}", text(&outcome));
+}
+
+#[tokio::test]
+async fn catalog_in_express_every_planted_defect_and_nothing_else() {
+    zoo_node_modules();
+    let animal = start("node", &["catalog.js"]);
+    let (found, outcome) = findings(&animal, "catalog.yaml", "", &[]).await;
+    let required = [
+        ("listItems", "not_a_server_error"),
+        ("listItems", "status_code_conformance"),
+        ("createItem", "status_code_conformance"),
+        ("listItems", "unsupported_method"),
+        ("createItem", "response_schema_conformance"),
+    ];
+    // A price-0 item listed shows the same defect through the listing.
+    assert_found(&found, &required, &[("listItems", "response_schema_conformance")], &text(&outcome));
+}
+
+#[tokio::test]
+async fn catalog_in_express_clean_passes() {
+    zoo_node_modules();
+    let animal = start("node", &["catalog.js", "--clean"]);
+    let (found, outcome) = findings(&animal, "catalog.yaml", "", &[]).await;
+    assert!(found.is_empty() && outcome.summary.passed(), "{}", text(&outcome));
+}
+
+#[tokio::test]
+async fn notes_in_wsgiref_every_planted_defect_and_nothing_else() {
+    let animal = start("python3", &["notes.py"]);
+    let (found, outcome) = findings(&animal, "notes.yaml", "", &[]).await;
+    let required = [
+        ("listNotes", "missing_required_header"),
+        ("addNote", "positive_data_acceptance"),
+        ("deleteNote", "status_code_conformance"),
+    ];
+    assert_found(&found, &required, &[], &text(&outcome));
+}
+
+#[tokio::test]
+async fn notes_in_wsgiref_clean_passes() {
+    let animal = start("python3", &["notes.py", "--clean"]);
+    let (found, outcome) = findings(&animal, "notes.yaml", "", &[]).await;
     assert!(found.is_empty() && outcome.summary.passed(), "{}", text(&outcome));
 }
