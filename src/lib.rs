@@ -57,12 +57,14 @@ impl App {
             products: Arc::new(api::cache::ProductCache::counting(metrics.cache.clone())),
             metrics,
             revocations: Arc::default(),
+            api_keys: Arc::default(),
             idempotency_lease: std::time::Duration::from_millis(config.request_timeout_ms)
                 + std::time::Duration::from_secs(2),
             failed_auth: Arc::new(ratelimit::FailedAuth::new(config.rate_limit_unauthenticated)),
             login_max_failures: config.login_max_failures,
         });
         handlers.revocations.reload(&handlers.db).await.map_err(|e| e.to_string())?;
+        handlers.api_keys.reload(&handlers.db).await.map_err(|e| e.to_string())?;
         Ok(Self {
             handlers,
             first_start,
@@ -144,14 +146,19 @@ impl App {
                 }
             }
         });
-        // Other instances' logouts reach this one within the reload interval.
-        let (revocations, db) = (self.handlers.revocations.clone(), self.handlers.db.clone());
+        // Other instances' logouts, and API keys revoked anywhere, reach this one within the reload
+        // interval.
+        let (revocations, api_keys, db) =
+            (self.handlers.revocations.clone(), self.handlers.api_keys.clone(), self.handlers.db.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(auth::revocations::RELOAD_INTERVAL);
             loop {
                 tick.tick().await;
                 if let Err(e) = revocations.reload(&db).await {
                     tracing::warn!(error = %e, "cannot reload the revoked access tokens; keeping the last set");
+                }
+                if let Err(e) = api_keys.reload(&db).await {
+                    tracing::warn!(error = %e, "cannot reload the live API keys; keeping the last set");
                 }
             }
         });

@@ -19,7 +19,7 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use crate::auth::tokens::JwtKeys;
-use crate::auth::{Actor, Permission, Permissions, Plan, Principal};
+use crate::auth::{Actor, Principal};
 use crate::error::{AppError, respond};
 use crate::http::context;
 use crate::ratelimit::RateLimits;
@@ -38,6 +38,8 @@ pub struct Handlers {
     pub orders: crate::store::desk::OrderDesk,
     /// Revoked access tokens, mirrored from the database.
     pub revocations: Arc<crate::auth::revocations::Revocations>,
+    /// Live API keys, mirrored from the table.
+    pub api_keys: Arc<crate::auth::api_keys::ApiKeys>,
     /// Request counts and latencies, recorded by the HTTP middleware.
     pub metrics: Arc<crate::http::metrics::Metrics>,
     /// How long an idempotency claim is held by the request running it: longer than any request
@@ -63,14 +65,17 @@ impl Handlers {
                 Ok(principal)
             }
             Credential::ApiKey(secret) => {
-                let key = store::tenants::find_api_key(&self.db, &secret)
+                let key = self
+                    .api_keys
+                    .find(&self.db, &secret)
                     .await?
                     .ok_or_else(|| AppError::Unauthorized("the API key is not valid".into()))?;
-                let scopes = key.scopes.as_array().into_iter().flatten().filter_map(|s| s.as_str());
-                // Unknown scope names (from a newer version) grant nothing.
-                let permissions: Permissions = scopes.filter_map(|s| s.parse::<Permission>().ok()).collect();
-                let plan = key.plan.parse().unwrap_or(Plan::Standard);
-                Ok(Principal { tenant_id: key.tenant_id, actor: Actor::ApiKey { id: key.id }, permissions, plan })
+                Ok(Principal {
+                    tenant_id: key.tenant_id,
+                    actor: Actor::ApiKey { id: key.id },
+                    permissions: key.permissions,
+                    plan: key.plan,
+                })
             }
         }
     }

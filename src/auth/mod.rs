@@ -1,6 +1,7 @@
 //! Who a request acts for: principals, roles and permissions, password hashing, access tokens and
 //! opaque tokens (refresh tokens, API keys).
 
+pub mod api_keys;
 pub mod password;
 pub mod revocations;
 pub mod tokens;

@@ -177,6 +177,11 @@ pub async fn revoke_api_key(db: &DatabaseConnection, id: Uuid) -> Result<bool, A
     Ok(result.rows_affected == 1)
 }
 
+/// Every live (not revoked) API key, for the in-memory mirror.
+pub async fn live_api_keys(db: &DatabaseConnection) -> Result<Vec<api_key::Model>, AppError> {
+    Ok(api_key::Entity::find().filter(api_key::Column::RevokedAt.is_null()).all(db).await?)
+}
+
 /// The live (not revoked) API key with this secret.
 pub async fn find_api_key(db: &DatabaseConnection, secret: &str) -> Result<Option<api_key::Model>, AppError> {
     Ok(api_key::Entity::find()

@@ -225,3 +225,35 @@ async fn the_real_process_reports_each_database_connection_acquire() {
         .unwrap_or_else(|| panic!("no acquire histogram in:\n{text}"));
     assert!(count.parse::<u64>().unwrap() >= 4, "a login and three listings each acquired a connection: {count}");
 }
+
+#[tokio::test]
+async fn an_api_key_is_checked_in_memory_without_a_database_round_trip() {
+    let database = crate::helpers::TestDatabase::new().await;
+    let server = crate::helpers::ServerProcess::start(&database, &[]);
+    let created = std::process::Command::new(env!("CARGO_BIN_EXE_commerce"))
+        .args(["api-key", "create", "--tenant", "demo", "--name", "erp", "--scopes", "products:read"])
+        .env("DATABASE_URL", &database.url)
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let key = String::from_utf8(created.stdout).unwrap().trim().to_string();
+    let client = reqwest::Client::new();
+    let list = || client.get(format!("{}/products", server.base)).header("X-API-Key", &key).send();
+    let acquires = || async {
+        let text = client.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("commerce_db_pool_acquire_seconds_count "))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap()
+    };
+    // The first use reads the key (created after the server started) and the page from the database.
+    assert_eq!(list().await.unwrap().status(), 200);
+    let before = acquires().await;
+    for _ in 0..20 {
+        assert_eq!(list().await.unwrap().status(), 200);
+    }
+    let during = acquires().await - before;
+    // The page comes from the product cache; the key from memory. Only the once-a-second reloads of
+    // ended sessions and live keys may take a connection meanwhile.
+    assert!(during <= 4, "20 requests with an API key took {during} database connections");
+}
