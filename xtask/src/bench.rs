@@ -2,6 +2,7 @@
 //! route serving a static JSON body of the same size, measured in the same run, on SQLite and (when a
 //! server is reachable) PostgreSQL. Prints a Markdown table; BENCHMARKS.md records it.
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -326,6 +327,196 @@ fn measure_contract(root: &Path, work: &Path) -> Result<String, String> {
     ))
 }
 
+/// Both testers on every zoo target (`contract/tests/zoo/zoo.json`), each against a fresh process of
+/// it: cases, seconds, distinct failures, and for ours the planted defects found and the findings
+/// that are not planted (false positives), as `(operation, check)`.
+fn measure_zoo(root: &Path, work: &Path) -> Result<String, String> {
+    let zoo = root.join("contract/tests/zoo");
+    let entries: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(zoo.join("zoo.json")).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    let venv = root.join("target/zoo-venv");
+    if !venv.join("bin/python").exists() {
+        let made = Command::new("python3").arg("-m").arg("venv").arg(&venv).status().map_err(|e| e.to_string())?;
+        let installed = Command::new(venv.join("bin/pip"))
+            .args(["install", "-q", "-r"])
+            .arg(zoo.join("requirements.txt"))
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !made.success() || !installed.success() {
+            return Err("cannot install the zoo's PyPI packages".into());
+        }
+    }
+    if !zoo.join("node_modules").exists() {
+        let installed = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&zoo)
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !installed.success() {
+            return Err("cannot install the zoo's npm packages".into());
+        }
+    }
+    let st = schemathesis()?;
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array().into_iter().flatten().filter_map(|s| s.as_str().map(String::from)).collect()
+    };
+    let pairs = |v: &serde_json::Value| -> BTreeSet<(String, String)> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| Some((p.get(0)?.as_str()?.to_string(), p.get(1)?.as_str()?.to_string())))
+            .collect()
+    };
+    let mut table = String::from(
+        "Contract testing on the zoo (`contract/tests/zoo/`), every phase, `--max-examples 30`, a fresh target process per run:\n\n\
+         | target | tool | cases | seconds | cases/s | distinct failures | planted found | not planted |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for entry in &entries {
+        let field = |k: &str| entry.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        let (name, base_path) = (field("name"), field("base_path"));
+        let program = match field("runtime").as_str() {
+            "venv" => venv.join("bin/python").display().to_string(),
+            "npm" => "node".into(),
+            other => other.to_string(),
+        };
+        let spec = zoo.join(field("spec"));
+        let planted = pairs(&entry["planted"]);
+        let also = pairs(&entry["also"]);
+
+        let target = ZooTarget::start(&program, &field("program"), &zoo)?;
+        let started = Instant::now();
+        let out = Command::new(&st)
+            .arg("run")
+            .arg(&spec)
+            .args(["--url", &format!("{}{base_path}", target.base), "--max-examples", "30"])
+            .args(strings(&entry["st_options"]))
+            .output()
+            .map_err(|e| e.to_string())?;
+        let seconds = started.elapsed().as_secs_f64();
+        drop(target);
+        let text = String::from_utf8_lossy(&out.stdout);
+        // "Test cases:\n  414 generated, 4 found 4 unique failures"
+        let after = text.split("Test cases:").nth(1).unwrap_or_default();
+        let cases: u64 = after.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        let failures = after
+            .split(" unique failures")
+            .next()
+            .and_then(|s| s.split_whitespace().last()?.parse().ok())
+            .unwrap_or(0u64);
+        table.push_str(&format!(
+            "| {name} | Schemathesis | {cases} | {seconds:.2} | {:.0} | {failures} | see BENCHMARKS.md | |\n",
+            cases as f64 / seconds
+        ));
+
+        let target = ZooTarget::start(&program, &field("program"), &zoo)?;
+        let report_dir = work.join(format!("zoo-{name}"));
+        let started = Instant::now();
+        Command::new(root.join("target/release/commerce"))
+            .arg("contract")
+            .arg("--spec")
+            .arg(&spec)
+            .args(["--base-url", &format!("{}{base_path}", target.base), "--max-examples", "30", "--no-progress"])
+            .args(strings(&entry["options"]))
+            .args(["--report", "json", "--report-dir"])
+            .arg(&report_dir)
+            .output()
+            .map_err(|e| e.to_string())?;
+        let seconds = started.elapsed().as_secs_f64();
+        drop(target);
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(report_dir.join("report.json")).map_err(|e| format!("{name}: {e}"))?,
+        )
+        .map_err(|e| e.to_string())?;
+        let cases = report["cases"].as_u64().unwrap_or(0);
+        let found: BTreeSet<(String, String)> = report["failures"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|g| Some((g["operation"].as_str()?.to_string(), g["check"].as_str()?.to_string())))
+            .collect();
+        let hit = planted.intersection(&found).count();
+        let stray: Vec<String> = found
+            .iter()
+            .filter(|p| !planted.contains(*p) && !also.contains(*p))
+            .map(|(o, c)| format!("{o} {c}"))
+            .collect();
+        table.push_str(&format!(
+            "| {name} | commerce contract | {cases} | {seconds:.2} | {:.0} | {} | {hit} of {} | {} |\n",
+            cases as f64 / seconds,
+            found.len(),
+            planted.len(),
+            if stray.is_empty() { "0".into() } else { stray.join(", ") }
+        ));
+    }
+    Ok(table)
+}
+
+/// A zoo target's process, started in the zoo directory; it prints its port. Killed when dropped.
+struct ZooTarget {
+    child: std::process::Child,
+    base: String,
+}
+
+impl ZooTarget {
+    fn start(program: &str, script: &str, dir: &Path) -> Result<Self, String> {
+        use std::io::BufRead;
+        let mut child = Command::new(program)
+            .arg(script)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("{program} {script}: {e}"))?;
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("piped"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).map_err(|e| e.to_string())?;
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let port: u16 = line.trim().parse().map_err(|_| format!("{program} {script} printed {line:?}"))?;
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(Self { child, base: format!("http://127.0.0.1:{port}") });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(format!("{program} {script} never listened on {port}"))
+    }
+}
+
+impl Drop for ZooTarget {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `cargo xtask bench zoo`: only both testers on the zoo, with a release build of the tester.
+pub fn run_zoo(root: &Path) -> ExitCode {
+    let result = (|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let built = Command::new(cargo)
+            .current_dir(root)
+            .args(["build", "--release", "--bin", "commerce"])
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !built.success() {
+            return Err("the release build failed".to_string());
+        }
+        let work = root.join("target/bench");
+        std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+        let table = measure_zoo(root, &work)?;
+        println!("{table}");
+        Ok(())
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 pub fn run(root: &Path) -> ExitCode {
     match run_inner(root) {
         Ok(()) => ExitCode::SUCCESS,
@@ -390,6 +581,8 @@ fn run_inner(root: &Path) -> Result<(), String> {
     }
     table.push('\n');
     table.push_str(&measure_contract(root, &work)?);
+    table.push('\n');
+    table.push_str(&measure_zoo(root, &work)?);
     std::fs::write(work.join("latest.md"), &table).map_err(|e| e.to_string())?;
     println!("{table}");
     Ok(())

@@ -3,7 +3,8 @@
 //! - `codegen [--check]`: regenerate `generated/` (and the generator's fixture) from the specs, or
 //!   fail naming every stale file.
 //! - `test [cargo test args]`: the whole test suite, then the contract coverage gate.
-//! - `bench`: the release service under wrk against a bare poem route; prints the table.
+//! - `bench [zoo]`: the release service under wrk against a bare poem route, and the contract testers
+//!   (on our service and on the zoo); prints the table. `zoo`: only the testers on the zoo.
 //! - `tour`: the README's tour on a scratch copy (a oneOf edit: one compile error, then typed).
 
 mod bench;
@@ -13,13 +14,14 @@ mod tour;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask codegen [--check] | test [-- cargo test args] | bench | tour
+const USAGE: &str = "usage: cargo xtask codegen [--check] | test [-- cargo test args] | bench [zoo] | tour
 
   codegen          regenerate generated/ from openapi/commerce.yaml (and xtask's fixture crate)
   codegen --check  change nothing; exit 1 naming each stale file if the output is out of date
   test             cargo test --workspace, then fail if a documented (operation, status) pair
                    of the spec was exercised by no test
   bench            the release service under wrk, against a bare poem route (BENCHMARKS.md)
+  bench zoo        only the contract testers on the zoo's deployments
   tour             the README's tour on a scratch copy: a oneOf edit to the spec causes one compile
                    error (the handler to write), then compiles with a typed value (also run by test)";
 
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
             }
         },
         ["bench"] => bench::run(&root),
+        ["bench", "zoo"] => bench::run_zoo(&root),
         ["tour"] => match tour::run(&root) {
             Ok(()) => {
                 println!("tour: one compile error, in the handler to write; then a typed value in it");

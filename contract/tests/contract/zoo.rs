@@ -1,7 +1,8 @@
-//! The zoo: small deployments written the way people write them (Node's http module, Python's
-//! standard library, Flask), each with defects planted on purpose and listed in its source, and
-//! the clean twin of one. The tester must find every planted defect, as (operation, check), and
-//! nothing else: a finding that is not planted is a false positive.
+//! The zoo: small deployments written the way people write them (Node's http module, Express,
+//! Python's http.server and wsgiref, Flask, a bare ASGI app under uvicorn), each with defects planted
+//! on purpose and listed in its source and in `zoo.json` (which `cargo xtask bench` reads too), and a
+//! `--clean` twin. The tester must find every planted defect, as (operation, check), and nothing
+//! else: a finding that is not planted is a false positive.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -108,15 +109,15 @@ async fn findings(
     (found, outcome)
 }
 
-fn planted(pairs: &[(&str, &str)]) -> BTreeSet<(String, String)> {
-    pairs.iter().map(|(o, c)| (o.to_string(), c.to_string())).collect()
-}
-
 /// Every `required` finding is there, and nothing beyond `required` and `also`: the same planted
 /// defect seen through another operation, when the run's order happens to show it there too.
-fn assert_found(found: &BTreeSet<(String, String)>, required: &[(&str, &str)], also: &[(&str, &str)], report: &str) {
-    let required = planted(required);
-    let allowed: BTreeSet<_> = required.union(&planted(also)).cloned().collect();
+fn assert_found(
+    found: &BTreeSet<(String, String)>,
+    required: &BTreeSet<(String, String)>,
+    also: &BTreeSet<(String, String)>,
+    report: &str,
+) {
+    let allowed: BTreeSet<_> = required.union(also).cloned().collect();
     let missed: Vec<_> = required.difference(found).collect();
     let false_positives: Vec<_> = found.difference(&allowed).collect();
     assert!(
@@ -125,47 +126,89 @@ fn assert_found(found: &BTreeSet<(String, String)>, required: &[(&str, &str)], a
     );
 }
 
-#[tokio::test]
-async fn tasks_in_node_every_planted_defect_and_nothing_else() {
-    let animal = start("node", &["tasks.js"]);
-    let (found, outcome) = findings(&animal, "tasks.yaml", "", &[]).await;
-    let required = [
-        ("getTask", "use_after_free"),
-        ("getTask", "stale_read"),
-        ("getTask", "response_schema_conformance"),
-        ("getTask", "content_type_conformance"),
-    ];
-    assert_found(&found, &required, &[("listTasks", "response_schema_conformance")], &text(&outcome));
+/// One zoo target as `zoo.json` describes it.
+#[derive(serde::Deserialize)]
+struct Entry {
+    name: String,
+    /// `node`, `npm` (node with the zoo's npm packages), `python3`, or `venv` (the zoo's PyPI packages).
+    runtime: String,
+    program: String,
+    spec: String,
+    base_path: String,
+    options: Vec<String>,
+    planted: BTreeSet<(String, String)>,
+    also: BTreeSet<(String, String)>,
+}
+
+fn entry(name: &str) -> Entry {
+    let entries: Vec<Entry> =
+        serde_json::from_str(&std::fs::read_to_string(format!("{ZOO}/zoo.json")).unwrap()).unwrap();
+    entries.into_iter().find(|e| e.name == name).unwrap_or_else(|| panic!("zoo.json has no {name}"))
+}
+
+/// Starts the zoo target `name`, planted or clean.
+fn start_entry(entry: &Entry, clean: bool) -> Animal {
+    let program = match entry.runtime.as_str() {
+        "venv" => zoo_python(),
+        "npm" => {
+            zoo_node_modules();
+            "node".into()
+        }
+        other => other.to_string(),
+    };
+    let mut args = vec![entry.program.as_str()];
+    if clean {
+        args.push("--clean");
+    }
+    start(&program, &args)
+}
+
+/// Every planted defect of `name` found, and nothing else; its clean twin passes.
+async fn zoo(name: &str) {
+    let entry = entry(name);
+    let options: Vec<&str> = entry.options.iter().map(String::as_str).collect();
+    let animal = start_entry(&entry, false);
+    let (found, outcome) = findings(&animal, &entry.spec, &entry.base_path, &options).await;
+    assert_found(&found, &entry.planted, &entry.also, &text(&outcome));
+    drop(animal);
+    let clean = start_entry(&entry, true);
+    let (found, outcome) = findings(&clean, &entry.spec, &entry.base_path, &options).await;
+    assert!(found.is_empty() && outcome.summary.passed(), "{name} --clean:\n{}", text(&outcome));
 }
 
 #[tokio::test]
-async fn tasks_in_node_clean_passes() {
-    let animal = start("node", &["tasks.js", "--clean"]);
-    let (found, outcome) = findings(&animal, "tasks.yaml", "", &[]).await;
-    assert!(found.is_empty() && outcome.summary.passed(), "{}", text(&outcome));
+async fn tasks_in_node_http() {
+    zoo("tasks").await;
 }
 
 #[tokio::test]
-async fn inventory_in_python_stdlib_every_planted_defect_and_nothing_else() {
-    let animal = start("python3", &["inventory.py"]);
-    let (found, outcome) = findings(&animal, "inventory.yaml", "/api", &["--api-key", "zoo-key"]).await;
-    let required = [
-        ("searchParts", "not_a_server_error"),
-        ("searchParts", "status_code_conformance"),
-        ("stats", "ignored_auth"),
-        ("addPart", "status_code_conformance"),
-        ("searchParts", "allow_header_conformance"),
-    ];
-    assert_found(&found, &required, &[], &text(&outcome));
+async fn inventory_in_python_http_server_over_sqlite() {
+    zoo("inventory").await;
+    let entry = entry("inventory");
+    let animal = start_entry(&entry, false);
+    let (_, outcome) = findings(&animal, &entry.spec, &entry.base_path, &["--api-key", "zoo-key"]).await;
     let injection = outcome.summary.failures.iter().any(|g| g.example.message.contains("a likely injection"));
     assert!(injection, "the 500 is named as a likely injection: {}", text(&outcome));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_in_flask() {
+    zoo("accounts").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_in_a_bare_asgi_app_under_uvicorn() {
+    zoo("orders").await;
+}
+
 #[tokio::test]
-async fn inventory_in_python_stdlib_clean_passes() {
-    let animal = start("python3", &["inventory.py", "--clean"]);
-    let (found, outcome) = findings(&animal, "inventory.yaml", "/api", &["--api-key", "zoo-key"]).await;
-    assert!(found.is_empty() && outcome.summary.passed(), "{}", text(&outcome));
+async fn catalog_in_express() {
+    zoo("catalog").await;
+}
+
+#[tokio::test]
+async fn notes_in_wsgiref() {
+    zoo("notes").await;
 }
 
 #[tokio::test]
@@ -175,91 +218,4 @@ async fn a_base_url_without_the_document_s_base_path_is_warned_about() {
     let warning = outcome.summary.warnings.iter().find(|w| w.kind == "base_path");
     let warning = warning.unwrap_or_else(|| panic!("{}", text(&outcome)));
     assert!(warning.message.contains(&format!("pass --base-url {}/api", animal.base)), "{}", warning.message);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn accounts_in_flask_every_planted_defect_and_nothing_else() {
-    let animal = start(&zoo_python(), &["accounts.py"]);
-    let (found, outcome) = findings(&animal, "accounts.yaml", "", &[]).await;
-    let required = [
-        ("getAccount", "response_schema_conformance"),
-        ("createAccount", "concurrent_creation"),
-        ("updateAccount", "not_a_server_error"),
-        ("updateAccount", "status_code_conformance"),
-        ("createAccount", "status_code_conformance"),
-    ];
-    // The writeOnly password also comes back from the create and the update.
-    let also = [("createAccount", "response_schema_conformance"), ("updateAccount", "response_schema_conformance")];
-    assert_found(&found, &required, &also, &text(&outcome));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn accounts_in_flask_clean_passes() {
-    let animal = start(&zoo_python(), &["accounts.py", "--clean"]);
-    let (found, outcome) = findings(&animal, "accounts.yaml", "", &[]).await;
-    assert!(found.is_empty() && outcome.summary.passed(), "{}", text(&outcome));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn orders_in_bare_asgi_every_planted_defect_and_nothing_else() {
-    let animal = start(&zoo_python(), &["orders.py"]);
-    let (found, outcome) = findings(&animal, "orders.yaml", "", &["--bearer", "zoo-token"]).await;
-    let required = [
-        ("getReceipt", "ignored_auth"),
-        ("getOrder", "content_type_conformance"),
-        ("placeOrder", "response_headers_conformance"),
-        ("placeOrder", "not_a_server_error"),
-        ("placeOrder", "status_code_conformance"),
-    ];
-    assert_found(&found, &required, &[], &text(&outcome));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn orders_in_bare_asgi_clean_passes() {
-    let animal = start(&zoo_python(), &["orders.py", "--clean"]);
-    let (found, outcome) = findings(&animal, "orders.yaml", "", &["--bearer", "zoo-token"]).await;
-    assert!(found.is_empty() && outcome.summary.passed(), "{}", text(&outcome));
-}
-
-#[tokio::test]
-async fn catalog_in_express_every_planted_defect_and_nothing_else() {
-    zoo_node_modules();
-    let animal = start("node", &["catalog.js"]);
-    let (found, outcome) = findings(&animal, "catalog.yaml", "", &[]).await;
-    let required = [
-        ("listItems", "not_a_server_error"),
-        ("listItems", "status_code_conformance"),
-        ("createItem", "status_code_conformance"),
-        ("listItems", "unsupported_method"),
-        ("createItem", "response_schema_conformance"),
-    ];
-    // A price-0 item listed shows the same defect through the listing.
-    assert_found(&found, &required, &[("listItems", "response_schema_conformance")], &text(&outcome));
-}
-
-#[tokio::test]
-async fn catalog_in_express_clean_passes() {
-    zoo_node_modules();
-    let animal = start("node", &["catalog.js", "--clean"]);
-    let (found, outcome) = findings(&animal, "catalog.yaml", "", &[]).await;
-    assert!(found.is_empty() && outcome.summary.passed(), "{}", text(&outcome));
-}
-
-#[tokio::test]
-async fn notes_in_wsgiref_every_planted_defect_and_nothing_else() {
-    let animal = start("python3", &["notes.py"]);
-    let (found, outcome) = findings(&animal, "notes.yaml", "", &[]).await;
-    let required = [
-        ("listNotes", "missing_required_header"),
-        ("addNote", "positive_data_acceptance"),
-        ("deleteNote", "status_code_conformance"),
-    ];
-    assert_found(&found, &required, &[], &text(&outcome));
-}
-
-#[tokio::test]
-async fn notes_in_wsgiref_clean_passes() {
-    let animal = start("python3", &["notes.py", "--clean"]);
-    let (found, outcome) = findings(&animal, "notes.yaml", "", &[]).await;
-    assert!(found.is_empty() && outcome.summary.passed(), "{}", text(&outcome));
 }

@@ -13,6 +13,7 @@ Planted defects (without --clean):
   4. A body that is not JSON gets Flask's own 400 page, which the document does not have
      (status_code_conformance on createAccount and updateAccount).
 """
+import logging
 import re
 import socket
 import sys
@@ -98,6 +99,7 @@ def main():
     port = probe.getsockname()[1]
     probe.close()
     print(port, flush=True)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     app.run(host="127.0.0.1", port=port, threaded=True)
 
 
