@@ -49,6 +49,10 @@ pub enum Intent {
     /// A method the path does not document: `unsupported_method` applies, and
     /// `allow_header_conformance` to the `Allow` of a 405 (the path's documented methods given).
     UnsupportedMethod(Vec<String>),
+    /// A request whose validity the document does not decide (the reason given): duplicate member
+    /// names, whose meaning RFC 8259 leaves to the parser. Any 2xx or 4xx will do; only the
+    /// response's own conformance and `not_a_server_error` judge it.
+    Ambiguous(String),
     /// OPTIONS on a path that does not document it: `allow_header_conformance` judges the `Allow`
     /// it answers against the path's documented methods (given, upper case).
     Options(Vec<String>),
@@ -462,6 +466,23 @@ impl<'a> Builder<'a> {
         }
         for case in self.injection_probes(&base) {
             push(case);
+        }
+        // A JSON object body with a member named twice, the same value both times.
+        if let Some(base_body) = &base.body
+            && let Some(media) = op.body.as_ref().map(|b| &b.media[base_body.media])
+            && crate::model::is_json(&media.media_type)
+            && let Some((name, value)) = base_body.value.as_object().and_then(|o| o.iter().next())
+        {
+            let text = base_body.payload.bytes.clone();
+            let member = format!("{}:{},", Value::String(name.clone()), value);
+            if text.first() == Some(&b'{') {
+                let bytes = [b"{".as_slice(), member.as_bytes(), &text[1..]].concat();
+                let payload = crate::wire::Payload { content_type: base_body.payload.content_type.clone(), bytes };
+                let twice = CaseBody { media: base_body.media, value: base_body.value.clone(), payload };
+                let parts = Parts { body: Some(twice), ..base.clone() };
+                let why = format!("body: the member {name} twice, with the same value");
+                push(self.case(Phase::Coverage, Intent::Ambiguous(why), &parts));
+            }
         }
         // Bodies no parser can read, in each JSON media type: cut short, and not UTF-8 (RFC 8259 §8.1).
         if let (Some(body), Some(base_body)) = (&op.body, &base.body) {

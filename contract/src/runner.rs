@@ -262,7 +262,7 @@ impl<'a> Runner<'a> {
     fn record(&self, case: &Case, check: Check, message: String, exchange: &Exchange) {
         self.failed.fetch_add(1, Ordering::Relaxed);
         let why = match &case.intent {
-            Intent::Negative(why) => Some(why.clone()),
+            Intent::Negative(why) | Intent::Ambiguous(why) => Some(why.clone()),
             Intent::MissingHeader(name) => Some(format!("header {name}: missing (required)")),
             _ => None,
         };

@@ -156,3 +156,35 @@ async fn a_body_where_none_is_documented_is_reported_only_when_asked_for() {
     let message = &group.example.message;
     assert!(message.contains("Status 404 documents no content; got 25 bytes of application/json"), "{message}");
 }
+
+#[tokio::test]
+async fn a_member_named_twice_is_sent_and_a_server_that_falls_over_on_it_is_reported() {
+    // A strict parser may refuse it (a 4xx), a lenient one take either value: both pass. A 500 fails.
+    async fn against(strict: u16) -> (commerce_contract::Outcome, crate::support::Target) {
+        let (_dir, path) = document(NOTES);
+        let server = target(move |seen| {
+            if seen.method != "POST" {
+                return Reply::empty(405).with("allow", "POST");
+            }
+            let text = seen.text();
+            if text.matches("\"text\":").count() > 1 {
+                return Reply::empty(strict);
+            }
+            let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            let ok = body.as_object().is_some_and(|o| o.len() == 1)
+                && body["text"].as_str().is_some_and(|t| (1..=40).contains(&t.chars().count()));
+            Reply::empty(if ok { 201 } else { 422 })
+        })
+        .await;
+        let outcome =
+            run_against(&path, &server.base, &["--seed", "9", "--phases", "coverage", "--max-examples", "5"]).await;
+        (outcome, server)
+    }
+    let (outcome, server) = against(500).await;
+    assert!(server.to("POST", "/notes").iter().any(|s| s.text().matches("\"text\":").count() == 2));
+    let group = outcome.summary.failures.iter().find(|g| g.check == "not_a_server_error");
+    let group = group.unwrap_or_else(|| panic!("{}", text(&outcome)));
+    assert_eq!(group.example.invalid.as_deref(), Some("body: the member text twice, with the same value"));
+    let strict = against(422).await.0;
+    assert!(strict.summary.passed(), "{}", text(&strict));
+}
