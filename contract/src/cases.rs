@@ -414,6 +414,9 @@ impl<'a> Builder<'a> {
             let Some(base_value) = read_param(param, &current) else { continue };
             let mut seen = HashSet::new();
             for variant in variants(spec, &param.schema.raw, &base_value, &mut self.generator) {
+                if variant.json_only {
+                    continue;
+                }
                 let Some(written) = write_param(param, &variant.value) else { continue };
                 if !seen.insert(written.clone()) {
                     continue;
@@ -439,7 +442,11 @@ impl<'a> Builder<'a> {
             && let Some(schema) = body.media[base_body.media].schema.as_ref()
         {
             let m = base_body.media;
+            let json = crate::model::is_json(&body.media[m].media_type);
             for variant in variants(spec, &schema.raw, &base_body.value, &mut self.generator) {
+                if variant.json_only && !json {
+                    continue;
+                }
                 // The same change made to a freshly generated body where one can be: a single base
                 // body would make every creation after the first a conflict (its unique fields
                 // taken), and a 409 hides whether the change itself was accepted.

@@ -231,15 +231,24 @@ fn integer_bounds(schema: &Value) -> (Option<i64>, Option<i64>) {
 pub struct Variant {
     pub value: Value,
     pub what: String,
+    /// A variant only JSON text tells apart from the base (an integer written `7.0`): as a
+    /// parameter or form field its text reads as another value.
+    pub json_only: bool,
 }
 
 /// The variants of `base` (a valid value of `schema`) at and beyond each of the schema's constraints,
 /// nested properties and items included: lengths and ranges at their limits and one past them, each
 /// enum member and a non-member, each required property missing, an undeclared property where none is
 /// allowed, and a value of each other JSON type. `filler` supplies valid values where `base` has none.
+/// The ending of a variant's description that marks it [`Variant::json_only`].
+const IN_JSON: &str = " (in JSON)";
+
 pub fn variants(spec: &Spec, schema: &Value, base: &Value, filler: &mut Generator<'_>) -> Vec<Variant> {
     let mut out = Vec::new();
-    collect(spec, schema, base, "", filler, 0, &mut |value, what| out.push(Variant { value, what }));
+    collect(spec, schema, base, "", filler, 0, &mut |value, what| {
+        let json_only = what.ends_with(IN_JSON);
+        out.push(Variant { value, what, json_only })
+    });
     out
 }
 
@@ -272,6 +281,10 @@ fn collect(
                 emit(sample, format!("{place}: a {name} where {} is expected", types.join(" or ")));
             }
         }
+    }
+    // `null` where the schema admits it: a classic failure of code written for the usual value.
+    if types.contains(&"null") && !base.is_null() {
+        emit(Value::Null, format!("{place}: null, which the schema admits{IN_JSON}"));
     }
     if let Some(members) = schema.get("enum").and_then(Value::as_array) {
         for member in members {
@@ -320,6 +333,10 @@ fn collect(
             }
             if kind == "integer" {
                 emit(json!(1.5), format!("{place}: a fraction where an integer is expected"));
+                // JSON Schema counts 771.0 as an integer: a valid value many servers refuse.
+                if let Some(n) = base.as_i64().filter(|n| n.unsigned_abs() < 1 << 53) {
+                    emit(json!(n as f64), format!("{place}: {n} written as {n}.0{IN_JSON}"));
+                }
             }
             if let Some(step) = schema.get("multipleOf").and_then(Value::as_i64).filter(|s| *s > 1) {
                 emit(Value::from(step + 1), format!("{place}: not a multiple of {step}"));

@@ -105,7 +105,7 @@ fn valid(body: &Value, required: bool) -> bool {
     let Some(object) = body.as_object() else { return false };
     let name_ok = object.get("name").is_none_or(|n| n.as_str().is_some_and(|n| (1..=20).contains(&n.chars().count())));
     let price_ok =
-        object.get("price").is_none_or(|p| p.as_i64().is_some_and(|p| (0..=1000).contains(&p)) && p.is_i64());
+        object.get("price").is_none_or(|p| p.as_f64().is_some_and(|p| p.fract() == 0.0 && (0.0..=1000.0).contains(&p)));
     let note_ok = object.get("note").is_none_or(|n| n.is_null() || n.as_str().is_some_and(|n| n.chars().count() <= 20));
     let known = object.keys().all(|k| k == "name" || k == "price" || (k == "note" && !required)) && note_ok;
     name_ok && price_ok && known && (!required || object.contains_key("name")) && !object.is_empty()

@@ -12,6 +12,8 @@ The API key is `zoo-key`. Planted defects (without --clean):
      (status_code_conformance).
   4. A 405 says `Allow: GET, POST, PUT` on /api/parts, which documents GET and POST
      (allow_header_conformance).
+  5. addPart refuses a stock written `12.0`, which JSON Schema counts as an integer
+     (positive_data_acceptance).
 """
 import http.server
 import json
@@ -26,6 +28,13 @@ CODE = re.compile(r"^[A-Z]{2}-[0-9]{3}$")
 db = sqlite3.connect(":memory:", check_same_thread=False)
 db.execute("CREATE TABLE parts (code TEXT PRIMARY KEY, name TEXT NOT NULL, stock INTEGER NOT NULL)")
 lock = threading.Lock()
+
+
+def integral(value):
+    """An integer by JSON Schema's reading (12.0 included); the planted target takes only ints."""
+    if CLEAN:
+        return type(value) in (int, float) and not isinstance(value, bool) and float(value).is_integer()
+    return type(value) is int
 
 
 def part(row):
@@ -121,11 +130,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             and set(body) == {"code", "name", "stock"}
             and isinstance(body["code"], str) and CODE.match(body["code"])
             and isinstance(body["name"], str) and 1 <= len(body["name"]) <= 40
-            and type(body["stock"]) is int and 0 <= body["stock"] <= 100000
+            and integral(body["stock"]) and 0 <= body["stock"] <= 100000
         )
         if not valid:
             return self.answer(422, {"error": "invalid part"})
         with lock:
+            body["stock"] = int(body["stock"])
             db.execute("INSERT OR REPLACE INTO parts VALUES (?, ?, ?)", (body["code"], body["name"], body["stock"]))
         self.answer(201, body)
 

@@ -11,6 +11,8 @@ The token is `zoo-token`. Planted defects (without --clean):
      (response_headers_conformance).
   4. placeOrder stores quantities in a 32-bit column: a valid quantity above 2147483647 fails with
      500 (not_a_server_error, and status_code_conformance for the undocumented 500).
+  5. placeOrder refuses a quantity written `3.0`, which JSON Schema counts as an integer
+     (positive_data_acceptance).
 """
 import json
 import socket
@@ -39,6 +41,13 @@ async def answer(send, status, body=None, content_type="application/json", heade
         raw.append((b"content-type", content_type.encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": data})
+
+
+def integral(value):
+    """An integer by JSON Schema's reading (3.0 included); the planted target takes only ints."""
+    if CLEAN:
+        return type(value) in (int, float) and float(value).is_integer()
+    return type(value) is int
 
 
 def token(scope):
@@ -79,10 +88,11 @@ async def app(scope, receive, send):
             isinstance(order, dict)
             and set(order) == {"item", "quantity"}
             and isinstance(order["item"], str) and 1 <= len(order["item"]) <= 30
-            and type(order["quantity"]) is int and 1 <= order["quantity"] <= 10**12
+            and integral(order["quantity"]) and 1 <= order["quantity"] <= 10**12
         )
         if not valid:
             return await answer(send, 422, {"error": "invalid order"})
+        order["quantity"] = int(order["quantity"])
         if not CLEAN and order["quantity"] > 2147483647:
             return await answer(send, 500, {"error": "integer out of range"})
         order_id = len(orders) + 1
