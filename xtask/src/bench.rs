@@ -385,8 +385,12 @@ fn measure_zoo(root: &Path, work: &Path) -> Result<String, String> {
         let also = pairs(&entry["also"]);
 
         let target = ZooTarget::start(&program, &field("program"), &zoo)?;
+        // Outside the repository, whose schemathesis.toml (our service's login) st finds upward.
+        let away = std::env::temp_dir().join("commerce-bench-zoo");
+        std::fs::create_dir_all(&away).map_err(|e| e.to_string())?;
         let started = Instant::now();
         let out = Command::new(&st)
+            .current_dir(&away)
             .arg("run")
             .arg(&spec)
             .args(["--url", &format!("{}{base_path}", target.base), "--max-examples", "30"])
@@ -396,6 +400,9 @@ fn measure_zoo(root: &Path, work: &Path) -> Result<String, String> {
         let seconds = started.elapsed().as_secs_f64();
         drop(target);
         let text = String::from_utf8_lossy(&out.stdout);
+        if !text.contains("Test cases:") {
+            return Err(format!("{name}: Schemathesis did not run:\n{text}{}", String::from_utf8_lossy(&out.stderr)));
+        }
         // "Test cases:\n  414 generated, 4 found 4 unique failures"
         let after = text.split("Test cases:").nth(1).unwrap_or_default();
         let cases: u64 = after.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
