@@ -497,8 +497,9 @@ impl Drop for ZooTarget {
     }
 }
 
-/// `cargo xtask bench zoo`: only both testers on the zoo, with a release build of the tester.
-pub fn run_zoo(root: &Path) -> ExitCode {
+/// `cargo xtask bench zoo|contract`: only both testers, on the zoo or on this service, with a
+/// release build.
+pub fn run_testers(root: &Path, on_service: bool) -> ExitCode {
     let result = (|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let built = Command::new(cargo)
@@ -511,7 +512,7 @@ pub fn run_zoo(root: &Path) -> ExitCode {
         }
         let work = root.join("target/bench");
         std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
-        let table = measure_zoo(root, &work)?;
+        let table = if on_service { measure_contract(root, &work)? } else { measure_zoo(root, &work)? };
         println!("{table}");
         Ok(())
     })();

@@ -14,7 +14,7 @@ mod tour;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask codegen [--check] | test [-- cargo test args] | bench [zoo] | tour
+const USAGE: &str = "usage: cargo xtask codegen [--check] | test [-- cargo test args] | bench [zoo|contract] | tour
 
   codegen          regenerate generated/ from openapi/commerce.yaml (and xtask's fixture crate)
   codegen --check  change nothing; exit 1 naming each stale file if the output is out of date
@@ -22,6 +22,7 @@ const USAGE: &str = "usage: cargo xtask codegen [--check] | test [-- cargo test 
                    of the spec was exercised by no test
   bench            the release service under wrk, against a bare poem route (BENCHMARKS.md)
   bench zoo        only the contract testers on the zoo's deployments
+  bench contract   only the contract testers on this service
   tour             the README's tour on a scratch copy: a oneOf edit to the spec causes one compile
                    error (the handler to write), then compiles with a typed value (also run by test)";
 
@@ -64,7 +65,8 @@ fn main() -> ExitCode {
             }
         },
         ["bench"] => bench::run(&root),
-        ["bench", "zoo"] => bench::run_zoo(&root),
+        ["bench", "zoo"] => bench::run_testers(&root, false),
+        ["bench", "contract"] => bench::run_testers(&root, true),
         ["tour"] => match tour::run(&root) {
             Ok(()) => {
                 println!("tour: one compile error, in the handler to write; then a typed value in it");
