@@ -135,7 +135,16 @@ struct Parts {
 
 /// Real identifiers seen in answers, by the path parameter they fill: the key is the path template
 /// up to and including the parameter, then `#` and its name (`/items/{itemId}#itemId`).
-pub type Pool = std::collections::HashMap<String, Vec<Value>>;
+pub type Pool = std::collections::HashMap<String, Vec<Pooled>>;
+
+/// An identifier an answer gave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pooled {
+    pub value: Value,
+    /// Whether this run created it (a create's answer), rather than saw it (a listing): only what
+    /// the run created is ever changed or deleted, never the deployment's own data.
+    pub created: bool,
+}
 
 /// The pool key of path parameter `name` of `path`, if `path` has it.
 pub fn pool_key(path: &str, name: &str) -> Option<String> {
@@ -185,11 +194,18 @@ impl<'a> Builder<'a> {
         if param.location != Location::Path {
             return None;
         }
-        let values = self.pool?.get(&pool_key(&self.op.path, &param.name)?)?;
+        let reads = matches!(self.op.method.as_str(), "GET" | "HEAD");
+        let values: Vec<&Value> = self
+            .pool?
+            .get(&pool_key(&self.op.path, &param.name)?)?
+            .iter()
+            .filter(|p| reads || p.created)
+            .map(|p| &p.value)
+            .collect();
         if values.is_empty() || !self.generator.rng.random_bool(self.pool_odds) {
             return None;
         }
-        let value = &values[self.generator.rng.random_range(0..values.len())];
+        let value = values[self.generator.rng.random_range(0..values.len())];
         write_param(param, value).filter(|w| param_valid(param, w))
     }
 

@@ -1059,6 +1059,11 @@ pub async fn check(args: &Args) -> Result<Outcome, String> {
             runner.failed.load(Ordering::Relaxed)
         );
     }
+    // What the run created, deleted where the document has a DELETE for it.
+    let removed = runner.clean_up(plan.seed, &include).await;
+    if removed > 0 {
+        eprintln!("  cleanup   {removed:>6} resources the run created were deleted");
+    }
     let tally = std::mem::take(&mut *runner.tally.lock().unwrap());
     for (index, op) in api.operations.iter().enumerate() {
         if coverage[index] != Coverage::Tested {

@@ -769,7 +769,7 @@ fn compile_responses(spec: &Spec, op: &Operation<'_>, ids: &[String]) -> Result<
 pub const INFERRED: &str = "$inferred:";
 
 /// The names of a path template's parameters, in order.
-fn template_names(path: &str) -> Vec<&str> {
+pub fn template_names(path: &str) -> Vec<&str> {
     path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')).collect()
 }
 

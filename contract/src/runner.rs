@@ -222,7 +222,8 @@ impl<'a> Runner<'a> {
     /// as inferred links name it), and the `id`s a listing shows; a successful DELETE gives its
     /// identifier back.
     fn capture(&self, case: &Case, exchange: &Exchange) {
-        if !(200..300).contains(&exchange.status) || case.intent != Intent::Positive {
+        // Whatever a 2xx created, a valid request or not, is real: kept for later phases and cleanup.
+        if !(200..300).contains(&exchange.status) || case.intent.is_undocumented_method() {
             return;
         }
         let op = &self.api.operations[case.op];
@@ -233,7 +234,7 @@ impl<'a> Runner<'a> {
                 if let (Some(key), Some(value)) =
                     (crate::cases::pool_key(&op.path, &param.name), crate::wire::read_param(param, written))
                 {
-                    pool.entry(key).or_default().retain(|v| *v != value);
+                    pool.entry(key).or_default().retain(|p| p.value != value);
                 }
             }
             return;
@@ -245,15 +246,23 @@ impl<'a> Runner<'a> {
             let first = rest.split('/').next().unwrap_or_default();
             let Some(name) = first.strip_prefix('{').and_then(|f| f.strip_suffix('}')) else { continue };
             let Some(key) = crate::cases::pool_key(path, name) else { continue };
-            let found: Vec<Value> = match op.method.as_str() {
-                "POST" => created_identifier(name, exchange, body.as_ref()).into_iter().collect(),
-                "GET" => listed_identifiers(name, body.as_ref()),
+            let found: Vec<crate::cases::Pooled> = match op.method.as_str() {
+                "POST" => created_identifier(name, exchange, body.as_ref())
+                    .map(|value| crate::cases::Pooled { value, created: true })
+                    .into_iter()
+                    .collect(),
+                "GET" => listed_identifiers(name, body.as_ref())
+                    .into_iter()
+                    .map(|value| crate::cases::Pooled { value, created: false })
+                    .collect(),
                 _ => Vec::new(),
             };
             let values = pool.entry(key).or_default();
-            for value in found {
-                if !values.contains(&value) && values.len() < POOL_LIMIT {
-                    values.push(value);
+            for found in found {
+                if let Some(known) = values.iter_mut().find(|p| p.value == found.value) {
+                    known.created |= found.created;
+                } else if values.len() < POOL_LIMIT {
+                    values.push(found);
                 }
             }
         }
@@ -622,6 +631,40 @@ impl<'a> Runner<'a> {
                 self.record(&step, Check::UseAfterFree, message, &exchange);
             }
         }
+    }
+
+    /// Deletes, through each DELETE operation whose path has one parameter, every identifier the run
+    /// created for it (never what a listing showed: the deployment's own data); returns how many
+    /// were deleted. The requests are judged like any other.
+    pub async fn clean_up(&self, seed: u64, include: &dyn Fn(usize) -> bool) -> usize {
+        let mut removed = 0;
+        for (index, op) in self.api.operations.iter().enumerate() {
+            let names = crate::model::template_names(&op.path);
+            if op.method != "DELETE" || !include(index) || names.len() != 1 {
+                continue;
+            }
+            let Some(key) = crate::cases::pool_key(&op.path, names[0]) else { continue };
+            let created: Vec<Value> = self
+                .pool
+                .lock()
+                .unwrap()
+                .get(&key)
+                .into_iter()
+                .flatten()
+                .filter(|p| p.created)
+                .map(|p| p.value.clone())
+                .collect();
+            for value in created {
+                let params = [(names[0].to_string(), value)];
+                let Some(case) = Builder::new(self.api, index, seed).linked(Phase::Stateful, &params, None) else {
+                    continue;
+                };
+                if self.execute(&case).await.is_some_and(|e| (200..300).contains(&e.status)) {
+                    removed += 1;
+                }
+            }
+        }
+        removed
     }
 
     /// `concurrent_creation`, for each create (a POST with a body) whose repetition is refused with

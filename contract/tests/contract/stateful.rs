@@ -112,6 +112,11 @@ fn valid(body: &Value, required: bool) -> bool {
 }
 
 async fn items_api(defect: Defect) -> crate::support::Target {
+    items_api_listing(defect, false).await
+}
+
+/// The items API; with `listing`, `GET /items` lists every item (otherwise it answers 405).
+async fn items_api_listing(defect: Defect, listing: bool) -> crate::support::Target {
     let items: Arc<Mutex<(u64, HashMap<String, Value>)>> = Arc::default();
     target(move |seen: &Seen| {
         let mut state = items.lock().unwrap();
@@ -157,6 +162,12 @@ async fn items_api(defect: Defect) -> crate::support::Target {
                     state.1.remove(*id).is_some()
                 };
                 Reply::empty(if existed { 204 } else { 404 })
+            }
+            ("GET", ["items"]) if listing => {
+                let mut all: Vec<(u64, Value)> =
+                    state.1.iter().map(|(id, item)| (id.parse().unwrap_or(0), item.clone())).collect();
+                all.sort_by_key(|(id, _)| *id);
+                Reply::json(200, Value::Array(all.into_iter().map(|(_, item)| item).collect()))
             }
             (_, ["items"]) => Reply::empty(405).with("allow", "POST"),
             (_, ["items", _]) => Reply::empty(405).with("allow", "GET, PATCH, DELETE"),
@@ -314,4 +325,43 @@ async fn a_unique_name_checked_with_its_insert_passes_the_race() {
     let outcome = race(true).await;
     assert!(outcome.summary.passed(), "{}", text(&outcome));
     assert_eq!(outcome.summary.judged.get("concurrent_creation"), Some(&1), "{}", text(&outcome));
+}
+
+#[tokio::test]
+async fn what_the_run_created_is_deleted_at_its_end() {
+    let (outcome, server) = check_phases(Defect::None, "examples,coverage,fuzzing,stateful").await;
+    assert!(outcome.summary.passed(), "{}", text(&outcome));
+    let created = server.to("POST", "/items").len();
+    assert!(created > 10, "{created} creates");
+    let client = reqwest::Client::new();
+    let mut left = Vec::new();
+    for id in 1..=created {
+        let status = client.get(format!("{}/items/{id}", server.base)).send().await.unwrap().status();
+        if status == 200 {
+            left.push(id);
+        }
+    }
+    assert!(left.is_empty(), "items the run created and left behind: {left:?}");
+}
+
+#[tokio::test]
+async fn the_deployment_s_own_data_seen_in_listings_is_read_but_never_changed_or_deleted() {
+    let (_dir, path) = document(&ITEMS.replace(
+        "  /items/{itemId}:",
+        "    get:\n      operationId: listItems\n      responses:\n        '200':\n          description: every item\n          content:\n            application/json:\n              schema: {type: array, items: {$ref: '#/components/schemas/Item'}}\n  /items/{itemId}:",
+    ));
+    let server = items_api_listing(Defect::None, true).await;
+    let client = reqwest::Client::new();
+    let theirs = serde_json::json!({"name": "their item", "price": 5});
+    let made = client.post(format!("{}/items", server.base)).json(&theirs).send().await.unwrap();
+    assert_eq!(made.status(), 201);
+    let before: Value = client.get(format!("{}/items/1", server.base)).send().await.unwrap().json().await.unwrap();
+    let outcome = crate::support::run_against(&path, &server.base, &["--seed", "3", "--max-examples", "10"]).await;
+    let after = client.get(format!("{}/items/1", server.base)).send().await.unwrap();
+    assert_eq!(after.status(), 200, "their item was deleted: {}", text(&outcome));
+    assert_eq!(after.json::<Value>().await.unwrap(), before, "their item was changed");
+    let writes = server.requests().into_iter().filter(|s| s.path == "/items/1" && s.method != "GET").count();
+    assert_eq!(writes, 0, "writes to their item");
+    // Two of the reads are this test's own, before and after.
+    assert!(server.to("GET", "/items/1").len() > 2, "their item, seen in the listing, was read");
 }
