@@ -56,11 +56,12 @@ fn json_field(json: &str, pointer: &str) -> Result<String, String> {
     value.pointer(pointer).and_then(|v| v.as_str()).map(String::from).ok_or_else(|| format!("no {pointer} in {json}"))
 }
 
-fn wrk(url: &str, script: Option<&Path>, token: Option<&str>) -> Result<Load, String> {
+/// wrk on `url` with the credential header `credential` (`Authorization: Bearer ...`, `X-API-Key: ...`).
+fn wrk(url: &str, script: Option<&Path>, credential: Option<&str>) -> Result<Load, String> {
     let mut command = Command::new("wrk");
     command.args(["-t1", "-c32", "-d10s", "--latency"]);
-    if let Some(token) = token {
-        command.args(["-H", &format!("Authorization: Bearer {token}")]);
+    if let Some(header) = credential {
+        command.args(["-H", header]);
     }
     if let Some(script) = script {
         command.arg("-s").arg(script);
@@ -123,6 +124,16 @@ fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<Strin
     if !seed.status.success() {
         return Err(format!("seeding failed: {}", String::from_utf8_lossy(&seed.stderr)));
     }
+    // A server-to-server integration's credential, created before the service starts.
+    let created = Command::new(&bin)
+        .args(["api-key", "create", "--tenant", "demo", "--name", "bench", "--scopes", "products:read,orders:write"])
+        .env("DATABASE_URL", url)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !created.status.success() {
+        return Err(format!("creating an API key failed: {}", String::from_utf8_lossy(&created.stderr)));
+    }
+    let api_key = format!("X-API-Key: {}", String::from_utf8_lossy(&created.stdout).trim());
     let port = free_port();
     let (service, ready) = start_service(&bin, url, port)?;
     let base = format!("http://127.0.0.1:{port}");
@@ -181,9 +192,11 @@ fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<Strin
 
     let bare_of = |n: usize| wrk(&format!("http://127.0.0.1:{bare_port}/static/{n}"), None, None);
     let (bare_product, bare_list, bare_order) = (bare_of(0)?, bare_of(1)?, bare_of(2)?);
-    let get = wrk(&format!("{base}/products/{product_id}"), None, Some(&token))?;
-    let list = wrk(&format!("{base}{list_path}"), None, Some(&token))?;
-    let order = wrk(&format!("{base}/orders"), Some(&order_script), Some(&token))?;
+    let bearer = format!("Authorization: Bearer {token}");
+    let get = wrk(&format!("{base}/products/{product_id}"), None, Some(&bearer))?;
+    let keyed = wrk(&format!("{base}/products/{product_id}"), None, Some(&api_key))?;
+    let list = wrk(&format!("{base}{list_path}"), None, Some(&bearer))?;
+    let order = wrk(&format!("{base}/orders"), Some(&order_script), Some(&bearer))?;
     let rss = peak_rss_mib(service.0.id());
     drop(service);
     // Start-to-ready on the existing (migrated, seeded) database.
@@ -207,6 +220,12 @@ fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<Strin
     Ok(vec![
         bare_row("product", product.len(), &bare_product),
         row("GET /products/{id}", &get, &bare_product, ">= 50%"),
+        row(
+            "GET /products/{id} with an API key",
+            &keyed,
+            &bare_product,
+            &format!(">= 0.9 of the bearer GET: {:.2}", keyed.rps / get.rps),
+        ),
         bare_row("list", listed.len(), &bare_list),
         row("GET /products?pageSize=20&category&sort", &list, &bare_list, ">= 25%"),
         bare_row("order", placed.len(), &bare_order),
