@@ -53,12 +53,20 @@ pub enum Intent {
     /// names, whose meaning RFC 8259 leaves to the parser. Any 2xx or 4xx will do; only the
     /// response's own conformance and `not_a_server_error` judge it.
     Ambiguous(String),
+    /// A valid body under a media type the operation does not document (given): only
+    /// `unsupported_media_type` (opt-in) judges it.
+    UndocumentedMediaType(String),
     /// OPTIONS on a path that does not document it: `allow_header_conformance` judges the `Allow`
     /// it answers against the path's documented methods (given, upper case).
     Options(Vec<String>),
 }
 
 impl Intent {
+    /// Whether only its own check judges the answer (not the documented responses).
+    pub fn judged_apart(&self) -> bool {
+        matches!(self, Self::UndocumentedMediaType(_)) || self.is_undocumented_method()
+    }
+
     /// A method the path does not document (OPTIONS included).
     pub fn is_undocumented_method(&self) -> bool {
         matches!(self, Self::UnsupportedMethod(_) | Self::Options(_))
@@ -163,6 +171,9 @@ pub struct Builder<'a> {
     pool: Option<&'a Pool>,
     /// ...this often (the coverage phase's base request always).
     pool_odds: f64,
+    /// Whether the coverage phase sends a valid body under an undocumented media type (for the
+    /// opt-in `unsupported_media_type` check).
+    pub media_probe: bool,
 }
 
 /// Whether `written` reads back, for `param`, as a valid value (absent counts when optional).
@@ -179,7 +190,15 @@ impl<'a> Builder<'a> {
         let op = &api.operations[index];
         let id_hash =
             op.id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
-        Self { api, index, op, generator: Generator::new(&api.requests, seed ^ id_hash), pool: None, pool_odds: 0.8 }
+        Self {
+            api,
+            index,
+            op,
+            generator: Generator::new(&api.requests, seed ^ id_hash),
+            pool: None,
+            pool_odds: 0.8,
+            media_probe: false,
+        }
     }
 
     /// Path parameters drawn, most of the time, from identifiers the server has answered with: a
@@ -489,6 +508,18 @@ impl<'a> Builder<'a> {
         }
         for case in self.injection_probes(&base) {
             push(case);
+        }
+        // A valid body under a media type the operation does not document (RFC 9110 §15.5.16: 415).
+        if self.media_probe
+            && let (Some(body), Some(base_body)) = (&op.body, &base.body)
+        {
+            let documented = |m: &str| body.media.iter().any(|d| d.media_type.eq_ignore_ascii_case(m));
+            if let Some(other) = ["text/plain", "application/octet-stream"].into_iter().find(|m| !documented(m)) {
+                let payload =
+                    crate::wire::Payload { content_type: other.to_string(), bytes: base_body.payload.bytes.clone() };
+                let parts = Parts { body: Some(CaseBody { payload, ..base_body.clone() }), ..base.clone() };
+                push(self.case(Phase::Coverage, Intent::UndocumentedMediaType(other.into()), &parts));
+            }
         }
         // A JSON object body with a member named twice, the same value both times.
         if let Some(base_body) = &base.body

@@ -36,10 +36,13 @@ pub enum Check {
     /// Beyond Schemathesis, and only when asked for (many documents leave error bodies out): a
     /// response whose documented status has no `content` comes without a body.
     UndocumentedBody,
+    /// Beyond Schemathesis, and only when asked for (most small servers parse whatever comes): a
+    /// valid body sent under a media type the operation does not document answers 415.
+    UnsupportedMediaType,
 }
 
 impl Check {
-    pub const ALL: [Check; 17] = [
+    pub const ALL: [Check; 18] = [
         Check::NotAServerError,
         Check::StatusCodeConformance,
         Check::ContentTypeConformance,
@@ -57,6 +60,7 @@ impl Check {
         Check::StaleRead,
         Check::ConcurrentCreation,
         Check::UndocumentedBody,
+        Check::UnsupportedMediaType,
     ];
 
     pub fn name(self) -> &'static str {
@@ -78,12 +82,13 @@ impl Check {
             Check::StaleRead => "stale_read",
             Check::ConcurrentCreation => "concurrent_creation",
             Check::UndocumentedBody => "undocumented_body",
+            Check::UnsupportedMediaType => "unsupported_media_type",
         }
     }
 
     /// Whether the check runs only when named (`--checks`, or enabled in the configuration file).
     pub fn opt_in(self) -> bool {
-        self == Check::UndocumentedBody
+        matches!(self, Check::UndocumentedBody | Check::UnsupportedMediaType)
     }
 
     pub fn from_name(name: &str) -> Option<Check> {
@@ -148,12 +153,13 @@ pub fn judging(op: &Op, case: &Case, status: u16, settings: &dyn Expectations) -
     match &case.intent {
         Intent::UnsupportedMethod(_) => out.extend([Check::UnsupportedMethod, Check::AllowHeaderConformance]),
         Intent::Options(_) => out.push(Check::AllowHeaderConformance),
+        Intent::UndocumentedMediaType(_) => out.push(Check::UnsupportedMediaType),
         Intent::MissingHeader(_) => out.push(Check::MissingRequiredHeader),
         Intent::Negative(_) => out.push(Check::NegativeDataRejection),
         Intent::Positive => out.push(Check::PositiveDataAcceptance),
         Intent::Ambiguous(_) => {}
     }
-    if !case.intent.is_undocumented_method() {
+    if !case.intent.judged_apart() {
         out.push(Check::StatusCodeConformance);
         if let Some(documented) = op.response(status) {
             if !documented.content.is_empty() {
@@ -234,6 +240,17 @@ pub fn evaluate(op: &Op, case: &Case, received: &Received<'_>, settings: &dyn Ex
             }
         }
         Intent::Ambiguous(_) => {}
+        Intent::UndocumentedMediaType(media_type) => {
+            if status != 415 {
+                fail(
+                    Check::UnsupportedMediaType,
+                    format!(
+                        "Undocumented media type not refused\nA valid body sent as {media_type}, which the operation does not document, got {status}; expected 415 Unsupported Media Type"
+                    ),
+                );
+            }
+            return failures;
+        }
         Intent::Positive => {
             let expected = settings.expected(op, Check::PositiveDataAcceptance);
             if !status_matches(status, &expected) {

@@ -956,6 +956,7 @@ fn build_cases(api: &Api, plan: &Plan, coverage: &[Coverage], phase: Phase, pool
     let mut cases = Vec::new();
     for index in (0..api.operations.len()).filter(|i| coverage[*i] == Coverage::Tested) {
         let mut builder = Builder::new(api, index, plan.seed).with_pool(pool);
+        builder.media_probe = plan.settings.checks.contains(&Check::UnsupportedMediaType);
         cases.extend(match phase {
             Phase::Examples => builder.examples(),
             Phase::Coverage => builder.coverage(plan.mode),

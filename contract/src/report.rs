@@ -456,6 +456,7 @@ fn not_run_reason(check: Check) -> &'static str {
         Check::StaleRead => "no resource was updated and then read through a link",
         Check::ConcurrentCreation => "no create refused its own repetition (409)",
         Check::UndocumentedBody => "no response documented without content was received",
+        Check::UnsupportedMediaType => "no operation takes a body",
         Check::EnsureResourceAvailability => "no resource was created and then read through a link",
         Check::NegativeDataRejection => "no invalid request was sent",
         Check::PositiveDataAcceptance => "no valid request was sent",

@@ -200,7 +200,7 @@ impl<'a> Runner<'a> {
             *tally.cases.entry(case.phase).or_default() += 1;
             let stats = tally.per_operation.entry(case.op).or_default();
             stats.sent += 1;
-            if !case.intent.is_undocumented_method() {
+            if !case.intent.judged_apart() {
                 *stats.statuses.entry(exchange.status).or_default() += 1;
             }
             if case.intent == Intent::Positive {
@@ -295,7 +295,7 @@ impl<'a> Runner<'a> {
         if !op.secured()
             || !self.settings.enabled(op, Check::IgnoredAuth)
             || case.negative_in_path()
-            || case.intent.is_undocumented_method()
+            || case.intent.judged_apart()
             || !(200..300).contains(&exchange.status)
         {
             return;

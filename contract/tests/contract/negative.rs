@@ -188,3 +188,41 @@ async fn a_member_named_twice_is_sent_and_a_server_that_falls_over_on_it_is_repo
     let strict = against(422).await.0;
     assert!(strict.summary.passed(), "{}", text(&strict));
 }
+
+#[tokio::test]
+async fn a_body_under_an_undocumented_media_type_must_get_415_only_when_asked_for() {
+    let (_dir, path) = document(NOTES);
+    // `strict` answers 415 to anything but JSON; otherwise it parses whatever comes, as most small
+    // servers do.
+    async fn notes_api(strict: bool) -> crate::support::Target {
+        target(move |seen| {
+            if seen.method != "POST" {
+                return Reply::empty(405).with("allow", "POST");
+            }
+            if strict && !seen.body.is_empty() && seen.header("content-type") != Some("application/json") {
+                return Reply::empty(415);
+            }
+            let body: serde_json::Value = serde_json::from_slice(&seen.body).unwrap_or_default();
+            let ok = body.as_object().is_some_and(|o| o.len() == 1)
+                && body["text"].as_str().is_some_and(|t| (1..=40).contains(&t.chars().count()));
+            Reply::empty(if ok { 201 } else { 422 })
+        })
+        .await
+    }
+    let lenient = notes_api(false).await;
+    let by_default = run_against(&path, &lenient.base, &["--seed", "9", "--phases", "coverage"]).await;
+    assert!(by_default.summary.passed(), "{}", text(&by_default));
+    let labelled = |t: &crate::support::Target| {
+        t.requests().iter().filter(|s| s.header("content-type") == Some("text/plain")).count()
+    };
+    assert_eq!(labelled(&lenient), 0, "not sent unless asked for");
+    let asked = ["--seed", "9", "--phases", "coverage", "--checks", "all"];
+    let caught = run_against(&path, &lenient.base, &asked).await;
+    let group = caught.summary.failures.iter().find(|g| g.check == "unsupported_media_type");
+    let group = group.unwrap_or_else(|| panic!("{}", text(&caught)));
+    assert!(group.example.message.contains("sent as text/plain"), "{}", group.example.message);
+    let strict = notes_api(true).await;
+    let passed = run_against(&path, &strict.base, &asked).await;
+    assert!(passed.summary.passed(), "{}", text(&passed));
+    assert!(labelled(&strict) > 0 && passed.summary.judged["unsupported_media_type"] > 0);
+}
