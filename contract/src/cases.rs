@@ -623,6 +623,42 @@ impl<'a> Builder<'a> {
         Case { probe: Some(probe), ..self.case(Phase::Coverage, intent, parts) }
     }
 
+    /// Cases one step smaller than `case`: each optional parameter left out, each optional member
+    /// of a JSON object body left out (the body re-encoded).
+    pub fn smaller(&self, case: &Case) -> Vec<Case> {
+        let mut out = Vec::new();
+        for (at, (i, _)) in case.params.iter().enumerate() {
+            if !self.op.params[*i].required {
+                let mut smaller = case.clone();
+                smaller.params.remove(at);
+                out.push(smaller);
+            }
+        }
+        if let Some(body) = &case.body
+            && let Some(members) = body.value.as_object()
+            && crate::model::is_json(&body.payload.content_type)
+        {
+            let media = &self.op.body.as_ref().map(|b| &b.media[body.media]);
+            let flat = media.and_then(|m| m.schema.as_ref()).map(|s| flatten(&self.api.requests, &s.raw));
+            let required: Vec<&str> = flat
+                .as_ref()
+                .and_then(|f| f.get("required"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            for name in members.keys().filter(|k| !required.contains(&k.as_str())) {
+                let mut value = body.value.clone();
+                value.as_object_mut().expect("an object").remove(name);
+                if let Some(encoded) = self.encode(body.media, value) {
+                    out.push(Case { body: Some(encoded), ..case.clone() });
+                }
+            }
+        }
+        out
+    }
+
     /// `fuzzing`: `count` generated cases, alternating valid and invalid ones in mode `all`, cycling
     /// through the body's media types.
     pub fn fuzzing(&mut self, mode: Mode, count: usize) -> Vec<Case> {

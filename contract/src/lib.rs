@@ -1060,6 +1060,7 @@ pub async fn check(args: &Args) -> Result<Outcome, String> {
             runner.failed.load(Ordering::Relaxed)
         );
     }
+    runner.shrink_failures().await;
     // What the run created, deleted where the document has a DELETE for it.
     let removed = runner.clean_up(plan.seed, &include).await;
     if removed > 0 {

@@ -101,7 +101,7 @@ pub fn shown_response(status: u16, headers: &reqwest::header::HeaderMap, body: &
 
 /// A message with its particulars (numbers, quoted text) blanked: failures with the same cause
 /// share it, whatever values the requests drew.
-fn cause(message: &str) -> String {
+pub fn cause(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut quoted = false;
     let mut escaped = false;

@@ -65,6 +65,8 @@ pub struct Tally {
     pub cases: BTreeMap<Phase, usize>,
     pub per_operation: BTreeMap<usize, OpStats>,
     pub findings: Vec<Finding>,
+    /// The case behind each of `findings`, index for index (for shrinking).
+    pub finding_cases: Vec<Case>,
     /// Requests that got no response (connection refused, timeout), after the one resend.
     pub errors: Vec<String>,
     /// How many responses each check judged.
@@ -275,7 +277,9 @@ impl<'a> Runner<'a> {
             Intent::MissingHeader(name) => Some(format!("header {name}: missing (required)")),
             _ => None,
         };
-        self.tally.lock().unwrap().findings.push(Finding {
+        let mut tally = self.tally.lock().unwrap();
+        tally.finding_cases.push(case.clone());
+        tally.findings.push(Finding {
             operation: self.api.operations[case.op].id.clone(),
             check,
             phase: case.phase,
@@ -633,6 +637,64 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// Shrinks each distinct failure (operation, check, cause) of a valid request: drops optional
+    /// parameters and body members one at a time while the same check still fails for the same
+    /// cause, and keeps the smallest request (at most [`SHRINK_ATTEMPTS`] requests per failure).
+    pub async fn shrink_failures(&self) {
+        let (findings, cases) = {
+            let tally = self.tally.lock().unwrap();
+            (tally.findings.clone(), tally.finding_cases.clone())
+        };
+        let mut seen = HashSet::new();
+        for (index, (finding, case)) in findings.iter().zip(&cases).enumerate() {
+            let cause = crate::report::cause(&finding.message);
+            if !matches!(case.intent, Intent::Positive | Intent::Ambiguous(_))
+                || case.phase == Phase::Stateful
+                || !seen.insert((finding.operation.clone(), finding.check, cause.clone()))
+            {
+                continue;
+            }
+            if let Some((smaller, exchange, message)) = self.shrink(case, finding.check, &cause).await {
+                let mut tally = self.tally.lock().unwrap();
+                let kept = &mut tally.findings[index];
+                kept.message = message;
+                kept.status = exchange.status;
+                kept.response = crate::report::shown_response(exchange.status, &exchange.headers, &exchange.body);
+                kept.request = exchange.sent;
+                tally.finding_cases[index] = smaller;
+            }
+        }
+    }
+
+    async fn shrink(&self, case: &Case, check: Check, cause: &str) -> Option<(Case, Exchange, String)> {
+        let op = &self.api.operations[case.op];
+        let mut best = None;
+        let mut current = case.clone();
+        let mut attempts = 0;
+        loop {
+            let mut improved = false;
+            for candidate in Builder::new(self.api, case.op, 0).smaller(&current) {
+                attempts += 1;
+                if attempts > SHRINK_ATTEMPTS {
+                    return best;
+                }
+                let Some(exchange) = self.send(&candidate, AuthMode::Configured).await else { continue };
+                let failing = evaluate(op, &candidate, &exchange.received(), self.settings)
+                    .into_iter()
+                    .find(|(c, m)| *c == check && crate::report::cause(m) == cause);
+                if let Some((_, message)) = failing {
+                    current = candidate.clone();
+                    best = Some((candidate, exchange, message));
+                    improved = true;
+                    break;
+                }
+            }
+            if !improved {
+                return best;
+            }
+        }
+    }
+
     /// Deletes, through each DELETE operation whose path has one parameter, every identifier the run
     /// created for it (never what a listing showed: the deployment's own data); returns how many
     /// were deleted. The requests are judged like any other.
@@ -864,6 +926,9 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
             .map(|s| Duration::from_secs_f64(s.max(0.0)))
     })
 }
+
+/// The most requests spent shrinking one failure.
+const SHRINK_ATTEMPTS: usize = 40;
 
 /// The most identifiers kept per path parameter.
 const POOL_LIMIT: usize = 64;
