@@ -38,6 +38,8 @@ pub struct Credentials {
     pub by_scheme: BTreeMap<String, (Secret, String)>,
     /// Counts renewals, so concurrent workers seeing the same refused token renew it once.
     pub generation: u64,
+    /// An expired token the deployment issued (`--expired-bearer`), for the expired probe.
+    pub expired_bearer: Option<String>,
 }
 
 /// Which credentials a request carries.
@@ -52,11 +54,14 @@ pub enum AuthMode {
     AlgNone,
     /// The configured JWT with its signature altered.
     ForgedSignature,
+    /// An expired token the deployment issued (`--expired-bearer`), in place of the bearer one.
+    Expired,
 }
 
 impl AuthMode {
     /// The probes that re-use the configured credential (see [`forge`]).
-    pub const FORGED: [AuthMode; 3] = [AuthMode::WrongScheme, AuthMode::AlgNone, AuthMode::ForgedSignature];
+    pub const FORGED: [AuthMode; 4] =
+        [AuthMode::WrongScheme, AuthMode::AlgNone, AuthMode::ForgedSignature, AuthMode::Expired];
 }
 
 /// The configured `Authorization` value `real` re-written as a forged `mode` says, with how it is
@@ -198,7 +203,17 @@ impl Credentials {
                             | Scheme::OAuth2 { .. }
                             | Scheme::OpenIdConnect { .. }
                     );
-                    match is_header.then(|| forge(&real, &shown, mode)).flatten() {
+                    let bearer =
+                        matches!(scheme, Scheme::Bearer | Scheme::OAuth2 { .. } | Scheme::OpenIdConnect { .. });
+                    let forged = match mode {
+                        AuthMode::Expired => self
+                            .expired_bearer
+                            .as_ref()
+                            .filter(|_| bearer)
+                            .map(|t| (format!("Bearer {t}"), "Bearer $CONTRACT_EXPIRED_BEARER".to_string())),
+                        _ => is_header.then(|| forge(&real, &shown, mode)).flatten(),
+                    };
+                    match forged {
                         Some(forged) => {
                             applied.forged = true;
                             forged

@@ -764,6 +764,19 @@ impl<'a> Builder<'a> {
         Some(self.case(phase, Intent::Positive, &parts))
     }
 
+    /// A valid case with `params` and nothing optional: a plain read, such as a whole listing.
+    pub fn bare(&mut self, phase: Phase, params: &[(String, Value)]) -> Option<Case> {
+        let mut parts = self.parts(None, None, &mut |_, _| false).ok()?;
+        for (name, value) in params {
+            if let Some(i) = self.op.params.iter().position(|p| p.name == *name) {
+                parts.params.retain(|(j, _)| *j != i);
+                parts.params.push((i, write_param(&self.op.params[i], value)?));
+            }
+        }
+        parts.params.sort_by_key(|(j, _)| *j);
+        Some(self.case(phase, Intent::Positive, &parts))
+    }
+
     /// A valid generated case. Optional headers are left out: they carry state (a replayed
     /// Idempotency-Key answers with a resource since deleted, a drawn If-Match with 412) that would
     /// end a resource's lifecycle before it is followed.

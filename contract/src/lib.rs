@@ -182,6 +182,10 @@ pub struct CredentialArgs {
     /// A bearer token, for http bearer, oauth2 and openIdConnect schemes.
     #[arg(long, env = "COMMERCE_CONTRACT_BEARER", hide_env_values = true)]
     pub bearer: Option<String>,
+    /// A bearer token the deployment issued that has expired: the `ignored_auth` probes send it in
+    /// place of the configured one, and expect it refused (a tester cannot sign one itself).
+    #[arg(long, env = "COMMERCE_CONTRACT_EXPIRED_BEARER", hide_env_values = true)]
+    pub expired_bearer: Option<String>,
     /// USER:PASSWORD for http basic schemes.
     #[arg(long, env = "COMMERCE_CONTRACT_AUTH", hide_env_values = true)]
     pub auth: Option<String>,
@@ -699,7 +703,7 @@ async fn credentials(
         }
         renewals.push(Renewal::Login { login: login.clone(), schemes: login_schemes });
     }
-    Ok((Credentials { by_scheme, generation: 0 }, renewals))
+    Ok((Credentials { by_scheme, generation: 0, expired_bearer: args.expired_bearer.clone() }, renewals))
 }
 
 fn unknown_scheme(api: &Api, scheme: &str, source: &str) -> String {

@@ -86,18 +86,33 @@ pub struct Finding {
 /// The most of a response body a report shows.
 const SHOWN_BODY: usize = 400;
 
-/// `500 text/html (1234 bytes): <html>...`, the body cut at [`SHOWN_BODY`] characters.
+/// `500 text/html [x-request-id: 7] (1234 bytes): <html>...`: the status, the Content-Type, the other
+/// headers (but Content-Length and Date), and the body cut at [`SHOWN_BODY`] characters.
 pub fn shown_response(status: u16, headers: &reqwest::header::HeaderMap, body: &[u8]) -> String {
     let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("no Content-Type");
     let text = String::from_utf8_lossy(body);
     let flat: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     let cut: String = flat.chars().take(SHOWN_BODY).collect();
     let more = if flat.chars().count() > SHOWN_BODY { "…" } else { "" };
+    let mut listed: Vec<String> = headers
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "content-type" | "content-length" | "date"))
+        .map(|(name, value)| format!("{name}: {}", String::from_utf8_lossy(value.as_bytes())))
+        .collect();
+    listed.sort();
+    let mut others = listed.join("; ");
+    if others.chars().count() > SHOWN_HEADERS {
+        others = others.chars().take(SHOWN_HEADERS).collect::<String>() + "…";
+    }
+    let others = if others.is_empty() { String::new() } else { format!(" [{others}]") };
     match body.len() {
-        0 => format!("{status} {content_type}, no body"),
-        n => format!("{status} {content_type} ({n} bytes): {cut}{more}"),
+        0 => format!("{status} {content_type}{others}, no body"),
+        n => format!("{status} {content_type}{others} ({n} bytes): {cut}{more}"),
     }
 }
+
+/// The most of a response's other headers a report shows.
+const SHOWN_HEADERS: usize = 200;
 
 /// A message with its particulars (numbers, quoted text) blanked: failures with the same cause
 /// share it, whatever values the requests drew.
@@ -497,6 +512,11 @@ mod tests {
         assert!(shown.starts_with("500 text/html (1013 bytes): <html>xxx"), "{shown}");
         assert!(shown.ends_with('…') && shown.chars().count() < 460, "{shown}");
         assert_eq!(shown_response(204, &reqwest::header::HeaderMap::new(), b""), "204 no Content-Type, no body");
+        headers.insert("x-request-id", "r-7".parse().unwrap());
+        headers.insert("allow", "GET".parse().unwrap());
+        assert!(
+            shown_response(405, &headers, b"").starts_with("405 text/html [allow: GET; x-request-id: r-7], no body")
+        );
     }
 
     #[test]

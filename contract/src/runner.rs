@@ -323,6 +323,7 @@ impl<'a> Runner<'a> {
             (AuthMode::WrongScheme, "API accepts its credential under another authentication scheme"),
             (AuthMode::AlgNone, "API accepts an unsigned JWT (alg none)"),
             (AuthMode::ForgedSignature, "API accepts a JWT whose signature was altered"),
+            (AuthMode::Expired, "API accepts an expired token"),
         ] {
             if AuthMode::FORGED.contains(&mode) && !self.forgeable(op, mode) {
                 continue;
@@ -579,6 +580,7 @@ impl<'a> Runner<'a> {
         let op = &self.api.operations[creator];
         let Some(response) = op.response(created.status) else { return };
         let body = serde_json::from_slice::<Value>(&created.body).ok();
+        self.check_listed(creator, &case, &created, body.as_ref(), seed, include).await;
         let mut links: Vec<&Link> = response.links.iter().filter(|l| include(l.target)).collect();
         let rank = |link: &&Link| match self.api.operations[link.target].method.as_str() {
             "GET" | "HEAD" => 0,
@@ -772,6 +774,64 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// `ensure_resource_availability` on the listing: after a create, a GET of the creator's own
+    /// path (its collection) that answers a short list (fewer than [`SHORT_LIST`] items, so no page
+    /// boundary can hide it) without the new identifier fails.
+    async fn check_listed(
+        &self,
+        creator: usize,
+        case: &Case,
+        created: &Exchange,
+        body: Option<&Value>,
+        seed: u64,
+        include: &dyn Fn(usize) -> bool,
+    ) {
+        let op = &self.api.operations[creator];
+        let Some(list) = self.api.operations.iter().position(|o| {
+            o.method == "GET"
+                && o.path == op.path
+                && !o.params.iter().any(|p| p.required && p.location != Location::Path)
+        }) else {
+            return;
+        };
+        if !include(list) {
+            return;
+        }
+        let Some(id) = created_identifier("id", created, body) else { return };
+        let params: Vec<(String, Value)> = op
+            .params
+            .iter()
+            .filter(|p| p.location == Location::Path)
+            .filter_map(|p| Some((p.name.clone(), case.param_value(op, &p.name, Some(Location::Path))?)))
+            .collect();
+        let Some(step) = Builder::new(self.api, list, seed).bare(Phase::Stateful, &params) else { return };
+        let Some(exchange) = self.execute(&step).await else { return };
+        let Some(listed) = serde_json::from_slice::<Value>(&exchange.body).ok().filter(|_| exchange.status == 200)
+        else {
+            return;
+        };
+        let Some(items) = listed.as_array().or_else(|| listed.as_object()?.values().find_map(Value::as_array)) else {
+            return;
+        };
+        if items.len() >= SHORT_LIST {
+            return;
+        }
+        *self.tally.lock().unwrap().judged.entry(Check::EnsureResourceAvailability).or_default() += 1;
+        let text = |v: &Value| v.as_str().map(String::from).unwrap_or_else(|| v.to_string());
+        let shown = items.iter().any(|item| item.get("id").is_some_and(|v| text(v) == text(&id)));
+        let target = &self.api.operations[list];
+        if !shown && self.settings.enabled(target, Check::EnsureResourceAvailability) {
+            let message = format!(
+                "Created resource missing from the listing\nThe listing answered {} item(s) without the one just created ({}).\nCreated with: {}\nListed with : {}",
+                items.len(),
+                text(&id),
+                op.label(),
+                target.label()
+            );
+            self.record(&step, Check::EnsureResourceAvailability, message, &exchange);
+        }
+    }
+
     /// After a successful update of `path`, each read of it through a link (its answer checked like
     /// any other), and `stale_read`: the read shows what the update `answered` for the members it
     /// sent, when it answered them.
@@ -946,6 +1006,9 @@ fn listed_identifiers(name: &str, body: Option<&Value>) -> Vec<Value> {
         .cloned()
         .collect()
 }
+
+/// A listing shorter than this is taken to be whole (no page boundary can hide an item).
+const SHORT_LIST: usize = 10;
 
 /// How many updates the stateful phase sends through each update link, each read back.
 const UPDATES_PER_LINK: u64 = 4;

@@ -498,3 +498,46 @@ fn the_suite_s_response_check_is_the_tester_s_and_refuses_what_it_refuses() {
     assert!(no_content.contains("undocumented_body"), "{no_content}");
     assert!(CONTRACT.check("logout", 204, &headers(&[("x-request-id", "r-1")]), b"").is_ok());
 }
+
+#[tokio::test]
+async fn the_real_service_refuses_an_expired_token_it_issued() {
+    let app = spawn_app_with(TestDatabase::new().await, raise_limits).await;
+    let demo = commerce::store::tenants::find_tenant(&app.db, "demo").await.unwrap().unwrap();
+    let admin = commerce::store::tenants::find_user(&app.db, demo.id, ADMIN_EMAIL).await.unwrap().unwrap();
+    let subject = commerce::auth::tokens::Subject {
+        tenant_id: demo.id,
+        user_id: admin.id,
+        role: commerce::auth::Role::Admin,
+        customer_id: None,
+        plan: commerce::auth::Plan::Standard,
+    };
+    // Signed with the service's own key, two hours ago: it expired an hour ago.
+    let two_hours_ago = chrono::Utc::now().timestamp() - 7200;
+    let (expired, _) = app.handlers.keys.issue(&subject, uuid::Uuid::new_v4(), two_hours_ago);
+    let payload = json!({"tenant": "demo", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).to_string();
+    let argv = [
+        "contract",
+        "--spec",
+        SPEC,
+        "--base-url",
+        &app.base,
+        "--seed",
+        "3",
+        "--max-examples",
+        "5",
+        "--phases",
+        "examples,coverage",
+        "--login-path",
+        "/auth/login",
+        "--login-payload",
+        &payload,
+        "--expired-bearer",
+        &expired,
+        "--include-operation-id",
+        "listProducts",
+        "--no-progress",
+    ];
+    let outcome = commerce_contract::check(&Cli::parse_from(argv).args).await.expect("the run starts");
+    assert!(outcome.summary.passed(), "{}", outcome.summary.text(&outcome.checks));
+    assert!(outcome.summary.judged["ignored_auth"] >= 5, "the expired probe among them: {:?}", outcome.summary.judged);
+}

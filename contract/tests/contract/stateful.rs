@@ -99,6 +99,8 @@ enum Defect {
     PatchForgets,
     /// PATCH of an existing item with `note: null` fails (500).
     NullNoteFails,
+    /// The listing answers from a copy taken at start: new items never appear in it.
+    ListingFrozen,
 }
 
 fn valid(body: &Value, required: bool) -> bool {
@@ -164,8 +166,12 @@ async fn items_api_listing(defect: Defect, listing: bool) -> crate::support::Tar
                 Reply::empty(if existed { 204 } else { 404 })
             }
             ("GET", ["items"]) if listing => {
-                let mut all: Vec<(u64, Value)> =
-                    state.1.iter().map(|(id, item)| (id.parse().unwrap_or(0), item.clone())).collect();
+                let mut all: Vec<(u64, Value)> = state
+                    .1
+                    .iter()
+                    .filter(|_| defect != Defect::ListingFrozen)
+                    .map(|(id, item)| (id.parse().unwrap_or(0), item.clone()))
+                    .collect();
                 all.sort_by_key(|(id, _)| *id);
                 Reply::json(200, Value::Array(all.into_iter().map(|(_, item)| item).collect()))
             }
@@ -364,4 +370,25 @@ async fn the_deployment_s_own_data_seen_in_listings_is_read_but_never_changed_or
     assert_eq!(writes, 0, "writes to their item");
     // Two of the reads are this test's own, before and after.
     assert!(server.to("GET", "/items/1").len() > 2, "their item, seen in the listing, was read");
+}
+
+#[tokio::test]
+async fn a_created_item_missing_from_a_short_listing_fails_ensure_resource_availability() {
+    let (_dir, path) = document(&ITEMS.replace(
+        "  /items/{itemId}:",
+        "    get:\n      operationId: listItems\n      responses:\n        '200':\n          description: every item\n          content:\n            application/json:\n              schema: {type: array, items: {$ref: '#/components/schemas/Item'}}\n  /items/{itemId}:",
+    ));
+    let frozen = items_api_listing(Defect::ListingFrozen, true).await;
+    let outcome = crate::support::run_against(&path, &frozen.base, &["--seed", "3", "--phases", "stateful"]).await;
+    let group = outcome.summary.failures.iter().find(|g| g.check == "ensure_resource_availability");
+    let group = group.unwrap_or_else(|| panic!("{}", text(&outcome)));
+    assert_eq!(group.operation, "listItems");
+    assert!(
+        group.example.message.starts_with("Created resource missing from the listing"),
+        "{}",
+        group.example.message
+    );
+    let live = items_api_listing(Defect::None, true).await;
+    let outcome = crate::support::run_against(&path, &live.base, &["--seed", "3", "--phases", "stateful"]).await;
+    assert!(outcome.summary.passed(), "{}", text(&outcome));
 }
