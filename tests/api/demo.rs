@@ -3,6 +3,7 @@
 //! request bodies from the examples; nothing else) in the order a visitor would try them, and must
 //! answer its documented success. `tests/browser/swagger-ui.mjs` drives the same through the page.
 
+use commerce_spec::Spec;
 use serde_json::Value;
 
 use crate::helpers::{Auth, Body, TestDatabase, spawn_app_with};
@@ -31,17 +32,6 @@ const NATURAL_ORDER: [&str; 19] = [
     "logout",
 ];
 
-fn document() -> Value {
-    serde_json::from_str(commerce_generated::DOCUMENT).unwrap()
-}
-
-fn resolve<'a>(document: &'a Value, value: &'a Value) -> &'a Value {
-    match value.get("$ref").and_then(Value::as_str) {
-        Some(reference) => document.pointer(reference.trim_start_matches('#')).expect("a local reference"),
-        None => value,
-    }
-}
-
 /// What Swagger UI prefills for an operation.
 struct Prefilled {
     route: String,
@@ -50,48 +40,38 @@ struct Prefilled {
     body: Option<Value>,
 }
 
-/// The operation's method and path, and the parameters and body the page prefills from examples.
-fn prefilled(document: &Value, id: &str) -> Prefilled {
-    for (template, item) in document["paths"].as_object().unwrap() {
-        for (method, op) in item.as_object().unwrap() {
-            if method == "parameters" || op.get("operationId").and_then(Value::as_str) != Some(id) {
-                continue;
+/// The operation's method and path, and the parameters (path-level ones included, `$ref`s
+/// followed) and body the page prefills from examples.
+fn prefilled(spec: &Spec, id: &str) -> Prefilled {
+    let ops = spec.operations().expect("the spec's operations");
+    let op = ops.iter().find(|o| o.operation_id == Some(id)).unwrap_or_else(|| panic!("no operation {id}"));
+    let (mut path, mut query) = (Vec::new(), Vec::new());
+    for p in &op.parameters {
+        let name = p.name.to_string();
+        let example = p.object.get("example").map(|e| e.as_str().map_or_else(|| e.to_string(), str::to_string));
+        match (p.location, example) {
+            ("header", Some(example)) => {
+                panic!("{id}: header {name} is prefilled with {example}: a shared fixed value")
             }
-            let (mut path, mut query) = (Vec::new(), Vec::new());
-            let shared = item.get("parameters").and_then(Value::as_array).into_iter().flatten();
-            for p in shared.chain(op.get("parameters").and_then(Value::as_array).into_iter().flatten()) {
-                let p = resolve(document, p);
-                let name = p["name"].as_str().unwrap().to_string();
-                let example = p.get("example").map(|e| e.as_str().map_or_else(|| e.to_string(), str::to_string));
-                match (p["in"].as_str(), example) {
-                    (Some("header"), Some(example)) => {
-                        panic!("{id}: header {name} is prefilled with {example}: a shared fixed value")
-                    }
-                    (Some("path"), Some(example)) => path.push((name, example)),
-                    (Some("path"), None) => panic!("{id}: path parameter {name} has no example"),
-                    (Some("query"), Some(example)) => query.push((name, example)),
-                    _ => {}
-                }
-            }
-            let body = op
-                .pointer("/requestBody/content/application~1json/example")
-                .cloned()
-                .or_else(|| op.pointer("/requestBody").map(|_| panic!("{id}: its body has no example")));
-            return Prefilled { route: format!("{method} {template}"), path, query, body };
+            ("path", Some(example)) => path.push((name, example)),
+            ("path", None) => panic!("{id}: path parameter {name} has no example"),
+            ("query", Some(example)) => query.push((name, example)),
+            _ => {}
         }
     }
-    panic!("no operation {id}")
+    let body = op.request_body.map(|b| {
+        b.pointer("/content/application~1json/example")
+            .cloned()
+            .unwrap_or_else(|| panic!("{id}: its body has no example"))
+    });
+    Prefilled { route: format!("{} {}", op.method, op.path), path, query, body }
 }
 
 #[tokio::test]
 async fn every_operation_succeeds_as_swagger_ui_prefills_it_on_a_fresh_first_start() {
-    let document = document();
-    let mut documented: Vec<&str> = document["paths"]
-        .as_object()
-        .unwrap()
-        .values()
-        .flat_map(|item| item.as_object().unwrap().values().filter_map(|op| op.get("operationId")?.as_str()))
-        .collect();
+    let spec = Spec::parse(commerce_generated::DOCUMENT).expect("the generated document");
+    let mut documented: Vec<String> =
+        spec.operations().unwrap().iter().filter_map(|o| o.operation_id.map(String::from)).collect();
     documented.sort();
     let mut listed = NATURAL_ORDER.to_vec();
     listed.sort();
@@ -105,11 +85,11 @@ async fn every_operation_succeeds_as_swagger_ui_prefills_it_on_a_fresh_first_sta
     .await;
     let mut token = String::new();
     for id in NATURAL_ORDER {
-        let Prefilled { route, path, query, mut body } = prefilled(&document, id);
+        let Prefilled { route, path, query, mut body } = prefilled(&spec, id);
         // The visitor pastes what login answered: the token into "Authorize", the refresh token
         // into refreshToken's body. Everything else is as prefilled.
         if id == "refreshToken" {
-            let login = app.login(prefilled(&document, "login").body.unwrap()).await;
+            let login = app.login(prefilled(&spec, "login").body.unwrap()).await;
             body = Some(serde_json::json!({ "refreshToken": login.body["refreshToken"] }));
         }
         let path: Vec<(&str, &str)> = path.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();

@@ -24,6 +24,12 @@ paths:
         '422': {description: invalid}
 "#;
 
+/// Whether `body` is a note by the document: `{"text": <1 to 40 characters>}` and nothing else.
+fn valid_note(body: &serde_json::Value) -> bool {
+    body.as_object().is_some_and(|o| o.len() == 1)
+        && body["text"].as_str().is_some_and(|t| (1..=40).contains(&t.chars().count()))
+}
+
 /// The notes API: 201 for a valid note, 422 for a JSON body that is not one, and for a body that
 /// is not JSON at all, `unreadable`.
 async fn notes(unreadable: fn(&[u8]) -> Reply) -> crate::support::Target {
@@ -33,9 +39,7 @@ async fn notes(unreadable: fn(&[u8]) -> Reply) -> crate::support::Target {
         }
         let Ok(text) = std::str::from_utf8(&seen.body) else { return unreadable(&seen.body) };
         let Ok(body) = serde_json::from_str::<serde_json::Value>(text) else { return unreadable(&seen.body) };
-        let ok = body.as_object().is_some_and(|o| o.len() == 1)
-            && body["text"].as_str().is_some_and(|t| (1..=40).contains(&t.chars().count()));
-        Reply::empty(if ok { 201 } else { 422 })
+        Reply::empty(if valid_note(&body) { 201 } else { 422 })
     })
     .await
 }
@@ -171,9 +175,7 @@ async fn a_member_named_twice_is_sent_and_a_server_that_falls_over_on_it_is_repo
                 return Reply::empty(strict);
             }
             let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-            let ok = body.as_object().is_some_and(|o| o.len() == 1)
-                && body["text"].as_str().is_some_and(|t| (1..=40).contains(&t.chars().count()));
-            Reply::empty(if ok { 201 } else { 422 })
+            Reply::empty(if valid_note(&body) { 201 } else { 422 })
         })
         .await;
         let outcome =
@@ -203,9 +205,7 @@ async fn a_body_under_an_undocumented_media_type_must_get_415_only_when_asked_fo
                 return Reply::empty(415);
             }
             let body: serde_json::Value = serde_json::from_slice(&seen.body).unwrap_or_default();
-            let ok = body.as_object().is_some_and(|o| o.len() == 1)
-                && body["text"].as_str().is_some_and(|t| (1..=40).contains(&t.chars().count()));
-            Reply::empty(if ok { 201 } else { 422 })
+            Reply::empty(if valid_note(&body) { 201 } else { 422 })
         })
         .await
     }

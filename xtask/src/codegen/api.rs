@@ -899,6 +899,9 @@ fn schemes(spec: &Spec) -> Result<Vec<Scheme>, CodegenError> {
             .and_then(Value::as_str)
             .map(|d| doc(Some(d)))
             .unwrap_or_else(|| format!("/// The `{name}` security scheme.\n"));
+        // The description as a Rust `Option<&str>` literal, for the extractor specs of the runtime.
+        let description =
+            s.get("description").and_then(Value::as_str).map(|d| format!("Some({})", lit(d))).unwrap_or("None".into());
         let mut oai = vec![format!("rename = {}", lit(name))];
         if let Some(d) = s.get("description").and_then(Value::as_str) {
             let _ = d; // carried by the doc comment, which poem-openapi reads
@@ -921,11 +924,6 @@ fn schemes(spec: &Spec) -> Result<Vec<Scheme>, CodegenError> {
             }
             ("apiKey", _) if field("in") == "cookie" => {
                 let spec_ident = format!("{ident}Cookie");
-                let description = s
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .map(|d| format!("Some({})", lit(d)))
-                    .unwrap_or("None".into());
                 write!(
                     items,
                     "{described}pub struct {spec_ident};\n\nimpl commerce_runtime::CookieKeySpec for {spec_ident} {{\nconst SCHEME: &'static str = {};\nconst NAME: &'static str = {};\nconst DESCRIPTION: Option<&'static str> = {description};\n}}\n\n/// The `{name}` scheme's credential: an API key in the `{}` cookie.\npub type {ident} = commerce_runtime::CookieKey<{spec_ident}>;\n\n",
@@ -1017,11 +1015,6 @@ fn schemes(spec: &Spec) -> Result<Vec<Scheme>, CodegenError> {
                 let header =
                     s.get("x-client-certificate-header").and_then(Value::as_str).unwrap_or("X-Client-Certificate");
                 let spec_ident = format!("{ident}Certificate");
-                let description = s
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .map(|d| format!("Some({})", lit(d)))
-                    .unwrap_or("None".into());
                 write!(
                     items,
                     "{described}///\n/// mutualTLS: the certificate is verified by the TLS terminator in front of the service, which\n/// passes it in `{header}` (and must strip that header from clients' requests).\npub struct {spec_ident};\n\nimpl commerce_runtime::CertificateSpec for {spec_ident} {{\nconst SCHEME: &'static str = {};\nconst HEADER: &'static str = {};\nconst DESCRIPTION: Option<&'static str> = {description};\n}}\n\n/// The `{name}` scheme's credential.\npub type {ident} = commerce_runtime::ClientCertificate<{spec_ident}>;\n\n",
