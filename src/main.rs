@@ -81,6 +81,10 @@ enum Command {
     ///
     /// Example: `commerce contract --base-url http://127.0.0.1:8080 --config schemathesis.toml --report junit`
     Contract(Box<commerce_contract::Args>),
+    /// Compare two OpenAPI documents: every change, breaking, potentially breaking or compatible.
+    ///
+    /// Example: `commerce diff openapi/released/2.4.0.yaml openapi/commerce.yaml --format markdown`
+    Diff(commerce_diff::Args),
     /// Print a shell completion script.
     ///
     /// Example: `commerce completions bash > ~/.local/share/bash-completion/completions/commerce`
@@ -230,6 +234,8 @@ async fn main() -> std::process::ExitCode {
     let result = match command {
         // Its own exit statuses: 0 passed, 1 failed, 2 unusable document or configuration.
         Command::Contract(args) => return std::process::ExitCode::from(commerce_contract::run(*args).await),
+        // 0 nothing at or above --fail-on, 1 something is, 2 a document cannot be read.
+        Command::Diff(args) => return std::process::ExitCode::from(commerce_diff::run(args)),
         Command::Serve(config) => serve(*config).await,
         Command::Migrate(database) => {
             store::open_database(&database.database_url).await.map(|_| eprintln!("migrations applied"))

@@ -215,7 +215,7 @@ impl Spec {
     }
 
     /// [`Self::resolve`], also returning the pointer of the object reached (`at` when no `$ref`).
-    fn resolve_at<'a>(&'a self, mut value: &'a Value, at: &str) -> Result<(&'a Value, String), SpecError> {
+    pub fn resolve_at<'a>(&'a self, mut value: &'a Value, at: &str) -> Result<(&'a Value, String), SpecError> {
         let mut here = at.to_string();
         for _ in 0..32 {
             let Some(reference) = value.get("$ref").and_then(Value::as_str) else {

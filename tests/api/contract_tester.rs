@@ -28,11 +28,16 @@ struct Cli {
 
 /// `commerce contract` over `app` as the admin, limited to `operations` (all when empty).
 async fn contract(app: &TestApp, operations: &[&str], max_examples: usize) -> Outcome {
+    contract_with(app, SPEC, operations, max_examples).await
+}
+
+/// [`contract`] with another document (the released one, for the compatibility gate).
+async fn contract_with(app: &TestApp, spec: &str, operations: &[&str], max_examples: usize) -> Outcome {
     let payload = json!({"tenant": "demo", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).to_string();
     let mut argv: Vec<String> = [
         "contract",
         "--spec",
-        SPEC,
+        spec,
         "--config",
         CONFIG,
         "--base-url",
@@ -172,6 +177,48 @@ async fn the_real_service_passes_every_phase_and_check() {
             summary.judged.get(stateful).is_some_and(|n| *n > 0),
             "{stateful} judged nothing: {:?}",
             summary.judged
+        );
+    }
+}
+
+/// The on-the-wire half of `cargo xtask compat`: the published document, not the edited one, is
+/// what a new server build is checked against.
+const RELEASED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/released/2.4.0.yaml");
+
+#[tokio::test]
+async fn the_service_keeps_every_promise_of_the_released_document() {
+    let app = spawn_app_with(TestDatabase::new().await, raise_limits).await;
+    let outcome = contract_with(&app, RELEASED, &[], 10).await;
+    assert!(outcome.summary.passed(), "{}", outcome.summary.text(&outcome.checks));
+    let released = commerce_spec::Spec::load(RELEASED).unwrap().operations().unwrap().len();
+    assert_eq!(outcome.summary.operations.len(), released, "every released operation was tested");
+}
+
+#[tokio::test]
+async fn a_server_build_that_drops_a_documented_field_breaks_the_released_document_on_the_wire() {
+    // A build whose product reads lose `sku`, a required member of Product in 2.4.0.
+    let wrap = |endpoint: BoxEndpoint<'static>| {
+        endpoint.around(|inner, req| async move {
+            let read = req.method() == Method::GET && is_product_item(&req);
+            let mut response = inner.get_response(req).await;
+            if read && response.status() == StatusCode::OK {
+                let mut body = json_body(&mut response).await;
+                body.as_object_mut().expect("a product").remove("sku");
+                response.headers_mut().remove(header::CONTENT_LENGTH);
+                response.set_body(body.to_string());
+            }
+            Ok(response)
+        })
+    };
+    let app = spawn_app_wrapped(TestDatabase::new().await, raise_limits, wrap).await;
+    let outcome = contract_with(&app, RELEASED, &PRODUCT_OPERATIONS, 10).await;
+    assert_eq!(failed_checks(&outcome), BTreeSet::from(["response_schema_conformance"]));
+    for failure in &outcome.summary.failures {
+        assert_eq!(failure.operation, "getProduct", "{}", failure.example.message);
+        assert!(
+            failure.example.message.contains("sku"),
+            "the failure names the dropped field: {}",
+            failure.example.message
         );
     }
 }

@@ -11,6 +11,7 @@ mod contract_tester;
 mod cors;
 mod customers;
 mod demo;
+mod diff;
 mod docs;
 mod drift;
 mod durability;

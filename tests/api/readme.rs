@@ -16,7 +16,7 @@ fn runnable_blocks() -> Vec<(usize, String)> {
     let mut blocks = Vec::new();
     let mut current: Option<(usize, String)> = None;
     for (number, line) in README[start..].lines().enumerate() {
-        match (&mut current, line.trim_end()) {
+        match (&mut current, line.trim()) {
             (None, "```sh") => current = Some((first_line + number + 1, String::new())),
             (Some(_), "```") => blocks.push(current.take().unwrap()),
             (Some((_, text)), line) => {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-const ADMIN_PASSWORD: &str = "bench-admin-password";
+pub(crate) const ADMIN_PASSWORD: &str = "bench-admin-password";
 const PRODUCTS: usize = 10_000;
 
 /// One load-generator run.
@@ -20,7 +20,7 @@ struct Load {
 }
 
 /// A server process that is killed when dropped.
-struct Server(Child);
+pub(crate) struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -29,7 +29,7 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -86,7 +86,7 @@ fn peak_rss_mib(pid: u32) -> f64 {
     kib / 1024.0
 }
 
-fn start_service(bin: &Path, url: &str, port: u16) -> Result<(Server, Duration), String> {
+pub(crate) fn start_service(bin: &Path, url: &str, port: u16) -> Result<(Server, Duration), String> {
     let started = Instant::now();
     let child = Command::new(bin)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])

@@ -5,16 +5,20 @@
 //! - `test [cargo test args]`: the whole test suite, then the contract coverage gate.
 //! - `bench [zoo]`: the release service under wrk against a bare poem route, and the contract testers
 //!   (on our service and on the zoo); prints the table. `zoo`: only the testers on the zoo.
+//! - `compat [RELEASED]`: `commerce diff` from the released document to the spec, and `commerce
+//!   contract` with the released document against the service built from this checkout.
 //! - `tour`: the README's tour on a scratch copy (a oneOf edit: one compile error, then typed).
 
 mod bench;
 mod codegen;
+mod compat;
 mod contract_test;
 mod tour;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask codegen [--check] | test [-- cargo test args] | bench [zoo|contract] | tour
+const USAGE: &str =
+    "usage: cargo xtask codegen [--check] | test [-- cargo test args] | bench [zoo|contract] | compat [RELEASED] | tour
 
   codegen          regenerate generated/ from openapi/commerce.yaml (and xtask's fixture crate)
   codegen --check  change nothing; exit 1 naming each stale file if the output is out of date
@@ -23,6 +27,10 @@ const USAGE: &str = "usage: cargo xtask codegen [--check] | test [-- cargo test 
   bench            the release service under wrk, against a bare poem route (BENCHMARKS.md)
   bench zoo        only the contract testers on the zoo's deployments
   bench contract   only the contract testers on this service
+  compat           the compatibility gate: `commerce diff` from the newest openapi/released/*.yaml
+                   (or RELEASED) to openapi/commerce.yaml fails on a breaking change without a new
+                   major version, and the service built here must pass `commerce contract` with
+                   the released document
   tour             the README's tour on a scratch copy: a oneOf edit to the spec causes one compile
                    error (the handler to write), then compiles with a typed value (also run by test)";
 
@@ -67,6 +75,8 @@ fn main() -> ExitCode {
         ["bench"] => bench::run(&root),
         ["bench", "zoo"] => bench::run_testers(&root, false),
         ["bench", "contract"] => bench::run_testers(&root, true),
+        ["compat"] => compat::run(&root, None),
+        ["compat", released] => compat::run(&root, Some(released)),
         ["tour"] => match tour::run(&root) {
             Ok(()) => {
                 println!("tour: one compile error, in the handler to write; then a typed value in it");
