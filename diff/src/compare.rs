@@ -17,6 +17,16 @@ pub(crate) struct Walk<'a> {
     op: Option<OperationRef>,
     /// The schema pairs being compared, to stop at recursion.
     pub(crate) stack: Vec<(String, String, bool)>,
+    /// The schema pairs compared for the current operation: a schema reached again (a shared
+    /// schema used twice, the diamonds of a dense graph) is reported once per operation and
+    /// direction, and the walk stays linear in the size of the document.
+    pub(crate) done: std::collections::HashSet<(String, String, bool)>,
+    /// What each schema pair (by the pointers it was reached at) finds by itself, computed once.
+    pub(crate) locals: std::collections::HashMap<(String, String, bool), std::rc::Rc<crate::schema::Local>>,
+    /// The `$ref` targets that are the same in both documents, down to everything they reference.
+    pub(crate) unchanged: BTreeSet<String>,
+    /// Which pairs can reach a change (see `Walk::loud`).
+    pub(crate) scc: crate::schema::Scc,
     out: Vec<Finding>,
 }
 
@@ -64,16 +74,105 @@ fn reference(op: &Operation<'_>) -> OperationRef {
     }
 }
 
+/// Every `$ref` string inside `value`.
+pub(crate) fn refs<'v>(value: &'v Value, out: &mut Vec<&'v str>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get("$ref") {
+                out.push(r);
+            }
+            map.values().for_each(|v| refs(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+/// The `$ref` targets whose value is the same in both documents and which reference only such
+/// targets (the greatest such set, so unchanged cycles stay in it): comparing them finds nothing,
+/// so the walk skips them.
+fn unchanged(base: &Spec, head: &Spec) -> BTreeSet<String> {
+    let mut targets: Vec<&str> = Vec::new();
+    refs(&base.doc, &mut targets);
+    refs(&head.doc, &mut targets);
+    let mut same: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for target in targets {
+        if same.contains_key(target) {
+            continue;
+        }
+        let pointer = target.strip_prefix('#').unwrap_or(target);
+        if let (Some(b), Some(h)) = (base.doc.pointer(pointer), head.doc.pointer(pointer))
+            && b == h
+        {
+            let mut inner = Vec::new();
+            refs(b, &mut inner);
+            same.insert(target.to_string(), inner.into_iter().map(String::from).collect());
+        }
+    }
+    loop {
+        let gone: Vec<String> = same
+            .iter()
+            .filter(|(_, inner)| inner.iter().any(|r| !same.contains_key(r)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        if gone.is_empty() {
+            return same.into_keys().collect();
+        }
+        for k in gone {
+            same.remove(&k);
+        }
+    }
+}
+
+/// Refuses a document with a `$ref` that names nothing: comparing it would have to guess.
+fn check_references(spec: &Spec, label: &str) -> Result<(), String> {
+    fn walk(spec: &Spec, value: &Value, at: &str, label: &str) -> Result<(), String> {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref")
+                    && spec.pointer(r).is_err()
+                {
+                    return Err(format!("{label}: {at}/$ref: {r} names nothing in the document"));
+                }
+                for (key, child) in map {
+                    walk(spec, child, &format!("{at}/{}", escape(key)), label)?;
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    walk(spec, child, &format!("{at}/{i}"), label)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+    walk(spec, &spec.doc, "", label)
+}
+
 /// Every change from `base` to `head`, at the rules' default levels, in document order.
 pub fn compare(base: &Spec, head: &Spec) -> Result<Vec<Finding>, String> {
+    check_references(base, "base")?;
+    check_references(head, "head")?;
     let base_ops = base.operations().map_err(|e| format!("base: {e}"))?;
     let head_ops = head.operations().map_err(|e| format!("head: {e}"))?;
-    let mut walk = Walk { base, head, op: None, stack: Vec::new(), out: Vec::new() };
+    let mut walk = Walk {
+        base,
+        head,
+        op: None,
+        stack: Vec::new(),
+        done: Default::default(),
+        locals: Default::default(),
+        unchanged: unchanged(base, head),
+        scc: Default::default(),
+        out: Vec::new(),
+    };
     let key = |op: &Operation<'_>| (path_key(op.path), op.method);
     let head_paths: BTreeSet<String> = head_ops.iter().map(|o| path_key(o.path)).collect();
     let base_paths: BTreeSet<String> = base_ops.iter().map(|o| path_key(o.path)).collect();
     for b in &base_ops {
         walk.op = Some(reference(b));
+        walk.done.clear();
         match head_ops.iter().find(|h| key(h) == key(b)) {
             Some(h) => walk.operation(b, h),
             None if head_paths.contains(&path_key(b.path)) => walk.emit(

@@ -4,7 +4,8 @@
 //! `oneOf`/`anyOf` counts as nullability. A keyword this module does not judge is still reported
 //! (`schema-keyword-changed`), never passed over.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
 
 use commerce_spec::{Spec, escape};
 use serde_json::{Map, Value};
@@ -292,26 +293,223 @@ const BOUNDS: &[(&str, &str, bool)] = &[
     ("maxProperties", "request-property-count-narrowed", true),
 ];
 
+/// How a child schema is reached from its parent, to name it in sentences.
+#[derive(Debug, Clone)]
+pub(crate) enum Step {
+    Member(String),
+    Items,
+    Branch(&'static str, String),
+}
+
+impl Step {
+    fn place(&self, place: &str) -> String {
+        match self {
+            Step::Member(name) => join(place, name),
+            Step::Items if place.is_empty() => "[]".into(),
+            Step::Items if place.ends_with(':') => format!("{place} []"),
+            Step::Items => format!("{place}[]"),
+            Step::Branch(key, label) if place.is_empty() => format!("({key} {label})"),
+            Step::Branch(key, label) => format!("{place} ({key} {label})"),
+        }
+    }
+}
+
+/// A finding of one schema pair, its sentence relative to the pair (`member` names the property
+/// it concerns, if any).
+#[derive(Debug)]
+struct Change {
+    rule: &'static str,
+    side: Side,
+    at: String,
+    member: Option<String>,
+    text: String,
+}
+
+/// A schema pair to compare below another.
+#[derive(Debug)]
+struct Child {
+    base: Value,
+    base_at: String,
+    head: Value,
+    head_at: String,
+    step: Step,
+}
+
+/// What comparing one schema pair found by itself, and the pairs below it: computed once per
+/// pair for the whole document, then replayed at every operation that reaches it.
+#[derive(Debug)]
+pub(crate) struct Local {
+    /// The pair after `$ref`s, which decides recursion.
+    key: (String, String, bool),
+    changes: Vec<Change>,
+    children: Vec<Child>,
+}
+
+/// Compares one schema pair without descending: the children are recorded, not compared.
+struct Recorder<'a> {
+    base: &'a Spec,
+    head: &'a Spec,
+    changes: Vec<Change>,
+    children: Vec<Child>,
+}
+
 impl Walk<'_> {
     /// Compares the schema `base` (at `base_at` in the base document) with `head`, as `dir` sees
     /// them; `place` names the value for sentences (`request body application/json: lines[].sku`).
     pub(crate) fn schema(&mut self, base: (&Value, &str), head: (&Value, &str), dir: Dir, place: &str) {
-        let b = Node::read(self.base, base.0, base.1);
-        let h = Node::read(self.head, head.0, head.1);
-        let key = (b.at.clone(), h.at.clone(), dir == Dir::Request);
-        if self.stack.contains(&key) || self.stack.len() > 48 {
-            return; // a recursive schema: compared once, at its first level
+        if !self.loud(base, head, dir, 0) {
+            return; // nothing differs below this pair
         }
-        self.stack.push(key);
-        self.compare_nodes(&b, &h, dir, place);
+        let local = self.local(base, head, dir);
+        let key = &local.key;
+        if self.stack.contains(key) || self.stack.len() > 48 || self.done.contains(key) {
+            return; // a recursive schema, or one already compared for this operation
+        }
+        self.stack.push(key.clone());
+        for change in &local.changes {
+            let place = match &change.member {
+                Some(name) => join(place, name),
+                None => place.to_string(),
+            };
+            self.emit(change.rule, change.side, &change.at, say(&place, &change.text));
+        }
+        for child in &local.children {
+            self.schema((&child.base, &child.base_at), (&child.head, &child.head_at), dir, &child.step.place(place));
+        }
         self.stack.pop();
+        self.done.insert(key.clone());
     }
 
-    fn compare_nodes(&mut self, b: &Node, h: &Node, dir: Dir, place: &str) {
-        if self.one_sided_union(b, h, dir, place) {
+    /// The pair's own changes and children, computed once per pair (by the pointers it was reached at).
+    fn local(&mut self, base: (&Value, &str), head: (&Value, &str), dir: Dir) -> Rc<Local> {
+        let raw = (base.1.to_string(), head.1.to_string(), dir == Dir::Request);
+        if let Some(local) = self.locals.get(&raw) {
+            return local.clone();
+        }
+        let b = Node::read(self.base, base.0, base.1);
+        let h = Node::read(self.head, head.0, head.1);
+        let mut recorder = Recorder { base: self.base, head: self.head, changes: Vec::new(), children: Vec::new() };
+        recorder.compare_nodes(&b, &h, dir);
+        let local = Rc::new(Local {
+            key: (b.at.clone(), h.at.clone(), dir == Dir::Request),
+            changes: recorder.changes,
+            children: recorder.children,
+        });
+        self.locals.insert(raw, local.clone());
+        local
+    }
+
+    /// Whether a change can be found at or below the pair: Tarjan's strongly connected
+    /// components over the pairs, so a cycle is judged as a whole and every answer is kept for
+    /// the rest of the document. Walking only loud pairs keeps a dense schema graph cheap.
+    fn loud(&mut self, base: (&Value, &str), head: (&Value, &str), dir: Dir, depth: usize) -> bool {
+        if base == head {
+            let mut inner = Vec::new();
+            crate::compare::refs(base.0, &mut inner);
+            if inner.iter().all(|r| self.unchanged.contains(*r)) {
+                return false; // the same schema at the same place, referencing only unchanged schemas
+            }
+        }
+        let raw = (base.1.to_string(), head.1.to_string(), dir == Dir::Request);
+        if let Some(&loud) = self.scc.loud.get(&raw) {
+            return loud;
+        }
+        if depth > 1_000 {
+            return true; // too deep to judge here: walked, never skipped
+        }
+        let index = self.scc.next;
+        self.scc.next += 1;
+        self.scc.index.insert(raw.clone(), (index, index));
+        self.scc.stack.push(raw.clone());
+        let local = self.local(base, head, dir);
+        let mut loud = !local.changes.is_empty();
+        for child in &local.children {
+            let key = (child.base_at.clone(), child.head_at.clone(), dir == Dir::Request);
+            if let Some(&done) = self.scc.loud.get(&key) {
+                loud |= done;
+                continue;
+            }
+            match self.scc.index.get(&key).copied() {
+                None => {
+                    let child_loud =
+                        self.loud((&child.base, &child.base_at), (&child.head, &child.head_at), dir, depth + 1);
+                    match self.scc.index.get(&key).copied() {
+                        // Still open: in this node's component, judged when the component closes.
+                        Some((_, low)) if !self.scc.loud.contains_key(&key) => {
+                            let entry = self.scc.index.get_mut(&raw).expect("opened above");
+                            entry.1 = entry.1.min(low);
+                            loud |= self.scc.own.get(&key).copied().unwrap_or(false);
+                        }
+                        _ => loud |= child_loud,
+                    }
+                }
+                Some((child_index, _)) => {
+                    // On the stack: a cycle back to an open pair.
+                    let entry = self.scc.index.get_mut(&raw).expect("opened above");
+                    entry.1 = entry.1.min(child_index);
+                }
+            }
+        }
+        self.scc.own.insert(raw.clone(), loud);
+        let (index, low) = self.scc.index[&raw];
+        if index == low {
+            let mut members = Vec::new();
+            while let Some(member) = self.scc.stack.pop() {
+                let last = member == raw;
+                members.push(member);
+                if last {
+                    break;
+                }
+            }
+            let any = members.iter().any(|m| self.scc.own.get(m).copied().unwrap_or(true));
+            for m in members {
+                self.scc.loud.insert(m, any);
+            }
+            return any;
+        }
+        loud
+    }
+}
+
+/// Tarjan's bookkeeping for [`Walk::loud`].
+#[derive(Debug, Default)]
+pub(crate) struct Scc {
+    next: usize,
+    /// (index, lowlink) of every pair visited.
+    index: HashMap<RawKey, (usize, usize)>,
+    stack: Vec<RawKey>,
+    /// A pair's own verdict: its changes, and what its children already decided.
+    own: HashMap<RawKey, bool>,
+    /// Final verdicts.
+    loud: HashMap<RawKey, bool>,
+}
+
+type RawKey = (String, String, bool);
+
+impl Recorder<'_> {
+    fn emit(&mut self, rule: &'static str, side: Side, at: &str, text: String) {
+        self.changes.push(Change { rule, side, at: at.to_string(), member: None, text });
+    }
+
+    fn emit_member(&mut self, rule: &'static str, side: Side, at: &str, member: &str, text: String) {
+        self.changes.push(Change { rule, side, at: at.to_string(), member: Some(member.to_string()), text });
+    }
+
+    fn child(&mut self, base: (&Value, &str), head: (&Value, &str), step: Step) {
+        self.children.push(Child {
+            base: base.0.clone(),
+            base_at: base.1.to_string(),
+            head: head.0.clone(),
+            head_at: head.1.to_string(),
+            step,
+        });
+    }
+
+    fn compare_nodes(&mut self, b: &Node, h: &Node, dir: Dir) {
+        if self.one_sided_union(b, h, dir) {
             return;
         }
-        let here = |s: &str| say(place, s);
+        let here = |s: &str| s.to_string();
         // Types and null first: a changed type makes the other keywords' changes noise.
         let (bt, ht) = (b.types(), h.types());
         let (sent, judged) = if dir == Dir::Request { (&bt, &ht) } else { (&ht, &bt) };
@@ -361,18 +559,18 @@ impl Walk<'_> {
             && h.map.get("default") != Some(old)
         {
             let now = h.map.get("default").map_or("none".to_string(), Value::to_string);
-            self.emit(
-                "request-default-changed",
-                Side::Head,
-                &h.keyword_at("default"),
-                here(&format!("default {old} -> {now}")),
-            );
+            let (side, at) = if h.map.contains_key("default") {
+                (Side::Head, h.keyword_at("default"))
+            } else {
+                (Side::Base, b.keyword_at("default"))
+            };
+            self.emit("request-default-changed", side, &at, here(&format!("default {old} -> {now}")));
         }
-        self.compare_properties(b, h, dir, place);
-        self.compare_additional(b, h, dir, place);
-        self.compare_items(b, h, dir, place);
+        self.compare_properties(b, h, dir);
+        self.compare_additional(b, h, dir);
+        self.compare_items(b, h);
         for key in ["oneOf", "anyOf"] {
-            self.compare_branches(b, h, key, dir, place);
+            self.compare_branches(b, h, key, dir);
         }
         // Whatever else differs is reported, never passed over.
         let keys: BTreeSet<&String> = b.map.keys().chain(h.map.keys()).collect();
@@ -591,10 +789,9 @@ impl Walk<'_> {
             .collect()
     }
 
-    fn compare_properties(&mut self, b: &Node, h: &Node, dir: Dir, place: &str) {
+    fn compare_properties(&mut self, b: &Node, h: &Node, dir: Dir) {
         let (base, head) = (self.base, self.head);
         let (bp, hp) = (self.visible(base, b, dir), self.visible(head, h, dir));
-        let member = |name: &str| join(place, name);
         let hidden = if dir == Dir::Request { "readOnly" } else { "writeOnly" };
         let names: BTreeSet<&String> = bp.keys().chain(hp.keys()).collect();
         for name in names {
@@ -611,7 +808,7 @@ impl Walk<'_> {
                     } else {
                         text.to_string()
                     };
-                    self.emit(rule, Side::Head, at, format!("{}: {text}", member(name)));
+                    self.emit_member(rule, Side::Head, at, name, text);
                 }
                 (Some((_, at)), None) => {
                     let why = if h.properties.contains_key(name) { format!(" (now {hidden})") } else { String::new() };
@@ -620,7 +817,7 @@ impl Walk<'_> {
                         (Dir::Response, true) => "response-required-property-removed",
                         (Dir::Response, false) => "response-optional-property-removed",
                     };
-                    self.emit(rule, Side::Base, at, format!("{}: removed{why}", member(name)));
+                    self.emit_member(rule, Side::Base, at, name, format!("removed{why}"));
                 }
                 (Some(bs), Some(hs)) => {
                     if br != hr {
@@ -631,34 +828,36 @@ impl Walk<'_> {
                             (Dir::Response, true) => "response-constraint-tightened",
                         };
                         let text = if hr { "now required" } else { "now optional" };
-                        self.emit(rule, Side::Head, &hs.1, format!("{}: {text}", member(name)));
+                        self.emit_member(rule, Side::Head, &hs.1, name, text.to_string());
                     }
-                    self.schema((&bs.0, &bs.1), (&hs.0, &hs.1), dir, &member(name));
+                    self.child((&bs.0, &bs.1), (&hs.0, &hs.1), Step::Member(name.clone()));
                 }
                 (None, None) => {}
             }
         }
         // Required names without a property schema (allowed by JSON Schema).
+        let unnamed = |n: &Node, name: &String| !n.properties.contains_key(name);
         for name in h.required.difference(&b.required) {
-            if dir == Dir::Request && !hp.contains_key(name) && !h.properties.contains_key(name) {
-                self.emit(
-                    "request-property-became-required",
-                    Side::Head,
-                    &h.keyword_at("required"),
-                    format!("{}: now required", member(name)),
-                );
+            if dir == Dir::Request && unnamed(h, name) && unnamed(b, name) {
+                let at = h.keyword_at("required");
+                self.emit_member("request-property-became-required", Side::Head, &at, name, "now required".into());
+            }
+        }
+        for name in b.required.difference(&h.required) {
+            if dir == Dir::Response && unnamed(h, name) && unnamed(b, name) {
+                let at = b.keyword_at("required");
+                self.emit_member("response-property-became-optional", Side::Base, &at, name, "now optional".into());
             }
         }
     }
 
-    fn compare_additional(&mut self, b: &Node, h: &Node, dir: Dir, place: &str) {
+    fn compare_additional(&mut self, b: &Node, h: &Node, dir: Dir) {
         let (ba, ha) = (b.map.get("additionalProperties"), h.map.get("additionalProperties"));
         if ba == ha {
             return;
         }
         let closed = |v: Option<&Value>| v == Some(&Value::Bool(false));
         let open = |v: Option<&Value>| v.is_none() || v == Some(&Value::Bool(true));
-        let here = say(place, "");
         let at = if ha.is_some() { h.keyword_at("additionalProperties") } else { b.keyword_at("additionalProperties") };
         let side = if ha.is_some() { Side::Head } else { Side::Base };
         if closed(ha) && !closed(ba) {
@@ -667,10 +866,10 @@ impl Walk<'_> {
             } else {
                 "response-constraint-tightened"
             };
-            self.emit(rule, side, &at, format!("{here}undeclared members are no longer allowed"));
+            self.emit(rule, side, &at, "undeclared members are no longer allowed".into());
         } else if closed(ba) && !closed(ha) {
             let rule = if dir == Dir::Request { "request-constraint-relaxed" } else { "response-constraint-relaxed" };
-            self.emit(rule, side, &at, format!("{here}undeclared members are now allowed"));
+            self.emit(rule, side, &at, "undeclared members are now allowed".into());
         } else {
             // Two schemas (or a schema and "anything"): the members' values compared as values.
             let any = Value::Bool(true);
@@ -678,27 +877,24 @@ impl Walk<'_> {
             let h_at = h.keyword_at("additionalProperties");
             let (bv, hv) =
                 (if open(ba) { &any } else { ba.unwrap_or(&any) }, if open(ha) { &any } else { ha.unwrap_or(&any) });
-            let name = join(place, "{*}");
-            self.schema((bv, &b_at), (hv, &h_at), dir, &name);
+            self.child((bv, &b_at), (hv, &h_at), Step::Member("{*}".into()));
         }
     }
 
-    fn compare_items(&mut self, b: &Node, h: &Node, dir: Dir, place: &str) {
+    fn compare_items(&mut self, b: &Node, h: &Node) {
         let (bi, hi) = (b.map.get("items"), h.map.get("items"));
         if bi.is_none() && hi.is_none() {
             return;
         }
         let any = Value::Bool(true);
-        let name = if place.ends_with(':') { format!("{place} []") } else { format!("{place}[]") };
-        self.schema(
+        self.child(
             (bi.unwrap_or(&any), &b.keyword_at("items")),
             (hi.unwrap_or(&any), &h.keyword_at("items")),
-            dir,
-            &name,
+            Step::Items,
         );
     }
 
-    fn compare_branches(&mut self, b: &Node, h: &Node, key: &str, dir: Dir, place: &str) {
+    fn compare_branches(&mut self, b: &Node, h: &Node, key: &'static str, dir: Dir) {
         let empty = Vec::new();
         let (bb, hb) = (
             b.map.get(key).and_then(Value::as_array).unwrap_or(&empty),
@@ -710,19 +906,10 @@ impl Walk<'_> {
         let b_list: Vec<Branch> = branches(bb, &b.keyword_at(key));
         let h_list: Vec<Branch> = branches(hb, &h.keyword_at(key));
         let by_name = b_list.iter().chain(&h_list).all(|x| x.named);
-        self.match_branches(&b_list, &h_list, by_name, key, dir, place);
+        self.match_branches(&b_list, &h_list, by_name, key, dir);
     }
 
-    fn match_branches(
-        &mut self,
-        b_list: &[Branch],
-        h_list: &[Branch],
-        by_name: bool,
-        key: &str,
-        dir: Dir,
-        place: &str,
-    ) {
-        let here = say(place, "");
+    fn match_branches(&mut self, b_list: &[Branch], h_list: &[Branch], by_name: bool, key: &'static str, dir: Dir) {
         let mut matched = Vec::new();
         for (i, x) in b_list.iter().enumerate() {
             let partner =
@@ -731,24 +918,19 @@ impl Walk<'_> {
                 Some(j) => {
                     matched.push(j);
                     let y = &h_list[j];
-                    let sub = if place.is_empty() {
-                        format!("({key} {})", x.label)
-                    } else {
-                        format!("{place} ({key} {})", x.label)
-                    };
-                    self.schema((&x.value, &x.at), (&y.value, &y.at), dir, &sub);
+                    self.child((&x.value, &x.at), (&y.value, &y.at), Step::Branch(key, x.label.clone()));
                 }
                 None => {
                     let rule =
                         if dir == Dir::Request { "request-branch-removed" } else { "response-constraint-tightened" };
-                    self.emit(rule, Side::Base, &x.at, format!("{here}{key} alternative {} removed", x.label));
+                    self.emit(rule, Side::Base, &x.at, format!("{key} alternative {} removed", x.label));
                 }
             }
         }
         for (j, y) in h_list.iter().enumerate() {
             if !matched.contains(&j) {
                 let rule = if dir == Dir::Request { "request-constraint-relaxed" } else { "response-branch-added" };
-                self.emit(rule, Side::Head, &y.at, format!("{here}{key} alternative {} added", y.label));
+                self.emit(rule, Side::Head, &y.at, format!("{key} alternative {} added", y.label));
             }
         }
     }
@@ -756,7 +938,7 @@ impl Walk<'_> {
     /// A schema that became a oneOf/anyOf (or the reverse): the plain side is compared with the
     /// alternative of the same `$ref` name, the others are added or removed alternatives. Returns
     /// whether it applied.
-    fn one_sided_union(&mut self, b: &Node, h: &Node, dir: Dir, place: &str) -> bool {
+    fn one_sided_union(&mut self, b: &Node, h: &Node, dir: Dir) -> bool {
         let union = |n: &Node| {
             ["oneOf", "anyOf"]
                 .into_iter()
@@ -772,12 +954,11 @@ impl Walk<'_> {
         let Some(name) = plain.names.first() else {
             let at = other.keyword_at(key);
             let side = if plain_is_base { Side::Head } else { Side::Base };
-            let here = say(place, "");
             self.emit(
                 "schema-keyword-changed",
                 side,
                 &at,
-                format!("{here}`{key}` added or removed around an inline schema; not analysed"),
+                format!("`{key}` added or removed around an inline schema; not analysed"),
             );
             return true;
         };
@@ -788,9 +969,9 @@ impl Walk<'_> {
             named: true,
         };
         if plain_is_base {
-            self.match_branches(&[own], &list, true, key, dir, place);
+            self.match_branches(&[own], &list, true, key, dir);
         } else {
-            self.match_branches(&list, &[own], true, key, dir, place);
+            self.match_branches(&list, &[own], true, key, dir);
         }
         true
     }

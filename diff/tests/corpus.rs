@@ -164,3 +164,21 @@ fn a_document_compared_with_itself_has_no_findings() {
     let c = commerce_diff::diff(&ours, &ours, &Severities::default()).unwrap();
     assert!(c.findings.is_empty(), "{:?}", c.findings);
 }
+
+#[test]
+fn a_reference_that_names_nothing_is_refused_with_its_pointer() {
+    let corpus = corpus();
+    let mut head = corpus["templates"]["shop"].clone();
+    set(
+        &mut head,
+        "/components/schemas/Order/properties/total",
+        serde_json::json!({"$ref": "#/components/schemas/Cash"}),
+    );
+    let base = Spec::from_value(corpus["templates"]["shop"].clone()).unwrap();
+    let head = Spec::from_value(head).unwrap();
+    let e = commerce_diff::diff(&base, &head, &Severities::default()).unwrap_err();
+    assert_eq!(
+        e,
+        "head: /components/schemas/Order/properties/total/$ref: #/components/schemas/Cash names nothing in the document"
+    );
+}

@@ -381,10 +381,6 @@ fn default_list_products_page_size() -> i32 {
     20_i32
 }
 
-fn default_list_products_sort() -> models::ProductSortField {
-    models::ProductSortField::CreatedAt
-}
-
 fn default_list_products_order() -> models::SortOrder {
     models::SortOrder::Asc
 }
@@ -396,14 +392,14 @@ pub struct ListProductsParams {
     pub page: i32,
     /// Items per page.
     pub page_size: i32,
-    /// Case-insensitive text search on name and description.
+    /// Full-text search on name and description: every word must match, as a word or the start of one (`cer` finds "ceramic"), after stemming (`mugs` finds "mug"), ignoring case. Unless `sort` is given, matches come best first (a match in the name counts more than one in the description).
     pub search: Option<String>,
     /// Filter by product category.
     pub category: Option<models::Category>,
     /// Filter by active status.
     pub active: Option<bool>,
-    /// Sort field.
-    pub sort: models::ProductSortField,
+    /// Sort field. Without it, products matching `search` are ordered by relevance (best first, `order=desc` reverses it), and other listings by `createdAt`.
+    pub sort: Option<models::ProductSortField>,
     /// Sort direction.
     pub order: models::SortOrder,
 }
@@ -1906,9 +1902,7 @@ impl<H: CommerceApi> Routes<H> {
         search: poem_openapi::param::Query<Option<String>>,
         #[oai(name = "category")] category: poem_openapi::param::Query<Option<models::Category>>,
         #[oai(name = "active")] active: poem_openapi::param::Query<Option<bool>>,
-        #[oai(name = "sort", default = "default_list_products_sort")] sort: poem_openapi::param::Query<
-            models::ProductSortField,
-        >,
+        #[oai(name = "sort")] sort: poem_openapi::param::Query<Option<models::ProductSortField>>,
         #[oai(name = "order", default = "default_list_products_order")] order: poem_openapi::param::Query<
             models::SortOrder,
         >,

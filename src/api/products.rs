@@ -28,12 +28,12 @@ pub async fn list_products(
         category: params.category.map(|c| c.as_str().to_string()),
         active: params.active,
         shopper: principal.own_customer().is_some(),
-        sort: match params.sort {
+        sort: params.sort.map(|sort| match sort {
             ProductSortField::Name => SortField::Name,
             ProductSortField::Price => SortField::Price,
             ProductSortField::Stock => SortField::Stock,
             ProductSortField::CreatedAt => SortField::CreatedAt,
-        },
+        }),
         descending: params.order == SortOrder::Desc,
         page: page(params.page, params.page_size),
     };

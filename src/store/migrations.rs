@@ -12,7 +12,7 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(SessionsThrottlesLeases)]
+        vec![Box::new(Initial), Box::new(SessionsThrottlesLeases), Box::new(ProductSearch)]
     }
 }
 
@@ -308,6 +308,48 @@ impl MigrationTrait for SessionsThrottlesLeases {
         for column in [timestamp_with_time_zone_null("lease_until"), uuid_null("claim_token"), uuid_null("resource_id")]
         {
             m.alter_table(Table::alter().table("idempotency_keys").add_column(column).to_owned()).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Full-text search over product names and descriptions, maintained in the same transaction as the
+/// product: on SQLite an FTS5 index (external content, Porter stemming, prefix indexes) kept by
+/// triggers; on PostgreSQL a stored generated `tsvector` (English stemming) with a GIN index.
+struct ProductSearch;
+
+impl MigrationName for ProductSearch {
+    fn name(&self) -> &str {
+        "m20261204_000003_product_search"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ProductSearch {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let statements: &[&str] = match m.get_database_backend() {
+            sea_orm::DatabaseBackend::Sqlite => &[
+                "CREATE VIRTUAL TABLE products_fts USING fts5(name, description, content='products', \
+                 content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2', prefix='2 3')",
+                "CREATE TRIGGER products_fts_insert AFTER INSERT ON products BEGIN \
+                 INSERT INTO products_fts(rowid, name, description) VALUES (new.rowid, new.name, new.description); END",
+                "CREATE TRIGGER products_fts_delete AFTER DELETE ON products BEGIN \
+                 INSERT INTO products_fts(products_fts, rowid, name, description) \
+                 VALUES ('delete', old.rowid, old.name, old.description); END",
+                "CREATE TRIGGER products_fts_update AFTER UPDATE OF name, description ON products BEGIN \
+                 INSERT INTO products_fts(products_fts, rowid, name, description) \
+                 VALUES ('delete', old.rowid, old.name, old.description); \
+                 INSERT INTO products_fts(rowid, name, description) VALUES (new.rowid, new.name, new.description); END",
+                "INSERT INTO products_fts(products_fts) VALUES ('rebuild')",
+            ],
+            _ => &[
+                "ALTER TABLE products ADD COLUMN search tsvector GENERATED ALWAYS AS \
+                 (setweight(to_tsvector('english', name), 'A') || setweight(to_tsvector('english', description), 'B')) STORED",
+                "CREATE INDEX products_search ON products USING GIN (search)",
+            ],
+        };
+        for sql in statements {
+            m.get_connection().execute_unprepared(sql).await?;
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, ExprTrait, Order, QueryFilter,
+    ActiveValue::Set, ColumnTrait, DatabaseBackend, DatabaseConnection, EntityTrait, ExprTrait, Order, QueryFilter,
     QueryOrder, QuerySelect, SqlErr, TransactionTrait,
 };
 use serde_json::Value;
@@ -60,7 +60,8 @@ pub struct ProductQuery {
     /// Only active products, whatever `active` asks (a shopper's listing: inactive products are
     /// hidden from shoppers).
     pub shopper: bool,
-    pub sort: SortField,
+    /// `None`: by relevance when searching, otherwise by creation.
+    pub sort: Option<SortField>,
     pub descending: bool,
     pub page: Page,
 }
@@ -211,6 +212,11 @@ pub async fn get(db: &DatabaseConnection, tenant_id: Uuid, id: Uuid) -> Result<O
         .await?)
 }
 
+/// The words of a search: runs of letters and digits, lower-cased (at most 16).
+fn search_words(search: &str) -> Vec<String> {
+    search.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).take(16).map(str::to_lowercase).collect()
+}
+
 /// One page of the tenant's live products, and how many match in all.
 pub async fn list(
     db: &DatabaseConnection,
@@ -218,11 +224,41 @@ pub async fn list(
     q: &ProductQuery,
 ) -> Result<(Vec<product::Model>, u64), AppError> {
     let mut select = product::Entity::find().filter(Column::TenantId.eq(tenant_id)).filter(Column::DeletedAt.is_null());
+    let mut relevance = None;
     if let Some(search) = &q.search {
-        let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
-        let matches =
-            |col: Column| Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.clone()).escape('\\'));
-        select = select.filter(Condition::any().add(matches(Column::Name)).add(matches(Column::Description)));
+        let words = search_words(search);
+        if words.is_empty() {
+            return Ok((Vec::new(), 0)); // no word to look for: nothing matches
+        }
+        let (matches, rank) = match db.get_database_backend() {
+            // FTS5: each word quoted (no query syntax gets through) and a prefix; bm25 is lower for
+            // better matches, a name match weighing ten times a description one.
+            DatabaseBackend::Sqlite => {
+                let query = words.iter().map(|w| format!("\"{w}\"*")).collect::<Vec<_>>().join(" ");
+                (
+                    Expr::cust_with_values(
+                        "products.rowid IN (SELECT rowid FROM products_fts WHERE products_fts MATCH ?)",
+                        [query.clone()],
+                    ),
+                    Expr::cust_with_values(
+                        "(SELECT bm25(products_fts, 10.0, 1.0) FROM products_fts \
+                         WHERE products_fts MATCH ? AND products_fts.rowid = products.rowid)",
+                        [query],
+                    ),
+                )
+            }
+            // tsquery ($1: sea-query's PostgreSQL placeholder): words are letters and digits only, each a
+            // prefix; ts_rank is higher for better, so its negation sorts like bm25.
+            _ => {
+                let query = words.iter().map(|w| format!("{w}:*")).collect::<Vec<_>>().join(" & ");
+                (
+                    Expr::cust_with_values("products.search @@ to_tsquery('english', $1)", [query.clone()]),
+                    Expr::cust_with_values("-ts_rank(products.search, to_tsquery('english', $1))", [query]),
+                )
+            }
+        };
+        select = select.filter(matches);
+        relevance = Some(rank);
     }
     if let Some(category) = &q.category {
         select = select.filter(Column::Category.eq(category.as_str()));
@@ -235,12 +271,14 @@ pub async fn list(
     }
     let total = count(select.clone(), db).await?;
     let order = if q.descending { Order::Desc } else { Order::Asc };
-    select = match q.sort {
+    select = match (q.sort, relevance) {
         // Case-insensitive, so both databases agree on the order.
-        SortField::Name => select.order_by(Expr::expr(Func::lower(Expr::col(Column::Name))), order.clone()),
-        SortField::Price => select.order_by(Column::Price, order.clone()),
-        SortField::Stock => select.order_by(Column::Stock, order.clone()),
-        SortField::CreatedAt => select.order_by(Column::CreatedAt, order.clone()),
+        (Some(SortField::Name), _) => select.order_by(Expr::expr(Func::lower(Expr::col(Column::Name))), order.clone()),
+        (Some(SortField::Price), _) => select.order_by(Column::Price, order.clone()),
+        (Some(SortField::Stock), _) => select.order_by(Column::Stock, order.clone()),
+        (Some(SortField::CreatedAt), _) | (None, None) => select.order_by(Column::CreatedAt, order.clone()),
+        // Best first: both ranks are lower for better matches.
+        (None, Some(rank)) => select.order_by(rank, order.clone()),
     };
     // The id breaks ties, so pages never overlap or skip.
     let rows = select.order_by(Column::Id, order).offset(q.page.offset()).limit(q.page.size).all(db).await?;

@@ -159,11 +159,58 @@ async fn list_filters_by_category_active_and_search() {
     assert_eq!(skus(&app.list_products(auth, &[("category", "footwear"), ("sort", "name")]).await), ["F-2", "F-1"]);
     assert_eq!(skus(&app.list_products(auth, &[("active", "false")]).await), ["F-2"]);
     assert_eq!(skus(&app.list_products(auth, &[("search", "runner"), ("sort", "name")]).await), ["A-1", "F-1"]);
-    assert_eq!(skus(&app.list_products(auth, &[("search", "50%")]).await), ["H-1"], "% is literal text");
-    assert_eq!(skus(&app.list_products(auth, &[("search", "0_")]).await), Vec::<String>::new(), "_ is literal text");
+    assert_eq!(skus(&app.list_products(auth, &[("search", "50%")]).await), ["H-1"], "the word 50; % is no wildcard");
+    assert_eq!(
+        skus(&app.list_products(auth, &[("search", "0_")]).await),
+        Vec::<String>::new(),
+        "no word starts with 0"
+    );
+    assert_eq!(skus(&app.list_products(auth, &[("search", "%_*\"")]).await), Vec::<String>::new(), "no word at all");
     let combined = app.list_products(auth, &[("category", "footwear"), ("active", "true"), ("search", "TRAIL")]).await;
     assert_eq!(skus(&combined), ["F-1"]);
     assert_eq!(combined.body["pagination"], json!({"page": 1, "pageSize": 20, "total": 1, "totalPages": 1}));
+}
+
+#[tokio::test]
+async fn search_is_full_text_stemmed_prefixed_ranked_and_kept_current() {
+    let (app, token) = app_with_admin().await;
+    let auth = Auth::Bearer(&token);
+    let make = |sku: &'static str, name: &'static str, description: &'static str| {
+        let (app, token) = (&app, &token);
+        async move { app.product(token, sku, json!({"name": name, "description": description})).await }
+    };
+    make("MUG", "Ceramic Mug", "A mug for coffee.").await;
+    make("BEANS", "Coffee Beans", "Roasted beans.").await;
+    make("RACK", "Mugs Rack", "Holds six.").await;
+    let cup = make("CUP", "Tea Cup", "Not quite a mug: a ceramic cup.").await;
+    let intruder = app.other_tenant_token("acme").await;
+    app.product(&intruder, "OTHER", json!({"name": "Ceramic Mug of another tenant"})).await;
+
+    let search = |query: Vec<(&'static str, &'static str)>| {
+        let app = &app;
+        async move { skus(&app.list_products(auth, &query).await) }
+    };
+    // Stemmed (mugs finds mug), name matches before description matches, other tenants unseen.
+    let mugs = search(vec![("search", "mugs")]).await;
+    assert_eq!(mugs.len(), 3, "{mugs:?}");
+    assert_eq!(mugs[2], "CUP", "a description match ranks after name matches: {mugs:?}");
+    // A prefix, as typed; every word must match.
+    assert_eq!(search(vec![("search", "cer")]).await, ["MUG", "CUP"]);
+    assert_eq!(search(vec![("search", "coffee mug")]).await, ["MUG"]);
+    assert_eq!(search(vec![("search", "CERAMIC")]).await, ["MUG", "CUP"], "case is ignored");
+    // An explicit sort replaces relevance; order=desc reverses relevance.
+    assert_eq!(search(vec![("search", "cer"), ("sort", "name")]).await, ["MUG", "CUP"]);
+    assert_eq!(search(vec![("search", "cer"), ("order", "desc")]).await, ["CUP", "MUG"]);
+    assert_eq!(search(vec![("search", "mug"), ("sort", "name"), ("order", "desc")]).await, ["CUP", "RACK", "MUG"]);
+    // The index follows every write, in the product's own transaction.
+    let renamed = app.update_product(auth, cup["id"].as_str().unwrap(), json!({"name": "Espresso Cup"})).await;
+    assert_eq!(renamed.status, 200, "{:#}", renamed.body);
+    assert_eq!(search(vec![("search", "espresso")]).await, ["CUP"]);
+    assert_eq!(search(vec![("search", "tea")]).await, Vec::<String>::new());
+    assert_eq!(app.delete_product(auth, cup["id"].as_str().unwrap()).await.status, 204);
+    assert_eq!(search(vec![("search", "espresso")]).await, Vec::<String>::new());
+    let other = skus(&app.list_products(Auth::Bearer(&intruder), &[("search", "mug")]).await);
+    assert_eq!(other, ["OTHER"], "each tenant sees only its own matches");
 }
 
 #[tokio::test]
