@@ -163,22 +163,72 @@ async fn seed_demo(db: &DatabaseConnection, tenant: Uuid, documented: &Documente
 /// The sku prefix of generated products.
 pub const SEED_SKU_PREFIX: &str = "SEED-";
 
+/// Words generated products are named with, so searches over a seeded catalogue look like
+/// searches over a real one (each word matches a share of the products, not all or one).
+const SEED_ADJECTIVES: [&str; 24] = [
+    "rugged",
+    "classic",
+    "compact",
+    "vintage",
+    "modern",
+    "waterproof",
+    "lightweight",
+    "premium",
+    "cozy",
+    "sleek",
+    "sturdy",
+    "portable",
+    "elegant",
+    "minimal",
+    "bold",
+    "soft",
+    "durable",
+    "wireless",
+    "handmade",
+    "urban",
+    "alpine",
+    "coastal",
+    "quiet",
+    "bright",
+];
+const SEED_MATERIALS: [&str; 16] = [
+    "leather", "canvas", "wool", "cotton", "steel", "bamboo", "ceramic", "walnut", "linen", "suede", "aluminum",
+    "glass", "denim", "oak", "silk", "carbon",
+];
+const SEED_NOUNS: [[&str; 8]; 5] = [
+    ["boot", "sneaker", "sandal", "loafer", "slipper", "runner", "clog", "trainer"],
+    ["jacket", "sweater", "shirt", "hoodie", "scarf", "vest", "parka", "cardigan"],
+    ["backpack", "wallet", "belt", "watch", "tote", "cap", "umbrella", "satchel"],
+    ["speaker", "headphones", "charger", "keyboard", "lamp", "camera", "tracker", "radio"],
+    ["mug", "kettle", "blanket", "vase", "pillow", "skillet", "planter", "clock"],
+];
+
 /// `count` generated products numbered from `first` (`SEED-00001`, ...) across every category, for
-/// load tests and demos.
+/// load tests and demos: named from a vocabulary (`Rugged Leather Boot`), picked by a hash of the
+/// number so neighbours differ.
 pub fn generated_products(first: u64, count: u64) -> Vec<NewProduct> {
     const CATEGORIES: [&str; 5] = ["footwear", "apparel", "accessories", "electronics", "home"];
+    let title = |word: &str| word[..1].to_uppercase() + &word[1..];
     (first..first + count)
-        .map(|i| NewProduct {
-            sku: format!("{SEED_SKU_PREFIX}{i:05}"),
-            name: format!("Seeded product {i}"),
-            description: format!("Generated product number {i}, for load tests and demos."),
-            category: CATEGORIES[(i % CATEGORIES.len() as u64) as usize].into(),
-            price: 100 + (i as i64 * 37) % 50_000,
-            currency: "USD".into(),
-            stock: 1_000_000,
-            active: i % 10 != 0,
-            tags: vec!["seeded".into()],
-            images: vec![],
+        .map(|i| {
+            let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+            let category = (i % CATEGORIES.len() as u64) as usize;
+            let adjective = SEED_ADJECTIVES[(h % 24) as usize];
+            let other = SEED_ADJECTIVES[((h >> 8) % 24) as usize];
+            let material = SEED_MATERIALS[((h >> 16) % 16) as usize];
+            let noun = SEED_NOUNS[category][((h >> 24) % 8) as usize];
+            NewProduct {
+                sku: format!("{SEED_SKU_PREFIX}{i:05}"),
+                name: format!("{} {} {}", title(adjective), title(material), title(noun)),
+                description: format!("Seeded product {i}: a {other} {noun} in {material}, for load tests and demos."),
+                category: CATEGORIES[category].into(),
+                price: 100 + (i as i64 * 37) % 50_000,
+                currency: "USD".into(),
+                stock: 1_000_000,
+                active: i % 10 != 0,
+                tags: vec!["seeded".into()],
+                images: vec![],
+            }
         })
         .collect()
 }

@@ -398,6 +398,8 @@ pub struct ListProductsParams {
     pub category: Option<models::Category>,
     /// Filter by active status.
     pub active: Option<bool>,
+    /// Where to continue: the `nextCursor` of the previous page of the same query (the same filters, search, sort, order and pageSize). With it, `page` is ignored, and a page costs the same however deep it is.
+    pub cursor: Option<String>,
     /// Sort field. Without it, products matching `search` are ordered by relevance (best first, `order=desc` reverses it), and other listings by `createdAt`.
     pub sort: Option<models::ProductSortField>,
     /// Sort direction.
@@ -1902,6 +1904,8 @@ impl<H: CommerceApi> Routes<H> {
         search: poem_openapi::param::Query<Option<String>>,
         #[oai(name = "category")] category: poem_openapi::param::Query<Option<models::Category>>,
         #[oai(name = "active")] active: poem_openapi::param::Query<Option<bool>>,
+        #[oai(name = "cursor", validator(max_length = 512, min_length = 1, pattern = "^[A-Za-z0-9_-]+$"))]
+        cursor: poem_openapi::param::Query<Option<String>>,
         #[oai(name = "sort")] sort: poem_openapi::param::Query<Option<models::ProductSortField>>,
         #[oai(name = "order", default = "default_list_products_order")] order: poem_openapi::param::Query<
             models::SortOrder,
@@ -1919,6 +1923,7 @@ impl<H: CommerceApi> Routes<H> {
                     search: search.0,
                     category: category.0,
                     active: active.0,
+                    cursor: cursor.0,
                     sort: sort.0,
                     order: order.0,
                 },

@@ -17,7 +17,7 @@ pub const TITLE: &str = "Commerce API";
 /// `info.version` of the spec.
 pub const VERSION: &str = "2.4.0";
 /// SHA-256 of the spec file this code was generated from.
-pub const SPEC_SHA256: &str = "d3873e21b77a8fe9534bf0c9ecbbc0e46dba4e637468968117d85eafe3b8044b";
+pub const SPEC_SHA256: &str = "bf8b6288c81658aed5c37696474a9620e43a552ee6fb64ea94efb87c07bf6951";
 
 /// The document as the generator read it: OpenAPI 3.1 JSON, whatever version and files it was
 /// written in.

@@ -710,6 +710,14 @@ pub struct ProductList {
     #[oai(rename = "pagination")]
     #[serde(rename = "pagination")]
     pub pagination: Pagination,
+    /// Pass it as `cursor` to read the next page (keyset pagination: no page costs more than the first); absent on the last page.
+    #[oai(
+        rename = "nextCursor",
+        validator(max_length = 512, pattern = "^[A-Za-z0-9_-]+$"),
+        skip_serializing_if_is_none
+    )]
+    #[serde(rename = "nextCursor", default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 #[derive(

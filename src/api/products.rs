@@ -23,7 +23,7 @@ pub async fn list_products(
     params: ListProductsParams,
 ) -> Result<ListProductsResponse, AppError> {
     principal.require(Permission::ProductsRead)?;
-    let query = ProductQuery {
+    let mut query = ProductQuery {
         search: params.search,
         category: params.category.map(|c| c.as_str().to_string()),
         active: params.active,
@@ -36,13 +36,30 @@ pub async fn list_products(
         }),
         descending: params.order == SortOrder::Desc,
         page: page(params.page, params.page_size),
+        after: None,
     };
+    if let Some(text) = &params.cursor {
+        let position = cursor::read(text, &query)?;
+        query.page.number = position.page;
+        query.after = position.after;
+    }
     let body = match app.products.list(principal.tenant_id, &query) {
         Ok(cached) => cached,
         Err(epoch) => {
             let (rows, total) = store::products::list(&app.db, principal.tenant_id, &query).await?;
+            let next_cursor = match rows.last() {
+                Some(last) if query.page.number.saturating_mul(query.page.size) < total => {
+                    let after = query.effective_sort().map(|field| store::products::After {
+                        value: store::products::key_of(field, last),
+                        id: last.id,
+                    });
+                    Some(cursor::write(&query, &cursor::Position { page: query.page.number + 1, after }))
+                }
+                _ => None,
+            };
             let data = rows.into_iter().map(|row| to_wire(row).map(|(p, _)| p)).collect::<Result<Vec<_>, _>>()?;
-            let list = ProductList { data, pagination: pagination(params.page, params.page_size, total) };
+            let number = i32::try_from(query.page.number).unwrap_or(i32::MAX);
+            let list = ProductList { data, pagination: pagination(number, params.page_size, total), next_cursor };
             let body = Json::encode(&list).map_err(|e| AppError::Internal(e.to_string()))?;
             app.products.fill_list(principal.tenant_id, query, &body, epoch);
             body
@@ -169,4 +186,84 @@ fn to_wire(row: product::Model) -> Result<(Product, i64), AppError> {
         updated_at: row.updated_at,
     };
     Ok((product, version))
+}
+
+/// The opaque `cursor` of keyset pagination: base64url of a small JSON document naming the next
+/// page's number, the row it starts after (none for relevance order, which pages by number), and
+/// a digest of the query it belongs to, so a cursor is refused for any other query.
+mod cursor {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use serde_json::{Value, json};
+    use sha2::{Digest, Sha256};
+
+    use crate::error::AppError;
+    use crate::store::products::{After, KeyValue, ProductQuery};
+
+    pub struct Position {
+        pub page: u64,
+        pub after: Option<After>,
+    }
+
+    /// The query a cursor continues: everything but where it starts.
+    fn digest(q: &ProductQuery) -> String {
+        let text = format!(
+            "{:?}|{:?}|{:?}|{}|{:?}|{}|{}",
+            q.search, q.category, q.active, q.shopper, q.sort, q.descending, q.page.size
+        );
+        hex::encode(&Sha256::digest(text.as_bytes())[..8])
+    }
+
+    pub fn write(q: &ProductQuery, at: &Position) -> String {
+        let mut doc = json!({"p": at.page, "q": digest(q)});
+        if let Some(after) = &at.after {
+            doc["i"] = json!(after.id);
+            doc["v"] = match &after.value {
+                KeyValue::Text(t) => json!({"s": t}),
+                KeyValue::Int(n) => json!({"n": n}),
+                KeyValue::Time(t) => json!({"t": t}),
+            };
+        }
+        URL_SAFE_NO_PAD.encode(doc.to_string())
+    }
+
+    pub fn read(text: &str, q: &ProductQuery) -> Result<Position, AppError> {
+        let refuse = |why: &str| AppError::invalid_parameter("cursor", why.to_string());
+        let doc: Value = URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or_else(|| refuse("not a cursor this service issued"))?;
+        if doc["q"].as_str() != Some(digest(q).as_str()) {
+            return Err(refuse(
+                "the cursor belongs to another query: keep the filters, search, sort, order and pageSize of the page that gave it",
+            ));
+        }
+        let page = doc["p"].as_u64().filter(|p| *p >= 2).ok_or_else(|| refuse("not a cursor this service issued"))?;
+        let after = match (doc.get("i"), doc.get("v")) {
+            (None, None) => None,
+            (Some(id), Some(value)) => {
+                let id = id
+                    .as_str()
+                    .and_then(|i| i.parse().ok())
+                    .ok_or_else(|| refuse("not a cursor this service issued"))?;
+                let value = match (value.get("s"), value.get("n"), value.get("t")) {
+                    (Some(Value::String(s)), None, None) => KeyValue::Text(s.clone()),
+                    (None, Some(n), None) => {
+                        KeyValue::Int(n.as_i64().ok_or_else(|| refuse("not a cursor this service issued"))?)
+                    }
+                    (None, None, Some(t)) => KeyValue::Time(
+                        serde_json::from_value(t.clone()).map_err(|_| refuse("not a cursor this service issued"))?,
+                    ),
+                    _ => return Err(refuse("not a cursor this service issued")),
+                };
+                Some(After { value, id })
+            }
+            _ => return Err(refuse("not a cursor this service issued")),
+        };
+        if after.is_some() != q.effective_sort().is_some() {
+            return Err(refuse("the cursor belongs to another query"));
+        }
+        Ok(Position { page, after })
+    }
 }

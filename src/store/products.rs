@@ -2,8 +2,8 @@
 
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseBackend, DatabaseConnection, EntityTrait, ExprTrait, Order, QueryFilter,
-    QueryOrder, QuerySelect, SqlErr, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseBackend, DatabaseConnection, EntityTrait, ExprTrait, Order,
+    QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -64,6 +64,41 @@ pub struct ProductQuery {
     pub sort: Option<SortField>,
     pub descending: bool,
     pub page: Page,
+    /// Keyset pagination: the page starts just after this row of the previous one (`page` then
+    /// only numbers it).
+    pub after: Option<After>,
+}
+
+impl ProductQuery {
+    /// The order rows are listed in: `None` for relevance.
+    pub fn effective_sort(&self) -> Option<SortField> {
+        self.sort.or(if self.search.is_some() { None } else { Some(SortField::CreatedAt) })
+    }
+}
+
+/// The value of a row's sort key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KeyValue {
+    Text(String),
+    Int(i64),
+    Time(chrono::DateTime<chrono::Utc>),
+}
+
+/// A row a keyset page starts after: its sort key and id (which breaks ties).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct After {
+    pub value: KeyValue,
+    pub id: Uuid,
+}
+
+/// The sort key of `row` for `field`.
+pub fn key_of(field: SortField, row: &product::Model) -> KeyValue {
+    match field {
+        SortField::Name => KeyValue::Text(row.name.clone()),
+        SortField::Price => KeyValue::Int(row.price),
+        SortField::Stock => KeyValue::Int(row.stock.into()),
+        SortField::CreatedAt => KeyValue::Time(row.created_at),
+    }
 }
 
 fn sku_taken(sku: &str) -> AppError {
@@ -271,6 +306,25 @@ pub async fn list(
     }
     let total = count(select.clone(), db).await?;
     let order = if q.descending { Order::Desc } else { Order::Asc };
+    if let Some(after) = &q.after {
+        // Rows strictly beyond the last one listed, in the listing's own order: an index range
+        // instead of an offset, so a deep page costs what the first one does.
+        let (key, value): (Expr, Expr) = match (q.effective_sort(), &after.value) {
+            (Some(SortField::Name), KeyValue::Text(name)) => {
+                (Func::lower(Expr::col(Column::Name)).into(), Func::lower(Expr::val(name.clone())).into())
+            }
+            (Some(SortField::Price), KeyValue::Int(v)) => (Expr::col(Column::Price), Expr::val(*v)),
+            (Some(SortField::Stock), KeyValue::Int(v)) => (Expr::col(Column::Stock), Expr::val(*v)),
+            (Some(SortField::CreatedAt), KeyValue::Time(t)) => (Expr::col(Column::CreatedAt), Expr::val(*t)),
+            _ => return Err(AppError::invalid_parameter("cursor", "the cursor does not belong to this listing")),
+        };
+        let (beyond, id_beyond) = if q.descending {
+            (key.clone().lt(value.clone()), Expr::col(Column::Id).lt(after.id))
+        } else {
+            (key.clone().gt(value.clone()), Expr::col(Column::Id).gt(after.id))
+        };
+        select = select.filter(Condition::any().add(beyond).add(key.eq(value).and(id_beyond)));
+    }
     select = match (q.sort, relevance) {
         // Case-insensitive, so both databases agree on the order.
         (Some(SortField::Name), _) => select.order_by(Expr::expr(Func::lower(Expr::col(Column::Name))), order.clone()),
@@ -281,7 +335,8 @@ pub async fn list(
         (None, Some(rank)) => select.order_by(rank, order.clone()),
     };
     // The id breaks ties, so pages never overlap or skip.
-    let rows = select.order_by(Column::Id, order).offset(q.page.offset()).limit(q.page.size).all(db).await?;
+    let offset = if q.after.is_some() { 0 } else { q.page.offset() };
+    let rows = select.order_by(Column::Id, order).offset(offset).limit(q.page.size).all(db).await?;
     Ok((rows, total))
 }
 

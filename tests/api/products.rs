@@ -214,6 +214,81 @@ async fn search_is_full_text_stemmed_prefixed_ranked_and_kept_current() {
 }
 
 #[tokio::test]
+async fn a_cursor_walks_every_listing_as_page_numbers_do_and_refuses_other_queries() {
+    let (app, token) = app_with_admin().await;
+    let auth = Auth::Bearer(&token);
+    for (i, (name, price, stock)) in [
+        ("delta", 300, 5),
+        ("Alpha", 100, 5),
+        ("charlie", 300, 2),
+        ("bravo", 200, 9),
+        ("echo", 100, 1),
+        ("Foxtrot", 500, 5),
+        ("golf", 300, 7),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let changes = json!({"name": name, "price": price, "stock": stock, "description": "same words"});
+        app.product(&token, &format!("K-{i}"), changes).await;
+    }
+    let queries: [&[(&str, &str)]; 7] = [
+        &[],
+        &[("sort", "price")],
+        &[("sort", "price"), ("order", "desc")],
+        &[("sort", "name")],
+        &[("sort", "stock"), ("order", "desc")],
+        &[("sort", "createdAt"), ("order", "desc")],
+        &[("search", "same words")],
+    ];
+    for query in queries {
+        let mut numbered = Vec::new();
+        for page in ["1", "2", "3"] {
+            let mut q = query.to_vec();
+            q.extend([("pageSize", "3"), ("page", page)]);
+            numbered.extend(skus(&app.list_products(auth, &q).await));
+        }
+        let (mut walked, mut cursor, mut pages) = (Vec::new(), None::<String>, Vec::new());
+        loop {
+            let mut q = query.to_vec();
+            q.push(("pageSize", "3"));
+            if let Some(c) = &cursor {
+                q.push(("cursor", c));
+            }
+            let res = app.list_products(auth, &q).await;
+            assert_eq!(res.status, 200, "{query:?}: {:#}", res.body);
+            walked.extend(skus(&res));
+            pages.push(res.body["pagination"]["page"].as_i64().unwrap());
+            match res.body.get("nextCursor").and_then(|c| c.as_str()) {
+                Some(next) => cursor = Some(next.to_string()),
+                None => break,
+            }
+        }
+        assert_eq!(walked, numbered, "{query:?}: the cursor walk lists what page numbers list");
+        assert_eq!(pages, [1, 2, 3], "{query:?}");
+    }
+
+    // A cursor continues its own query only, and only a cursor the service wrote is read.
+    let first = app.list_products(auth, &[("sort", "price"), ("pageSize", "3")]).await;
+    let cursor = first.body["nextCursor"].as_str().unwrap().to_string();
+    for wrong in [vec![("sort", "name"), ("pageSize", "3")], vec![("sort", "price"), ("pageSize", "4")]] {
+        let mut q = wrong.clone();
+        q.push(("cursor", &cursor));
+        let res = app.list_products(auth, &q).await;
+        assert_eq!((res.status, res.code()), (400, "invalid_parameter"), "{wrong:?}");
+        assert_eq!(res.error_locations(), ["cursor"]);
+    }
+    let forged = app.list_products(auth, &[("cursor", "bm90LWEtY3Vyc29y")]).await;
+    assert_eq!((forged.status, forged.code()), (400, "invalid_parameter"));
+
+    // Keyset pages never repeat a row when one is inserted ahead of them meanwhile.
+    let page_one = skus(&first);
+    app.product(&token, "K-CHEAP", json!({"name": "cheap", "price": 1})).await;
+    let next = app.list_products(auth, &[("sort", "price"), ("pageSize", "3"), ("cursor", &cursor)]).await;
+    assert!(skus(&next).iter().all(|s| !page_one.contains(s)), "{page_one:?} then {:?}", skus(&next));
+}
+
+#[tokio::test]
 async fn list_sorts_by_each_field_in_both_directions() {
     let (app, token) = app_with_admin().await;
     let auth = Auth::Bearer(&token);

@@ -167,11 +167,21 @@ fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<Strin
     let placed =
         curl(&[&format!("{base}/orders"), "-H", &auth, "-H", "content-type: application/json", "-d", &order_body])?;
 
+    // The real workload's inputs: every product id (the active ones can be ordered) and the words
+    // of their names, read through the API.
+    let catalogue = Catalogue::read(&base, &auth)?;
+    let word = &catalogue.words[0];
+    let searched = curl(&[&format!("{base}/products?pageSize=20&search={word}"), "-H", &auth])?;
+    let last_page = PRODUCTS.div_ceil(20);
+    let deep = curl(&[&format!("{base}/products?pageSize=20&page={last_page}"), "-H", &auth])?;
+
     // The baselines: each endpoint's own response body, from a bare poem route.
     let bare_port = free_port();
     let mut bare_server = Command::new(root.join("target/release/examples/bare_route"));
     bare_server.arg(format!("127.0.0.1:{bare_port}"));
-    for (name, body) in [("product", &product), ("list", &listed), ("order", &placed)] {
+    for (name, body) in
+        [("product", &product), ("list", &listed), ("order", &placed), ("search", &searched), ("deep", &deep)]
+    {
         let file = work.join(format!("{label}-{name}.json"));
         std::fs::write(&file, body).map_err(|e| e.to_string())?;
         bare_server.arg(file);
@@ -192,11 +202,20 @@ fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<Strin
 
     let bare_of = |n: usize| wrk(&format!("http://127.0.0.1:{bare_port}/static/{n}"), None, None);
     let (bare_product, bare_list, bare_order) = (bare_of(0)?, bare_of(1)?, bare_of(2)?);
+    let (bare_search, bare_deep) = (bare_of(3)?, bare_of(4)?);
+    let scripts = catalogue.scripts(work, label, &customer_id, last_page)?;
+    let bare_mixed = wrk(&format!("http://127.0.0.1:{bare_port}/"), Some(&scripts.bare_mixed), None)?;
     let bearer = format!("Authorization: Bearer {token}");
     let get = wrk(&format!("{base}/products/{product_id}"), None, Some(&bearer))?;
     let keyed = wrk(&format!("{base}/products/{product_id}"), None, Some(&api_key))?;
     let list = wrk(&format!("{base}{list_path}"), None, Some(&bearer))?;
     let order = wrk(&format!("{base}/orders"), Some(&order_script), Some(&bearer))?;
+    let random_get = wrk(&base, Some(&scripts.random_get), Some(&bearer))?;
+    let random_keyed = wrk(&base, Some(&scripts.random_get), Some(&api_key))?;
+    let search = wrk(&base, Some(&scripts.search), Some(&bearer))?;
+    let deep_pages = wrk(&base, Some(&scripts.deep_pages), Some(&bearer))?;
+    let random_order = wrk(&format!("{base}/orders"), Some(&scripts.random_order), Some(&bearer))?;
+    let mixed = wrk(&base, Some(&scripts.mixed), Some(&bearer))?;
     let rss = peak_rss_mib(service.0.id());
     drop(service);
     // Start-to-ready on the existing (migrated, seeded) database.
@@ -217,9 +236,17 @@ fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<Strin
             load.p99
         )
     };
+    let random_target = if label == "SQLite" { ">= 30%" } else { ">= 15%" };
     Ok(vec![
         bare_row("product", product.len(), &bare_product),
-        row("GET /products/{id}", &get, &bare_product, ">= 50%"),
+        row("GET /products/{id}, one id (cached)", &get, &bare_product, ">= 50%"),
+        row(&format!("GET /products/{{id}}, a random id of {PRODUCTS}"), &random_get, &bare_product, random_target),
+        row(
+            "GET /products/{id}, a random id, with an API key",
+            &random_keyed,
+            &bare_product,
+            &format!(">= 0.9 of the bearer GET: {:.2}", random_keyed.rps / random_get.rps),
+        ),
         row(
             "GET /products/{id} with an API key",
             &keyed,
@@ -228,8 +255,23 @@ fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<Strin
         ),
         bare_row("list", listed.len(), &bare_list),
         row("GET /products?pageSize=20&category&sort", &list, &bare_list, ">= 25%"),
+        bare_row("search", searched.len(), &bare_search),
+        row("GET /products?search=<a random word of the names>", &search, &bare_search, ">= 10%"),
+        bare_row("last page", deep.len(), &bare_deep),
+        row(
+            &format!("GET /products?page=<random of the last half, up to {last_page}>&sort&order"),
+            &deep_pages,
+            &bare_deep,
+            "",
+        ),
         bare_row("order", placed.len(), &bare_order),
-        row("POST /orders (1 line)", &order, &bare_order, ">= 10%"),
+        row("POST /orders (1 line, one product)", &order, &bare_order, ">= 10%"),
+        row("POST /orders (1 line, a random product)", &random_order, &bare_order, ">= 15% (SQLite)"),
+        format!(
+            "| {label} | bare poem route, the same mix of bodies | {:.0} | 100% | | {} | {} |",
+            bare_mixed.rps, bare_mixed.p50, bare_mixed.p99
+        ),
+        row("mixed: 60% random GET, 20% listings, 15% searches, 5% orders", &mixed, &bare_mixed, ""),
         format!("| {label} | peak RSS of the service | {rss:.1} MiB | | <= 64 MB | | |"),
         format!(
             "| {label} | start to ready | first start {} ms, existing database {} ms | | <= 200 ms | | |",
@@ -613,4 +655,111 @@ fn run_inner(root: &Path) -> Result<(), String> {
     std::fs::write(work.join("latest.md"), &table).map_err(|e| e.to_string())?;
     println!("{table}");
     Ok(())
+}
+
+/// What the real-workload scripts draw from: the tenant's products, as the API lists them.
+struct Catalogue {
+    ids: Vec<String>,
+    active: Vec<String>,
+    words: Vec<String>,
+}
+
+/// The wrk scripts of the real workload, written for one database's run.
+struct Scripts {
+    random_get: PathBuf,
+    search: PathBuf,
+    deep_pages: PathBuf,
+    random_order: PathBuf,
+    mixed: PathBuf,
+    bare_mixed: PathBuf,
+}
+
+/// A Lua array literal of strings (ids and words need no escaping).
+fn lua_array(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|i| format!("\"{i}\"")).collect();
+    format!("{{{}}}", quoted.join(","))
+}
+
+impl Catalogue {
+    fn read(base: &str, auth: &str) -> Result<Self, String> {
+        let (mut ids, mut active, mut words) = (Vec::new(), Vec::new(), BTreeSet::new());
+        for page in 1.. {
+            let text = curl(&[&format!("{base}/products?pageSize=100&page={page}"), "-H", auth])?;
+            let body: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            let data = body["data"].as_array().cloned().unwrap_or_default();
+            if data.is_empty() {
+                break;
+            }
+            for product in data {
+                let id = product["id"].as_str().unwrap_or_default().to_string();
+                if product["active"] == true {
+                    active.push(id.clone());
+                }
+                ids.push(id);
+                for word in product["name"].as_str().unwrap_or_default().split_whitespace() {
+                    words.insert(word.to_lowercase());
+                }
+            }
+        }
+        if ids.len() < PRODUCTS || active.is_empty() || words.is_empty() {
+            return Err(format!(
+                "the catalogue lists {} products ({} active), {} words",
+                ids.len(),
+                active.len(),
+                words.len()
+            ));
+        }
+        Ok(Self { ids, active, words: words.into_iter().collect() })
+    }
+
+    fn scripts(&self, work: &Path, label: &str, customer_id: &str, last_page: usize) -> Result<Scripts, String> {
+        let order = |product: &str| {
+            format!(
+                r#"'{{"customerId":"{customer_id}","items":[{{"productId":"' .. {product} .. '","quantity":1}}],"shippingAddress":{{"name":"B","line1":"1 Main St","city":"Town","postalCode":"1000","country":"US"}}}}'"#
+            )
+        };
+        let common = format!(
+            "local ids = {}\nlocal active = {}\nlocal words = {}\nlocal sorts = {{\"name\",\"price\",\"stock\",\"createdAt\"}}\n\
+             local orders = {{\"asc\",\"desc\"}}\nlocal categories = {{\"footwear\",\"apparel\",\"accessories\",\"electronics\",\"home\"}}\n\
+             local function pick(t) return t[math.random(#t)] end\n\
+             function init(args) math.randomseed(os.time() + math.random(1000000)) end\n\
+             wrk.headers[\"Content-Type\"] = \"application/json\"\n\
+             local function get() return wrk.format(\"GET\", \"/products/\" .. pick(ids)) end\n\
+             local function search() return wrk.format(\"GET\", \"/products?pageSize=20&search=\" .. pick(words)) end\n\
+             local function listing() return wrk.format(\"GET\", \"/products?pageSize=20&category=\" .. pick(categories) .. \"&sort=\" .. pick(sorts) .. \"&order=\" .. pick(orders) .. \"&page=\" .. math.random(50)) end\n\
+             local function deep() return wrk.format(\"GET\", \"/products?pageSize=20&sort=\" .. pick(sorts) .. \"&order=\" .. pick(orders) .. \"&page=\" .. math.random({half}, {last_page})) end\n\
+             local function order() return wrk.format(\"POST\", \"/orders\", nil, {body}) end\n",
+            lua_array(&self.ids),
+            lua_array(&self.active),
+            lua_array(&self.words),
+            half = last_page / 2,
+            body = order("pick(active)"),
+        );
+        let write = |name: &str, body: &str| -> Result<PathBuf, String> {
+            let path = work.join(format!("{label}-{name}.lua"));
+            std::fs::write(&path, format!("{common}{body}\n")).map_err(|e| e.to_string())?;
+            Ok(path)
+        };
+        let bare_mixed = work.join(format!("{label}-bare-mixed.lua"));
+        // The same mix over the bare route's bodies: product 0, list 1, order 2, search 3.
+        std::fs::write(
+            &bare_mixed,
+            "request = function()\n  local r = math.random(100)\n  local n = 0\n\
+             if r > 60 then n = 1 end\n  if r > 80 then n = 3 end\n  if r > 95 then n = 2 end\n\
+             return wrk.format(\"GET\", \"/static/\" .. n)\nend\n",
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(Scripts {
+            random_get: write("random-get", "request = get")?,
+            search: write("search", "request = search")?,
+            deep_pages: write("deep-pages", "request = deep")?,
+            random_order: write("random-order", "request = order")?,
+            mixed: write(
+                "mixed",
+                "request = function()\n  local r = math.random(100)\n  if r <= 60 then return get() end\n\
+                 if r <= 80 then return listing() end\n  if r <= 95 then return search() end\n  return order()\nend",
+            )?,
+            bare_mixed,
+        })
+    }
 }
