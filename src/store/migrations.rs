@@ -315,7 +315,9 @@ impl MigrationTrait for SessionsThrottlesLeases {
 
 /// Full-text search over product names and descriptions, maintained in the same transaction as the
 /// product: on SQLite an FTS5 index (external content, Porter stemming, prefix indexes) kept by
-/// triggers; on PostgreSQL a stored generated `tsvector` (English stemming) with a GIN index.
+/// triggers; on PostgreSQL a stored generated `tsvector` (English stemming) with a GIN index. And an
+/// index per sort order of a listing (id breaking ties), so a page, and a keyset page at any depth,
+/// is read in index order.
 struct ProductSearch;
 
 impl MigrationName for ProductSearch {
@@ -348,7 +350,12 @@ impl MigrationTrait for ProductSearch {
                 "CREATE INDEX products_search ON products USING GIN (search)",
             ],
         };
-        for sql in statements {
+        let orders = [
+            "CREATE INDEX products_live_name ON products (tenant_id, lower(name), id) WHERE deleted_at IS NULL",
+            "CREATE INDEX products_live_stock ON products (tenant_id, stock, id) WHERE deleted_at IS NULL",
+            "CREATE INDEX products_live_created ON products (tenant_id, created_at, id) WHERE deleted_at IS NULL",
+        ];
+        for sql in statements.iter().chain(&orders) {
             m.get_connection().execute_unprepared(sql).await?;
         }
         Ok(())

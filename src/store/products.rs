@@ -3,7 +3,7 @@
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DatabaseBackend, DatabaseConnection, EntityTrait, ExprTrait, Order,
-    QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, SqlErr, TransactionTrait,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -260,6 +260,7 @@ pub async fn list(
 ) -> Result<(Vec<product::Model>, u64), AppError> {
     let mut select = product::Entity::find().filter(Column::TenantId.eq(tenant_id)).filter(Column::DeletedAt.is_null());
     let mut relevance = None;
+    let mut rank_join = None;
     if let Some(search) = &q.search {
         let words = search_words(search);
         if words.is_empty() {
@@ -268,18 +269,23 @@ pub async fn list(
         let (matches, rank) = match db.get_database_backend() {
             // FTS5: each word quoted (no query syntax gets through) and a prefix; bm25 is lower for
             // better matches, a name match weighing ten times a description one.
+            // The matches filter the rows (a set the count and the page are checked against); a
+            // page in relevance order reads the ranked matches first (below).
             DatabaseBackend::Sqlite => {
                 let query = words.iter().map(|w| format!("\"{w}\"*")).collect::<Vec<_>>().join(" ");
+                let ranked = sea_orm::sea_query::Query::select()
+                    .expr_as(Expr::cust("rowid"), "match_rowid")
+                    .expr_as(Expr::cust("bm25(products_fts, 10.0, 1.0)"), "match_rank")
+                    .from("products_fts")
+                    .and_where(Expr::cust_with_values("products_fts MATCH ?", [query.clone()]))
+                    .to_owned();
+                rank_join = Some(ranked);
                 (
-                    Expr::cust_with_values(
+                    Some(Expr::cust_with_values(
                         "products.rowid IN (SELECT rowid FROM products_fts WHERE products_fts MATCH ?)",
-                        [query.clone()],
-                    ),
-                    Expr::cust_with_values(
-                        "(SELECT bm25(products_fts, 10.0, 1.0) FROM products_fts \
-                         WHERE products_fts MATCH ? AND products_fts.rowid = products.rowid)",
                         [query],
-                    ),
+                    )),
+                    Expr::cust("fts.match_rank"),
                 )
             }
             // tsquery ($1: sea-query's PostgreSQL placeholder): words are letters and digits only, each a
@@ -287,12 +293,14 @@ pub async fn list(
             _ => {
                 let query = words.iter().map(|w| format!("{w}:*")).collect::<Vec<_>>().join(" & ");
                 (
-                    Expr::cust_with_values("products.search @@ to_tsquery('english', $1)", [query.clone()]),
+                    Some(Expr::cust_with_values("products.search @@ to_tsquery('english', $1)", [query.clone()])),
                     Expr::cust_with_values("-ts_rank(products.search, to_tsquery('english', $1))", [query]),
                 )
             }
         };
-        select = select.filter(matches);
+        if let Some(matches) = matches {
+            select = select.filter(matches);
+        }
         relevance = Some(rank);
     }
     if let Some(category) = &q.category {
@@ -305,6 +313,17 @@ pub async fn list(
         select = select.filter(Column::Active.eq(true));
     }
     let total = count(select.clone(), db).await?;
+    if let Some(ranked) = rank_join
+        && q.sort.is_none()
+    {
+        // The ranked matches, then each one's product: CROSS JOIN fixes that order (SQLite's
+        // planner would otherwise walk the tenant's products and search once per row).
+        QueryTrait::query(&mut select)
+            .from_clear()
+            .from_subquery(ranked, "fts")
+            .cross_join(product::Entity)
+            .and_where(Expr::cust("products.rowid = fts.match_rowid"));
+    }
     let order = if q.descending { Order::Desc } else { Order::Asc };
     if let Some(after) = &q.after {
         // Rows strictly beyond the last one listed, in the listing's own order: an index range

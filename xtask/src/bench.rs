@@ -214,6 +214,7 @@ fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<Strin
     let random_keyed = wrk(&base, Some(&scripts.random_get), Some(&api_key))?;
     let search = wrk(&base, Some(&scripts.search), Some(&bearer))?;
     let deep_pages = wrk(&base, Some(&scripts.deep_pages), Some(&bearer))?;
+    let keyset_pages = wrk(&base, Some(&scripts.keyset_pages), Some(&bearer))?;
     let random_order = wrk(&format!("{base}/orders"), Some(&scripts.random_order), Some(&bearer))?;
     let mixed = wrk(&base, Some(&scripts.mixed), Some(&bearer))?;
     let rss = peak_rss_mib(service.0.id());
@@ -261,6 +262,12 @@ fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<Strin
         row(
             &format!("GET /products?page=<random of the last half, up to {last_page}>&sort&order"),
             &deep_pages,
+            &bare_deep,
+            "",
+        ),
+        row(
+            &format!("GET /products?cursor=<the nextCursor of a random page of {last_page}>"),
+            &keyset_pages,
             &bare_deep,
             "",
         ),
@@ -662,6 +669,8 @@ struct Catalogue {
     ids: Vec<String>,
     active: Vec<String>,
     words: Vec<String>,
+    /// The `nextCursor` of every page of the default listing (20 a page).
+    cursors: Vec<String>,
 }
 
 /// The wrk scripts of the real workload, written for one database's run.
@@ -669,6 +678,7 @@ struct Scripts {
     random_get: PathBuf,
     search: PathBuf,
     deep_pages: PathBuf,
+    keyset_pages: PathBuf,
     random_order: PathBuf,
     mixed: PathBuf,
     bare_mixed: PathBuf,
@@ -692,7 +702,8 @@ impl Catalogue {
             }
             for product in data {
                 let id = product["id"].as_str().unwrap_or_default().to_string();
-                if product["active"] == true {
+                // Orders take stock: only products that cannot run out (the seeded ones) are ordered.
+                if product["active"] == true && product["stock"].as_i64().unwrap_or(0) >= 100_000 {
                     active.push(id.clone());
                 }
                 ids.push(id);
@@ -709,7 +720,21 @@ impl Catalogue {
                 words.len()
             ));
         }
-        Ok(Self { ids, active, words: words.into_iter().collect() })
+        let mut cursors = Vec::new();
+        let mut next = String::new();
+        loop {
+            let url = format!("{base}/products?pageSize=20{next}");
+            let body: serde_json::Value =
+                serde_json::from_str(&curl(&[&url, "-H", auth])?).map_err(|e| e.to_string())?;
+            match body["nextCursor"].as_str() {
+                Some(cursor) => {
+                    cursors.push(cursor.to_string());
+                    next = format!("&cursor={cursor}");
+                }
+                None => break,
+            }
+        }
+        Ok(Self { ids, active, words: words.into_iter().collect(), cursors })
     }
 
     fn scripts(&self, work: &Path, label: &str, customer_id: &str, last_page: usize) -> Result<Scripts, String> {
@@ -719,7 +744,7 @@ impl Catalogue {
             )
         };
         let common = format!(
-            "local ids = {}\nlocal active = {}\nlocal words = {}\nlocal sorts = {{\"name\",\"price\",\"stock\",\"createdAt\"}}\n\
+            "local ids = {}\nlocal active = {}\nlocal words = {}\nlocal cursors = {}\nlocal sorts = {{\"name\",\"price\",\"stock\",\"createdAt\"}}\n\
              local orders = {{\"asc\",\"desc\"}}\nlocal categories = {{\"footwear\",\"apparel\",\"accessories\",\"electronics\",\"home\"}}\n\
              local function pick(t) return t[math.random(#t)] end\n\
              function init(args) math.randomseed(os.time() + math.random(1000000)) end\n\
@@ -728,10 +753,12 @@ impl Catalogue {
              local function search() return wrk.format(\"GET\", \"/products?pageSize=20&search=\" .. pick(words)) end\n\
              local function listing() return wrk.format(\"GET\", \"/products?pageSize=20&category=\" .. pick(categories) .. \"&sort=\" .. pick(sorts) .. \"&order=\" .. pick(orders) .. \"&page=\" .. math.random(50)) end\n\
              local function deep() return wrk.format(\"GET\", \"/products?pageSize=20&sort=\" .. pick(sorts) .. \"&order=\" .. pick(orders) .. \"&page=\" .. math.random({half}, {last_page})) end\n\
+             local function keyset() return wrk.format(\"GET\", \"/products?pageSize=20&cursor=\" .. pick(cursors)) end\n\
              local function order() return wrk.format(\"POST\", \"/orders\", nil, {body}) end\n",
             lua_array(&self.ids),
             lua_array(&self.active),
             lua_array(&self.words),
+            lua_array(&self.cursors),
             half = last_page / 2,
             body = order("pick(active)"),
         );
@@ -753,6 +780,7 @@ impl Catalogue {
             random_get: write("random-get", "request = get")?,
             search: write("search", "request = search")?,
             deep_pages: write("deep-pages", "request = deep")?,
+            keyset_pages: write("keyset-pages", "request = keyset")?,
             random_order: write("random-order", "request = order")?,
             mixed: write(
                 "mixed",
