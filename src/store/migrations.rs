@@ -354,8 +354,56 @@ impl MigrationTrait for ProductSearch {
             "CREATE INDEX products_live_name ON products (tenant_id, lower(name), id) WHERE deleted_at IS NULL",
             "CREATE INDEX products_live_stock ON products (tenant_id, stock, id) WHERE deleted_at IS NULL",
             "CREATE INDEX products_live_created ON products (tenant_id, created_at, id) WHERE deleted_at IS NULL",
+            "INSERT INTO product_counts (tenant_id, category, active, n) \
+             SELECT tenant_id, category, active, COUNT(*) FROM products WHERE deleted_at IS NULL \
+             GROUP BY tenant_id, category, active",
         ];
-        for sql in statements.iter().chain(&orders) {
+        let counts: &[&str] = match m.get_database_backend() {
+            sea_orm::DatabaseBackend::Sqlite => &[
+                "CREATE TRIGGER product_counts_insert AFTER INSERT ON products WHEN new.deleted_at IS NULL BEGIN \
+                 INSERT INTO product_counts (tenant_id, category, active, n) VALUES (new.tenant_id, new.category, new.active, 1) \
+                 ON CONFLICT (tenant_id, category, active) DO UPDATE SET n = n + 1; END",
+                "CREATE TRIGGER product_counts_delete AFTER DELETE ON products WHEN old.deleted_at IS NULL BEGIN \
+                 UPDATE product_counts SET n = n - 1 \
+                 WHERE tenant_id = old.tenant_id AND category = old.category AND active = old.active; END",
+                "CREATE TRIGGER product_counts_leave AFTER UPDATE OF category, active, deleted_at ON products \
+                 WHEN old.deleted_at IS NULL BEGIN UPDATE product_counts SET n = n - 1 \
+                 WHERE tenant_id = old.tenant_id AND category = old.category AND active = old.active; END",
+                "CREATE TRIGGER product_counts_enter AFTER UPDATE OF category, active, deleted_at ON products \
+                 WHEN new.deleted_at IS NULL BEGIN \
+                 INSERT INTO product_counts (tenant_id, category, active, n) VALUES (new.tenant_id, new.category, new.active, 1) \
+                 ON CONFLICT (tenant_id, category, active) DO UPDATE SET n = n + 1; END",
+            ],
+            _ => &[
+                "CREATE FUNCTION product_counts_keep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.deleted_at IS NULL THEN \
+                   UPDATE product_counts SET n = n - 1 \
+                   WHERE tenant_id = OLD.tenant_id AND category = OLD.category AND active = OLD.active; \
+                 END IF; \
+                 IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.deleted_at IS NULL THEN \
+                   INSERT INTO product_counts (tenant_id, category, active, n) \
+                   VALUES (NEW.tenant_id, NEW.category, NEW.active, 1) \
+                   ON CONFLICT (tenant_id, category, active) DO UPDATE SET n = product_counts.n + 1; \
+                 END IF; \
+                 RETURN NULL; END $$",
+                "CREATE TRIGGER product_counts_keep AFTER INSERT OR DELETE OR UPDATE OF category, active, deleted_at \
+                 ON products FOR EACH ROW EXECUTE FUNCTION product_counts_keep()",
+            ],
+        };
+        // Live products per tenant, category and active flag, kept by triggers in the writing
+        // transaction: a listing's total without a scan of the catalogue.
+        m.create_table(
+            Table::create()
+                .table("product_counts")
+                .col(uuid("tenant_id"))
+                .col(string("category"))
+                .col(boolean("active"))
+                .col(big_integer("n"))
+                .primary_key(Index::create().col("tenant_id").col("category").col("active"))
+                .to_owned(),
+        )
+        .await?;
+        for sql in statements.iter().chain(&orders).chain(counts) {
             m.get_connection().execute_unprepared(sql).await?;
         }
         Ok(())

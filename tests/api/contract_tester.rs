@@ -463,7 +463,7 @@ paths:
 async fn contract_process(app: &TestApp, spec: &str, extra: &[&str]) -> std::process::Output {
     let payload = json!({"tenant": "demo", "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).to_string();
     Command::new(env!("CARGO_BIN_EXE_commerce"))
-        .args(["contract", "--spec", spec, "--base-url", &app.base, "--login-path", "/auth/login"])
+        .args(["contract", "--spec", spec, "--config", CONFIG, "--base-url", &app.base, "--login-path", "/auth/login"])
         .args(["--login-payload", &payload, "--seed", "3", "--include-operation-id", "listProducts"])
         .args(extra)
         .output()
@@ -574,6 +574,8 @@ async fn the_real_service_refuses_an_expired_token_it_issued() {
         "5",
         "--phases",
         "examples,coverage",
+        "--config",
+        CONFIG,
         "--login-path",
         "/auth/login",
         "--login-payload",

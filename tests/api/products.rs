@@ -289,6 +289,51 @@ async fn a_cursor_walks_every_listing_as_page_numbers_do_and_refuses_other_queri
 }
 
 #[tokio::test]
+async fn listing_totals_follow_every_write_without_counting_the_catalogue() {
+    let (app, token) = app_with_admin().await;
+    let auth = Auth::Bearer(&token);
+    let total = |query: Vec<(&'static str, &'static str)>| {
+        let app = &app;
+        async move { app.list_products(auth, &query).await.body["pagination"]["total"].as_i64().unwrap() }
+    };
+    let start = total(vec![]).await; // the demo catalogue, if any
+    let home = total(vec![("category", "home")]).await;
+    let a = app.product(&token, "T-1", json!({"category": "home"})).await;
+    let b = app.product(&token, "T-2", json!({"category": "home"})).await;
+    app.product(&token, "T-3", json!({"category": "apparel", "active": false})).await;
+    assert_eq!(total(vec![]).await, start + 3);
+    assert_eq!(total(vec![("category", "home")]).await, home + 2);
+    let inactive = total(vec![("active", "false")]).await;
+    assert!(inactive >= 1);
+    // A move to another category, a deactivation and a delete each move the counts.
+    let id = |p: &serde_json::Value| p["id"].as_str().unwrap().to_string();
+    assert_eq!(app.update_product(auth, &id(&a), json!({"category": "apparel"})).await.status, 200);
+    assert_eq!(app.update_product(auth, &id(&b), json!({"active": false})).await.status, 200);
+    assert_eq!(total(vec![("category", "home")]).await, home + 1);
+    assert_eq!(total(vec![("category", "home"), ("active", "true")]).await, home);
+    assert_eq!(total(vec![("active", "false")]).await, inactive + 1);
+    assert_eq!(app.delete_product(auth, &id(&b)).await.status, 204);
+    assert_eq!(total(vec![("category", "home")]).await, home);
+    assert_eq!(total(vec![]).await, start + 2);
+    // Every total equals the rows it counts.
+    for query in [
+        vec![],
+        vec![("category", "apparel")],
+        vec![("active", "false")],
+        vec![("category", "home"), ("active", "true")],
+    ] {
+        let mut all = query.clone();
+        all.push(("pageSize", "100"));
+        let listed = app.list_products(auth, &all).await;
+        let rows = listed.body["data"].as_array().unwrap().len() as i64;
+        assert_eq!(listed.body["pagination"]["total"].as_i64().unwrap(), rows, "{query:?}");
+    }
+    let other = app.other_tenant_token("acme").await;
+    let theirs = app.list_products(Auth::Bearer(&other), &[]).await;
+    assert_eq!(theirs.body["pagination"]["total"], 0, "each tenant counts its own");
+}
+
+#[tokio::test]
 async fn list_sorts_by_each_field_in_both_directions() {
     let (app, token) = app_with_admin().await;
     let auth = Auth::Bearer(&token);
