@@ -482,8 +482,9 @@ mod tests {
         assert_eq!(substitute_env(&login.payload).unwrap()["password"], "pw");
         assert_eq!(login.token_pointer, "/accessToken");
         assert_eq!(config.mode, Some(Mode::All));
-        assert_eq!(config.operations.len(), 2);
+        assert_eq!(config.operations.len(), 3);
         assert!(config.operations[0].expected[&Check::PositiveDataAcceptance].contains(&"412".to_string()));
+        assert!(config.operations[2].expected[&Check::PositiveDataAcceptance].contains(&"400".to_string()));
         assert_eq!(login.scheme.as_deref(), Some("BearerAuth"));
     }
 
