@@ -149,6 +149,22 @@ fn rewrite_responses(
     })
 }
 
+/// Middleware removing `member` from the JSON object of the 200 responses `applies` selects: a
+/// server build that drops a documented field.
+fn drop_member(endpoint: BoxEndpoint<'static>, applies: fn(&Request) -> bool, member: &'static str) -> impl Endpoint {
+    endpoint.around(move |inner, req| async move {
+        let applies = applies(&req);
+        let mut response = inner.get_response(req).await;
+        if applies && response.status() == StatusCode::OK {
+            let mut body = json_body(&mut response).await;
+            body.as_object_mut().expect("a JSON object").remove(member);
+            response.headers_mut().remove(header::CONTENT_LENGTH);
+            response.set_body(body.to_string());
+        }
+        Ok(response)
+    })
+}
+
 async fn json_body(response: &mut poem::Response) -> Value {
     let bytes = response.take_body().into_bytes().await.expect("a body");
     serde_json::from_slice(&bytes).expect("a JSON body")
@@ -197,19 +213,10 @@ async fn the_service_keeps_every_promise_of_the_released_document() {
 #[tokio::test]
 async fn a_server_build_that_drops_a_documented_field_breaks_the_released_document_on_the_wire() {
     // A build whose product reads lose `sku`, a required member of Product in 2.4.0.
-    let wrap = |endpoint: BoxEndpoint<'static>| {
-        endpoint.around(|inner, req| async move {
-            let read = req.method() == Method::GET && is_product_item(&req);
-            let mut response = inner.get_response(req).await;
-            if read && response.status() == StatusCode::OK {
-                let mut body = json_body(&mut response).await;
-                body.as_object_mut().expect("a product").remove("sku");
-                response.headers_mut().remove(header::CONTENT_LENGTH);
-                response.set_body(body.to_string());
-            }
-            Ok(response)
-        })
-    };
+    fn product_read(req: &Request) -> bool {
+        req.method() == Method::GET && is_product_item(req)
+    }
+    let wrap = |endpoint| drop_member(endpoint, product_read, "sku");
     let app = spawn_app_wrapped(TestDatabase::new().await, raise_limits, wrap).await;
     let outcome = contract_with(&app, RELEASED, &PRODUCT_OPERATIONS, 10).await;
     assert_eq!(failed_checks(&outcome), BTreeSet::from(["response_schema_conformance"]));
@@ -240,19 +247,10 @@ async fn an_undocumented_status_fails_status_code_conformance() {
 
 #[tokio::test]
 async fn a_body_violating_its_schema_fails_response_schema_conformance() {
-    let wrap = |endpoint: BoxEndpoint<'static>| {
-        endpoint.around(|inner, req| async move {
-            let listing = req.method() == Method::GET && req.uri().path() == "/products";
-            let mut response = inner.get_response(req).await;
-            if listing && response.status() == StatusCode::OK {
-                let mut body = json_body(&mut response).await;
-                body.as_object_mut().expect("a page").remove("pagination");
-                response.headers_mut().remove(header::CONTENT_LENGTH);
-                response.set_body(body.to_string());
-            }
-            Ok(response)
-        })
-    };
+    fn listing(req: &Request) -> bool {
+        req.method() == Method::GET && req.uri().path() == "/products"
+    }
+    let wrap = |endpoint| drop_member(endpoint, listing, "pagination");
     assert_reports(wrap, &[Check::ResponseSchemaConformance], Replay::AsPrinted).await;
 }
 

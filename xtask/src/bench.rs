@@ -603,16 +603,15 @@ pub fn run(root: &Path) -> ExitCode {
     }
 }
 
-fn run_inner(root: &Path) -> Result<(), String> {
+/// `cargo build` with `args` in the workspace, failing with `failure` when it does not build.
+pub(crate) fn cargo_build(root: &Path, args: &[&str], failure: &str) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let built = Command::new(cargo)
-        .current_dir(root)
-        .args(["build", "--release", "--bin", "commerce", "--example", "bare_route"])
-        .status()
-        .map_err(|e| e.to_string())?;
-    if !built.success() {
-        return Err("the release build failed".into());
-    }
+    let built = Command::new(cargo).current_dir(root).arg("build").args(args).status().map_err(|e| e.to_string())?;
+    if built.success() { Ok(()) } else { Err(failure.into()) }
+}
+
+fn run_inner(root: &Path) -> Result<(), String> {
+    cargo_build(root, &["--release", "--bin", "commerce", "--example", "bare_route"], "the release build failed")?;
     if Command::new("wrk").arg("--version").output().is_err() {
         eprintln!("bench: installing wrk (Debian package)");
         let install =

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-use crate::bench::{ADMIN_PASSWORD, free_port, start_service};
+use crate::bench::{ADMIN_PASSWORD, cargo_build, free_port, start_service};
 
 /// Fuzzing cases per operation in the wire check (and a tenth as many stateful chains).
 const MAX_EXAMPLES: &str = "25";
@@ -51,15 +51,7 @@ fn gate(root: &Path, released: Option<&str>) -> Result<(), String> {
         Some(path) => root.join(path),
         None => newest_release(root)?,
     };
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let built = Command::new(cargo)
-        .current_dir(root)
-        .args(["build", "--quiet", "-p", "commerce", "--bin", "commerce"])
-        .status()
-        .map_err(|e| e.to_string())?;
-    if !built.success() {
-        return Err("the service does not build".into());
-    }
+    cargo_build(root, &["--quiet", "-p", "commerce", "--bin", "commerce"], "the service does not build")?;
     let bin = root.join("target/debug/commerce");
     let head = root.join("openapi/commerce.yaml");
 
