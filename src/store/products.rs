@@ -285,7 +285,6 @@ pub async fn list(
 ) -> Result<(Vec<product::Model>, u64), AppError> {
     let mut select = product::Entity::find().filter(Column::TenantId.eq(tenant_id)).filter(Column::DeletedAt.is_null());
     let mut relevance = None;
-    let mut rank_join = None;
     if let Some(search) = &q.search {
         let words = search_words(search);
         if words.is_empty() {
@@ -293,25 +292,24 @@ pub async fn list(
         }
         let (matches, rank) = match db.get_database_backend() {
             // FTS5: each word quoted (no query syntax gets through) and a prefix; bm25 is lower for
-            // better matches, a name match weighing ten times a description one.
-            // The matches filter the rows (a set the count and the page are checked against); a
-            // page in relevance order reads the ranked matches first (below).
+            // better matches, a name match weighing ten times a description one. The matches drive
+            // the query, each joined to its product: CROSS JOIN fixes that order (SQLite's planner
+            // would otherwise walk the tenant's products and search once per row), so a search and
+            // its count cost what its matches cost, however large the catalogue.
             DatabaseBackend::Sqlite => {
                 let query = words.iter().map(|w| format!("\"{w}\"*")).collect::<Vec<_>>().join(" ");
                 let ranked = sea_orm::sea_query::Query::select()
                     .expr_as(Expr::cust("rowid"), "match_rowid")
                     .expr_as(Expr::cust("bm25(products_fts, 10.0, 1.0)"), "match_rank")
                     .from("products_fts")
-                    .and_where(Expr::cust_with_values("products_fts MATCH ?", [query.clone()]))
+                    .and_where(Expr::cust_with_values("products_fts MATCH ?", [query]))
                     .to_owned();
-                rank_join = Some(ranked);
-                (
-                    Some(Expr::cust_with_values(
-                        "products.rowid IN (SELECT rowid FROM products_fts WHERE products_fts MATCH ?)",
-                        [query],
-                    )),
-                    Expr::cust("fts.match_rank"),
-                )
+                QueryTrait::query(&mut select)
+                    .from_clear()
+                    .from_subquery(ranked, "fts")
+                    .cross_join(product::Entity)
+                    .and_where(Expr::cust("products.rowid = fts.match_rowid"));
+                (None, Expr::cust("fts.match_rank"))
             }
             // tsquery ($1: sea-query's PostgreSQL placeholder): words are letters and digits only, each a
             // prefix; ts_rank is higher for better, so its negation sorts like bm25.
@@ -341,17 +339,6 @@ pub async fn list(
         None => live_count(db, tenant_id, q).await?,
         Some(_) => count(select.clone(), db).await?,
     };
-    if let Some(ranked) = rank_join
-        && q.sort.is_none()
-    {
-        // The ranked matches, then each one's product: CROSS JOIN fixes that order (SQLite's
-        // planner would otherwise walk the tenant's products and search once per row).
-        QueryTrait::query(&mut select)
-            .from_clear()
-            .from_subquery(ranked, "fts")
-            .cross_join(product::Entity)
-            .and_where(Expr::cust("products.rowid = fts.match_rowid"));
-    }
     let order = if q.descending { Order::Desc } else { Order::Asc };
     if let Some(after) = &q.after {
         // Rows strictly beyond the last one listed, in the listing's own order: an index range
