@@ -126,28 +126,12 @@ fn unchanged(base: &Spec, head: &Spec) -> BTreeSet<String> {
 
 /// Refuses a document with a `$ref` that names nothing: comparing it would have to guess.
 fn check_references(spec: &Spec, label: &str) -> Result<(), String> {
-    fn walk(spec: &Spec, value: &Value, at: &str, label: &str) -> Result<(), String> {
-        match value {
-            Value::Object(map) => {
-                if let Some(Value::String(r)) = map.get("$ref")
-                    && spec.pointer(r).is_err()
-                {
-                    return Err(format!("{label}: {at}/$ref: {r} names nothing in the document"));
-                }
-                for (key, child) in map {
-                    walk(spec, child, &format!("{at}/{}", escape(key)), label)?;
-                }
-            }
-            Value::Array(items) => {
-                for (i, child) in items.iter().enumerate() {
-                    walk(spec, child, &format!("{at}/{i}"), label)?;
-                }
-            }
-            _ => {}
-        }
-        Ok(())
+    let mut found = Vec::new();
+    commerce_spec::load::refs(&spec.doc, "", &mut found);
+    match found.into_iter().find(|(_, r)| spec.pointer(r).is_err()) {
+        Some((at, r)) => Err(format!("{label}: {at}/$ref: {r} names nothing in the document")),
+        None => Ok(()),
     }
-    walk(spec, &spec.doc, "", label)
 }
 
 /// Every change from `base` to `head`, at the rules' default levels, in document order.

@@ -403,16 +403,18 @@ impl Walk<'_> {
     /// components over the pairs, so a cycle is judged as a whole and every answer is kept for
     /// the rest of the document. Walking only loud pairs keeps a dense schema graph cheap.
     fn loud(&mut self, base: (&Value, &str), head: (&Value, &str), dir: Dir, depth: usize) -> bool {
+        let raw = (base.1.to_string(), head.1.to_string(), dir == Dir::Request);
+        if let Some(&loud) = self.scc.loud.get(&raw) {
+            return loud; // judged once for the document, whichever operation reaches it again
+        }
         if base == head {
             let mut inner = Vec::new();
             crate::compare::refs(base.0, &mut inner);
             if inner.iter().all(|r| self.unchanged.contains(*r)) {
-                return false; // the same schema at the same place, referencing only unchanged schemas
+                // The same schema at the same place, referencing only unchanged schemas.
+                self.scc.loud.insert(raw, false);
+                return false;
             }
-        }
-        let raw = (base.1.to_string(), head.1.to_string(), dir == Dir::Request);
-        if let Some(&loud) = self.scc.loud.get(&raw) {
-            return loud;
         }
         if depth > 1_000 {
             return true; // too deep to judge here: walked, never skipped

@@ -62,7 +62,7 @@ fn without_fragment(url: &Url) -> Url {
 }
 
 /// Every string `$ref` in `value`, with the JSON pointer of the object holding it.
-fn refs(value: &Value, at: &str, out: &mut Vec<(String, String)>) {
+pub fn refs(value: &Value, at: &str, out: &mut Vec<(String, String)>) {
     match value {
         Value::Object(map) => {
             if let Some(Value::String(r)) = map.get("$ref") {

@@ -194,8 +194,9 @@ fn to_wire(row: product::Model) -> Result<(Product, i64), AppError> {
 mod cursor {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use serde_json::{Value, json};
+    use serde::{Deserialize, Serialize};
     use sha2::{Digest, Sha256};
+    use uuid::Uuid;
 
     use crate::error::AppError;
     use crate::store::products::{After, KeyValue, ProductQuery};
@@ -203,6 +204,28 @@ mod cursor {
     pub struct Position {
         pub page: u64,
         pub after: Option<After>,
+    }
+
+    /// The cursor as written: `{"p": 2, "q": "<digest>", "i": "<id>", "v": {"n": 42}}`.
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Doc {
+        p: u64,
+        q: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        i: Option<Uuid>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        v: Option<Key>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    enum Key {
+        #[serde(rename = "s")]
+        Text(String),
+        #[serde(rename = "n")]
+        Int(i64),
+        #[serde(rename = "t")]
+        Time(chrono::DateTime<chrono::Utc>),
     }
 
     /// The query a cursor continues: everything but where it starts.
@@ -215,47 +238,41 @@ mod cursor {
     }
 
     pub fn write(q: &ProductQuery, at: &Position) -> String {
-        let mut doc = json!({"p": at.page, "q": digest(q)});
-        if let Some(after) = &at.after {
-            doc["i"] = json!(after.id);
-            doc["v"] = match &after.value {
-                KeyValue::Text(t) => json!({"s": t}),
-                KeyValue::Int(n) => json!({"n": n}),
-                KeyValue::Time(t) => json!({"t": t}),
-            };
-        }
-        URL_SAFE_NO_PAD.encode(doc.to_string())
+        let (i, v) = match &at.after {
+            Some(After { value, id }) => (
+                Some(*id),
+                Some(match value {
+                    KeyValue::Text(t) => Key::Text(t.clone()),
+                    KeyValue::Int(n) => Key::Int(*n),
+                    KeyValue::Time(t) => Key::Time(*t),
+                }),
+            ),
+            None => (None, None),
+        };
+        let doc = Doc { p: at.page, q: digest(q), i, v };
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&doc).expect("a cursor encodes"))
     }
 
     pub fn read(text: &str, q: &ProductQuery) -> Result<Position, AppError> {
         let refuse = |why: &str| AppError::invalid_parameter("cursor", why.to_string());
-        let doc: Value = URL_SAFE_NO_PAD
+        let doc: Doc = URL_SAFE_NO_PAD
             .decode(text)
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .filter(|doc: &Doc| doc.p >= 2)
             .ok_or_else(|| refuse("not a cursor this service issued"))?;
-        if doc["q"].as_str() != Some(digest(q).as_str()) {
+        if doc.q != digest(q) {
             return Err(refuse(
                 "the cursor belongs to another query: keep the filters, search, sort, order and pageSize of the page that gave it",
             ));
         }
-        let page = doc["p"].as_u64().filter(|p| *p >= 2).ok_or_else(|| refuse("not a cursor this service issued"))?;
-        let after = match (doc.get("i"), doc.get("v")) {
+        let after = match (doc.i, doc.v) {
             (None, None) => None,
-            (Some(id), Some(value)) => {
-                let id = id
-                    .as_str()
-                    .and_then(|i| i.parse().ok())
-                    .ok_or_else(|| refuse("not a cursor this service issued"))?;
-                let value = match (value.get("s"), value.get("n"), value.get("t")) {
-                    (Some(Value::String(s)), None, None) => KeyValue::Text(s.clone()),
-                    (None, Some(n), None) => {
-                        KeyValue::Int(n.as_i64().ok_or_else(|| refuse("not a cursor this service issued"))?)
-                    }
-                    (None, None, Some(t)) => KeyValue::Time(
-                        serde_json::from_value(t.clone()).map_err(|_| refuse("not a cursor this service issued"))?,
-                    ),
-                    _ => return Err(refuse("not a cursor this service issued")),
+            (Some(id), Some(key)) => {
+                let value = match key {
+                    Key::Text(t) => KeyValue::Text(t),
+                    Key::Int(n) => KeyValue::Int(n),
+                    Key::Time(t) => KeyValue::Time(t),
                 };
                 Some(After { value, id })
             }
@@ -264,6 +281,6 @@ mod cursor {
         if after.is_some() != q.effective_sort().is_some() {
             return Err(refuse("the cursor belongs to another query"));
         }
-        Ok(Position { page, after })
+        Ok(Position { page: doc.p, after })
     }
 }
