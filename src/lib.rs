@@ -50,6 +50,7 @@ impl App {
         let metrics = Arc::new(http::metrics::Metrics::default());
         let handlers = Arc::new(Handlers {
             orders: store::desk::OrderDesk::start(db.clone(), &config.database_url, metrics.desk_batch_sizes.clone()),
+            reads: store::reads::Reads::new(db.clone(), &config.database_url),
             db,
             keys: JwtKeys::new(&secret),
             spec: Arc::new(ApiDocument::load()),

@@ -328,15 +328,20 @@ async fn seed(
         Some(first) => first,
         None => store::products::highest_numbered_sku(&db, tenant.id, prefix).await.map_err(|e| e.to_string())? + 1,
     };
-    let wanted = commerce::bootstrap::generated_products(first, products);
-    let created = store::products::create_many(&db, tenant.id, wanted, existing).await.map_err(|e| match e {
-        commerce::error::AppError::Conflict { detail, .. } => format!(
-            "{detail} in tenant {}: nothing from that batch was written; pass --skip-existing to skip such skus, \
-             or leave out --first to continue after the highest",
-            tenant.slug
-        ),
-        e => e.to_string(),
-    })?;
+    // Generated and written a slice at a time: a million products never sit in memory at once.
+    const SLICE: u64 = 50_000;
+    let mut created = 0;
+    for start in (first..first + products).step_by(SLICE as usize) {
+        let wanted = commerce::bootstrap::generated_products(start, SLICE.min(first + products - start));
+        created += store::products::create_many(&db, tenant.id, wanted, existing).await.map_err(|e| match e {
+            commerce::error::AppError::Conflict { detail, .. } => format!(
+                "{detail} in tenant {}: nothing from that batch was written; pass --skip-existing to skip such skus, \
+                 or leave out --first to continue after the highest",
+                tenant.slug
+            ),
+            e => e.to_string(),
+        })?;
+    }
     let last = first + products.saturating_sub(1);
     println!("created {created} products in tenant {} ({prefix}{first:05} to {prefix}{last:05})", tenant.slug);
     Ok(())

@@ -29,6 +29,8 @@ use crate::store;
 /// Everything an operation needs: the database, the token keys, the spec's validators, the limits.
 pub struct Handlers {
     pub db: DatabaseConnection,
+    /// The hot reads (products): on a SQLite file, on synchronous connections of their own.
+    pub reads: store::reads::Reads,
     pub keys: JwtKeys,
     pub spec: Arc<ApiDocument>,
     pub limits: Arc<RateLimits>,

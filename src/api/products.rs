@@ -46,7 +46,7 @@ pub async fn list_products(
     let body = match app.products.list(principal.tenant_id, &query) {
         Ok(cached) => cached,
         Err(epoch) => {
-            let (rows, total) = store::products::list(&app.db, principal.tenant_id, &query).await?;
+            let (rows, total) = store::products::list(&app.reads, principal.tenant_id, &query).await?;
             let next_cursor = match rows.last() {
                 Some(last) if query.page.number.saturating_mul(query.page.size) < total => {
                     let after = query.effective_sort().map(|field| store::products::After {
@@ -94,7 +94,7 @@ pub async fn create_product(
         Ok(Created { location: format!("/products/{}", product.id), etag: etag(version), body: product })
     };
     let recover = async |id| {
-        let row = store::products::get(&app.db, principal.tenant_id, id).await?.ok_or_else(|| not_found(id))?;
+        let row = store::products::get(&app.reads, principal.tenant_id, id).await?.ok_or_else(|| not_found(id))?;
         let (product, version) = to_wire(row)?;
         Ok(Created { location: format!("/products/{id}"), etag: etag(version), body: product })
     };
@@ -108,7 +108,7 @@ pub async fn get_product(app: &Handlers, principal: Principal, id: Uuid) -> Resu
     let cached = match app.products.get(principal.tenant_id, id) {
         Ok(cached) => cached,
         Err(epoch) => {
-            let row = store::products::get(&app.db, principal.tenant_id, id).await?.ok_or_else(|| not_found(id))?;
+            let row = store::products::get(&app.reads, principal.tenant_id, id).await?.ok_or_else(|| not_found(id))?;
             let active = row.active;
             let (product, version) = to_wire(row)?;
             let body = Json::encode(&product).map_err(|e| AppError::Internal(e.to_string()))?;

@@ -8,6 +8,7 @@ pub mod idempotency;
 pub mod migrations;
 pub mod orders;
 pub mod products;
+pub mod reads;
 pub mod tenants;
 pub mod throttles;
 pub mod tokens;

@@ -148,6 +148,21 @@ async fn seed_adds_generated_products_and_can_be_rerun() {
     let token = app.admin_token().await;
     let listed = app.list_products(Auth::Bearer(&token), &[("search", "seeded product")]).await;
     assert_eq!(listed.body["pagination"]["total"], 52, "nothing of the refused run was written");
+    // Seeded rows are in the search index and the kept counts like any others: the generated names
+    // are searchable word by word, and a listing's total (from the counts) includes them.
+    let word = listed.body["data"][0]["name"].as_str().unwrap().split(' ').next_back().unwrap().to_lowercase();
+    let by_word = app.list_products(Auth::Bearer(&token), &[("search", &word)]).await;
+    assert!(by_word.body["pagination"]["total"].as_u64().unwrap() >= 1, "{word}: {}", by_word.body);
+    let everything = app.list_products(Auth::Bearer(&token), &[]).await;
+    let demo = everything.body["pagination"]["total"].as_u64().unwrap() - 52;
+    assert!(demo > 0, "the demo catalogue and the 52 seeded products: {}", everything.body);
+    // Seeding set the search index's trigger aside only inside its own transactions: a product
+    // created afterwards is found.
+    let created = app.create_product(Auth::Bearer(&token), sample_product("AFTER-SEED-1")).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let found = app.list_products(Auth::Bearer(&token), &[("search", "trail runner"), ("pageSize", "100")]).await;
+    let skus: Vec<&str> = found.body["data"].as_array().unwrap().iter().filter_map(|p| p["sku"].as_str()).collect();
+    assert!(skus.contains(&"AFTER-SEED-1"), "{skus:?}");
 }
 
 #[tokio::test]

@@ -13,14 +13,14 @@ pub(crate) const ADMIN_PASSWORD: &str = "bench-admin-password";
 const PRODUCTS: usize = 10_000;
 
 /// One load-generator run.
-struct Load {
-    rps: f64,
-    p50: String,
-    p99: String,
+pub(crate) struct Load {
+    pub(crate) rps: f64,
+    pub(crate) p50: String,
+    pub(crate) p99: String,
 }
 
 /// A server process that is killed when dropped.
-pub(crate) struct Server(Child);
+pub(crate) struct Server(pub(crate) Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -43,7 +43,7 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
-fn curl(args: &[&str]) -> Result<String, String> {
+pub(crate) fn curl(args: &[&str]) -> Result<String, String> {
     let out = Command::new("curl").args(["-fsS"]).args(args).output().map_err(|e| format!("curl: {e}"))?;
     if !out.status.success() {
         return Err(format!("curl {args:?}: {}", String::from_utf8_lossy(&out.stderr)));
@@ -51,15 +51,15 @@ fn curl(args: &[&str]) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).to_string())
 }
 
-fn json_field(json: &str, pointer: &str) -> Result<String, String> {
+pub(crate) fn json_field(json: &str, pointer: &str) -> Result<String, String> {
     let value: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("{e}: {json}"))?;
     value.pointer(pointer).and_then(|v| v.as_str()).map(String::from).ok_or_else(|| format!("no {pointer} in {json}"))
 }
 
 /// wrk on `url` with the credential header `credential` (`Authorization: Bearer ...`, `X-API-Key: ...`).
-fn wrk(url: &str, script: Option<&Path>, credential: Option<&str>) -> Result<Load, String> {
+pub(crate) fn wrk(url: &str, script: Option<&Path>, credential: Option<&str>, clients: usize) -> Result<Load, String> {
     let mut command = Command::new("wrk");
-    command.args(["-t1", "-c32", "-d10s", "--latency"]);
+    command.args(["-t1", &format!("-c{clients}"), "-d10s", "--latency"]);
     if let Some(header) = credential {
         command.args(["-H", header]);
     }
@@ -76,8 +76,106 @@ fn wrk(url: &str, script: Option<&Path>, credential: Option<&str>) -> Result<Loa
     Ok(Load { rps, p50: field("50%").unwrap_or_default(), p99: field("99%").unwrap_or_default() })
 }
 
+/// The product cache's lookups so far, from `/metrics`.
+pub(crate) struct Lookups {
+    hits: f64,
+    misses: f64,
+}
+
+impl Lookups {
+    /// The share of the lookups since `before` that the cache answered.
+    pub(crate) fn hit_share_since(&self, before: &Lookups) -> String {
+        let (hits, misses) = (self.hits - before.hits, self.misses - before.misses);
+        if hits + misses == 0.0 { "-".into() } else { format!("{:.0}%", 100.0 * hits / (hits + misses)) }
+    }
+}
+
+pub(crate) fn cache_lookups(base: &str) -> Result<Lookups, String> {
+    let text = curl(&[&format!("{base}/metrics")])?;
+    let (mut hits, mut misses) = (0.0, 0.0);
+    for line in text.lines().filter(|l| l.starts_with("commerce_product_cache_total{")) {
+        let value: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        if line.contains("outcome=\"hit\"") {
+            hits += value;
+        } else if line.contains("outcome=\"miss\"") {
+            misses += value;
+        }
+    }
+    Ok(Lookups { hits, misses })
+}
+
+/// A bare poem route serving fixed bodies at `/static/0`, `/static/1`, ...
+pub(crate) struct Bare {
+    port: u16,
+    _server: Server,
+}
+
+impl Bare {
+    pub(crate) fn url(&self, n: usize) -> String {
+        format!("http://127.0.0.1:{}/static/{n}", self.port)
+    }
+}
+
+/// Starts the bare route over `bodies` (written under `work` as `{label}-{n}.json`).
+pub(crate) fn bare_route(root: &Path, work: &Path, label: &str, bodies: &[String]) -> Result<Bare, String> {
+    let port = free_port();
+    let mut bare = Command::new(root.join("target/release/examples/bare_route"));
+    bare.arg(format!("127.0.0.1:{port}"));
+    for (n, body) in bodies.iter().enumerate() {
+        let file = work.join(format!("{label}-{n}.json"));
+        std::fs::write(&file, body).map_err(|e| e.to_string())?;
+        bare.arg(file);
+    }
+    let server = Server(bare.stdout(Stdio::null()).spawn().map_err(|e| e.to_string())?);
+    while http_status(port, "/static/0") != Some(200) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(Bare { port, _server: server })
+}
+
+/// Lua for wrk: `pick`, and `search()`, a search as people type them: the first letters of a
+/// noun, or a word and the first letters of a noun after it, on one of the first three pages, so
+/// that few of them repeat within the cache's second.
+pub(crate) fn search_lua(qualifiers: &[String], nouns: &[String]) -> String {
+    format!(
+        "local qualifiers = {}\nlocal nouns = {}\n\
+         local function pick(t) return t[math.random(#t)] end\n\
+         local function typed(w) return string.sub(w, 1, math.random(math.min(3, #w), #w)) end\n\
+         local function search()\n  local q = typed(pick(nouns))\n\
+         if math.random(3) > 1 then q = pick(qualifiers) .. \"%20\" .. q end\n\
+         return wrk.format(\"GET\", \"/products?pageSize=20&page=\" .. math.random(3) .. \"&search=\" .. q)\nend\n\
+         function init(args) math.randomseed(os.time() + math.random(1000000)) end\n",
+        lua_array(qualifiers),
+        lua_array(nouns)
+    )
+}
+
+/// Runs `measure` on a PostgreSQL database of its own (created, then dropped), when a server is
+/// reachable (`COMMERCE_BENCH_POSTGRES`, by default the local one).
+pub(crate) fn on_postgres(
+    purpose: &str,
+    measure: impl FnOnce(&str) -> Result<Vec<String>, String>,
+) -> Result<Vec<String>, String> {
+    let admin =
+        std::env::var("COMMERCE_BENCH_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let name = format!("commerce_bench_{purpose}_{}", std::process::id());
+    let created = Command::new("psql").args([&admin, "-qc", &format!("CREATE DATABASE {name}")]).output();
+    match created {
+        Ok(out) if out.status.success() => {
+            let (server, _) = admin.rsplit_once('/').unwrap_or((&admin, ""));
+            let result = measure(&format!("{server}/{name}"));
+            let _ = Command::new("psql").args([&admin, "-qc", &format!("DROP DATABASE {name} WITH (FORCE)")]).output();
+            result
+        }
+        _ => {
+            eprintln!("bench: PostgreSQL at {admin} is not reachable; measuring SQLite only");
+            Ok(Vec::new())
+        }
+    }
+}
+
 /// A memory figure of `/proc/<pid>/status` (`VmHWM`, `RssAnon`, `RssFile`), in MiB.
-fn memory_mib(pid: u32, field: &str) -> f64 {
+pub(crate) fn memory_mib(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kib: f64 = status
         .lines()
@@ -171,26 +269,14 @@ fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<Strin
     // The real workload's inputs: every product id (the active ones can be ordered) and the words
     // of their names, read through the API.
     let catalogue = Catalogue::read(&base, &auth)?;
-    let word = &catalogue.words[0];
+    let word = &catalogue.nouns[0];
     let searched = curl(&[&format!("{base}/products?pageSize=20&search={word}"), "-H", &auth])?;
     let last_page = PRODUCTS.div_ceil(20);
     let deep = curl(&[&format!("{base}/products?pageSize=20&page={last_page}"), "-H", &auth])?;
 
     // The baselines: each endpoint's own response body, from a bare poem route.
-    let bare_port = free_port();
-    let mut bare_server = Command::new(root.join("target/release/examples/bare_route"));
-    bare_server.arg(format!("127.0.0.1:{bare_port}"));
-    for (name, body) in
-        [("product", &product), ("list", &listed), ("order", &placed), ("search", &searched), ("deep", &deep)]
-    {
-        let file = work.join(format!("{label}-{name}.json"));
-        std::fs::write(&file, body).map_err(|e| e.to_string())?;
-        bare_server.arg(file);
-    }
-    let _bare = Server(bare_server.stdout(Stdio::null()).spawn().map_err(|e| e.to_string())?);
-    while http_status(bare_port, "/static/0") != Some(200) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let bodies = [product.clone(), listed.clone(), placed.clone(), searched.clone(), deep.clone()];
+    let bare = bare_route(root, work, label, &bodies)?;
 
     let order_script = work.join(format!("{label}-order.lua"));
     std::fs::write(
@@ -201,23 +287,29 @@ fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<Strin
     )
     .map_err(|e| e.to_string())?;
 
-    let bare_of = |n: usize| wrk(&format!("http://127.0.0.1:{bare_port}/static/{n}"), None, None);
+    let bare_of = |n: usize| wrk(&bare.url(n), None, None, 32);
     let (bare_product, bare_list, bare_order) = (bare_of(0)?, bare_of(1)?, bare_of(2)?);
     let (bare_search, bare_deep) = (bare_of(3)?, bare_of(4)?);
     let scripts = catalogue.scripts(work, label, &customer_id, last_page)?;
-    let bare_mixed = wrk(&format!("http://127.0.0.1:{bare_port}/"), Some(&scripts.bare_mixed), None)?;
+    let bare_mixed = wrk(&bare.url(0).replace("/static/0", "/"), Some(&scripts.bare_mixed), None, 32)?;
     let bearer = format!("Authorization: Bearer {token}");
-    let get = wrk(&format!("{base}/products/{product_id}"), None, Some(&bearer))?;
-    let keyed = wrk(&format!("{base}/products/{product_id}"), None, Some(&api_key))?;
-    let list = wrk(&format!("{base}{list_path}"), None, Some(&bearer))?;
-    let order = wrk(&format!("{base}/orders"), Some(&order_script), Some(&bearer))?;
-    let random_get = wrk(&base, Some(&scripts.random_get), Some(&bearer))?;
-    let random_keyed = wrk(&base, Some(&scripts.random_get), Some(&api_key))?;
-    let search = wrk(&base, Some(&scripts.search), Some(&bearer))?;
-    let deep_pages = wrk(&base, Some(&scripts.deep_pages), Some(&bearer))?;
-    let keyset_pages = wrk(&base, Some(&scripts.keyset_pages), Some(&bearer))?;
-    let random_order = wrk(&format!("{base}/orders"), Some(&scripts.random_order), Some(&bearer))?;
-    let mixed = wrk(&base, Some(&scripts.mixed), Some(&bearer))?;
+    // Each run with the share of product-cache lookups the cache answered meanwhile.
+    let run = |url: &str, script: Option<&Path>, credential: &str| -> Result<(Load, String), String> {
+        let before = cache_lookups(&base)?;
+        let load = wrk(url, script, Some(credential), 32)?;
+        Ok((load, cache_lookups(&base)?.hit_share_since(&before)))
+    };
+    let get = run(&format!("{base}/products/{product_id}"), None, &bearer)?;
+    let keyed = run(&format!("{base}/products/{product_id}"), None, &api_key)?;
+    let list = run(&format!("{base}{list_path}"), None, &bearer)?;
+    let order = run(&format!("{base}/orders"), Some(&order_script), &bearer)?;
+    let random_get = run(&base, Some(&scripts.random_get), &bearer)?;
+    let random_keyed = run(&base, Some(&scripts.random_get), &api_key)?;
+    let search = run(&base, Some(&scripts.search), &bearer)?;
+    let deep_pages = run(&base, Some(&scripts.deep_pages), &bearer)?;
+    let keyset_pages = run(&base, Some(&scripts.keyset_pages), &bearer)?;
+    let random_order = run(&format!("{base}/orders"), Some(&scripts.random_order), &bearer)?;
+    let mixed = run(&base, Some(&scripts.mixed), &bearer)?;
     let pid = service.0.id();
     // The peak, and what is resident at the end: the process's own memory, and the pages of the
     // database file SQLite maps (`mmap_size`), which the kernel shares and can reclaim.
@@ -228,13 +320,13 @@ fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<Strin
 
     let bare_row = |what: &str, bytes: usize, bare: &Load| {
         format!(
-            "| {label} | bare poem route, the {what}'s body ({bytes} B) | {:.0} | 100% | | {} | {} |",
+            "| {label} | bare poem route, the {what}'s body ({bytes} B) | {:.0} | 100% | | {} | {} | |",
             bare.rps, bare.p50, bare.p99
         )
     };
-    let row = |name: &str, load: &Load, bare: &Load, target: &str| {
+    let row = |name: &str, (load, hits): &(Load, String), bare: &Load, target: &str| {
         format!(
-            "| {label} | {name} | {:.0} | {:.0}% | {target} | {} | {} |",
+            "| {label} | {name} | {:.0} | {:.0}% | {target} | {} | {} | {hits} |",
             load.rps,
             100.0 * load.rps / bare.rps,
             load.p50,
@@ -250,18 +342,18 @@ fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<Strin
             "GET /products/{id}, a random id, with an API key",
             &random_keyed,
             &bare_product,
-            &format!(">= 0.9 of the bearer GET: {:.2}", random_keyed.rps / random_get.rps),
+            &format!(">= 0.9 of the bearer GET: {:.2}", random_keyed.0.rps / random_get.0.rps),
         ),
         row(
             "GET /products/{id} with an API key",
             &keyed,
             &bare_product,
-            &format!(">= 0.9 of the bearer GET: {:.2}", keyed.rps / get.rps),
+            &format!(">= 0.9 of the bearer GET: {:.2}", keyed.0.rps / get.0.rps),
         ),
         bare_row("list", listed.len(), &bare_list),
         row("GET /products?pageSize=20&category&sort", &list, &bare_list, ">= 25%"),
         bare_row("search", searched.len(), &bare_search),
-        row("GET /products?search=<a random word of the names>", &search, &bare_search, ">= 10%"),
+        row("GET /products?search=<words as typed>&page=<1-3>", &search, &bare_search, ">= 10%"),
         bare_row("last page", deep.len(), &bare_deep),
         row(
             &format!("GET /products?page=<random of the last half, up to {last_page}>&sort&order"),
@@ -279,15 +371,15 @@ fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<Strin
         row("POST /orders (1 line, one product)", &order, &bare_order, ">= 10%"),
         row("POST /orders (1 line, a random product)", &random_order, &bare_order, ">= 15% (SQLite)"),
         format!(
-            "| {label} | bare poem route, the same mix of bodies | {:.0} | 100% | | {} | {} |",
+            "| {label} | bare poem route, the same mix of bodies | {:.0} | 100% | | {} | {} | |",
             bare_mixed.rps, bare_mixed.p50, bare_mixed.p99
         ),
         row("mixed: 60% random GET, 20% listings, 15% searches, 5% orders", &mixed, &bare_mixed, ""),
         format!(
-            "| {label} | peak RSS of the service (at the end: {anon:.1} MiB its own, {file:.1} MiB file-backed) | {rss:.1} MiB | | <= 64 MB | | |"
+            "| {label} | peak RSS of the service (at the end: {anon:.1} MiB its own, {file:.1} MiB file-backed) | {rss:.1} MiB | | <= 64 MB | | | |"
         ),
         format!(
-            "| {label} | start to ready | first start {} ms, existing database {} ms | | <= 200 ms | | |",
+            "| {label} | start to ready | first start {} ms, existing database {} ms | | <= 200 ms | | | |",
             ready.as_millis(),
             ready_existing.as_millis()
         ),
@@ -599,6 +691,22 @@ pub fn run_testers(root: &Path, on_service: bool) -> ExitCode {
     }
 }
 
+/// `cargo xtask bench scale`: only the part at a million products.
+pub fn run_scale(root: &Path) -> ExitCode {
+    let built =
+        cargo_build(root, &["--release", "--bin", "commerce", "--example", "bare_route"], "the release build failed");
+    match built.and_then(|()| crate::scale::run(root)) {
+        Ok(table) => {
+            println!("{table}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 pub fn run(root: &Path) -> ExitCode {
     match run_inner(root) {
         Ok(()) => ExitCode::SUCCESS,
@@ -632,19 +740,10 @@ fn run_inner(root: &Path) -> Result<(), String> {
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
 
     let mut rows = measure(root, "SQLite", &format!("sqlite://{}?mode=rwc", work.join("bench.db").display()), &work)?;
-    let admin =
-        std::env::var("COMMERCE_BENCH_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let name = format!("commerce_bench_{}", std::process::id());
-    let created = Command::new("psql").args([&admin, "-qc", &format!("CREATE DATABASE {name}")]).output();
-    match created {
-        Ok(out) if out.status.success() => {
-            let (server, _) = admin.rsplit_once('/').unwrap_or((&admin, ""));
-            let result = measure(root, "PostgreSQL", &format!("{server}/{name}"), &work);
-            let _ = Command::new("psql").args([&admin, "-qc", &format!("DROP DATABASE {name} WITH (FORCE)")]).output();
-            rows.extend(result?);
-        }
-        _ => eprintln!("bench: PostgreSQL at {admin} is not reachable; measuring SQLite only"),
-    }
+    rows.extend(on_postgres("main", |url| measure(root, "PostgreSQL", url, &work))?);
+    let sqlite_scale = format!("sqlite://{}?mode=rwc", work.join("scale.db").display());
+    let scale = crate::scale::measure(root, "SQLite", &sqlite_scale, &work)?;
+    let scale = [scale, on_postgres("scale", |url| crate::scale::measure(root, "PostgreSQL", url, &work))?].concat();
 
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
@@ -654,12 +753,14 @@ fn run_inner(root: &Path) -> Result<(), String> {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let mut table = format!(
         "Machine: {cores} cores ({cpu}). Load: wrk -t1 -c32 -d10s --latency, on the same machine.\n\n\
-         | database | what | requests/s | of bare route | target | p50 | p99 |\n|---|---|---|---|---|---|---|\n"
+         | database | what | requests/s | of bare route | target | p50 | p99 | cache hits |\n|---|---|---|---|---|---|---|---|\n"
     );
     for row in rows {
         table.push_str(&row);
         table.push('\n');
     }
+    table.push('\n');
+    table.push_str(&crate::scale::table(scale));
     table.push('\n');
     table.push_str(&measure_contract(root, &work)?);
     table.push('\n');
@@ -673,7 +774,9 @@ fn run_inner(root: &Path) -> Result<(), String> {
 struct Catalogue {
     ids: Vec<String>,
     active: Vec<String>,
-    words: Vec<String>,
+    /// The words of the names: the last one's (nouns) and the others'.
+    qualifiers: Vec<String>,
+    nouns: Vec<String>,
     /// The `nextCursor` of every page of the default listing (20 a page).
     cursors: Vec<String>,
 }
@@ -697,7 +800,8 @@ fn lua_array(items: &[String]) -> String {
 
 impl Catalogue {
     fn read(base: &str, auth: &str) -> Result<Self, String> {
-        let (mut ids, mut active, mut words) = (Vec::new(), Vec::new(), BTreeSet::new());
+        let (mut ids, mut active) = (Vec::new(), Vec::new());
+        let (mut qualifiers, mut nouns) = (BTreeSet::new(), BTreeSet::new());
         for page in 1.. {
             let text = curl(&[&format!("{base}/products?pageSize=100&page={page}"), "-H", auth])?;
             let body: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
@@ -712,17 +816,15 @@ impl Catalogue {
                     active.push(id.clone());
                 }
                 ids.push(id);
-                for word in product["name"].as_str().unwrap_or_default().split_whitespace() {
-                    words.insert(word.to_lowercase());
-                }
+                crate::scale::collect_words(product["name"].as_str().unwrap_or_default(), &mut qualifiers, &mut nouns);
             }
         }
-        if ids.len() < PRODUCTS || active.is_empty() || words.is_empty() {
+        if ids.len() < PRODUCTS || active.is_empty() || qualifiers.is_empty() || nouns.is_empty() {
             return Err(format!(
                 "the catalogue lists {} products ({} active), {} words",
                 ids.len(),
                 active.len(),
-                words.len()
+                qualifiers.len() + nouns.len()
             ));
         }
         let mut cursors = Vec::new();
@@ -739,7 +841,8 @@ impl Catalogue {
                 None => break,
             }
         }
-        Ok(Self { ids, active, words: words.into_iter().collect(), cursors })
+        let (qualifiers, nouns) = (qualifiers.into_iter().collect(), nouns.into_iter().collect());
+        Ok(Self { ids, active, qualifiers, nouns, cursors })
     }
 
     fn scripts(&self, work: &Path, label: &str, customer_id: &str, last_page: usize) -> Result<Scripts, String> {
@@ -749,20 +852,17 @@ impl Catalogue {
             )
         };
         let common = format!(
-            "local ids = {}\nlocal active = {}\nlocal words = {}\nlocal cursors = {}\nlocal sorts = {{\"name\",\"price\",\"stock\",\"createdAt\"}}\n\
+            "{}local ids = {}\nlocal active = {}\nlocal cursors = {}\nlocal sorts = {{\"name\",\"price\",\"stock\",\"createdAt\"}}\n\
              local orders = {{\"asc\",\"desc\"}}\nlocal categories = {{\"footwear\",\"apparel\",\"accessories\",\"electronics\",\"home\"}}\n\
-             local function pick(t) return t[math.random(#t)] end\n\
-             function init(args) math.randomseed(os.time() + math.random(1000000)) end\n\
              wrk.headers[\"Content-Type\"] = \"application/json\"\n\
              local function get() return wrk.format(\"GET\", \"/products/\" .. pick(ids)) end\n\
-             local function search() return wrk.format(\"GET\", \"/products?pageSize=20&search=\" .. pick(words)) end\n\
              local function listing() return wrk.format(\"GET\", \"/products?pageSize=20&category=\" .. pick(categories) .. \"&sort=\" .. pick(sorts) .. \"&order=\" .. pick(orders) .. \"&page=\" .. math.random(50)) end\n\
              local function deep() return wrk.format(\"GET\", \"/products?pageSize=20&sort=\" .. pick(sorts) .. \"&order=\" .. pick(orders) .. \"&page=\" .. math.random({half}, {last_page})) end\n\
              local function keyset() return wrk.format(\"GET\", \"/products?pageSize=20&cursor=\" .. pick(cursors)) end\n\
              local function order() return wrk.format(\"POST\", \"/orders\", nil, {body}) end\n",
+            search_lua(&self.qualifiers, &self.nouns),
             lua_array(&self.ids),
             lua_array(&self.active),
-            lua_array(&self.words),
             lua_array(&self.cursors),
             half = last_page / 2,
             body = order("pick(active)"),

@@ -3,8 +3,9 @@
 //! - `codegen [--check]`: regenerate `generated/` (and the generator's fixture) from the specs, or
 //!   fail naming every stale file.
 //! - `test [cargo test args]`: the whole test suite, then the contract coverage gate.
-//! - `bench [zoo]`: the release service under wrk against a bare poem route, and the contract testers
-//!   (on our service and on the zoo); prints the table. `zoo`: only the testers on the zoo.
+//! - `bench [scale|zoo|contract]`: the release service under wrk against a bare poem route, at
+//!   10,000 and at 1,000,000 products, and the contract testers (on our service and on the zoo);
+//!   prints the table. `scale`: only the million; `zoo`, `contract`: only the testers.
 //! - `compat [RELEASED]`: `commerce diff` from the released document to the spec, and `commerce
 //!   contract` with the released document against the service built from this checkout.
 //! - `tour`: the README's tour on a scratch copy (a oneOf edit: one compile error, then typed).
@@ -13,18 +14,20 @@ mod bench;
 mod codegen;
 mod compat;
 mod contract_test;
+mod scale;
 mod tour;
 
 use std::process::ExitCode;
 
 const USAGE: &str =
-    "usage: cargo xtask codegen [--check] | test [-- cargo test args] | bench [zoo|contract] | compat [RELEASED] | tour
+    "usage: cargo xtask codegen [--check] | test [-- cargo test args] | bench [scale|zoo|contract] | compat [RELEASED] | tour
 
   codegen          regenerate generated/ from openapi/commerce.yaml (and xtask's fixture crate)
   codegen --check  change nothing; exit 1 naming each stale file if the output is out of date
   test             cargo test --workspace, then fail if a documented (operation, status) pair
                    of the spec was exercised by no test
   bench            the release service under wrk, against a bare poem route (BENCHMARKS.md)
+  bench scale      only the part at 1,000,000 products
   bench zoo        only the contract testers on the zoo's deployments
   bench contract   only the contract testers on this service
   compat           the compatibility gate: `commerce diff` from the newest openapi/released/*.yaml
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
             }
         },
         ["bench"] => bench::run(&root),
+        ["bench", "scale"] => bench::run_scale(&root),
         ["bench", "zoo"] => bench::run_testers(&root, false),
         ["bench", "contract"] => bench::run_testers(&root, true),
         ["compat"] => compat::run(&root, None),

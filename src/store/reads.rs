@@ -1,0 +1,204 @@
+//! Where the hot reads run. On PostgreSQL, on the service's pool. On SQLite, on synchronous
+//! connections of our own, run on the request's own thread: sqlx drives each SQLite connection
+//! from a thread of its own, so every query costs two thread hand-offs (the profiles showed a
+//! product read spending most of its time switching threads, not in SQLite). A point read here is
+//! a prepared statement's step, a few microseconds; nothing waits for another thread.
+//!
+//! The queries themselves are still built by sea-query (the same code builds them for both
+//! databases), then run here with their values bound as sqlx would bind them, so a value compares
+//! with what sqlx stored. These connections are `query_only`: every write still goes through
+//! sea-orm, in its transactions. In WAL mode each statement reads the latest commit, so a read
+//! after a write (on any connection) sees it.
+
+use std::sync::Mutex;
+
+use rusqlite::types::Value as Sql;
+use sea_orm::{DatabaseConnection, Statement, Value};
+use uuid::Uuid;
+
+use crate::error::AppError;
+
+/// The service's reads: the pool, and on a SQLite file its synchronous readers.
+#[derive(Clone)]
+pub struct Reads {
+    pub db: DatabaseConnection,
+    sqlite: Option<std::sync::Arc<SqliteReaders>>,
+}
+
+impl Reads {
+    /// Reads over `db`, which `url` opened.
+    pub fn new(db: DatabaseConnection, url: &str) -> Self {
+        let sqlite = sqlite_file(url).map(|path| std::sync::Arc::new(SqliteReaders::new(path)));
+        Self { db, sqlite }
+    }
+
+    /// The synchronous readers, on a SQLite file.
+    pub fn sqlite(&self) -> Option<&SqliteReaders> {
+        self.sqlite.as_deref()
+    }
+}
+
+/// The file a `sqlite://` URL names (none for an in-memory database, which only its own
+/// connections can see, or for PostgreSQL).
+fn sqlite_file(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let (path, query) = rest.trim_start_matches("//").split_once('?').unwrap_or((rest.trim_start_matches("//"), ""));
+    let memory = path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory");
+    (!memory).then(|| path.to_string())
+}
+
+/// Idle connections kept for reuse; more may be open while requests run.
+const IDLE: usize = 16;
+/// Statements each connection keeps prepared (a listing's filters make a few dozen shapes).
+const PREPARED: usize = 128;
+
+/// Synchronous read-only connections to one SQLite file, checked out per query.
+pub struct SqliteReaders {
+    path: String,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+}
+
+impl SqliteReaders {
+    fn new(path: String) -> Self {
+        Self { path, idle: Mutex::new(Vec::new()) }
+    }
+
+    fn connect(&self) -> rusqlite::Result<rusqlite::Connection> {
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = rusqlite::Connection::open_with_flags(&self.path, flags)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Pages come from a shared memory map, as on sqlx's connections.
+        conn.execute_batch("PRAGMA query_only = 1; PRAGMA mmap_size = 268435456;")?;
+        conn.set_prepared_statement_cache_capacity(PREPARED);
+        Ok(conn)
+    }
+
+    /// Runs `statement` and maps each row with `row`.
+    pub fn query<T>(
+        &self,
+        statement: &Statement,
+        mut row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, AppError> {
+        let values = statement.values.as_ref().map(|v| v.0.as_slice()).unwrap_or_default();
+        let params = values.iter().map(bind).collect::<Result<Vec<_>, _>>()?;
+        let conn = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match conn {
+            Some(conn) => conn,
+            None => self.connect().map_err(failed)?,
+        };
+        let rows = (|| {
+            let mut prepared = conn.prepare_cached(&statement.sql)?;
+            let mapped = prepared.query_map(rusqlite::params_from_iter(params), |r| row(r))?;
+            mapped.collect::<rusqlite::Result<Vec<T>>>()
+        })();
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < IDLE {
+            idle.push(conn);
+        }
+        rows.map_err(failed)
+    }
+}
+
+fn failed(e: rusqlite::Error) -> AppError {
+    AppError::Internal(format!("database: {e}"))
+}
+
+/// A sea-query value as sqlx-sqlite binds it: uuids as 16-byte blobs, times as RFC 3339 text with
+/// as many fraction digits as they need, JSON as text, booleans as 0/1.
+fn bind(value: &Value) -> Result<Sql, AppError> {
+    fn or_null<T>(v: &Option<T>, f: impl FnOnce(&T) -> Sql) -> Sql {
+        v.as_ref().map_or(Sql::Null, f)
+    }
+    Ok(match value {
+        Value::Bool(v) => or_null(v, |b| Sql::Integer(i64::from(*b))),
+        Value::TinyInt(v) => or_null(v, |n| Sql::Integer((*n).into())),
+        Value::SmallInt(v) => or_null(v, |n| Sql::Integer((*n).into())),
+        Value::Int(v) => or_null(v, |n| Sql::Integer((*n).into())),
+        Value::BigInt(v) => or_null(v, |n| Sql::Integer(*n)),
+        Value::TinyUnsigned(v) => or_null(v, |n| Sql::Integer((*n).into())),
+        Value::SmallUnsigned(v) => or_null(v, |n| Sql::Integer((*n).into())),
+        Value::Unsigned(v) => or_null(v, |n| Sql::Integer((*n).into())),
+        Value::BigUnsigned(v) => match v {
+            Some(n) => Sql::Integer(i64::try_from(*n).map_err(|_| AppError::Internal(format!("{n} is out of range")))?),
+            None => Sql::Null,
+        },
+        Value::Float(v) => or_null(v, |n| Sql::Real((*n).into())),
+        Value::Double(v) => or_null(v, |n| Sql::Real(*n)),
+        Value::String(v) => or_null(v, |s| Sql::Text(s.clone())),
+        Value::Bytes(v) => or_null(v, |b| Sql::Blob(b.clone())),
+        Value::Uuid(v) => or_null(v, |u| Sql::Blob(u.as_bytes().to_vec())),
+        Value::Json(v) => or_null(v, |j| Sql::Text(j.to_string())),
+        Value::ChronoDateTimeUtc(v) => or_null(v, |t| Sql::Text(text_time(*t))),
+        other => return Err(AppError::Internal(format!("no SQLite binding for {other:?}"))),
+    })
+}
+
+/// A time as sqlx-sqlite stores it.
+pub fn text_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
+}
+
+/// A uuid column (16-byte blob, as sqlx stores it).
+pub fn uuid(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Uuid> {
+    let bytes: &[u8] = row.get_ref(index)?.as_blob()?;
+    Uuid::from_slice(bytes)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Blob, e.into()))
+}
+
+/// A time column as sqlx stores and reads it: RFC 3339, or `YYYY-MM-DD HH:MM:SS[.f]` in UTC.
+pub fn time(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<chrono::DateTime<chrono::Utc>> {
+    let text = row.get_ref(index)?.as_str()?;
+    parse_time(text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            format!("{text:?} is not a time").into(),
+        )
+    })
+}
+
+fn parse_time(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(t.to_utc());
+    }
+    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").ok().map(|t| t.and_utc())
+}
+
+/// An optional time column.
+pub fn optional_time(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    match row.get_ref(index)? {
+        rusqlite::types::ValueRef::Null => Ok(None),
+        _ => time(row, index).map(Some),
+    }
+}
+
+/// A JSON column (text).
+pub fn json(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<serde_json::Value> {
+    let text = row.get_ref(index)?.as_str()?;
+    serde_json::from_str(text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, e.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_file_gets_synchronous_readers() {
+        assert_eq!(sqlite_file("sqlite://commerce.db?mode=rwc").as_deref(), Some("commerce.db"));
+        assert_eq!(sqlite_file("sqlite:///tmp/x/test.db").as_deref(), Some("/tmp/x/test.db"));
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("sqlite://shared?mode=memory&cache=shared"), None);
+        assert_eq!(sqlite_file("postgres://postgres@127.0.0.1/test"), None);
+    }
+
+    #[test]
+    fn times_read_back_as_sqlx_writes_them() {
+        let t = chrono::DateTime::parse_from_rfc3339("2026-12-04T19:10:46.123456Z").unwrap().to_utc();
+        let Sql::Text(text) = bind(&Value::ChronoDateTimeUtc(Some(t))).unwrap() else { panic!("not text") };
+        assert_eq!(text, "2026-12-04T19:10:46.123456+00:00");
+        assert_eq!(parse_time(&text), Some(t));
+        assert_eq!(parse_time("2026-12-04 19:10:46.123456"), Some(t));
+    }
+}
