@@ -2,8 +2,8 @@
 
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait,
-    ExprTrait, Order, QueryFilter, QueryOrder, QuerySelect, QueryTrait, SqlErr, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, ExprTrait, Order,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, SqlErr, TransactionTrait,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -495,12 +495,11 @@ pub async fn list(reads: &Reads, tenant_id: Uuid, q: &ProductQuery) -> Result<(V
             (Some(SortField::CreatedAt), KeyValue::Time(t)) => (Expr::col(Column::CreatedAt), Expr::val(*t)),
             _ => return Err(AppError::invalid_parameter("cursor", "the cursor does not belong to this listing")),
         };
-        let (beyond, id_beyond) = if q.descending {
-            (key.clone().lt(value.clone()), Expr::col(Column::Id).lt(after.id))
-        } else {
-            (key.clone().gt(value.clone()), Expr::col(Column::Id).gt(after.id))
-        };
-        select = select.filter(Condition::any().add(beyond).add(key.eq(value).and(id_beyond)));
+        // One row-value comparison, `(key, id) > (value, id)`: both databases seek the listing's
+        // index to it. Spelled `key > value OR (key = value AND id > ...)`, SQLite walked every row
+        // sharing the key (a seeded batch shares one creation time) on every page.
+        let (row, last) = (Expr::tuple([key, Expr::col(Column::Id)]), Expr::tuple([value, Expr::val(after.id)]));
+        select = select.filter(if q.descending { row.lt(last) } else { row.gt(last) });
     }
     select = match (q.sort, relevance) {
         // Case-insensitive, so both databases agree on the order.
