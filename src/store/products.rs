@@ -476,7 +476,7 @@ pub async fn list(reads: &Reads, tenant_id: Uuid, q: &ProductQuery) -> Result<(V
         Some(_) => match reads.sqlite() {
             Some(sqlite) => {
                 let counting = select.clone().select_only().column_as(Expr::cust("COUNT(*)"), "n");
-                let n = sqlite.query(&counting.build(DatabaseBackend::Sqlite), |row| row.get::<_, i64>(0))?;
+                let n = sqlite.query_long(&counting.build(DatabaseBackend::Sqlite), |row| row.get::<_, i64>(0))?;
                 u64::try_from(n.first().copied().unwrap_or(0)).unwrap_or(0)
             }
             None => count(select.clone(), db).await?,
@@ -514,7 +514,7 @@ pub async fn list(reads: &Reads, tenant_id: Uuid, q: &ProductQuery) -> Result<(V
     let offset = if q.after.is_some() { 0 } else { q.page.offset() };
     let select = select.order_by(Column::Id, order).offset(offset).limit(q.page.size);
     let rows = match reads.sqlite() {
-        Some(sqlite) => sqlite.query(&select.build(DatabaseBackend::Sqlite), product_row)?,
+        Some(sqlite) => sqlite.query_long(&select.build(DatabaseBackend::Sqlite), product_row)?,
         None => select.all(db).await?,
     };
     Ok((rows, total))

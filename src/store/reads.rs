@@ -77,6 +77,22 @@ impl SqliteReaders {
         Ok(conn)
     }
 
+    /// [`Self::query`] for a statement that may take a while (a listing, a search, their counts): on
+    /// the service's multi-threaded runtime its worker hands its other tasks to another thread
+    /// first, so a search over a large catalogue (tens of milliseconds) does not hold up the
+    /// requests queued behind it. A point read is shorter than that hand-over and runs in place.
+    pub fn query_long<T>(
+        &self,
+        statement: &Statement,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, AppError> {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        match Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(|| self.query(statement, row)),
+            _ => self.query(statement, row),
+        }
+    }
+
     /// Runs `statement` and maps each row with `row`.
     pub fn query<T>(
         &self,

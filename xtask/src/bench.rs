@@ -210,11 +210,11 @@ pub(crate) fn start_service(bin: &Path, url: &str, port: u16) -> Result<(Server,
     Ok((server, started.elapsed()))
 }
 
-/// Measures one database; returns the table rows.
-fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<String>, String> {
-    let bin = root.join("target/release/commerce");
-    let seed = Command::new(&bin)
-        .args(["seed", "--products", &PRODUCTS.to_string()])
+/// `commerce seed --products {products}` over `url`; how long it took.
+pub(crate) fn seed(bin: &Path, url: &str, products: usize) -> Result<Duration, String> {
+    let started = Instant::now();
+    let seed = Command::new(bin)
+        .args(["seed", "--products", &products.to_string()])
         .env("DATABASE_URL", url)
         .env("COMMERCE_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("RUST_LOG", "warn")
@@ -223,6 +223,25 @@ fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<Strin
     if !seed.status.success() {
         return Err(format!("seeding failed: {}", String::from_utf8_lossy(&seed.stderr)));
     }
+    Ok(started.elapsed())
+}
+
+/// An access token of the demo tenant's admin, from the service at `base`.
+pub(crate) fn admin_token(base: &str) -> Result<String, String> {
+    let login = curl(&[
+        &format!("{base}/auth/login"),
+        "-H",
+        "content-type: application/json",
+        "-d",
+        &format!(r#"{{"tenant":"demo","email":"admin@example.com","password":"{ADMIN_PASSWORD}"}}"#),
+    ])?;
+    json_field(&login, "/accessToken")
+}
+
+/// Measures one database; returns the table rows.
+fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<String>, String> {
+    let bin = root.join("target/release/commerce");
+    seed(&bin, url, PRODUCTS)?;
     // A server-to-server integration's credential, created before the service starts.
     let created = Command::new(&bin)
         .args(["api-key", "create", "--tenant", "demo", "--name", "bench", "--scopes", "products:read,orders:write"])
@@ -236,14 +255,7 @@ fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<Strin
     let port = free_port();
     let (service, ready) = start_service(&bin, url, port)?;
     let base = format!("http://127.0.0.1:{port}");
-    let login = curl(&[
-        &format!("{base}/auth/login"),
-        "-H",
-        "content-type: application/json",
-        "-d",
-        &format!(r#"{{"tenant":"demo","email":"admin@example.com","password":"{ADMIN_PASSWORD}"}}"#),
-    ])?;
-    let token = json_field(&login, "/accessToken")?;
+    let token = admin_token(&base)?;
     let auth = format!("Authorization: Bearer {token}");
     let page = curl(&[&format!("{base}/products?pageSize=1&search=seeded"), "-H", &auth])?;
     let product_id = json_field(&page, "/data/0/id")?;

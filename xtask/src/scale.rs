@@ -6,12 +6,10 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::bench::{
-    ADMIN_PASSWORD, Load, bare_route, cache_lookups, curl, free_port, json_field, memory_mib, search_lua,
-    start_service, wrk,
+    Load, admin_token, bare_route, cache_lookups, curl, free_port, memory_mib, search_lua, seed, start_service, wrk,
 };
 
 /// The catalogue's size.
@@ -144,29 +142,11 @@ fn walker(work: &Path, name: &str, size: usize, start: &str) -> Result<std::path
 /// Measures one database at [`SCALE`] products; returns the table rows.
 pub(crate) fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<String>, String> {
     let bin = root.join("target/release/commerce");
-    let started = Instant::now();
-    let seed = Command::new(&bin)
-        .args(["seed", "--products", &SCALE.to_string()])
-        .env("DATABASE_URL", url)
-        .env("COMMERCE_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("RUST_LOG", "warn")
-        .output()
-        .map_err(|e| e.to_string())?;
-    let seeding = started.elapsed();
-    if !seed.status.success() {
-        return Err(format!("seeding failed: {}", String::from_utf8_lossy(&seed.stderr)));
-    }
+    let seeding = seed(&bin, url, SCALE)?;
     let port = free_port();
     let (service, _) = start_service(&bin, url, port)?;
     let base = format!("http://127.0.0.1:{port}");
-    let login = curl(&[
-        &format!("{base}/auth/login"),
-        "-H",
-        "content-type: application/json",
-        "-d",
-        &format!(r#"{{"tenant":"demo","email":"admin@example.com","password":"{ADMIN_PASSWORD}"}}"#),
-    ])?;
-    let auth = format!("Authorization: Bearer {}", json_field(&login, "/accessToken")?);
+    let auth = format!("Authorization: Bearer {}", admin_token(&base)?);
     let walking = Instant::now();
     let walk = walk_all(port, &auth)?;
     let deep_start = cursor_of_page(port, &auth, 20, 5_000)?;
