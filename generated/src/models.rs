@@ -535,13 +535,18 @@ pub struct Pagination {
     #[oai(rename = "pageSize", validator(maximum(value = 100.0), minimum(value = 1.0)))]
     #[serde(rename = "pageSize")]
     pub page_size: i32,
-    /// Items matching the filters, across all pages.
+    /// Items matching the filters, across all pages; at least this many when `totalExact` is false.
     #[oai(rename = "total", validator(minimum(value = 0.0)))]
     #[serde(rename = "total")]
     pub total: i64,
+    /// Pages of `total` items; at least this many when `totalExact` is false.
     #[oai(rename = "totalPages", validator(minimum(value = 0.0)))]
     #[serde(rename = "totalPages")]
     pub total_pages: i64,
+    /// False when `total` is a lower bound: a product search counts its matches up to 10,000 (or one past the page asked for, if further), then stops. Page on while `nextCursor` is present.
+    #[oai(rename = "totalExact")]
+    #[serde(rename = "totalExact")]
+    pub total_exact: bool,
 }
 
 /// An RFC 9457 problem details document.

@@ -34,7 +34,7 @@ pub async fn list_customers(
     let data = rows.into_iter().map(|row| to_wire(row).map(|(c, _)| c)).collect::<Result<Vec<_>, _>>()?;
     Ok(ListCustomersResponse::Ok(Json::new(CustomerList {
         data,
-        pagination: pagination(params.page, params.page_size, total),
+        pagination: pagination(params.page, params.page_size, store::Total::exact(total)),
     })))
 }
 

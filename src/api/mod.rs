@@ -263,12 +263,13 @@ impl CommerceApi for Handlers {
 }
 
 /// `pagination` for a page of `size` items out of `total`.
-fn pagination(page: i32, size: i32, total: u64) -> models::Pagination {
+fn pagination(page: i32, size: i32, total: store::Total) -> models::Pagination {
     models::Pagination {
         page,
         page_size: size,
-        total: total as i64,
-        total_pages: total.div_ceil(size.max(1) as u64) as i64,
+        total: total.n as i64,
+        total_pages: total.n.div_ceil(size.max(1) as u64) as i64,
+        total_exact: total.exact,
     }
 }
 

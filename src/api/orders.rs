@@ -32,7 +32,7 @@ pub async fn list_orders(
     let data = rows.into_iter().map(|row| to_wire(row).map(|(o, _)| o)).collect::<Result<Vec<_>, _>>()?;
     Ok(ListOrdersResponse::Ok(Json::new(OrderList {
         data,
-        pagination: pagination(params.page, params.page_size, total),
+        pagination: pagination(params.page, params.page_size, store::Total::exact(total)),
     })))
 }
 

@@ -48,7 +48,7 @@ pub async fn list_products(
         Err(epoch) => {
             let (rows, total) = store::products::list(&app.reads, principal.tenant_id, &query).await?;
             let next_cursor = match rows.last() {
-                Some(last) if query.page.number.saturating_mul(query.page.size) < total => {
+                Some(last) if query.page.number.saturating_mul(query.page.size) < total.n => {
                     let after = query.effective_sort().map(|field| store::products::After {
                         value: store::products::key_of(field, last),
                         id: last.id,

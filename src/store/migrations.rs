@@ -12,7 +12,7 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(SessionsThrottlesLeases), Box::new(ProductSearch)]
+        vec![Box::new(Initial), Box::new(SessionsThrottlesLeases), Box::new(ProductSearch), Box::new(SearchScopes)]
     }
 }
 
@@ -405,6 +405,76 @@ impl MigrationTrait for ProductSearch {
         .await?;
         for sql in statements.iter().chain(&orders).chain(counts) {
             m.get_connection().execute_unprepared(sql).await?;
+        }
+        Ok(())
+    }
+}
+
+/// SQLite: the search index holds only live products, each with its scope (its tenant; its
+/// tenant and category; inactive, if so) as words of a third column, so that a search and its count
+/// are answered by the index alone, whatever the catalogue's size: joining every match to its
+/// product to filter by tenant cost about a microsecond a match (80 ms for a word in 86,000 of a
+/// million products). Contentless (the words are all it needs; deletes by rowid). PostgreSQL
+/// filters in the same statement as its GIN index, and is unchanged.
+struct SearchScopes;
+
+impl MigrationName for SearchScopes {
+    fn name(&self) -> &str {
+        "m20261205_000004_search_scopes"
+    }
+}
+
+/// The scope words of the `products` row `row` (`new`, `products`) in the search index: `k<tenant>q`,
+/// `k<tenant>c<category>q`, and `k<tenant>iq` when inactive, ids and categories in hex.
+/// `store::products` writes the ones a search asks for; the two must agree, and a change to either
+/// needs a migration that rebuilds the index.
+pub(crate) fn search_scope(row: &str) -> String {
+    let tenant = format!("'k' || hex({row}.tenant_id)");
+    format!(
+        "{tenant} || 'q ' || {tenant} || 'c' || hex({row}.category) || 'q' || \
+         (CASE WHEN {row}.active THEN '' ELSE ' ' || {tenant} || 'iq' END)"
+    )
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for SearchScopes {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        if m.get_database_backend() != sea_orm::DatabaseBackend::Sqlite {
+            return Ok(());
+        }
+        let insert = |row: &str| {
+            format!(
+                "INSERT INTO products_search (rowid, name, description, scope) \
+                 SELECT {row}.rowid, {row}.name, {row}.description, {} WHERE {row}.deleted_at IS NULL",
+                search_scope(row)
+            )
+        };
+        let statements = [
+            "DROP TRIGGER products_fts_insert".to_string(),
+            "DROP TRIGGER products_fts_delete".to_string(),
+            "DROP TRIGGER products_fts_update".to_string(),
+            "DROP TABLE products_fts".to_string(),
+            "CREATE VIRTUAL TABLE products_search USING fts5(name, description, scope, content='', \
+             contentless_delete=1, tokenize='porter unicode61 remove_diacritics 2', prefix='2 3')"
+                .to_string(),
+            format!("CREATE TRIGGER products_search_insert AFTER INSERT ON products BEGIN {}; END", insert("new")),
+            "CREATE TRIGGER products_search_delete AFTER DELETE ON products BEGIN \
+             DELETE FROM products_search WHERE rowid = old.rowid; END"
+                .to_string(),
+            format!(
+                "CREATE TRIGGER products_search_update \
+                 AFTER UPDATE OF tenant_id, name, description, category, active, deleted_at ON products BEGIN \
+                 DELETE FROM products_search WHERE rowid = old.rowid; {}; END",
+                insert("new")
+            ),
+            format!(
+                "INSERT INTO products_search (rowid, name, description, scope) \
+                 SELECT rowid, name, description, {} FROM products WHERE deleted_at IS NULL",
+                search_scope("products")
+            ),
+        ];
+        for sql in statements {
+            m.get_connection().execute_unprepared(&sql).await?;
         }
         Ok(())
     }

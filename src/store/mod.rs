@@ -145,6 +145,19 @@ pub async fn count<E: sea_orm::EntityTrait>(
     Ok(n.unwrap_or(0).max(0) as u64)
 }
 
+/// How many items a listing matches: exactly, or at least `n` when a search stopped counting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Total {
+    pub n: u64,
+    pub exact: bool,
+}
+
+impl Total {
+    pub fn exact(n: u64) -> Self {
+        Self { n, exact: true }
+    }
+}
+
 /// A page of a listing: 1-based `number`, `size` items.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Page {

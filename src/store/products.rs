@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::entities::product::{self, Column};
 use super::idempotency::Fence;
 use super::reads::{self, Reads};
-use super::{Page, count, escape_like};
+use super::{Page, Total, escape_like};
 use crate::error::AppError;
 
 /// A new product, already checked against the spec.
@@ -254,9 +254,11 @@ fn create_many_sqlite(
     )
     .map_err(failed)?;
     let search_trigger: Option<String> = conn
-        .query_row("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'products_fts_insert'", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'products_search_insert'",
+            [],
+            |r| r.get(0),
+        )
         .map(Some)
         .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })
         .map_err(failed)?;
@@ -268,7 +270,7 @@ fn create_many_sqlite(
         let before: i64 =
             txn.query_row("SELECT COALESCE(MAX(rowid), 0) FROM products", [], |r| r.get(0)).map_err(failed)?;
         if search_trigger.is_some() {
-            txn.execute_batch("DROP TRIGGER products_fts_insert").map_err(failed)?;
+            txn.execute_batch("DROP TRIGGER products_search_insert").map_err(failed)?;
         }
         {
             let mut taken = txn
@@ -314,12 +316,12 @@ fn create_many_sqlite(
             }
         }
         if let Some(trigger) = &search_trigger {
-            txn.execute(
-                "INSERT INTO products_fts (rowid, name, description) \
-                 SELECT rowid, name, description FROM products WHERE rowid > ?1",
-                [before],
-            )
-            .map_err(failed)?;
+            let index = format!(
+                "INSERT INTO products_search (rowid, name, description, scope) \
+                 SELECT rowid, name, description, {} FROM products WHERE rowid > ?1 AND deleted_at IS NULL",
+                super::migrations::search_scope("products")
+            );
+            txn.execute(&index, [before]).map_err(failed)?;
             txn.execute_batch(trigger).map_err(failed)?;
         }
         txn.commit().map_err(failed)?;
@@ -416,51 +418,242 @@ async fn live_count(reads: &Reads, tenant_id: Uuid, q: &ProductQuery) -> Result<
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
+/// How many matches a search counts before it stops: past it, the total is a lower bound, and
+/// says so (a word in a tenth of a million products would otherwise cost a count of 100,000 rows
+/// on every page).
+pub const SEARCH_COUNT_CAP: u64 = 10_000;
+
 /// One page of the tenant's live products, and how many match in all.
-pub async fn list(reads: &Reads, tenant_id: Uuid, q: &ProductQuery) -> Result<(Vec<product::Model>, u64), AppError> {
-    let db = &reads.db;
-    let mut select = product::Entity::find().filter(Column::TenantId.eq(tenant_id)).filter(Column::DeletedAt.is_null());
-    let mut relevance = None;
-    if let Some(search) = &q.search {
-        let words = search_words(search);
-        if words.is_empty() {
-            return Ok((Vec::new(), 0)); // no word to look for: nothing matches
-        }
-        let (matches, rank) = match db.get_database_backend() {
-            // FTS5: each word quoted (no query syntax gets through) and a prefix; bm25 is lower for
-            // better matches, a name match weighing ten times a description one. The matches drive
-            // the query, each joined to its product: CROSS JOIN fixes that order (SQLite's planner
-            // would otherwise walk the tenant's products and search once per row), so a search and
-            // its count cost what its matches cost, however large the catalogue.
-            DatabaseBackend::Sqlite => {
-                let query = words.iter().map(|w| format!("\"{w}\"*")).collect::<Vec<_>>().join(" ");
-                let ranked = sea_orm::sea_query::Query::select()
-                    .expr_as(Expr::cust("rowid"), "match_rowid")
-                    .expr_as(Expr::cust("bm25(products_fts, 10.0, 1.0)"), "match_rank")
-                    .from("products_fts")
-                    .and_where(Expr::cust_with_values("products_fts MATCH ?", [query]))
-                    .to_owned();
-                QueryTrait::query(&mut select)
-                    .from_clear()
-                    .from_subquery(ranked, "fts")
-                    .cross_join(product::Entity)
-                    .and_where(Expr::cust("products.rowid = fts.match_rowid"));
-                (None, Expr::cust("fts.match_rank"))
-            }
-            // tsquery ($1: sea-query's PostgreSQL placeholder): words are letters and digits only, each a
-            // prefix; ts_rank is higher for better, so its negation sorts like bm25.
-            _ => {
-                let query = words.iter().map(|w| format!("{w}:*")).collect::<Vec<_>>().join(" & ");
-                (
-                    Some(Expr::cust_with_values("products.search @@ to_tsquery('english', $1)", [query.clone()])),
-                    Expr::cust_with_values("-ts_rank(products.search, to_tsquery('english', $1))", [query]),
-                )
+///
+/// A search without `sort` lists best matches first: products whose name holds every word, then
+/// those where some word is only in the description, newest first within each (`descending`
+/// reverses the whole order). On SQLite both groups come from the search index in its own row
+/// order, so a page costs what its rows cost, however many products match.
+pub async fn list(reads: &Reads, tenant_id: Uuid, q: &ProductQuery) -> Result<(Vec<product::Model>, Total), AppError> {
+    let Some(search) = &q.search else {
+        let rows = fetch(reads, paged(filtered(tenant_id, q, None), q)?).await?;
+        return Ok((rows, Total::exact(live_count(reads, tenant_id, q).await?)));
+    };
+    let words = search_words(search);
+    if words.is_empty() {
+        return Ok((Vec::new(), Total::exact(0))); // no word to look for: nothing matches
+    }
+    let (offset, size) = (q.page.offset(), q.page.size);
+    // Counted far enough to know whether a page follows this one.
+    let cap = Ord::max(SEARCH_COUNT_CAP, offset + size + 1);
+    if reads.db.get_database_backend() != DatabaseBackend::Sqlite {
+        let all = words.iter().map(|w| format!("{w}:*")).collect::<Vec<_>>().join(" & ");
+        let in_name = words.iter().map(|w| format!("{w}:*A")).collect::<Vec<_>>().join(" & ");
+        // tsquery ($1: sea-query's PostgreSQL placeholder): words are letters and digits only,
+        // each a prefix; weight A is the name.
+        let matches = Expr::cust_with_values("products.search @@ to_tsquery('english', $1)", [all]);
+        let select = filtered(tenant_id, q, Some(matches));
+        let n = count_at_most(select.clone(), cap, &reads.db).await?;
+        let total = Total { n, exact: n < cap };
+        let select = match q.sort {
+            Some(_) => paged(select, q)?,
+            None => {
+                let in_name = Expr::cust_with_values("products.search @@ to_tsquery('english', $1)", [in_name]);
+                // Best first: a name match first, then the newest.
+                let best = if q.descending { Order::Asc } else { Order::Desc };
+                let select = select.order_by(in_name, best.clone()).order_by(Column::CreatedAt, best.clone());
+                select.order_by(Column::Id, best).offset(offset).limit(size)
             }
         };
-        if let Some(matches) = matches {
-            select = select.filter(matches);
+        return Ok((fetch(reads, select).await?, total));
+    }
+    let search = Search { tenant_id, q, words: &words, cap };
+    match reads.sqlite() {
+        Some(sqlite) => sqlite.snapshot(|conn| completed(search.run(&Snapshot(conn)))),
+        None => {
+            let txn = reads.db.begin().await?;
+            let found = search.run(&txn).await;
+            txn.commit().await?;
+            found
         }
-        relevance = Some(rank);
+    }
+}
+
+/// Where a search on SQLite reads, all of it from one snapshot of the database.
+trait Reader {
+    async fn products(&self, select: sea_orm::Select<product::Entity>) -> Result<Vec<product::Model>, AppError>;
+    async fn integer(&self, statement: sea_orm::Statement) -> Result<i64, AppError>;
+}
+
+/// A read transaction of the synchronous readers.
+struct Snapshot<'a>(&'a rusqlite::Connection);
+
+impl Reader for Snapshot<'_> {
+    async fn products(&self, select: sea_orm::Select<product::Entity>) -> Result<Vec<product::Model>, AppError> {
+        reads::run(self.0, &select.build(DatabaseBackend::Sqlite), product_row)
+    }
+
+    async fn integer(&self, statement: sea_orm::Statement) -> Result<i64, AppError> {
+        Ok(reads::run(self.0, &statement, |row| row.get(0))?.first().copied().unwrap_or(0))
+    }
+}
+
+impl Reader for sea_orm::DatabaseTransaction {
+    async fn products(&self, select: sea_orm::Select<product::Entity>) -> Result<Vec<product::Model>, AppError> {
+        Ok(select.all(self).await?)
+    }
+
+    async fn integer(&self, statement: sea_orm::Statement) -> Result<i64, AppError> {
+        Ok(match self.query_one_raw(statement).await? {
+            Some(row) => row.try_get_by_index(0)?,
+            None => 0,
+        })
+    }
+}
+
+/// The output of a future that never waits (its reads are synchronous).
+fn completed<T>(future: impl Future<Output = Result<T, AppError>>) -> Result<T, AppError> {
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::pin!(future).poll(&mut context) {
+        std::task::Poll::Ready(result) => result,
+        std::task::Poll::Pending => Err(AppError::Internal("a synchronous read waited".into())),
+    }
+}
+
+/// A search of the SQLite search index (see `migrations::search_scope` for its scope words).
+struct Search<'a> {
+    tenant_id: Uuid,
+    q: &'a ProductQuery,
+    words: &'a [String],
+    /// How far to count.
+    cap: u64,
+}
+
+impl Search<'_> {
+    async fn run(&self, reader: &impl Reader) -> Result<(Vec<product::Model>, Total), AppError> {
+        let (q, tenant) = (self.q, self.tenant_id.simple().to_string());
+        let active = match (q.shopper, q.active) {
+            (true, Some(false)) => return Ok((Vec::new(), Total::exact(0))), // a shopper asking for inactive products
+            (true, _) => Some(true),
+            (false, active) => active,
+        };
+        // The tenant's scope word, left out when the tenant holds every product there is (the
+        // same snapshot says so): a single-tenant catalogue of a million would otherwise have
+        // every search walk a million entries of the index alongside its words' own.
+        let within = match &q.category {
+            Some(category) => Some(format!("k{tenant}c{}q", hex(category.as_bytes()))),
+            None if self.everything(reader).await? => None,
+            None => Some(format!("k{tenant}q")),
+        };
+        let scoped = |words: String| {
+            let mut query = format!("({words})");
+            if let Some(within) = &within {
+                query = format!("{query} AND {{scope}}: \"{within}\"");
+            }
+            match active {
+                Some(true) => format!("({query}) NOT {{scope}}: \"k{tenant}iq\""),
+                Some(false) => format!("{query} AND {{scope}}: \"k{tenant}iq\""),
+                None => query,
+            }
+        };
+        // FTS5: each word quoted (no query syntax gets through) and a prefix.
+        let phrases = self.words.iter().map(|w| format!("\"{w}\"*")).collect::<Vec<_>>().join(" ");
+        let all = scoped(format!("{{name description}}: ({phrases})"));
+        let n = u64::try_from(reader.integer(count_matches(&all, self.cap)).await?).unwrap_or(0);
+        let total = Total { n, exact: n < self.cap };
+        if q.sort.is_some() {
+            let matches = Expr::cust_with_values(
+                "products.rowid IN (SELECT rowid FROM products_search WHERE products_search MATCH ?)",
+                [all],
+            );
+            return Ok((reader.products(paged(filtered(self.tenant_id, q, Some(matches)), q)?).await?, total));
+        }
+        // Best first: every word in the name, then the rest; newest first within each.
+        let in_name = scoped(format!("{{name}}: ({phrases})"));
+        let elsewhere = scoped(format!("{{name description}}: ({phrases}) NOT {{name}}: ({phrases})"));
+        let (first, second) = if q.descending { (elsewhere, in_name) } else { (in_name, elsewhere) };
+        let (offset, size) = (q.page.offset(), q.page.size);
+        let mut rows = reader.products(self.in_index_order(&first, offset, size)).await?;
+        let taken = rows.len() as u64;
+        if taken < size {
+            // How many rows the first group has: all it had from the offset on, or (none there) a count.
+            let in_first = match taken {
+                0 => u64::try_from(reader.integer(count_matches(&first, offset + 1)).await?).unwrap_or(0),
+                _ => offset + taken,
+            };
+            let skip = offset + taken - in_first;
+            rows.extend(reader.products(self.in_index_order(&second, skip, size - taken)).await?);
+        }
+        Ok((rows, total))
+    }
+
+    /// Whether the tenant's live products are all the live products there are.
+    async fn everything(&self, reader: &impl Reader) -> Result<bool, AppError> {
+        let statement = sea_orm::Statement::from_sql_and_values(
+            DatabaseBackend::Sqlite,
+            "SELECT COALESCE(SUM(n), 0) = COALESCE(SUM(CASE WHEN tenant_id = ? THEN n ELSE 0 END), 0) FROM product_counts",
+            [self.tenant_id.into()],
+        );
+        Ok(reader.integer(statement).await? == 1)
+    }
+
+    /// `size` products from `offset` on of the index's matches of `query`, newest first (oldest
+    /// first when descending), in the order the index keeps its rows.
+    fn in_index_order(&self, query: &str, offset: u64, size: u64) -> sea_orm::Select<product::Entity> {
+        let mut select =
+            product::Entity::find().filter(Column::TenantId.eq(self.tenant_id)).filter(Column::DeletedAt.is_null());
+        // The index drives (CROSS JOIN fixes the order), and its row order is the page's.
+        QueryTrait::query(&mut select)
+            .from_clear()
+            .from("products_search")
+            .cross_join(product::Entity)
+            .and_where(Expr::cust("products.rowid = products_search.rowid"))
+            .and_where(Expr::cust_with_values("products_search MATCH ?", [query.to_string()]));
+        let order = if self.q.descending { Order::Asc } else { Order::Desc };
+        select.order_by(Expr::cust("products_search.rowid"), order).offset(offset).limit(size)
+    }
+}
+
+/// `bytes` in lower-case hex.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Counts the search index's rows that match `query`, at most `cap` of them.
+fn count_matches(query: &str, cap: u64) -> sea_orm::Statement {
+    sea_orm::Statement::from_sql_and_values(
+        DatabaseBackend::Sqlite,
+        "SELECT COUNT(*) FROM (SELECT 1 FROM products_search WHERE products_search MATCH ? LIMIT ?)",
+        [query.into(), i64::try_from(cap).unwrap_or(i64::MAX).into()],
+    )
+}
+
+/// Runs a select of products.
+async fn fetch(reads: &Reads, select: sea_orm::Select<product::Entity>) -> Result<Vec<product::Model>, AppError> {
+    match reads.sqlite() {
+        Some(sqlite) => sqlite.query_long(&select.build(DatabaseBackend::Sqlite), product_row),
+        None => Ok(select.all(&reads.db).await?),
+    }
+}
+
+/// How many rows `select` returns, counting at most `cap`.
+async fn count_at_most(
+    select: sea_orm::Select<product::Entity>,
+    cap: u64,
+    db: &DatabaseConnection,
+) -> Result<u64, AppError> {
+    let limited = select.select_only().column_as(Expr::cust("1"), "one").limit(cap).into_query();
+    let counting = sea_orm::sea_query::Query::select()
+        .expr_as(Expr::cust("COUNT(*)"), "n")
+        .from_subquery(limited, "matches")
+        .to_owned();
+    let n: i64 = match db.query_one(&counting).await? {
+        Some(row) => row.try_get("", "n")?,
+        None => 0,
+    };
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// The select of the tenant's live products that `q` filters, `matches` also holding (a search).
+fn filtered(tenant_id: Uuid, q: &ProductQuery, matches: Option<Expr>) -> sea_orm::Select<product::Entity> {
+    let mut select = product::Entity::find().filter(Column::TenantId.eq(tenant_id)).filter(Column::DeletedAt.is_null());
+    if let Some(matches) = matches {
+        select = select.filter(matches);
     }
     if let Some(category) = &q.category {
         select = select.filter(Column::Category.eq(category.as_str()));
@@ -471,17 +664,14 @@ pub async fn list(reads: &Reads, tenant_id: Uuid, q: &ProductQuery) -> Result<(V
     if q.shopper {
         select = select.filter(Column::Active.eq(true));
     }
-    let total = match &q.search {
-        None => live_count(reads, tenant_id, q).await?,
-        Some(_) => match reads.sqlite() {
-            Some(sqlite) => {
-                let counting = select.clone().select_only().column_as(Expr::cust("COUNT(*)"), "n");
-                let n = sqlite.query_long(&counting.build(DatabaseBackend::Sqlite), |row| row.get::<_, i64>(0))?;
-                u64::try_from(n.first().copied().unwrap_or(0)).unwrap_or(0)
-            }
-            None => count(select.clone(), db).await?,
-        },
-    };
+    select
+}
+
+/// `select`'s page that `q` asks for, in `q`'s sort order (by creation without one).
+fn paged(
+    mut select: sea_orm::Select<product::Entity>,
+    q: &ProductQuery,
+) -> Result<sea_orm::Select<product::Entity>, AppError> {
     let order = if q.descending { Order::Desc } else { Order::Asc };
     if let Some(after) = &q.after {
         // Rows strictly beyond the last one listed, in the listing's own order: an index range
@@ -501,23 +691,16 @@ pub async fn list(reads: &Reads, tenant_id: Uuid, q: &ProductQuery) -> Result<(V
         let (row, last) = (Expr::tuple([key, Expr::col(Column::Id)]), Expr::tuple([value, Expr::val(after.id)]));
         select = select.filter(if q.descending { row.lt(last) } else { row.gt(last) });
     }
-    select = match (q.sort, relevance) {
+    select = match q.sort {
         // Case-insensitive, so both databases agree on the order.
-        (Some(SortField::Name), _) => select.order_by(Expr::expr(Func::lower(Expr::col(Column::Name))), order.clone()),
-        (Some(SortField::Price), _) => select.order_by(Column::Price, order.clone()),
-        (Some(SortField::Stock), _) => select.order_by(Column::Stock, order.clone()),
-        (Some(SortField::CreatedAt), _) | (None, None) => select.order_by(Column::CreatedAt, order.clone()),
-        // Best first: both ranks are lower for better matches.
-        (None, Some(rank)) => select.order_by(rank, order.clone()),
+        Some(SortField::Name) => select.order_by(Expr::expr(Func::lower(Expr::col(Column::Name))), order.clone()),
+        Some(SortField::Price) => select.order_by(Column::Price, order.clone()),
+        Some(SortField::Stock) => select.order_by(Column::Stock, order.clone()),
+        Some(SortField::CreatedAt) | None => select.order_by(Column::CreatedAt, order.clone()),
     };
     // The id breaks ties, so pages never overlap or skip.
     let offset = if q.after.is_some() { 0 } else { q.page.offset() };
-    let select = select.order_by(Column::Id, order).offset(offset).limit(q.page.size);
-    let rows = match reads.sqlite() {
-        Some(sqlite) => sqlite.query_long(&select.build(DatabaseBackend::Sqlite), product_row)?,
-        None => select.all(db).await?,
-    };
-    Ok((rows, total))
+    Ok(select.order_by(Column::Id, order).offset(offset).limit(q.page.size))
 }
 
 /// Applies `changes` to the live product `id` if it still has `if_version` (when given); `None`

@@ -108,19 +108,35 @@ impl SqliteReaders {
     pub fn query<T>(
         &self,
         statement: &Statement,
-        mut row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>, AppError> {
-        let values = statement.values.as_ref().map(|v| v.0.as_slice()).unwrap_or_default();
-        let params = values.iter().map(bind).collect::<Result<Vec<_>, _>>()?;
         let conn = self.checkout()?;
-        let rows = (|| {
-            let mut prepared = conn.prepare_cached(&statement.sql)?;
-            let mapped = prepared.query_map(rusqlite::params_from_iter(params), |r| row(r))?;
-            mapped.collect::<rusqlite::Result<Vec<T>>>()
-        })();
+        let rows = run(&conn, statement, row);
+        self.give_back(conn);
+        rows
+    }
+
+    /// Runs `read` on one connection, in one read transaction: every statement of it sees the same
+    /// snapshot of the database. Off the runtime's workers, as [`Self::query_long`].
+    pub fn snapshot<T>(&self, read: impl FnOnce(&rusqlite::Connection) -> Result<T, AppError>) -> Result<T, AppError> {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        let within = || {
+            let conn = self.checkout()?;
+            let result = conn.execute_batch("BEGIN").map_err(failed).and_then(|()| read(&conn));
+            // Nothing was written: the end of the transaction only lets the snapshot go.
+            let ended = conn.execute_batch("COMMIT").map_err(failed);
+            self.give_back(conn);
+            result.and_then(|value| ended.map(|()| value))
+        };
+        match Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(within),
+            _ => within(),
+        }
+    }
+
+    fn give_back(&self, conn: rusqlite::Connection) {
         self.pool.lock().unwrap_or_else(|e| e.into_inner()).idle.push(conn);
         self.returned.notify_one();
-        rows.map_err(failed)
     }
 
     /// An idle connection, a new one while fewer than [`CONNECTIONS`] are open, or the next one
@@ -143,6 +159,19 @@ impl SqliteReaders {
             pool = self.returned.wait(pool).unwrap_or_else(|e| e.into_inner());
         }
     }
+}
+
+/// Runs `statement` on `conn` (its values bound as sqlx binds them) and maps each row with `row`.
+pub fn run<T>(
+    conn: &rusqlite::Connection,
+    statement: &Statement,
+    mut row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, AppError> {
+    let values = statement.values.as_ref().map(|v| v.0.as_slice()).unwrap_or_default();
+    let params = values.iter().map(bind).collect::<Result<Vec<_>, _>>()?;
+    let mut prepared = conn.prepare_cached(&statement.sql).map_err(failed)?;
+    let mapped = prepared.query_map(rusqlite::params_from_iter(params), |r| row(r)).map_err(failed)?;
+    mapped.collect::<rusqlite::Result<Vec<T>>>().map_err(failed)
 }
 
 fn failed(e: rusqlite::Error) -> AppError {

@@ -5,6 +5,7 @@ use std::process::{Command, Output};
 
 use crate::helpers::{Auth, TestDatabase, sample_product, spawn_app_on};
 use commerce::auth::Permission;
+use serde_json::json;
 
 fn commerce(database: &TestDatabase, args: &[&str], password: Option<&str>) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_commerce"));
@@ -163,6 +164,49 @@ async fn seed_adds_generated_products_and_can_be_rerun() {
     let found = app.list_products(Auth::Bearer(&token), &[("search", "trail runner"), ("pageSize", "100")]).await;
     let skus: Vec<&str> = found.body["data"].as_array().unwrap().iter().filter_map(|p| p["sku"].as_str()).collect();
     assert!(skus.contains(&"AFTER-SEED-1"), "{skus:?}");
+}
+
+#[tokio::test]
+async fn a_search_counts_up_to_ten_thousand_matches_then_says_its_total_is_a_lower_bound() {
+    let database = TestDatabase::new().await;
+    let seeded = stdout(&seed(&database, &["--products", "10050"]));
+    assert!(seeded.contains("created 10050 products"), "{seeded}");
+    let app = spawn_app_on(database).await;
+    let token = app.admin_token().await;
+    let search = |page: &'static str| {
+        let (app, token) = (&app, &token);
+        async move {
+            let query = [("search", "seeded"), ("pageSize", "20"), ("page", page)];
+            let res = app.list_products(Auth::Bearer(token), &query).await;
+            assert_eq!(res.status, 200, "{:#}", res.body);
+            res
+        }
+    };
+    let first = search("1").await;
+    assert_eq!(first.body["pagination"]["total"], 10_000, "{}", first.body["pagination"]);
+    assert_eq!(first.body["pagination"]["totalExact"], false);
+    assert_eq!(first.body["data"].as_array().unwrap().len(), 20);
+    assert!(first.body["nextCursor"].is_string());
+    // Past the cap, a page counts on to just beyond itself: here to the end, exactly.
+    let last = search("503").await;
+    assert_eq!(last.body["pagination"]["total"], 10_050, "{}", last.body["pagination"]);
+    assert_eq!(last.body["pagination"]["totalExact"], true);
+    assert_eq!(last.body["data"].as_array().unwrap().len(), 10);
+    assert!(last.body.get("nextCursor").is_none());
+    let deep = search("450").await;
+    assert_eq!(
+        (deep.body["pagination"]["totalExact"].clone(), deep.body["nextCursor"].is_string()),
+        (json!(false), true)
+    );
+    // Narrower searches are counted exactly; listings without a search always are.
+    let narrow = app.list_products(Auth::Bearer(&token), &[("search", "seeded"), ("category", "home")]).await;
+    assert_eq!(
+        (narrow.body["pagination"]["total"].clone(), narrow.body["pagination"]["totalExact"].clone()),
+        (json!(2010), json!(true))
+    );
+    let all = app.list_products(Auth::Bearer(&token), &[]).await;
+    assert_eq!(all.body["pagination"]["totalExact"], true);
+    assert!(all.body["pagination"]["total"].as_u64().unwrap() >= 10_050);
 }
 
 #[tokio::test]

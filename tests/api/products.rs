@@ -168,7 +168,10 @@ async fn list_filters_by_category_active_and_search() {
     assert_eq!(skus(&app.list_products(auth, &[("search", "%_*\"")]).await), Vec::<String>::new(), "no word at all");
     let combined = app.list_products(auth, &[("category", "footwear"), ("active", "true"), ("search", "TRAIL")]).await;
     assert_eq!(skus(&combined), ["F-1"]);
-    assert_eq!(combined.body["pagination"], json!({"page": 1, "pageSize": 20, "total": 1, "totalPages": 1}));
+    assert_eq!(
+        combined.body["pagination"],
+        json!({"page": 1, "pageSize": 20, "total": 1, "totalPages": 1, "totalExact": true})
+    );
 }
 
 #[tokio::test]
@@ -211,6 +214,111 @@ async fn search_is_full_text_stemmed_prefixed_ranked_and_kept_current() {
     assert_eq!(search(vec![("search", "espresso")]).await, Vec::<String>::new());
     let other = skus(&app.list_products(Auth::Bearer(&intruder), &[("search", "mug")]).await);
     assert_eq!(other, ["OTHER"], "each tenant sees only its own matches");
+}
+
+#[tokio::test]
+async fn search_lists_name_matches_then_description_matches_newest_first_across_pages() {
+    let (app, token) = app_with_admin().await;
+    let auth = Auth::Bearer(&token);
+    // Created oldest first; "lantern" in the name (N) or only in the description (D).
+    for (sku, name, description) in [
+        ("N-1", "Brass Lantern", "For the porch."),
+        ("D-1", "Porch Light", "Brighter than a lantern."),
+        ("N-2", "Camping Lantern", "Folds flat."),
+        ("D-2", "Tea Light", "Lantern-sized candle."),
+        ("N-3", "Lantern Hook", "Holds one."),
+        ("OTHER", "Garden Hose", "Twenty metres."),
+    ] {
+        app.product(&token, sku, json!({"name": name, "description": description, "category": "home"})).await;
+    }
+    let listed = |query: Vec<(&'static str, &'static str)>| {
+        let app = &app;
+        async move {
+            let res = app.list_products(auth, &query).await;
+            assert_eq!(res.status, 200, "{query:?}: {:#}", res.body);
+            res
+        }
+    };
+    let best_first = ["N-3", "N-2", "N-1", "D-2", "D-1"];
+    assert_eq!(skus(&listed(vec![("search", "lantern")]).await), best_first);
+    let mut worst_first = best_first;
+    worst_first.reverse();
+    assert_eq!(skus(&listed(vec![("search", "lant"), ("order", "desc")]).await), worst_first);
+    // Pages of two cross from the name matches to the others and continue in them, by page number
+    // and by cursor alike; each page counts the same total.
+    let (mut numbered, mut walked, mut cursor) = (Vec::new(), Vec::new(), None::<String>);
+    for page in ["1", "2", "3", "4"] {
+        let res = listed(vec![("search", "lantern"), ("pageSize", "2"), ("page", page)]).await;
+        assert_eq!(res.body["pagination"]["total"], 5);
+        assert_eq!(res.body["pagination"]["totalExact"], true);
+        numbered.push(skus(&res));
+    }
+    assert_eq!(numbered, [vec!["N-3", "N-2"], vec!["N-1", "D-2"], vec!["D-1"], vec![]]);
+    loop {
+        let mut query = vec![("search", "lantern"), ("pageSize", "2")];
+        let c = cursor.clone().unwrap_or_default();
+        if cursor.is_some() {
+            query.push(("cursor", &c));
+        }
+        let res = app.list_products(auth, &query).await;
+        walked.extend(skus(&res));
+        match res.body.get("nextCursor").and_then(Value::as_str) {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(walked, best_first);
+    // A word in the name of one and the description of another: both words must match somewhere.
+    assert_eq!(skus(&listed(vec![("search", "porch lantern")]).await), ["D-1", "N-1"]);
+    // An explicit sort replaces relevance and keeps the same matches.
+    assert_eq!(skus(&listed(vec![("search", "lantern"), ("sort", "name")]).await), ["N-1", "N-2", "N-3", "D-1", "D-2"]);
+}
+
+#[tokio::test]
+async fn search_totals_count_only_the_tenant_s_live_products_its_filters_keep() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let auth = Auth::Bearer(&token);
+    let shopper = app.token_with_role(Role::Customer).await;
+    let intruder = app.other_tenant_token("acme").await;
+    let kettle =
+        |category: &'static str, active: bool| json!({"name": "Steel Kettle", "category": category, "active": active});
+    let a = app.product(&token, "K-HOME", kettle("home", true)).await;
+    app.product(&token, "K-HOME-OFF", kettle("home", false)).await;
+    let b = app.product(&token, "K-ELEC", kettle("electronics", true)).await;
+    let count = |who: &'static str, query: Vec<(&'static str, &'static str)>| {
+        let (app, token, shopper) = (&app, &token, &shopper);
+        async move {
+            let auth = Auth::Bearer(if who == "shopper" { shopper } else { token });
+            let mut query = query;
+            query.push(("search", "kettle"));
+            let res = app.list_products(auth, &query).await;
+            assert_eq!(res.status, 200, "{:#}", res.body);
+            assert_eq!(res.body["pagination"]["total"].as_u64().unwrap() as usize, skus(&res).len(), "{:#}", res.body);
+            let mut found = skus(&res);
+            found.sort();
+            found
+        }
+    };
+    // Alone in the catalogue, then beside another tenant's match.
+    assert_eq!(count("admin", vec![]).await, ["K-ELEC", "K-HOME", "K-HOME-OFF"]);
+    app.product(&intruder, "K-ACME", kettle("home", true)).await;
+    assert_eq!(count("admin", vec![]).await, ["K-ELEC", "K-HOME", "K-HOME-OFF"], "never the other tenant's");
+    assert_eq!(count("admin", vec![("category", "home")]).await, ["K-HOME", "K-HOME-OFF"]);
+    assert_eq!(count("admin", vec![("active", "false")]).await, ["K-HOME-OFF"]);
+    assert_eq!(count("admin", vec![("active", "true"), ("category", "home")]).await, ["K-HOME"]);
+    assert_eq!(count("shopper", vec![]).await, ["K-ELEC", "K-HOME"], "a shopper never sees inactive ones");
+    assert_eq!(count("shopper", vec![("active", "false")]).await, Vec::<String>::new());
+    // The index follows a product's category, active flag and deletion in the same write.
+    let moved = app.update_product(auth, b["id"].as_str().unwrap(), json!({"category": "home", "active": false})).await;
+    assert_eq!(moved.status, 200, "{:#}", moved.body);
+    assert_eq!(count("admin", vec![("category", "home"), ("active", "false")]).await, ["K-ELEC", "K-HOME-OFF"]);
+    assert_eq!(count("admin", vec![("category", "electronics")]).await, Vec::<String>::new());
+    assert_eq!(count("shopper", vec![]).await, ["K-HOME"]);
+    assert_eq!(app.delete_product(auth, a["id"].as_str().unwrap()).await.status, 204);
+    assert_eq!(count("admin", vec![]).await, ["K-ELEC", "K-HOME-OFF"]);
+    let theirs = app.list_products(Auth::Bearer(&intruder), &[("search", "kettle")]).await;
+    assert_eq!((skus(&theirs), &theirs.body["pagination"]["total"]), (vec!["K-ACME".to_string()], &json!(1)));
 }
 
 #[tokio::test]
