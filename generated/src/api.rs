@@ -1900,12 +1900,14 @@ impl<H: CommerceApi> Routes<H> {
             validator(maximum(value = 100.0), minimum(value = 1.0))
         )]
         page_size: poem_openapi::param::Query<i32>,
-        #[oai(name = "search", validator(max_length = 200, min_length = 1, pattern = "^[^\\x00]*$"))]
-        search: poem_openapi::param::Query<Option<String>>,
+        #[oai(name = "search", validator(max_length = 200, min_length = 1))] search: poem_openapi::param::Query<
+            Option<String>,
+        >,
         #[oai(name = "category")] category: poem_openapi::param::Query<Option<models::Category>>,
         #[oai(name = "active")] active: poem_openapi::param::Query<Option<bool>>,
-        #[oai(name = "cursor", validator(max_length = 512, min_length = 1, pattern = "^[A-Za-z0-9_-]+$"))]
-        cursor: poem_openapi::param::Query<Option<String>>,
+        #[oai(name = "cursor", validator(max_length = 512, min_length = 1))] cursor: poem_openapi::param::Query<
+            Option<String>,
+        >,
         #[oai(name = "sort")] sort: poem_openapi::param::Query<Option<models::ProductSortField>>,
         #[oai(name = "order", default = "default_list_products_order")] order: poem_openapi::param::Query<
             models::SortOrder,
@@ -2103,8 +2105,9 @@ impl<H: CommerceApi> Routes<H> {
             validator(maximum(value = 100.0), minimum(value = 1.0))
         )]
         page_size: poem_openapi::param::Query<i32>,
-        #[oai(name = "search", validator(max_length = 200, min_length = 1, pattern = "^[^\\x00]*$"))]
-        search: poem_openapi::param::Query<Option<String>>,
+        #[oai(name = "search", validator(max_length = 200, min_length = 1))] search: poem_openapi::param::Query<
+            Option<String>,
+        >,
     ) -> poem::Result<ListCustomersResponse> {
         let credential: Credential = auth.into();
         let scopes: &'static [&'static str] = &[];

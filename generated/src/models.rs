@@ -5,26 +5,26 @@
 #[serde(deny_unknown_fields)]
 #[oai(rename = "Address", deny_unknown_fields)]
 pub struct Address {
-    #[oai(rename = "name", validator(max_length = 200, min_length = 1, pattern = "^[^\\x00]*$"))]
+    #[oai(rename = "name", validator(max_length = 200, min_length = 1))]
     #[serde(rename = "name")]
     pub name: String,
-    #[oai(rename = "line1", validator(max_length = 200, min_length = 1, pattern = "^[^\\x00]*$"))]
+    #[oai(rename = "line1", validator(max_length = 200, min_length = 1))]
     #[serde(rename = "line1")]
     pub line1: String,
-    #[oai(rename = "line2", validator(max_length = 200, pattern = "^[^\\x00]*$"), skip_serializing_if_is_none)]
+    #[oai(rename = "line2", validator(max_length = 200), skip_serializing_if_is_none)]
     #[serde(rename = "line2", default, skip_serializing_if = "Option::is_none")]
     pub line2: Option<String>,
-    #[oai(rename = "city", validator(max_length = 100, min_length = 1, pattern = "^[^\\x00]*$"))]
+    #[oai(rename = "city", validator(max_length = 100, min_length = 1))]
     #[serde(rename = "city")]
     pub city: String,
-    #[oai(rename = "state", validator(max_length = 100, pattern = "^[^\\x00]*$"), skip_serializing_if_is_none)]
+    #[oai(rename = "state", validator(max_length = 100), skip_serializing_if_is_none)]
     #[serde(rename = "state", default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
-    #[oai(rename = "postalCode", validator(max_length = 20, min_length = 1, pattern = "^[^\\x00]*$"))]
+    #[oai(rename = "postalCode", validator(max_length = 20, min_length = 1))]
     #[serde(rename = "postalCode")]
     pub postal_code: String,
     /// ISO 3166-1 alpha-2 country code.
-    #[oai(rename = "country", validator(pattern = "^[A-Z]{2}$"))]
+    #[oai(rename = "country")]
     #[serde(rename = "country")]
     pub country: String,
 }
@@ -143,14 +143,14 @@ pub struct Customer {
     #[oai(rename = "email", validator(max_length = 254))]
     #[serde(rename = "email")]
     pub email: String,
-    #[oai(rename = "firstName", validator(max_length = 100, min_length = 1, pattern = "^[^\\x00]*$"))]
+    #[oai(rename = "firstName", validator(max_length = 100, min_length = 1))]
     #[serde(rename = "firstName")]
     pub first_name: String,
-    #[oai(rename = "lastName", validator(max_length = 100, min_length = 1, pattern = "^[^\\x00]*$"))]
+    #[oai(rename = "lastName", validator(max_length = 100, min_length = 1))]
     #[serde(rename = "lastName")]
     pub last_name: String,
     /// E.164 phone number.
-    #[oai(rename = "phone", validator(pattern = "^\\+[1-9][0-9]{6,14}$"))]
+    #[oai(rename = "phone")]
     #[serde(rename = "phone")]
     pub phone: Option<String>,
     #[oai(rename = "defaultAddress")]
@@ -171,14 +171,14 @@ pub struct CustomerCreate {
     #[oai(rename = "email", validator(max_length = 254))]
     #[serde(rename = "email")]
     pub email: String,
-    #[oai(rename = "firstName", validator(max_length = 100, min_length = 1, pattern = "^[^\\x00]*$"))]
+    #[oai(rename = "firstName", validator(max_length = 100, min_length = 1))]
     #[serde(rename = "firstName")]
     pub first_name: String,
-    #[oai(rename = "lastName", validator(max_length = 100, min_length = 1, pattern = "^[^\\x00]*$"))]
+    #[oai(rename = "lastName", validator(max_length = 100, min_length = 1))]
     #[serde(rename = "lastName")]
     pub last_name: String,
     /// E.164 phone number.
-    #[oai(rename = "phone", validator(pattern = "^\\+[1-9][0-9]{6,14}$"), skip_serializing_if_is_none)]
+    #[oai(rename = "phone", skip_serializing_if_is_none)]
     #[serde(rename = "phone", default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
     #[oai(rename = "defaultAddress", skip_serializing_if_is_none)]
@@ -205,22 +205,14 @@ pub struct CustomerUpdate {
     #[oai(rename = "email", validator(max_length = 254), skip_serializing_if_is_none)]
     #[serde(rename = "email", default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    #[oai(
-        rename = "firstName",
-        validator(max_length = 100, min_length = 1, pattern = "^[^\\x00]*$"),
-        skip_serializing_if_is_none
-    )]
+    #[oai(rename = "firstName", validator(max_length = 100, min_length = 1), skip_serializing_if_is_none)]
     #[serde(rename = "firstName", default, skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
-    #[oai(
-        rename = "lastName",
-        validator(max_length = 100, min_length = 1, pattern = "^[^\\x00]*$"),
-        skip_serializing_if_is_none
-    )]
+    #[oai(rename = "lastName", validator(max_length = 100, min_length = 1), skip_serializing_if_is_none)]
     #[serde(rename = "lastName", default, skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
     /// E.164 phone number.
-    #[oai(rename = "phone", validator(pattern = "^\\+[1-9][0-9]{6,14}$"))]
+    #[oai(rename = "phone")]
     #[serde(rename = "phone", default, skip_serializing_if = "poem_openapi::types::MaybeUndefined::is_undefined")]
     pub phone: poem_openapi::types::MaybeUndefined<String>,
     #[oai(rename = "defaultAddress")]
@@ -313,13 +305,13 @@ impl std::str::FromStr for HealthStatus {
 #[oai(rename = "LoginRequest", deny_unknown_fields)]
 pub struct LoginRequest {
     /// The slug of the user's tenant.
-    #[oai(rename = "tenant", validator(pattern = "^[a-z0-9][a-z0-9-]{0,62}$"))]
+    #[oai(rename = "tenant")]
     #[serde(rename = "tenant")]
     pub tenant: String,
     #[oai(rename = "email", validator(max_length = 254))]
     #[serde(rename = "email")]
     pub email: String,
-    #[oai(rename = "password", validator(max_length = 128, min_length = 1, pattern = "^[^\\x00]*$"), write_only)]
+    #[oai(rename = "password", validator(max_length = 128, min_length = 1), write_only)]
     #[serde(rename = "password")]
     pub password: String,
 }
@@ -339,7 +331,7 @@ pub struct Order {
     #[oai(rename = "items", validator(min_items = 1))]
     #[serde(rename = "items")]
     pub items: Vec<OrderItem>,
-    #[oai(rename = "currency", validator(pattern = "^[A-Z]{3}$"))]
+    #[oai(rename = "currency")]
     #[serde(rename = "currency")]
     pub currency: Currency,
     #[oai(rename = "subtotal", validator(minimum(value = 0.0)))]
@@ -354,10 +346,10 @@ pub struct Order {
     #[oai(rename = "shippingMethod")]
     #[serde(rename = "shippingMethod")]
     pub shipping_method: ShippingMethod,
-    #[oai(rename = "trackingNumber", validator(max_length = 100, pattern = "^[^\\x00]*$"))]
+    #[oai(rename = "trackingNumber", validator(max_length = 100))]
     #[serde(rename = "trackingNumber")]
     pub tracking_number: Option<String>,
-    #[oai(rename = "carrier", validator(max_length = 100, pattern = "^[^\\x00]*$"))]
+    #[oai(rename = "carrier", validator(max_length = 100))]
     #[serde(rename = "carrier")]
     pub carrier: Option<String>,
     #[oai(rename = "createdAt", read_only)]
@@ -396,11 +388,11 @@ pub struct OrderItem {
     #[oai(rename = "productId")]
     #[serde(rename = "productId")]
     pub product_id: uuid::Uuid,
-    #[oai(rename = "sku", validator(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"))]
+    #[oai(rename = "sku")]
     #[serde(rename = "sku")]
     pub sku: Sku,
     /// The product's name when the order was placed.
-    #[oai(rename = "name", validator(pattern = "^[^\\x00]*$"))]
+    #[oai(rename = "name")]
     #[serde(rename = "name")]
     pub name: String,
     #[oai(rename = "quantity", validator(maximum(value = 1000.0), minimum(value = 1.0)))]
@@ -510,18 +502,10 @@ pub struct OrderStatusUpdate {
     #[oai(rename = "status")]
     #[serde(rename = "status")]
     pub status: OrderStatus,
-    #[oai(
-        rename = "trackingNumber",
-        validator(max_length = 100, min_length = 1, pattern = "^[^\\x00]*$"),
-        skip_serializing_if_is_none
-    )]
+    #[oai(rename = "trackingNumber", validator(max_length = 100, min_length = 1), skip_serializing_if_is_none)]
     #[serde(rename = "trackingNumber", default, skip_serializing_if = "Option::is_none")]
     pub tracking_number: Option<String>,
-    #[oai(
-        rename = "carrier",
-        validator(max_length = 100, min_length = 1, pattern = "^[^\\x00]*$"),
-        skip_serializing_if_is_none
-    )]
+    #[oai(rename = "carrier", validator(max_length = 100, min_length = 1), skip_serializing_if_is_none)]
     #[serde(rename = "carrier", default, skip_serializing_if = "Option::is_none")]
     pub carrier: Option<String>,
 }
@@ -574,7 +558,7 @@ pub struct Problem {
     #[serde(rename = "instance", default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
     /// A stable machine-readable code, such as `validation_failed`, `not_found`, `sku_taken`, `invalid_credentials`, `rate_limited`.
-    #[oai(rename = "code", validator(pattern = "^[a-z][a-z0-9_]*$"))]
+    #[oai(rename = "code")]
     #[serde(rename = "code")]
     pub code: String,
     /// The id of the request, also sent as the `X-Request-Id` response header.
@@ -605,13 +589,13 @@ pub struct Product {
     #[oai(rename = "id", read_only)]
     #[serde(rename = "id")]
     pub id: uuid::Uuid,
-    #[oai(rename = "sku", validator(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"))]
+    #[oai(rename = "sku")]
     #[serde(rename = "sku")]
     pub sku: Sku,
-    #[oai(rename = "name", validator(max_length = 200, min_length = 1, pattern = "^[^\\x00]*$"))]
+    #[oai(rename = "name", validator(max_length = 200, min_length = 1))]
     #[serde(rename = "name")]
     pub name: String,
-    #[oai(rename = "description", validator(max_length = 5000, pattern = "^[^\\x00]*$"))]
+    #[oai(rename = "description", validator(max_length = 5000))]
     #[serde(rename = "description")]
     pub description: String,
     #[oai(rename = "category")]
@@ -621,7 +605,7 @@ pub struct Product {
     #[oai(rename = "price", validator(maximum(value = 100000000000.0), minimum(value = 0.0)))]
     #[serde(rename = "price")]
     pub price: i64,
-    #[oai(rename = "currency", validator(pattern = "^[A-Z]{3}$"))]
+    #[oai(rename = "currency")]
     #[serde(rename = "currency")]
     pub currency: Currency,
     /// Units available to order.
@@ -632,10 +616,7 @@ pub struct Product {
     #[oai(rename = "active")]
     #[serde(rename = "active")]
     pub active: bool,
-    #[oai(
-        rename = "tags",
-        validator(max_length = 50, min_length = 1, pattern = "^[^\\x00]*$", max_items = 20, unique_items = true)
-    )]
+    #[oai(rename = "tags", validator(max_length = 50, min_length = 1, max_items = 20, unique_items = true))]
     #[serde(rename = "tags")]
     pub tags: Vec<String>,
     #[oai(rename = "images", validator(max_length = 2048, max_items = 10))]
@@ -653,17 +634,13 @@ pub struct Product {
 #[serde(deny_unknown_fields)]
 #[oai(rename = "ProductCreate", deny_unknown_fields)]
 pub struct ProductCreate {
-    #[oai(rename = "sku", validator(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"))]
+    #[oai(rename = "sku")]
     #[serde(rename = "sku")]
     pub sku: Sku,
-    #[oai(rename = "name", validator(max_length = 200, min_length = 1, pattern = "^[^\\x00]*$"))]
+    #[oai(rename = "name", validator(max_length = 200, min_length = 1))]
     #[serde(rename = "name")]
     pub name: String,
-    #[oai(
-        rename = "description",
-        validator(max_length = 5000, pattern = "^[^\\x00]*$"),
-        default = "default_product_create_description"
-    )]
+    #[oai(rename = "description", validator(max_length = 5000), default = "default_product_create_description")]
     #[serde(rename = "description", default = "default_product_create_description")]
     pub description: String,
     #[oai(rename = "category")]
@@ -672,7 +649,7 @@ pub struct ProductCreate {
     #[oai(rename = "price", validator(maximum(value = 100000000000.0), minimum(value = 0.0)))]
     #[serde(rename = "price")]
     pub price: i64,
-    #[oai(rename = "currency", validator(pattern = "^[A-Z]{3}$"))]
+    #[oai(rename = "currency")]
     #[serde(rename = "currency")]
     pub currency: Currency,
     #[oai(
@@ -687,7 +664,7 @@ pub struct ProductCreate {
     pub active: bool,
     #[oai(
         rename = "tags",
-        validator(max_length = 50, min_length = 1, pattern = "^[^\\x00]*$", max_items = 20, unique_items = true),
+        validator(max_length = 50, min_length = 1, max_items = 20, unique_items = true),
         skip_serializing_if_is_none
     )]
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
@@ -716,11 +693,7 @@ pub struct ProductList {
     #[serde(rename = "pagination")]
     pub pagination: Pagination,
     /// Pass it as `cursor` to read the next page (keyset pagination: no page costs more than the first); absent on the last page.
-    #[oai(
-        rename = "nextCursor",
-        validator(max_length = 512, pattern = "^[A-Za-z0-9_-]+$"),
-        skip_serializing_if_is_none
-    )]
+    #[oai(rename = "nextCursor", validator(max_length = 512), skip_serializing_if_is_none)]
     #[serde(rename = "nextCursor", default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
@@ -785,17 +758,13 @@ impl std::str::FromStr for ProductSortField {
 #[serde(deny_unknown_fields)]
 #[oai(rename = "ProductUpdate", deny_unknown_fields)]
 pub struct ProductUpdate {
-    #[oai(rename = "sku", validator(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"), skip_serializing_if_is_none)]
+    #[oai(rename = "sku", skip_serializing_if_is_none)]
     #[serde(rename = "sku", default, skip_serializing_if = "Option::is_none")]
     pub sku: Option<Sku>,
-    #[oai(
-        rename = "name",
-        validator(max_length = 200, min_length = 1, pattern = "^[^\\x00]*$"),
-        skip_serializing_if_is_none
-    )]
+    #[oai(rename = "name", validator(max_length = 200, min_length = 1), skip_serializing_if_is_none)]
     #[serde(rename = "name", default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[oai(rename = "description", validator(max_length = 5000, pattern = "^[^\\x00]*$"), skip_serializing_if_is_none)]
+    #[oai(rename = "description", validator(max_length = 5000), skip_serializing_if_is_none)]
     #[serde(rename = "description", default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[oai(rename = "category", skip_serializing_if_is_none)]
@@ -808,7 +777,7 @@ pub struct ProductUpdate {
     )]
     #[serde(rename = "price", default, skip_serializing_if = "Option::is_none")]
     pub price: Option<i64>,
-    #[oai(rename = "currency", validator(pattern = "^[A-Z]{3}$"), skip_serializing_if_is_none)]
+    #[oai(rename = "currency", skip_serializing_if_is_none)]
     #[serde(rename = "currency", default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<Currency>,
     #[oai(
@@ -823,7 +792,7 @@ pub struct ProductUpdate {
     pub active: Option<bool>,
     #[oai(
         rename = "tags",
-        validator(max_length = 50, min_length = 1, pattern = "^[^\\x00]*$", max_items = 20, unique_items = true),
+        validator(max_length = 50, min_length = 1, max_items = 20, unique_items = true),
         skip_serializing_if_is_none
     )]
     #[serde(rename = "tags", default, skip_serializing_if = "Option::is_none")]
@@ -837,7 +806,7 @@ pub struct ProductUpdate {
 #[serde(deny_unknown_fields)]
 #[oai(rename = "RefreshRequest", deny_unknown_fields)]
 pub struct RefreshRequest {
-    #[oai(rename = "refreshToken", validator(max_length = 512, min_length = 1, pattern = "^[^\\x00]*$"))]
+    #[oai(rename = "refreshToken", validator(max_length = 512, min_length = 1))]
     #[serde(rename = "refreshToken")]
     pub refresh_token: String,
 }

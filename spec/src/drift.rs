@@ -123,7 +123,8 @@ fn members(spec: &Spec, schema: Option<&Value>, hidden: &str) -> Value {
 /// What the Rust types cannot say is left to the document's own rules at run time
 /// (`commerce_runtime::Validation`), so it is not asked of the typed layer: the widths poem-openapi
 /// writes for integers and numbers (`int64`, `double`), formats it has no type for (`email`, `uri`),
-/// and enums of numbers. Its `naive-date` is the document's `date`.
+/// enums of numbers, and patterns (the generated types leave them to the runtime, which compiles
+/// each once: poem-openapi compiles one on every check). Its `naive-date` is the document's `date`.
 fn constraints(spec: &Spec, schema: &Value) -> Value {
     let flat = spec.flatten(schema);
     let flat = crate::non_null_variant(&flat);
@@ -136,9 +137,7 @@ fn constraints(spec: &Spec, schema: &Value) -> Value {
             _ => None,
         }
     }
-    for key in
-        ["type", "format", "minimum", "maximum", "minLength", "maxLength", "pattern", "enum", "minItems", "maxItems"]
-    {
+    for key in ["type", "format", "minimum", "maximum", "minLength", "maxLength", "enum", "minItems", "maxItems"] {
         if let Some(v) = flat.get(key) {
             if key == "format" {
                 if let Some(format) = v.as_str().and_then(typed_format) {

@@ -224,27 +224,32 @@ async fn write_in_one_statement(
     Ok(())
 }
 
-/// Any other database (SQLite has no writes inside `WITH`): one conditional `UPDATE` per product,
-/// each of which must match, then the orders and their lines.
+/// Any other database (SQLite has no writes inside `WITH`): one conditional `UPDATE` of every
+/// product, which must match them all, then the orders and their lines.
 async fn write_each_table(
     txn: &DatabaseTransaction,
     taken: &BTreeMap<Uuid, i64>,
     created: &[&OrderWithItems],
 ) -> Result<(), AppError> {
+    // Every product's stock in one statement: each statement is a round trip to the connection's
+    // thread, and a batch of orders of random products named as many products as orders.
+    let mut quantities = sea_orm::sea_query::CaseStatement::new();
     for (&product_id, &quantity) in taken {
-        let updated = product::Entity::update_many()
-            .col_expr(product::Column::Stock, Expr::col(product::Column::Stock).sub(quantity))
-            .col_expr(product::Column::Version, Expr::col(product::Column::Version).add(1))
-            .filter(product::Column::Id.eq(product_id))
-            .filter(product::Column::DeletedAt.is_null())
-            .filter(product::Column::Stock.gte(quantity))
-            .exec(txn)
-            .await?
-            .rows_affected;
-        if updated != 1 {
-            // Unreachable while the lock holds; refuse the whole batch rather than oversell.
-            return Err(AppError::Internal(format!("the stock of product {product_id} changed under its lock")));
-        }
+        quantities = quantities.case(product::Column::Id.eq(product_id), quantity);
+    }
+    let quantity = Expr::expr(quantities);
+    let updated = product::Entity::update_many()
+        .col_expr(product::Column::Stock, Expr::col(product::Column::Stock).sub(quantity.clone()))
+        .col_expr(product::Column::Version, Expr::col(product::Column::Version).add(1))
+        .filter(product::Column::Id.is_in(taken.keys().copied()))
+        .filter(product::Column::DeletedAt.is_null())
+        .filter(Expr::col(product::Column::Stock).gte(quantity))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    if updated != taken.len() as u64 {
+        // Unreachable while the lock holds; refuse the whole batch rather than oversell.
+        return Err(AppError::Internal(format!("the stock of {} products changed under their lock", taken.len())));
     }
     order::Entity::insert_many(created.iter().map(|(order, _)| order::ActiveModel::from(order.clone())))
         .exec(txn)

@@ -318,7 +318,7 @@ fn create_many_sqlite(
         if let Some(trigger) = &search_trigger {
             let index = format!(
                 "INSERT INTO products_search (rowid, name, description, scope) \
-                 SELECT rowid, name, description, {} FROM products WHERE rowid > ?1 AND deleted_at IS NULL",
+                 SELECT -rowid, name, description, {} FROM products WHERE rowid > ?1 AND deleted_at IS NULL",
                 super::migrations::search_scope("products")
             );
             txn.execute(&index, [before]).map_err(failed)?;
@@ -558,7 +558,7 @@ impl Search<'_> {
         let total = Total { n, exact: n < self.cap };
         if q.sort.is_some() {
             let matches = Expr::cust_with_values(
-                "products.rowid IN (SELECT rowid FROM products_search WHERE products_search MATCH ?)",
+                "products.rowid IN (SELECT -rowid FROM products_search WHERE products_search MATCH ?)",
                 [all],
             );
             return Ok((reader.products(paged(filtered(self.tenant_id, q, Some(matches)), q)?).await?, total));
@@ -597,14 +597,15 @@ impl Search<'_> {
     fn in_index_order(&self, query: &str, offset: u64, size: u64) -> sea_orm::Select<product::Entity> {
         let mut select =
             product::Entity::find().filter(Column::TenantId.eq(self.tenant_id)).filter(Column::DeletedAt.is_null());
-        // The index drives (CROSS JOIN fixes the order), and its row order is the page's.
+        // The index drives (CROSS JOIN fixes the order), and its row order (the products' rowids
+        // negated: newest first) is the page's.
         QueryTrait::query(&mut select)
             .from_clear()
             .from("products_search")
             .cross_join(product::Entity)
-            .and_where(Expr::cust("products.rowid = products_search.rowid"))
+            .and_where(Expr::cust("products.rowid = -products_search.rowid"))
             .and_where(Expr::cust_with_values("products_search MATCH ?", [query.to_string()]));
-        let order = if self.q.descending { Order::Asc } else { Order::Desc };
+        let order = if self.q.descending { Order::Desc } else { Order::Asc };
         select.order_by(Expr::cust("products_search.rowid"), order).offset(offset).limit(size)
     }
 }

@@ -257,7 +257,7 @@ fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<Strin
     let base = format!("http://127.0.0.1:{port}");
     let token = admin_token(&base)?;
     let auth = format!("Authorization: Bearer {token}");
-    let page = curl(&[&format!("{base}/products?pageSize=1&search=seeded"), "-H", &auth])?;
+    let page = curl(&[&format!("{base}/products?pageSize=1&search=seeded&active=true"), "-H", &auth])?;
     let product_id = json_field(&page, "/data/0/id")?;
     let product = curl(&[&format!("{base}/products/{product_id}"), "-H", &auth])?;
     let customer = curl(&[
@@ -703,11 +703,50 @@ pub fn run_testers(root: &Path, on_service: bool) -> ExitCode {
     }
 }
 
+/// The part at 10,000 products, on SQLite and PostgreSQL: the table, headed by the machine.
+fn catalogue_table(root: &Path, work: &Path) -> Result<String, String> {
+    let mut rows = measure(root, "SQLite", &format!("sqlite://{}?mode=rwc", work.join("bench.db").display()), work)?;
+    rows.extend(on_postgres("main", |url| measure(root, "PostgreSQL", url, work))?);
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mut table = format!(
+        "Machine: {cores} cores ({cpu}). Load: wrk -t1 -c32 -d10s --latency, on the same machine.\n\n\
+         | database | what | requests/s | of bare route | target | p50 | p99 | cache hits |\n|---|---|---|---|---|---|---|---|\n"
+    );
+    for row in rows {
+        table.push_str(&row);
+        table.push('\n');
+    }
+    Ok(table)
+}
+
+/// `cargo xtask bench catalogue`: only the part at 10,000 products.
+pub fn run_catalogue(root: &Path) -> ExitCode {
+    let work = root.join("target/bench");
+    let measured = build_release(root).and_then(|()| {
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+        catalogue_table(root, &work)
+    });
+    match measured {
+        Ok(table) => {
+            println!("{table}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// `cargo xtask bench scale`: only the part at a million products.
 pub fn run_scale(root: &Path) -> ExitCode {
-    let built =
-        cargo_build(root, &["--release", "--bin", "commerce", "--example", "bare_route"], "the release build failed");
-    match built.and_then(|()| crate::scale::run(root)) {
+    match build_release(root).and_then(|()| crate::scale::run(root)) {
         Ok(table) => {
             println!("{table}");
             ExitCode::SUCCESS
@@ -729,14 +768,8 @@ pub fn run(root: &Path) -> ExitCode {
     }
 }
 
-/// `cargo build` with `args` in the workspace, failing with `failure` when it does not build.
-pub(crate) fn cargo_build(root: &Path, args: &[&str], failure: &str) -> Result<(), String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let built = Command::new(cargo).current_dir(root).arg("build").args(args).status().map_err(|e| e.to_string())?;
-    if built.success() { Ok(()) } else { Err(failure.into()) }
-}
-
-fn run_inner(root: &Path) -> Result<(), String> {
+/// The release service and the bare route, and wrk (installed from Debian's packages if missing).
+fn build_release(root: &Path) -> Result<(), String> {
     cargo_build(root, &["--release", "--bin", "commerce", "--example", "bare_route"], "the release build failed")?;
     if Command::new("wrk").arg("--version").output().is_err() {
         eprintln!("bench: installing wrk (Debian package)");
@@ -747,30 +780,27 @@ fn run_inner(root: &Path) -> Result<(), String> {
             install();
         }
     }
+    Ok(())
+}
+
+/// `cargo build` with `args` in the workspace, failing with `failure` when it does not build.
+pub(crate) fn cargo_build(root: &Path, args: &[&str], failure: &str) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built = Command::new(cargo).current_dir(root).arg("build").args(args).status().map_err(|e| e.to_string())?;
+    if built.success() { Ok(()) } else { Err(failure.into()) }
+}
+
+fn run_inner(root: &Path) -> Result<(), String> {
+    build_release(root)?;
     let work: PathBuf = root.join("target/bench");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
 
-    let mut rows = measure(root, "SQLite", &format!("sqlite://{}?mode=rwc", work.join("bench.db").display()), &work)?;
-    rows.extend(on_postgres("main", |url| measure(root, "PostgreSQL", url, &work))?);
+    let mut table = catalogue_table(root, &work)?;
     let sqlite_scale = format!("sqlite://{}?mode=rwc", work.join("scale.db").display());
     let scale = crate::scale::measure(root, "SQLite", &sqlite_scale, &work)?;
     let scale = [scale, on_postgres("scale", |url| crate::scale::measure(root, "PostgreSQL", url, &work))?].concat();
 
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
-        .unwrap_or_default();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let mut table = format!(
-        "Machine: {cores} cores ({cpu}). Load: wrk -t1 -c32 -d10s --latency, on the same machine.\n\n\
-         | database | what | requests/s | of bare route | target | p50 | p99 | cache hits |\n|---|---|---|---|---|---|---|---|\n"
-    );
-    for row in rows {
-        table.push_str(&row);
-        table.push('\n');
-    }
     table.push('\n');
     table.push_str(&crate::scale::table(scale));
     table.push('\n');

@@ -3,7 +3,7 @@
 //! - `codegen [--check]`: regenerate `generated/` (and the generator's fixture) from the specs, or
 //!   fail naming every stale file.
 //! - `test [cargo test args]`: the whole test suite, then the contract coverage gate.
-//! - `bench [scale|zoo|contract]`: the release service under wrk against a bare poem route, at
+//! - `bench [catalogue|scale|zoo|contract]`: the release service under wrk against a bare poem route, at
 //!   10,000 and at 1,000,000 products, and the contract testers (on our service and on the zoo);
 //!   prints the table. `scale`: only the million; `zoo`, `contract`: only the testers.
 //! - `compat [RELEASED]`: `commerce diff` from the released document to the spec, and `commerce
@@ -20,13 +20,14 @@ mod tour;
 use std::process::ExitCode;
 
 const USAGE: &str =
-    "usage: cargo xtask codegen [--check] | test [-- cargo test args] | bench [scale|zoo|contract] | compat [RELEASED] | tour
+    "usage: cargo xtask codegen [--check] | test [-- cargo test args] | bench [catalogue|scale|zoo|contract] | compat [RELEASED] | tour
 
   codegen          regenerate generated/ from openapi/commerce.yaml (and xtask's fixture crate)
   codegen --check  change nothing; exit 1 naming each stale file if the output is out of date
   test             cargo test --workspace, then fail if a documented (operation, status) pair
                    of the spec was exercised by no test
   bench            the release service under wrk, against a bare poem route (BENCHMARKS.md)
+  bench catalogue  only the part at 10,000 products
   bench scale      only the part at 1,000,000 products
   bench zoo        only the contract testers on the zoo's deployments
   bench contract   only the contract testers on this service
@@ -76,6 +77,7 @@ fn main() -> ExitCode {
             }
         },
         ["bench"] => bench::run(&root),
+        ["bench", "catalogue"] => bench::run_catalogue(&root),
         ["bench", "scale"] => bench::run_scale(&root),
         ["bench", "zoo"] => bench::run_testers(&root, false),
         ["bench", "contract"] => bench::run_testers(&root, true),
