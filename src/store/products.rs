@@ -462,9 +462,9 @@ pub async fn list(reads: &Reads, tenant_id: Uuid, q: &ProductQuery) -> Result<(V
         };
         return Ok((fetch(reads, select).await?, total));
     }
-    let search = Search { tenant_id, q, words: &words, cap };
+    let search = Search { tenant_id, q: q.clone(), words, cap };
     match reads.sqlite() {
-        Some(sqlite) => sqlite.snapshot(|conn| completed(search.run(&Snapshot(conn)))),
+        Some(sqlite) => sqlite.snapshot(move |conn| completed(search.run(&Snapshot(conn)))).await,
         None => {
             let txn = reads.db.begin().await?;
             let found = search.run(&txn).await;
@@ -516,17 +516,17 @@ fn completed<T>(future: impl Future<Output = Result<T, AppError>>) -> Result<T, 
 }
 
 /// A search of the SQLite search index (see `migrations::search_scope` for its scope words).
-struct Search<'a> {
+struct Search {
     tenant_id: Uuid,
-    q: &'a ProductQuery,
-    words: &'a [String],
+    q: ProductQuery,
+    words: Vec<String>,
     /// How far to count.
     cap: u64,
 }
 
-impl Search<'_> {
+impl Search {
     async fn run(&self, reader: &impl Reader) -> Result<(Vec<product::Model>, Total), AppError> {
-        let (q, tenant) = (self.q, self.tenant_id.simple().to_string());
+        let (q, tenant) = (&self.q, self.tenant_id.simple().to_string());
         let active = match (q.shopper, q.active) {
             (true, Some(false)) => return Ok((Vec::new(), Total::exact(0))), // a shopper asking for inactive products
             (true, _) => Some(true),
@@ -627,7 +627,7 @@ fn count_matches(query: &str, cap: u64) -> sea_orm::Statement {
 /// Runs a select of products.
 async fn fetch(reads: &Reads, select: sea_orm::Select<product::Entity>) -> Result<Vec<product::Model>, AppError> {
     match reads.sqlite() {
-        Some(sqlite) => sqlite.query_long(&select.build(DatabaseBackend::Sqlite), product_row),
+        Some(sqlite) => sqlite.query_long(select.build(DatabaseBackend::Sqlite), product_row).await,
         None => Ok(select.all(&reads.db).await?),
     }
 }

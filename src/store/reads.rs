@@ -1,8 +1,10 @@
 //! Where the hot reads run. On PostgreSQL, on the service's pool. On SQLite, on synchronous
-//! connections of our own, run on the request's own thread: sqlx drives each SQLite connection
+//! connections of our own: sqlx drives each SQLite connection
 //! from a thread of its own, so every query costs two thread hand-offs (the profiles showed a
 //! product read spending most of its time switching threads, not in SQLite). A point read here is
-//! a prepared statement's step, a few microseconds; nothing waits for another thread.
+//! a prepared statement's step, a few microseconds, on the request's thread; a listing or a search
+//! (milliseconds over a large catalogue) goes to one of two reader threads, so it never holds up
+//! the requests queued on its worker.
 //!
 //! The queries themselves are still built by sea-query (the same code builds them for both
 //! databases), then run here with their values bound as sqlx would bind them, so a value compares
@@ -47,20 +49,28 @@ fn sqlite_file(url: &str) -> Option<String> {
     (!memory).then(|| path.to_string())
 }
 
-/// Connections open at most. Listings and searches run off the runtime's workers
-/// ([`SqliteReaders::query_long`]), so without a bound every concurrent request could hold a
-/// connection of its own, each with its page cache and its map of the file (a peak of 289 MiB at
-/// 10,000 products under 32 clients); on two cores more than this only queue inside SQLite.
+/// Connections open at most for point reads, which run on the runtime's workers (two on two
+/// cores); more would only queue inside SQLite, each with its page cache and map of the file.
 const CONNECTIONS: usize = 4;
+/// Threads that run the long reads (listings, searches, their counts), each on a connection of
+/// its own. Run under `block_in_place` instead, every search moved its worker's queue to a new
+/// thread: 127 threads at 10,000 products under 32 clients, each with its own malloc arena.
+const LONG_READERS: usize = 2;
 /// Statements each connection keeps prepared (a listing's filters make a few dozen shapes).
 const PREPARED: usize = 128;
 
-/// Synchronous read-only connections to one SQLite file, checked out per query.
+/// A long read, run on one of the long readers' connections.
+type Job = Box<dyn FnOnce(Result<&rusqlite::Connection, AppError>) + Send>;
+
+/// Synchronous read-only connections to one SQLite file: checked out per point read, and owned by
+/// the threads that run the long reads.
 pub struct SqliteReaders {
     path: String,
     pool: Mutex<Pool>,
     /// Signalled when a connection is given back.
     returned: std::sync::Condvar,
+    /// The long readers' queue; they stop when it is dropped.
+    long: std::sync::mpsc::Sender<Job>,
 }
 
 #[derive(Default)]
@@ -71,41 +81,70 @@ struct Pool {
 
 impl SqliteReaders {
     fn new(path: String) -> Self {
-        Self { path, pool: Mutex::new(Pool::default()), returned: std::sync::Condvar::new() }
-    }
-
-    fn connect(&self) -> rusqlite::Result<rusqlite::Connection> {
-        use rusqlite::OpenFlags;
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = rusqlite::Connection::open_with_flags(&self.path, flags)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        // Pages come from a memory map of the file, as on sqlx's connections. It costs resident
-        // memory (file pages, counted per connection that touched them): at 1,000,000 products
-        // 481 MiB of them; without the map (8 MiB page caches) 26 MiB, but random reads ran at
-        // 8.6k/s instead of 12k/s, and with a 64 MiB map at 9.3k/s and 145 MiB (BENCHMARKS.md).
-        conn.execute_batch("PRAGMA query_only = 1; PRAGMA mmap_size = 268435456;")?;
-        // One plan per statement, whatever its values: otherwise SQLite prepares a statement again
-        // whenever a value its plan looked at changes, and it looks at every `LIMIT ?` and
-        // `OFFSET ?` (each new page of a search was a new FTS5 statement to parse: 14% of the time).
-        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
-        conn.set_prepared_statement_cache_capacity(PREPARED);
-        Ok(conn)
-    }
-
-    /// [`Self::query`] for a statement that may take a while (a listing, a search, their counts): on
-    /// the service's multi-threaded runtime its worker hands its other tasks to another thread
-    /// first, so a search over a large catalogue (tens of milliseconds) does not hold up the
-    /// requests queued behind it. A point read is shorter than that hand-over and runs in place.
-    pub fn query_long<T>(
-        &self,
-        statement: &Statement,
-        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    ) -> Result<Vec<T>, AppError> {
-        use tokio::runtime::{Handle, RuntimeFlavor};
-        match Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(|| self.query(statement, row)),
-            _ => self.query(statement, row),
+        let (long, jobs) = std::sync::mpsc::channel::<Job>();
+        let jobs = std::sync::Arc::new(Mutex::new(jobs));
+        for n in 0..LONG_READERS {
+            let (jobs, path) = (jobs.clone(), path.clone());
+            let spawned = std::thread::Builder::new().name(format!("sqlite-reader-{n}")).spawn(move || {
+                let mut conn = None;
+                loop {
+                    let job = jobs.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok(job) = job else { return };
+                    if conn.is_none() {
+                        conn = connect(&path)
+                            .map_err(|error| tracing::error!(%error, "a reader cannot open the database"))
+                            .ok();
+                    }
+                    let given = conn.as_ref().ok_or_else(|| AppError::Internal("the reader has no connection".into()));
+                    // A panic fails its own request (its answer is dropped), not the thread.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(given)));
+                }
+            });
+            if let Err(error) = spawned {
+                tracing::error!(%error, "a reader thread cannot start");
+            }
         }
+        Self { path, pool: Mutex::new(Pool::default()), returned: std::sync::Condvar::new(), long }
+    }
+
+    /// Runs `read` on a long reader's connection; the request waits without holding its worker.
+    async fn long<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> Result<T, AppError> + Send + 'static,
+    ) -> Result<T, AppError> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let _ = answer.send(conn.and_then(read));
+        });
+        let stopped = || AppError::Internal("the database readers have stopped".into());
+        self.long.send(job).map_err(|_| stopped())?;
+        answered.await.map_err(|_| stopped())?
+    }
+
+    /// A listing's or a search's statement (which over a large catalogue can take milliseconds),
+    /// on a long reader, each row mapped with `row`.
+    pub async fn query_long<T: Send + 'static>(
+        &self,
+        statement: Statement,
+        row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, AppError> {
+        self.long(move |conn| run(conn, &statement, row)).await
+    }
+
+    /// Runs `read` on a long reader, in one read transaction: every statement of it sees the same
+    /// snapshot of the database.
+    pub async fn snapshot<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> Result<T, AppError> + Send + 'static,
+    ) -> Result<T, AppError> {
+        self.long(move |conn| {
+            conn.execute_batch("BEGIN").map_err(failed)?;
+            let result = read(conn);
+            // Nothing was written: the end of the transaction only lets the snapshot go.
+            let ended = conn.execute_batch("COMMIT").map_err(failed);
+            result.and_then(|value| ended.map(|()| value))
+        })
+        .await
     }
 
     /// Runs `statement` and maps each row with `row`.
@@ -118,24 +157,6 @@ impl SqliteReaders {
         let rows = run(&conn, statement, row);
         self.give_back(conn);
         rows
-    }
-
-    /// Runs `read` on one connection, in one read transaction: every statement of it sees the same
-    /// snapshot of the database. Off the runtime's workers, as [`Self::query_long`].
-    pub fn snapshot<T>(&self, read: impl FnOnce(&rusqlite::Connection) -> Result<T, AppError>) -> Result<T, AppError> {
-        use tokio::runtime::{Handle, RuntimeFlavor};
-        let within = || {
-            let conn = self.checkout()?;
-            let result = conn.execute_batch("BEGIN").map_err(failed).and_then(|()| read(&conn));
-            // Nothing was written: the end of the transaction only lets the snapshot go.
-            let ended = conn.execute_batch("COMMIT").map_err(failed);
-            self.give_back(conn);
-            result.and_then(|value| ended.map(|()| value))
-        };
-        match Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(within),
-            _ => within(),
-        }
     }
 
     fn give_back(&self, conn: rusqlite::Connection) {
@@ -154,7 +175,7 @@ impl SqliteReaders {
             if pool.open < CONNECTIONS {
                 pool.open += 1;
                 drop(pool);
-                return self.connect().map_err(|e| {
+                return connect(&self.path).map_err(|e| {
                     self.pool.lock().unwrap_or_else(|e| e.into_inner()).open -= 1;
                     self.returned.notify_one();
                     failed(e)
@@ -163,6 +184,25 @@ impl SqliteReaders {
             pool = self.returned.wait(pool).unwrap_or_else(|e| e.into_inner());
         }
     }
+}
+
+/// A read-only connection to the file `path`.
+fn connect(path: &str) -> rusqlite::Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // Pages come from a memory map of the file, as on sqlx's connections. It costs resident
+    // memory (file pages, counted per connection that touched them): at 1,000,000 products
+    // 481 MiB of them; without the map (8 MiB page caches) 26 MiB, but random reads ran at
+    // 8.6k/s instead of 12k/s, and with a 64 MiB map at 9.3k/s and 145 MiB (BENCHMARKS.md).
+    conn.execute_batch("PRAGMA query_only = 1; PRAGMA mmap_size = 268435456;")?;
+    // One plan per statement, whatever its values: otherwise SQLite prepares a statement again
+    // whenever a value its plan looked at changes, and it looks at every `LIMIT ?` and
+    // `OFFSET ?` (each new page of a search was a new FTS5 statement to parse: 14% of the time).
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    conn.set_prepared_statement_cache_capacity(PREPARED);
+    Ok(conn)
 }
 
 /// Runs `statement` on `conn` (its values bound as sqlx binds them) and maps each row with `row`.
