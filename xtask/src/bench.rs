@@ -732,21 +732,17 @@ pub fn run_catalogue(root: &Path) -> ExitCode {
         std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
         catalogue_table(root, &work)
     });
-    match measured {
-        Ok(table) => {
-            println!("{table}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("bench: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    printed(measured)
 }
 
 /// `cargo xtask bench scale`: only the part at a million products.
 pub fn run_scale(root: &Path) -> ExitCode {
-    match build_release(root).and_then(|()| crate::scale::run(root)) {
+    printed(build_release(root).and_then(|()| crate::scale::run(root)))
+}
+
+/// Prints a part's table, or why it could not be measured.
+fn printed(measured: Result<String, String>) -> ExitCode {
+    match measured {
         Ok(table) => {
             println!("{table}");
             ExitCode::SUCCESS
