@@ -164,6 +164,11 @@ impl Total {
     pub fn exact(n: u64) -> Self {
         Self { n, exact: true }
     }
+
+    /// `n` items counted up to `cap`: reaching it, there may be more.
+    pub fn counted(n: u64, cap: u64) -> Self {
+        Self { n, exact: n < cap }
+    }
 }
 
 /// A page of a listing: 1-based `number`, `size` items.

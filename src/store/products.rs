@@ -449,7 +449,7 @@ pub async fn list(reads: &Reads, tenant_id: Uuid, q: &ProductQuery) -> Result<(V
         let matches = Expr::cust_with_values("products.search @@ to_tsquery('english', $1)", [all]);
         let select = filtered(tenant_id, q, Some(matches));
         let n = count_at_most(select.clone(), cap, &reads.db).await?;
-        let total = Total { n, exact: n < cap };
+        let total = Total::counted(n, cap);
         let select = match q.sort {
             Some(_) => paged(select, q)?,
             None => {
@@ -536,7 +536,7 @@ impl Search {
         // same snapshot says so): a single-tenant catalogue of a million would otherwise have
         // every search walk a million entries of the index alongside its words' own.
         let within = match &q.category {
-            Some(category) => Some(format!("k{tenant}c{}q", hex(category.as_bytes()))),
+            Some(category) => Some(format!("k{tenant}c{}q", hex::encode(category))),
             None if self.everything(reader).await? => None,
             None => Some(format!("k{tenant}q")),
         };
@@ -555,7 +555,7 @@ impl Search {
         let phrases = self.words.iter().map(|w| format!("\"{w}\"*")).collect::<Vec<_>>().join(" ");
         let all = scoped(format!("{{name description}}: ({phrases})"));
         let n = u64::try_from(reader.integer(count_matches(&all, self.cap)).await?).unwrap_or(0);
-        let total = Total { n, exact: n < self.cap };
+        let total = Total::counted(n, self.cap);
         if q.sort.is_some() {
             let matches = Expr::cust_with_values(
                 "products.rowid IN (SELECT -rowid FROM products_search WHERE products_search MATCH ?)",
@@ -608,11 +608,6 @@ impl Search {
         let order = if self.q.descending { Order::Desc } else { Order::Asc };
         select.order_by(Expr::cust("products_search.rowid"), order).offset(offset).limit(size)
     }
-}
-
-/// `bytes` in lower-case hex.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Counts the search index's rows that match `query`, at most `cap` of them.
