@@ -342,6 +342,7 @@ async fn seed(
             e => e.to_string(),
         })?;
     }
+    store::products::analyze(&db).await.map_err(|e| e.to_string())?;
     let last = first + products.saturating_sub(1);
     println!("created {created} products in tenant {} ({prefix}{first:05} to {prefix}{last:05})", tenant.slug);
     Ok(())
