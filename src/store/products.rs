@@ -548,18 +548,15 @@ pub async fn list(reads: &Reads, tenant_id: Uuid, q: &ProductQuery) -> Result<(V
     // Counted far enough to know whether a page follows this one.
     let cap = Ord::max(SEARCH_COUNT_CAP, offset + size + 1);
     if reads.db.get_database_backend() != DatabaseBackend::Sqlite {
-        let all = words.iter().map(|w| format!("{w}:*")).collect::<Vec<_>>().join(" & ");
-        let in_name = words.iter().map(|w| format!("{w}:*A")).collect::<Vec<_>>().join(" & ");
-        // tsquery ($1: sea-query's PostgreSQL placeholder): words are letters and digits only,
-        // each a prefix; weight A is the name.
-        let matches = Expr::cust_with_values("products.search @@ to_tsquery('english', $1)", [all]);
+        let words = words.join(" ");
+        let matches = Expr::cust_with_values(prefix_query(""), [words.clone()]);
         let select = filtered(tenant_id, q, Some(matches));
         let n = count_at_most(select.clone(), cap, &reads.db).await?;
         let total = Total::counted(n, cap);
         let select = match q.sort {
             Some(_) => paged(select, q)?,
             None => {
-                let in_name = Expr::cust_with_values("products.search @@ to_tsquery('english', $1)", [in_name]);
+                let in_name = Expr::cust_with_values(prefix_query("A"), [words]);
                 // Best first: a name match first, then the newest.
                 let best = if q.descending { Order::Asc } else { Order::Desc };
                 let select = select.order_by(in_name, best.clone()).order_by(Column::CreatedAt, best.clone());
@@ -722,6 +719,19 @@ fn count_matches(query: &str, cap: u64) -> sea_orm::Statement {
         DatabaseBackend::Sqlite,
         "SELECT COUNT(*) FROM (SELECT 1 FROM products_search WHERE products_search MATCH ? LIMIT ?)",
         [query.into(), i64::try_from(cap).unwrap_or(i64::MAX).into()],
+    )
+}
+
+/// PostgreSQL: whether the product's `search` holds every word of `$1` (words separated by a
+/// space) as a prefix, of weight `weights` (A: the name; empty: anywhere). Each word is stemmed as
+/// the index was (English), but a stop word stays itself: `to_tsquery('english', 'so:*')` drops
+/// "so" as typed towards "socks" (and a search of stop words alone matched nothing), where
+/// SQLite's index, which keeps stop words, finds them. Words are letters and digits only.
+fn prefix_query(weights: &str) -> String {
+    format!(
+        "products.search @@ to_tsquery('simple', (SELECT string_agg(quote_literal(\
+         COALESCE((ts_lexize('english_stem', w))[1], w)) || ':*{weights}', ' & ') \
+         FROM unnest(string_to_array($1, ' ')) AS w))"
     )
 }
 

@@ -201,6 +201,10 @@ async fn search_is_full_text_stemmed_prefixed_ranked_and_kept_current() {
     assert_eq!(search(vec![("search", "cer")]).await, ["MUG", "CUP"]);
     assert_eq!(search(vec![("search", "coffee mug")]).await, ["MUG"]);
     assert_eq!(search(vec![("search", "CERAMIC")]).await, ["MUG", "CUP"], "case is ignored");
+    // A word as typed so far is a prefix even where it is a whole stop word ("so" of "socks").
+    make("SOCKS", "Wool Socks", "Knitted.").await;
+    assert_eq!(search(vec![("search", "so")]).await, ["SOCKS"]);
+    assert_eq!(search(vec![("search", "wool so")]).await, ["SOCKS"]);
     // An explicit sort replaces relevance; order=desc reverses relevance.
     assert_eq!(search(vec![("search", "cer"), ("sort", "name")]).await, ["MUG", "CUP"]);
     assert_eq!(search(vec![("search", "cer"), ("order", "desc")]).await, ["CUP", "MUG"]);
