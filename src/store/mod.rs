@@ -118,8 +118,12 @@ fn options(url: &str, connections: u32) -> ConnectOptions {
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
-                // Read pages through a shared memory map rather than a pread per page per connection.
-                .pragma("mmap_size", "268435456")
+                // No memory map on the writer (SQLite's default, said out loud): the pages it reads
+                // are few and near the end of the orders' tables, and a map kept every page it
+                // ever touched resident in the process, beside the readers' maps of the same
+                // pages (bench workloads at 10,000 products: peak RSS 117 -> 101 MiB, orders/s
+                // unchanged). The readers map the file (`reads::connect`).
+                .pragma("mmap_size", "0")
                 // Statement journals (a statement's undo within a transaction) in memory: in a
                 // file, each order batch's statements wrote their pages to it (10% of the desk's
                 // time in pwrite).

@@ -192,7 +192,7 @@ fn connect(path: &str) -> rusqlite::Result<rusqlite::Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = rusqlite::Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    // Pages come from a memory map of the file, as on sqlx's connections. It costs resident
+    // Pages come from a memory map of the file (the writer has none: `store::options`). It costs resident
     // memory (file pages, counted per connection that touched them): at 1,000,000 products
     // 481 MiB of them; without the map (8 MiB page caches) 26 MiB, but random reads ran at
     // 8.6k/s instead of 12k/s, and with a 64 MiB map at 9.3k/s and 145 MiB (BENCHMARKS.md).
