@@ -724,14 +724,19 @@ fn count_matches(query: &str, cap: u64) -> sea_orm::Statement {
 
 /// PostgreSQL: whether the product's `search` holds every word of `$1` (words separated by a
 /// space) as a prefix, of weight `weights` (A: the name; empty: anywhere). Each word is stemmed as
-/// the index was (English), but a stop word stays itself: `to_tsquery('english', 'so:*')` drops
-/// "so" as typed towards "socks" (and a search of stop words alone matched nothing), where
-/// SQLite's index, which keeps stop words, finds them. Words are letters and digits only.
+/// the index was (English). The index leaves stop words out, so among other words a stop word is
+/// left out of the search too; a search of stop words alone looks for each as a prefix ("so" as
+/// typed towards "socks"). `to_tsquery('english', ...)` dropped every stop word, so such a search
+/// matched nothing, where SQLite's index, which keeps stop words, finds them. Words are letters and
+/// digits only.
 fn prefix_query(weights: &str) -> String {
     format!(
-        "products.search @@ to_tsquery('simple', (SELECT string_agg(quote_literal(\
-         COALESCE((ts_lexize('english_stem', w))[1], w)) || ':*{weights}', ' & ') \
-         FROM unnest(string_to_array($1, ' ')) AS w))"
+        "products.search @@ to_tsquery('simple', (\
+         SELECT string_agg(quote_literal(COALESCE(stems[1], word)) || ':*{weights}', ' & ') \
+         FROM (SELECT word, stems, bool_or(cardinality(stems) > 0) OVER () AS any_kept \
+         FROM (SELECT word, ts_lexize('english_stem', word) AS stems \
+         FROM unnest(string_to_array($1, ' ')) AS word) AS stemmed) AS words \
+         WHERE cardinality(stems) > 0 OR NOT any_kept))"
     )
 }
 
