@@ -183,9 +183,10 @@ pub async fn create_with_id(
     product::Entity::insert(row).exec_with_returning(db).await.map_err(|e| map_unique(e, &sku))
 }
 
-/// Creates many products at once (in batches of 500, each in one statement), for seeding. A sku the
-/// tenant already has is refused by name before its batch is written, or skipped; returns how many
-/// were created.
+/// Creates many products at once, for seeding: on a SQLite file through [`create_many_sqlite`], on
+/// PostgreSQL through [`create_many_postgres`], otherwise (an in-memory SQLite database) in batches
+/// of 500, each in one statement. A sku the tenant already has is refused by name before its batch
+/// is written, or skipped; returns how many were created.
 pub async fn create_many(
     db: &DatabaseConnection,
     tenant_id: Uuid,
@@ -409,8 +410,10 @@ async fn create_many_postgres(
             .collect();
             // Else the same sku twice in the batch itself.
             let mut seen = std::collections::HashSet::new();
-            let first = skus.iter().find(|s| taken.contains(**s) || !seen.insert(**s)).unwrap_or(&skus[0]);
-            Err(sku_taken(first))
+            match skus.iter().find(|s| taken.contains(**s) || !seen.insert(**s)) {
+                Some(first) => Err(sku_taken(first)),
+                None => Err(failed(e)),
+            }
         }
         Err(e) => Err(failed(e)),
     }
