@@ -186,6 +186,19 @@ async fn seed_adds_generated_products_and_can_be_rerun() {
             .unwrap()
             .map(|row| row.try_get_by_index(0).unwrap());
         assert!(counted.is_some_and(|n| n >= 52.0), "products were analyzed: reltuples {counted:?}");
+        // ... and vacuumed (the search index's pending list merged, the rows marked visible), and
+        // the index keeps its pending list short (a search reads all of it).
+        let kept: Option<(bool, String)> = app
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT (SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'products'), \
+                 (SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = 'products_search')",
+            ))
+            .await
+            .unwrap()
+            .map(|row| (row.try_get_by_index(0).unwrap(), row.try_get_by_index(1).unwrap()));
+        assert_eq!(kept, Some((true, "gin_pending_list_limit=128".to_string())));
     }
     // Seeding set the search index's trigger aside only inside its own transactions: a product
     // created afterwards is found.
@@ -228,6 +241,21 @@ async fn a_search_counts_up_to_ten_thousand_matches_then_says_its_total_is_a_low
         (deep.body["pagination"]["totalExact"].clone(), deep.body["nextCursor"].is_string()),
         (json!(false), true)
     );
+    // Past the cap a page is not sorted out of the matches counted: it is the page of the whole
+    // order. Every match has the word only in its description (one group), so best first is
+    // newest first, as the listing by creation lists them (oldest first when reversed).
+    let skus = |res: &crate::helpers::Response| -> Vec<String> {
+        res.body["data"].as_array().unwrap().iter().map(|p| p["sku"].as_str().unwrap().to_string()).collect()
+    };
+    for (page, searched) in [("1", &first), ("450", &deep)] {
+        let query = [("sort", "createdAt"), ("order", "desc"), ("pageSize", "20"), ("page", page)];
+        let listed = app.list_products(Auth::Bearer(&token), &query).await;
+        assert_eq!(skus(searched), skus(&listed), "page {page}");
+    }
+    let reversed = app.list_products(Auth::Bearer(&token), &[("search", "seeded"), ("order", "desc")]).await;
+    let oldest = app.list_products(Auth::Bearer(&token), &[("sort", "createdAt"), ("pageSize", "100")]).await;
+    let oldest_seeded: Vec<String> = skus(&oldest).into_iter().filter(|s| s.starts_with("SEED-")).take(20).collect();
+    assert_eq!(skus(&reversed), oldest_seeded);
     // Narrower searches are counted exactly; listings without a search always are.
     let narrow = app.list_products(Auth::Bearer(&token), &[("search", "seeded"), ("category", "home")]).await;
     assert_eq!(
