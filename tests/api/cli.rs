@@ -256,6 +256,15 @@ async fn a_search_counts_up_to_ten_thousand_matches_then_says_its_total_is_a_low
     let oldest = app.list_products(Auth::Bearer(&token), &[("sort", "createdAt"), ("pageSize", "100")]).await;
     let oldest_seeded: Vec<String> = skus(&oldest).into_iter().filter(|s| s.starts_with("SEED-")).take(20).collect();
     assert_eq!(skus(&reversed), oldest_seeded);
+    // Sorted, past the cap: the cheapest matches, as the listing by price has them.
+    let cheapest = app.list_products(Auth::Bearer(&token), &[("sort", "price"), ("pageSize", "100")]).await;
+    let cheapest_seeded: Vec<String> = skus(&cheapest).into_iter().filter(|s| s.starts_with("SEED-")).collect();
+    for page in ["1", "3"] {
+        let query = [("search", "seeded"), ("sort", "price"), ("pageSize", "20"), ("page", page)];
+        let by_price = app.list_products(Auth::Bearer(&token), &query).await;
+        let from = (page.parse::<usize>().unwrap() - 1) * 20;
+        assert_eq!(skus(&by_price), cheapest_seeded[from..from + 20], "page {page}");
+    }
     // Narrower searches are counted exactly; listings without a search always are.
     let narrow = app.list_products(Auth::Bearer(&token), &[("search", "seeded"), ("category", "home")]).await;
     assert_eq!(
