@@ -769,6 +769,15 @@ impl Search {
         let n = u64::try_from(reader.integer(count_matches(&all, self.cap)).await?).unwrap_or(0);
         let total = Total::counted(n, self.cap);
         if q.sort.is_some() {
+            // Fewer than the cap match: read from the index, then sorted. Left to itself, SQLite
+            // walked the sort's index probing the matches, every row of it for a word that matched
+            // nothing (a million products: 170 ms warm, 1.4 s cold).
+            if n < self.cap {
+                return Ok((
+                    reader.products(paged(from_index(filtered(self.tenant_id, q, None), &all), q)?).await?,
+                    total,
+                ));
+            }
             let matches = Expr::cust_with_values(
                 "products.rowid IN (SELECT -rowid FROM products_search WHERE products_search MATCH ?)",
                 [all],
@@ -807,19 +816,24 @@ impl Search {
     /// `size` products from `offset` on of the index's matches of `query`, newest first (oldest
     /// first when descending), in the order the index keeps its rows.
     fn in_index_order(&self, query: &str, offset: u64, size: u64) -> sea_orm::Select<product::Entity> {
-        let mut select =
+        let select =
             product::Entity::find().filter(Column::TenantId.eq(self.tenant_id)).filter(Column::DeletedAt.is_null());
-        // The index drives (CROSS JOIN fixes the order), and its row order (the products' rowids
-        // negated: newest first) is the page's.
-        QueryTrait::query(&mut select)
-            .from_clear()
-            .from("products_search")
-            .cross_join(product::Entity)
-            .and_where(Expr::cust("products.rowid = -products_search.rowid"))
-            .and_where(Expr::cust_with_values("products_search MATCH ?", [query.to_string()]));
+        // Its row order (the products' rowids negated: newest first) is the page's.
         let order = if self.q.descending { Order::Desc } else { Order::Asc };
-        select.order_by(Expr::cust("products_search.rowid"), order).offset(offset).limit(size)
+        from_index(select, query).order_by(Expr::cust("products_search.rowid"), order).offset(offset).limit(size)
     }
+}
+
+/// SQLite: `select`'s products that the search index matches with `query`, the index driving
+/// (CROSS JOIN fixes the loop's order): a join costs what the matches cost.
+fn from_index(mut select: sea_orm::Select<product::Entity>, query: &str) -> sea_orm::Select<product::Entity> {
+    QueryTrait::query(&mut select)
+        .from_clear()
+        .from("products_search")
+        .cross_join(product::Entity)
+        .and_where(Expr::cust("products.rowid = -products_search.rowid"))
+        .and_where(Expr::cust_with_values("products_search MATCH ?", [query.to_string()]));
+    select
 }
 
 /// Counts the search index's rows that match `query`, at most `cap` of them.
@@ -903,23 +917,29 @@ fn paged(
         // Rows strictly beyond the last one listed, in the listing's own order: an index range
         // instead of an offset, so a deep page costs what the first one does.
         let (key, value): (Expr, Expr) = match (q.effective_sort(), &after.value) {
-            (Some(SortField::Name), KeyValue::Text(name)) => {
-                (Func::lower(Expr::col(Column::Name)).into(), Func::lower(Expr::val(name.clone())).into())
+            (Some(SortField::Name), KeyValue::Text(name)) => (
+                Func::lower(Expr::col((product::Entity, Column::Name))).into(),
+                Func::lower(Expr::val(name.clone())).into(),
+            ),
+            (Some(SortField::Price), KeyValue::Int(v)) => (Expr::col((product::Entity, Column::Price)), Expr::val(*v)),
+            (Some(SortField::Stock), KeyValue::Int(v)) => (Expr::col((product::Entity, Column::Stock)), Expr::val(*v)),
+            (Some(SortField::CreatedAt), KeyValue::Time(t)) => {
+                (Expr::col((product::Entity, Column::CreatedAt)), Expr::val(*t))
             }
-            (Some(SortField::Price), KeyValue::Int(v)) => (Expr::col(Column::Price), Expr::val(*v)),
-            (Some(SortField::Stock), KeyValue::Int(v)) => (Expr::col(Column::Stock), Expr::val(*v)),
-            (Some(SortField::CreatedAt), KeyValue::Time(t)) => (Expr::col(Column::CreatedAt), Expr::val(*t)),
             _ => return Err(AppError::invalid_parameter("cursor", "the cursor does not belong to this listing")),
         };
         // One row-value comparison, `(key, id) > (value, id)`: both databases seek the listing's
         // index to it. Spelled `key > value OR (key = value AND id > ...)`, SQLite walked every row
         // sharing the key (a seeded batch shares one creation time) on every page.
-        let (row, last) = (Expr::tuple([key, Expr::col(Column::Id)]), Expr::tuple([value, Expr::val(after.id)]));
+        let (row, last) =
+            (Expr::tuple([key, Expr::col((product::Entity, Column::Id))]), Expr::tuple([value, Expr::val(after.id)]));
         select = select.filter(if q.descending { row.lt(last) } else { row.gt(last) });
     }
     select = match q.sort {
         // Case-insensitive, so both databases agree on the order.
-        Some(SortField::Name) => select.order_by(Expr::expr(Func::lower(Expr::col(Column::Name))), order.clone()),
+        Some(SortField::Name) => {
+            select.order_by(Expr::expr(Func::lower(Expr::col((product::Entity, Column::Name)))), order.clone())
+        }
         Some(SortField::Price) => select.order_by(Column::Price, order.clone()),
         Some(SortField::Stock) => select.order_by(Column::Stock, order.clone()),
         Some(SortField::CreatedAt) | None => select.order_by(Column::CreatedAt, order.clone()),
