@@ -569,14 +569,14 @@ pub async fn list(reads: &Reads, tenant_id: Uuid, q: &ProductQuery) -> Result<(V
 }
 
 /// How many of the tenant's products, newest first, a search with more than a cap of matches on
-/// PostgreSQL reads to find its page (~1 µs each at a million) before it sorts the group's matches
-/// instead.
+/// PostgreSQL reads to find its page (about 0.8 µs each at a million) before it sorts the group's
+/// matches instead.
 const WALK_BUDGET: u64 = 5_000;
 
 /// A search on PostgreSQL. Its GIN index finds matches but not in any order, so a page of them in
 /// best-first order is one pass over at most `cap` matches: the page sorted from them and, in the
-/// same statement, how many there were. Only when there are at least `cap` (a word in a tenth of
-/// the catalogue) is that pass not the page: then each group is read newest first from the
+/// same statement, how many there were. Only when there are at least `cap` (a common word in a
+/// large catalogue) is that pass not the page: then each group is read newest first from the
 /// tenant's listing index, keeping the rows that match, within [`WALK_BUDGET`] rows (a common
 /// word fills a page within a few thousand); a group too sparse for that is sorted in full.
 /// Measured at a million products: sorting every match of "lamp" (25,000) for its page took
