@@ -599,8 +599,16 @@ async fn search_postgres(
     let (offset, size) = (q.page.offset(), q.page.size);
     let order = if q.descending { Order::Asc } else { Order::Desc };
     // Best first: a name holding every word first, then the newest (`descending` reverses both).
-    let pass = filtered(tenant_id, q, Some(matches(""))).expr_as(matches("A"), "in_name").limit(cap).into_query();
-    let sorted = sea_orm::sea_query::Query::select()
+    // The pass keeps only the keys (the count holds every matched row until it is known), and the
+    // page's rows are read by id.
+    let pass = filtered(tenant_id, q, Some(matches("")))
+        .select_only()
+        .column(Column::Id)
+        .column(Column::CreatedAt)
+        .expr_as(matches("A"), "in_name")
+        .limit(cap)
+        .into_query();
+    let keys = sea_orm::sea_query::Query::select()
         .column(sea_orm::sea_query::Asterisk)
         .expr_as(Expr::cust("COUNT(*) OVER ()"), "matched")
         .from_subquery(pass, "pass")
@@ -610,7 +618,14 @@ async fn search_postgres(
         .offset(offset)
         .limit(size)
         .to_owned();
-    let rows = db.query_all(&sorted).await?;
+    let mut sorted = product::Entity::find();
+    QueryTrait::query(&mut sorted)
+        .expr_as(Expr::cust("page.matched"), "matched")
+        .join_subquery(sea_orm::sea_query::JoinType::InnerJoin, keys, "page", Expr::cust("page.id = products.id"))
+        .order_by_expr(Expr::cust("page.in_name"), order.clone())
+        .order_by_expr(Expr::cust("page.created_at"), order.clone())
+        .order_by_expr(Expr::cust("page.id"), order.clone());
+    let rows = db.query_all(&sorted.into_query()).await?;
     let n = match rows.first() {
         Some(row) => u64::try_from(row.try_get::<i64>("", "matched")?).unwrap_or(0),
         // The page is past the matches: counted alone.
