@@ -643,9 +643,13 @@ async fn search_postgres(
         if q.descending { [&elsewhere, &in_name] } else { [&in_name, &elsewhere] };
     // Each group newest first (oldest first when descending), `size` rows from `offset` on.
     let newest = |offset: u64, size: u64| {
+        let order = order.clone();
         move |select: sea_orm::Select<product::Entity>| {
-            let order = if q.descending { Order::Asc } else { Order::Desc };
-            Ok(select.order_by(Column::CreatedAt, order.clone()).order_by(Column::Id, order).offset(offset).limit(size))
+            Ok(select
+                .order_by(Column::CreatedAt, order.clone())
+                .order_by(Column::Id, order.clone())
+                .offset(offset)
+                .limit(size))
         }
     };
     let mut page = page_of(db, tenant_id, q, groups[0], true, &newest(offset, size), size).await?;
