@@ -241,7 +241,11 @@ const SQLITE_BATCH: usize = 50_000;
 /// statement: its insert trigger is set aside inside the batch's transaction (no other connection
 /// can see the schema without it) and put back, from its own stored SQL, before the commit. Row
 /// by row, FTS5 flushes its index at every statement's savepoint, and the million rows took 4.5
-/// minutes instead of seconds. The counts' triggers run as for any insert.
+/// minutes instead of seconds. That statement takes the rows newest first: the index's rowids are
+/// the products' negated, and FTS5 also flushes its pending terms whenever a rowid is lower than
+/// the last one written, so oldest first wrote a segment per row and spent most of its time merging
+/// them (a million products: 43 s for the search index, 6.8 s newest first; the seed 85 -> 52 s).
+/// The counts' triggers run as for any insert.
 fn create_many_sqlite(
     file: &std::path::Path,
     tenant_id: Uuid,
@@ -322,7 +326,8 @@ fn create_many_sqlite(
         if let Some(trigger) = &search_trigger {
             let index = format!(
                 "INSERT INTO products_search (rowid, name, description, scope) \
-                 SELECT -rowid, name, description, {} FROM products WHERE rowid > ?1 AND deleted_at IS NULL",
+                 SELECT -rowid, name, description, {} FROM products WHERE rowid > ?1 AND deleted_at IS NULL \
+                 ORDER BY rowid DESC",
                 super::migrations::search_scope("products")
             );
             txn.execute(&index, [before]).map_err(failed)?;
