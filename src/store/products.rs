@@ -183,10 +183,10 @@ pub async fn create_with_id(
     product::Entity::insert(row).exec_with_returning(db).await.map_err(|e| map_unique(e, &sku))
 }
 
-/// Creates many products at once, for seeding: on a SQLite file through [`create_many_sqlite`], on
-/// PostgreSQL through [`create_many_postgres`], otherwise (an in-memory SQLite database) in batches
-/// of 500, each in one statement. A sku the tenant already has is refused by name before its batch
-/// is written, or skipped; returns how many were created.
+/// Creates many products at once, for seeding, in one transaction: on a SQLite file through
+/// [`create_many_sqlite`], on PostgreSQL through [`create_many_postgres`], otherwise (an in-memory
+/// SQLite database) 500 to a statement. A sku the tenant already has is refused by name (nothing
+/// is written), or skipped; returns how many were created.
 pub async fn create_many(
     db: &DatabaseConnection,
     tenant_id: Uuid,
@@ -205,6 +205,7 @@ pub async fn create_many(
         return create_many_postgres(db.get_postgres_connection_pool(), tenant_id, &products, existing).await;
     }
     let now = super::now();
+    let txn = db.begin().await?;
     let mut created = 0;
     for chunk in products.chunks(500) {
         let taken: std::collections::HashSet<String> = product::Entity::find()
@@ -214,7 +215,7 @@ pub async fn create_many(
             .filter(Column::DeletedAt.is_null())
             .filter(Column::Sku.is_in(chunk.iter().map(|p| p.sku.as_str())))
             .into_tuple::<String>()
-            .all(db)
+            .all(&txn)
             .await?
             .into_iter()
             .collect();
@@ -227,21 +228,18 @@ pub async fn create_many(
             chunk.iter().filter(|p| !taken.contains(&p.sku)).cloned().map(|new| new_row(tenant_id, new, now)).collect();
         let Some(first) = rows.first().map(|r| r.sku.clone().unwrap()) else { continue };
         let count = rows.len() as u64;
-        product::Entity::insert_many(rows).exec(db).await.map_err(|e| map_unique(e, &first))?;
+        product::Entity::insert_many(rows).exec(&txn).await.map_err(|e| map_unique(e, &first))?;
         created += count;
     }
+    txn.commit().await?;
     Ok(created)
 }
 
-/// Rows [`create_many`] writes per transaction on SQLite.
-const SQLITE_BATCH: usize = 50_000;
-
 /// [`create_many`] on a SQLite file: one synchronous connection, one prepared statement per row,
-/// a transaction per [`SQLITE_BATCH`] rows. The search index takes each batch's rows in one
-/// statement: its insert trigger is set aside inside the batch's transaction (no other connection
-/// can see the schema without it) and put back, from its own stored SQL, before the commit. Row
-/// by row, FTS5 flushes its index at every statement's savepoint, and the million rows took 4.5
-/// minutes instead of seconds. That statement takes the rows newest first: the index's rowids are
+/// one transaction. The search index takes the rows in one statement: its insert trigger is set
+/// aside inside the transaction (no other connection can see the schema without it) and put back,
+/// from its own stored SQL, before the commit. Row by row, FTS5 flushes its index at every
+/// statement's savepoint, and a million rows took 4.5 minutes instead of seconds. That statement takes the rows newest first: the index's rowids are
 /// the products' negated, and FTS5 also flushes its pending terms whenever a rowid is lower than
 /// the last one written, so oldest first wrote a segment per row and spent most of its time merging
 /// them (a million products: 43 s for the search index, 6.8 s newest first; the seed 85 -> 52 s).
@@ -273,68 +271,66 @@ fn create_many_sqlite(
     let now = reads::text_time(super::now());
     let tenant = tenant_id.as_bytes().as_slice();
     let mut created = 0;
-    for chunk in products.chunks(SQLITE_BATCH) {
-        let txn = conn.transaction().map_err(failed)?;
-        let before: i64 =
-            txn.query_row("SELECT COALESCE(MAX(rowid), 0) FROM products", [], |r| r.get(0)).map_err(failed)?;
-        if search_trigger.is_some() {
-            txn.execute_batch("DROP TRIGGER products_search_insert").map_err(failed)?;
-        }
-        {
-            let mut taken = txn
-                .prepare_cached("SELECT 1 FROM products WHERE tenant_id = ?1 AND sku = ?2 AND deleted_at IS NULL")
-                .map_err(failed)?;
-            let mut insert = txn
-                .prepare_cached(
-                    "INSERT INTO products (id, tenant_id, sku, name, description, category, price, currency, stock, \
-                     active, tags, images, created_at, updated_at, deleted_at, version) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, NULL, 1)",
-                )
-                .map_err(failed)?;
-            for p in chunk {
-                if taken.exists(rusqlite::params![tenant, p.sku]).map_err(failed)? {
-                    match existing {
-                        // The transaction is rolled back: nothing of this batch is written.
-                        Existing::Refuse => return Err(sku_taken(&p.sku)),
-                        Existing::Skip => continue,
-                    }
-                }
-                let inserted = insert.execute(rusqlite::params![
-                    Uuid::now_v7().as_bytes().as_slice(),
-                    tenant,
-                    p.sku,
-                    p.name,
-                    p.description,
-                    p.category,
-                    p.price,
-                    p.currency,
-                    p.stock,
-                    p.active,
-                    Value::from(p.tags.clone()).to_string(),
-                    Value::from(p.images.clone()).to_string(),
-                    now,
-                ]);
-                match inserted {
-                    Ok(_) => created += 1,
-                    Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-                        return Err(sku_taken(&p.sku));
-                    }
-                    Err(e) => return Err(failed(e)),
+    let txn = conn.transaction().map_err(failed)?;
+    let before: i64 =
+        txn.query_row("SELECT COALESCE(MAX(rowid), 0) FROM products", [], |r| r.get(0)).map_err(failed)?;
+    if search_trigger.is_some() {
+        txn.execute_batch("DROP TRIGGER products_search_insert").map_err(failed)?;
+    }
+    {
+        let mut taken = txn
+            .prepare_cached("SELECT 1 FROM products WHERE tenant_id = ?1 AND sku = ?2 AND deleted_at IS NULL")
+            .map_err(failed)?;
+        let mut insert = txn
+            .prepare_cached(
+                "INSERT INTO products (id, tenant_id, sku, name, description, category, price, currency, stock, \
+                 active, tags, images, created_at, updated_at, deleted_at, version) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, NULL, 1)",
+            )
+            .map_err(failed)?;
+        for p in products {
+            if taken.exists(rusqlite::params![tenant, p.sku]).map_err(failed)? {
+                match existing {
+                    // The transaction is rolled back: nothing is written.
+                    Existing::Refuse => return Err(sku_taken(&p.sku)),
+                    Existing::Skip => continue,
                 }
             }
+            let inserted = insert.execute(rusqlite::params![
+                Uuid::now_v7().as_bytes().as_slice(),
+                tenant,
+                p.sku,
+                p.name,
+                p.description,
+                p.category,
+                p.price,
+                p.currency,
+                p.stock,
+                p.active,
+                Value::from(p.tags.clone()).to_string(),
+                Value::from(p.images.clone()).to_string(),
+                now,
+            ]);
+            match inserted {
+                Ok(_) => created += 1,
+                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                    return Err(sku_taken(&p.sku));
+                }
+                Err(e) => return Err(failed(e)),
+            }
         }
-        if let Some(trigger) = &search_trigger {
-            let index = format!(
-                "INSERT INTO products_search (rowid, name, description, scope) \
-                 SELECT -rowid, name, description, {} FROM products WHERE rowid > ?1 AND deleted_at IS NULL \
-                 ORDER BY rowid DESC",
-                super::migrations::search_scope("products")
-            );
-            txn.execute(&index, [before]).map_err(failed)?;
-            txn.execute_batch(trigger).map_err(failed)?;
-        }
-        txn.commit().map_err(failed)?;
     }
+    if let Some(trigger) = &search_trigger {
+        let index = format!(
+            "INSERT INTO products_search (rowid, name, description, scope) \
+             SELECT -rowid, name, description, {} FROM products WHERE rowid > ?1 AND deleted_at IS NULL \
+             ORDER BY rowid DESC",
+            super::migrations::search_scope("products")
+        );
+        txn.execute(&index, [before]).map_err(failed)?;
+        txn.execute_batch(trigger).map_err(failed)?;
+    }
+    txn.commit().map_err(failed)?;
     Ok(created)
 }
 

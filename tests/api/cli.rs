@@ -210,6 +210,47 @@ async fn seed_adds_generated_products_and_can_be_rerun() {
 }
 
 #[tokio::test]
+async fn a_refused_seed_batch_is_named_and_what_other_batches_wrote_is_counted() {
+    let database = TestDatabase::new().await;
+    let postgres = database.url.starts_with("postgres");
+    stdout(&seed(&database, &["--products", "25"]));
+    // Batches of five from SEED-00021: the first is taken. PostgreSQL writes batches two or more
+    // at once, so SEED-00026 to 30 is written beside the refused one; SQLite writes one at a time.
+    let clash = seed(&database, &["--products", "20", "--first", "21", "--batch", "5"]);
+    let message = String::from_utf8_lossy(&clash.stderr).to_string();
+    assert!(!clash.status.success());
+    assert!(
+        message.contains(
+            "sku SEED-00021 already exists in tenant demo: nothing of its batch (SEED-00021 to SEED-00025) was written"
+        ),
+        "{message}"
+    );
+    let others = if postgres {
+        let (count, rest) = message.split_once(", ").and_then(|(_, r)| r.split_once(' ')).expect(&message);
+        assert!(rest.starts_with("products of other batches were; pass --skip-existing"), "{message}");
+        assert!(!message.contains("--first"), "continuing after the highest would leave the batch out: {message}");
+        count.parse::<u64>().unwrap()
+    } else {
+        assert!(message.contains("or leave out --first to continue after the highest"), "{message}");
+        0
+    };
+    let app = spawn_app_on(database).await;
+    let token = app.admin_token().await;
+    let total = |body: &serde_json::Value| body["pagination"]["total"].as_u64().unwrap();
+    let listed = app.list_products(Auth::Bearer(&token), &[("search", "seeded product")]).await;
+    assert_eq!(total(&listed.body), 25 + others, "what the message counts is what was written");
+    if postgres {
+        assert!(others >= 5, "SEED-00026 to 30 were written beside the refused batch: {message}");
+    }
+    let database = app.database();
+    let filled = stdout(&seed(database, &["--products", "20", "--first", "21", "--batch", "5", "--skip-existing"]));
+    assert!(filled.contains(&format!("created {} products", 15 - others)), "{filled}");
+    // Another query than the first (the listing cache holds that one's answer for a second).
+    let listed = app.list_products(Auth::Bearer(&token), &[("search", "seeded product"), ("pageSize", "50")]).await;
+    assert_eq!(total(&listed.body), 40, "SEED-00001 to 40, each once");
+}
+
+#[tokio::test]
 async fn a_search_counts_up_to_ten_thousand_matches_then_says_its_total_is_a_lower_bound() {
     let database = TestDatabase::new().await;
     let seeded = stdout(&seed(&database, &["--products", "10050"]));
