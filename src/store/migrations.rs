@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(SearchScopes),
             Box::new(CountsPerStatement),
             Box::new(SearchPendingList),
+            Box::new(SearchOneLetter),
         ]
     }
 }
@@ -556,6 +557,45 @@ impl MigrationTrait for SearchPendingList {
             "SELECT gin_clean_pending_list('products_search')",
         ] {
             m.get_connection().execute_unprepared(sql).await?;
+        }
+        Ok(())
+    }
+}
+
+/// SQLite: the search index keeps one-letter prefixes too (`prefix='1 2 3'`). A search types its
+/// words as prefixes, and a one-letter word (the first key of a search as you type) had FTS5 merge
+/// the doclists of every word starting with that letter before it could return a first match: at a
+/// million products `search=a` took 0.4 s, its count alone 247 ms, and 1.2 ms with the prefix
+/// indexed. The index grows 6% and takes 25% longer to build (a million products: 14.8 -> 18.4 s).
+/// Rebuilt from the products, newest first (see `products::create_many_sqlite`).
+struct SearchOneLetter;
+
+impl MigrationName for SearchOneLetter {
+    fn name(&self) -> &str {
+        "m20261208_000007_search_one_letter"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for SearchOneLetter {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        if m.get_database_backend() != sea_orm::DatabaseBackend::Sqlite {
+            return Ok(());
+        }
+        // The triggers name the table and find the new one.
+        let statements = [
+            "DROP TABLE products_search".to_string(),
+            "CREATE VIRTUAL TABLE products_search USING fts5(name, description, scope, content='', \
+             contentless_delete=1, tokenize='porter unicode61 remove_diacritics 2', prefix='1 2 3')"
+                .to_string(),
+            format!(
+                "INSERT INTO products_search (rowid, name, description, scope) \
+                 SELECT -rowid, name, description, {} FROM products WHERE deleted_at IS NULL ORDER BY rowid DESC",
+                search_scope("products")
+            ),
+        ];
+        for sql in statements {
+            m.get_connection().execute_unprepared(&sql).await?;
         }
         Ok(())
     }

@@ -218,6 +218,25 @@ pub fn run<T>(
     mapped.collect::<rusqlite::Result<Vec<T>>>().map_err(failed)
 }
 
+/// Runs `statement` on `conn`, handing each row's first column, an integer, to `row` until it
+/// returns false or the rows run out.
+pub fn scan(
+    conn: &rusqlite::Connection,
+    statement: &Statement,
+    row: &mut dyn FnMut(i64) -> bool,
+) -> Result<(), AppError> {
+    let values = statement.values.as_ref().map(|v| v.0.as_slice()).unwrap_or_default();
+    let params = values.iter().map(bind).collect::<Result<Vec<_>, _>>()?;
+    let mut prepared = conn.prepare_cached(&statement.sql).map_err(failed)?;
+    let mut rows = prepared.query(rusqlite::params_from_iter(params)).map_err(failed)?;
+    while let Some(next) = rows.next().map_err(failed)? {
+        if !row(next.get(0).map_err(failed)?) {
+            break;
+        }
+    }
+    Ok(())
+}
+
 fn failed(e: rusqlite::Error) -> AppError {
     AppError::Internal(format!("database: {e}"))
 }

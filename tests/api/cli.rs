@@ -305,7 +305,20 @@ async fn a_search_counts_up_to_ten_thousand_matches_then_says_its_total_is_a_low
         let by_price = app.list_products(Auth::Bearer(&token), &query).await;
         let from = (page.parse::<usize>().unwrap() - 1) * 20;
         assert_eq!(skus(&by_price), cheapest_seeded[from..from + 20], "page {page}");
+        if page == "1" {
+            // The page after it by its cursor, and the dearest first.
+            let cursor = by_price.body["nextCursor"].as_str().unwrap();
+            let query = [("search", "seeded"), ("sort", "price"), ("pageSize", "20"), ("cursor", cursor)];
+            let next = app.list_products(Auth::Bearer(&token), &query).await;
+            assert_eq!(skus(&next), cheapest_seeded[20..40], "{}", next.body);
+        }
     }
+    let query = [("search", "seeded"), ("sort", "price"), ("order", "desc"), ("pageSize", "20")];
+    let dearest = app.list_products(Auth::Bearer(&token), &query).await;
+    let by_price =
+        app.list_products(Auth::Bearer(&token), &[("sort", "price"), ("order", "desc"), ("pageSize", "100")]).await;
+    let dearest_seeded: Vec<String> = skus(&by_price).into_iter().filter(|s| s.starts_with("SEED-")).take(20).collect();
+    assert_eq!(skus(&dearest), dearest_seeded);
     // Narrower searches are counted exactly; listings without a search always are.
     let narrow = app.list_products(Auth::Bearer(&token), &[("search", "seeded"), ("category", "home")]).await;
     assert_eq!(
