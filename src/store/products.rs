@@ -812,7 +812,13 @@ impl Search {
         };
         // FTS5: each word quoted (no query syntax gets through) and a prefix.
         let phrases = self.words.iter().map(|w| format!("\"{w}\"*")).collect::<Vec<_>>().join(" ");
-        let all = scoped(format!("{{name description}}: ({phrases})"));
+        // Only a word that might start a scope word (they all start with `k`) needs the column
+        // filter, which costs FTS5 each match's positions: a count at 10,000 products 30-40% more.
+        // A word whose first character is a letter or digit of ASCII other than `k` starts its
+        // first token, which neither the folding of diacritics nor stemming changes.
+        let reaches_scope = self.words.iter().any(|w| !w.starts_with(|c: char| c.is_ascii_alphanumeric() && c != 'k'));
+        let columns = if reaches_scope { "{name description}: " } else { "" };
+        let all = scoped(format!("{columns}({phrases})"));
         let n = u64::try_from(reader.integer(count_matches(&all, self.cap)).await?).unwrap_or(0);
         let total = Total::counted(n, self.cap);
         if q.sort.is_some() {
@@ -829,7 +835,7 @@ impl Search {
         }
         // Best first: every word in the name, then the rest; newest first within each.
         let in_name = scoped(format!("{{name}}: ({phrases})"));
-        let elsewhere = scoped(format!("{{name description}}: ({phrases}) NOT {{name}}: ({phrases})"));
+        let elsewhere = scoped(format!("{columns}({phrases}) NOT {{name}}: ({phrases})"));
         let (first, second) = if q.descending { (elsewhere, in_name) } else { (in_name, elsewhere) };
         let (offset, size) = (q.page.offset(), q.page.size);
         let mut rows = reader.products(self.in_index_order(&first, offset, size)).await?;

@@ -323,6 +323,18 @@ async fn search_totals_count_only_the_tenant_s_live_products_its_filters_keep() 
     assert_eq!(count("admin", vec![]).await, ["K-ELEC", "K-HOME-OFF"]);
     let theirs = app.list_products(Auth::Bearer(&intruder), &[("search", "kettle")]).await;
     assert_eq!((skus(&theirs), &theirs.body["pagination"]["total"]), (vec!["K-ACME".to_string()], &json!(1)));
+    // A typed word never reaches the scope the index keeps as words (`k`, the tenant's id in hex,
+    // `q`, ...): `k` and `k` with a hex digit find only products with such a word.
+    app.product(&token, "MUG", json!({"name": "Plain Mug", "description": "Stoneware."})).await;
+    for typed in
+        ["k", "K", "k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9", "ka", "kb", "kc", "kd", "ke", "kf"]
+    {
+        let found = app.list_products(Auth::Bearer(&token), &[("search", typed), ("pageSize", "50")]).await;
+        let kettles = if ["k", "K", "ke"].contains(&typed) { vec!["K-ELEC", "K-HOME-OFF"] } else { vec![] };
+        let mut found_skus = skus(&found);
+        found_skus.sort();
+        assert_eq!(found_skus, kettles, "{typed}: {}", found.body);
+    }
 }
 
 #[tokio::test]
