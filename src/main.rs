@@ -347,16 +347,16 @@ async fn seed(
         sea_orm::DatabaseBackend::Postgres => std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
         _ => 1,
     };
-    let mut slices = (first..first + products)
+    let mut batches = (first..first + products)
         .step_by(usize::try_from(size).unwrap_or(usize::MAX))
         .map(|start| (start, size.min(first + products - start)));
     let mut running = tokio::task::JoinSet::new();
     let (mut created, mut written) = (0, Vec::new());
     let mut refused: Option<(u64, u64, commerce::error::AppError)> = None;
     loop {
-        // No slice starts after one was refused; those already running finish.
+        // No batch starts after one was refused; those already running finish.
         while refused.is_none() && running.len() < writers {
-            let Some((start, n)) = slices.next() else { break };
+            let Some((start, n)) = batches.next() else { break };
             let (db, tenant_id) = (db.clone(), tenant.id);
             running.spawn(async move {
                 let wanted = commerce::bootstrap::generated_products(start, n);

@@ -239,11 +239,12 @@ pub async fn create_many(
 /// one transaction. The search index takes the rows in one statement: its insert trigger is set
 /// aside inside the transaction (no other connection can see the schema without it) and put back,
 /// from its own stored SQL, before the commit. Row by row, FTS5 flushes its index at every
-/// statement's savepoint, and a million rows took 4.5 minutes instead of seconds. That statement takes the rows newest first: the index's rowids are
-/// the products' negated, and FTS5 also flushes its pending terms whenever a rowid is lower than
-/// the last one written, so oldest first wrote a segment per row and spent most of its time merging
-/// them (a million products: 43 s for the search index, 6.8 s newest first; the seed 85 -> 52 s).
-/// The counts' triggers run as for any insert.
+/// statement's savepoint, and a million rows took 4.5 minutes instead of seconds. That statement
+/// takes the rows newest first: the index's rowids are the products' negated, and FTS5 also
+/// flushes its pending terms whenever a rowid is lower than the last one written, so oldest first
+/// wrote a segment per row and spent most of its time merging them (a million products: 43 s for
+/// the search index, 6.8 s newest first; the seed 85 -> 52 s). The counts' triggers run as for any
+/// insert.
 fn create_many_sqlite(
     file: &std::path::Path,
     tenant_id: Uuid,
