@@ -61,9 +61,9 @@ enum Command {
         /// Skip skus the tenant already has instead of refusing the run.
         #[arg(long)]
         skip_existing: bool,
-        /// Products written per transaction: a batch is written whole or not at all. On PostgreSQL
-        /// several batches are written at once.
-        #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
+        /// Products written per transaction: a batch is written whole or not at all, and is held in
+        /// memory while it is written. On PostgreSQL several batches are written at once.
+        #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
         batch: u64,
         /// Email of the admin created in tenant `demo` if the database is new.
         #[arg(long, env = "COMMERCE_ADMIN_EMAIL", default_value = "admin@example.com")]

@@ -214,6 +214,12 @@ async fn a_refused_seed_batch_is_named_and_what_other_batches_wrote_is_counted()
     let database = TestDatabase::new().await;
     let postgres = database.url.starts_with("postgres");
     stdout(&seed(&database, &["--products", "25"]));
+    for size in ["0", "1000001"] {
+        // A batch is held in memory while it is written: more than a million is refused as usage.
+        let refused = seed(&database, &["--products", "5", "--batch", size]);
+        assert_eq!(refused.status.code(), Some(2), "{}", String::from_utf8_lossy(&refused.stderr));
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("--batch"));
+    }
     // Batches of five from SEED-00021: the first is taken. PostgreSQL writes batches two or more
     // at once, so SEED-00026 to 30 is written beside the refused one; SQLite writes one at a time.
     let clash = seed(&database, &["--products", "20", "--first", "21", "--batch", "5"]);
