@@ -239,12 +239,9 @@ pub async fn create_many(
 /// one transaction. The search index takes the rows in one statement: its insert trigger is set
 /// aside inside the transaction (no other connection can see the schema without it) and put back,
 /// from its own stored SQL, before the commit. Row by row, FTS5 flushes its index at every
-/// statement's savepoint, and a million rows took 4.5 minutes instead of seconds. That statement
-/// takes the rows newest first: the index's rowids are the products' negated, and FTS5 also
-/// flushes its pending terms whenever a rowid is lower than the last one written, so oldest first
-/// wrote a segment per row and spent most of its time merging them (a million products: 43 s for
-/// the search index, 6.8 s newest first; the seed 85 -> 52 s). The counts' triggers run as for any
-/// insert.
+/// statement's savepoint, and a million rows took 4.5 minutes instead of seconds; that statement
+/// takes them newest first (`migrations::search_index_fill`: a million products' seed 85 -> 52 s).
+/// The counts' triggers run as for any insert.
 fn create_many_sqlite(
     file: &std::path::Path,
     tenant_id: Uuid,
@@ -322,13 +319,7 @@ fn create_many_sqlite(
         }
     }
     if let Some(trigger) = &search_trigger {
-        let index = format!(
-            "INSERT INTO products_search (rowid, name, description, scope) \
-             SELECT -rowid, name, description, {} FROM products WHERE rowid > ?1 AND deleted_at IS NULL \
-             ORDER BY rowid DESC",
-            super::migrations::search_scope("products")
-        );
-        txn.execute(&index, [before]).map_err(failed)?;
+        txn.execute(&super::migrations::search_index_fill(" AND rowid > ?1"), [before]).map_err(failed)?;
         txn.execute_batch(trigger).map_err(failed)?;
     }
     txn.commit().map_err(failed)?;
