@@ -258,6 +258,13 @@ async fn search_lists_name_matches_then_description_matches_newest_first_across_
         numbered.push(skus(&res));
     }
     assert_eq!(numbered, [vec!["N-3", "N-2"], vec!["N-1", "D-2"], vec!["D-1"], vec![]]);
+    let mut reversed = Vec::new();
+    for page in ["1", "2", "3"] {
+        reversed.push(skus(
+            &listed(vec![("search", "lantern"), ("order", "desc"), ("pageSize", "2"), ("page", page)]).await,
+        ));
+    }
+    assert_eq!(reversed, [vec!["D-1", "D-2"], vec!["N-1", "N-2"], vec!["N-3"]]);
     loop {
         let mut query = vec![("search", "lantern"), ("pageSize", "2")];
         let c = cursor.clone().unwrap_or_default();
