@@ -840,13 +840,13 @@ impl Search {
             if offset >= n {
                 return Ok((Vec::new(), total));
             }
-            let mut named = index_rowids(reader, &in_name, self.cap).await?;
-            named.sort_unstable();
-            let (mut first, mut second): (Vec<i64>, Vec<i64>) =
+            // Ascending, the page needs the name's matches only up to its end: past them it lies
+            // wholly among them (a common word's name matches at a million run to thousands).
+            let wanted = if q.descending { self.cap } else { offset + size };
+            let named = index_rowids(reader, &in_name, wanted).await?;
+            // Both ascending, so each group stays newest first.
+            let (first, second): (Vec<i64>, Vec<i64>) =
                 matched.into_iter().partition(|rowid| named.binary_search(rowid).is_ok());
-            // The index's rowids ascending are the newest first.
-            first.sort_unstable();
-            second.sort_unstable();
             let in_order: Vec<i64> = if q.descending {
                 second.into_iter().rev().chain(first.into_iter().rev()).collect()
             } else {
@@ -991,11 +991,12 @@ fn from_index(mut select: sea_orm::Select<product::Entity>, query: &str) -> sea_
     select
 }
 
-/// The search index's rowids (the products' negated) that match `query`, at most `cap` of them.
+/// The search index's rowids (the products' negated: newest first) that match `query`, ascending,
+/// at most `cap` of them.
 async fn index_rowids(reader: &impl Reader, query: &str, cap: u64) -> Result<Vec<i64>, AppError> {
     let statement = sea_orm::Statement::from_sql_and_values(
         DatabaseBackend::Sqlite,
-        "SELECT rowid FROM products_search WHERE products_search MATCH ? LIMIT ?",
+        "SELECT rowid FROM products_search WHERE products_search MATCH ? ORDER BY rowid LIMIT ?",
         [query.into(), i64::try_from(cap).unwrap_or(i64::MAX).into()],
     );
     let mut rowids = Vec::new();
