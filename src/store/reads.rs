@@ -25,13 +25,25 @@ use crate::error::AppError;
 pub struct Reads {
     pub db: DatabaseConnection,
     sqlite: Option<std::sync::Arc<SqliteReaders>>,
+    /// PostgreSQL: search words as its English dictionary stemmed them (`products::search_lexemes`).
+    pub(crate) stems: std::sync::Arc<Mutex<std::collections::HashMap<String, Lexized>>>,
+}
+
+/// What `ts_lexize('english_stem', word)` made of a word.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Lexized {
+    /// Not recognised (NULL).
+    Unrecognised,
+    /// A stop word (no lexeme).
+    Stop,
+    Stem(String),
 }
 
 impl Reads {
     /// Reads over `db`, which `url` opened.
     pub fn new(db: DatabaseConnection, url: &str) -> Self {
         let sqlite = sqlite_file(url).map(|path| std::sync::Arc::new(SqliteReaders::new(path)));
-        Self { db, sqlite }
+        Self { db, sqlite, stems: Default::default() }
     }
 
     /// The synchronous readers, on a SQLite file.
