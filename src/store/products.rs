@@ -597,7 +597,7 @@ async fn search_postgres(
             .map(|lexeme| format!("'{}':*{weights}", lexeme.replace('\\', "\\\\").replace('\'', "''")))
             .collect::<Vec<_>>()
             .join(" & ");
-        Expr::cust_with_values("products.search @@ (SELECT to_tsquery('simple', $1))", [query])
+        Expr::cust_with_values("products.search @@ to_tsquery('simple', $1)", [query])
     };
     if q.sort.is_some() {
         // Counted first: how many match decides how the page is read.
