@@ -590,7 +590,9 @@ async fn search_postgres(
     cap: u64,
 ) -> Result<(Vec<product::Model>, Total), AppError> {
     // Whether the product holds every lexeme as a prefix, of weight `weights` (A: the name; empty:
-    // anywhere); each quoted, so `simple` takes it as it is.
+    // anywhere); each quoted, so `simple` takes it as it is. The query stays in the expression, where
+    // the planner sees it: behind an InitPlan, after an ANALYZE of a catalogue with orders, it read
+    // every product of the tenant instead of the index (10,000 products: 690 searches/s, not 2,430).
     let matches = |weights: &str| {
         let query = lexemes
             .iter()
