@@ -1035,8 +1035,10 @@ fn count_matches(query: &str, cap: u64) -> sea_orm::Statement {
     )
 }
 
-/// At most this many words' stems are remembered (then all are forgotten at once).
+/// At most this many words' stems are remembered (then all are forgotten at once), each word of at
+/// most [`STEMMED_WORD_KEPT`] bytes: what a client can make the service hold stays under a few MB.
 const STEMS_KEPT: usize = 10_000;
+const STEMMED_WORD_KEPT: usize = 32;
 
 /// PostgreSQL: what a search looks for in `products.search`, each as a prefix: every word stemmed
 /// as the index was (English). The index leaves stop words out, so among other words a stop word
@@ -1063,21 +1065,28 @@ async fn search_lexemes(reads: &Reads, words: &[String]) -> Result<Vec<String>, 
              FROM unnest(string_to_array($1, ' ')) AS word) AS stemmed",
             [missing.join(" ").into()],
         );
-        let rows = reads.db.query_all_raw(statement).await?;
-        let mut stems = reads.stems.lock().unwrap_or_else(|e| e.into_inner());
-        if stems.len() + rows.len() > STEMS_KEPT {
-            stems.clear();
-        }
-        for row in rows {
+        let mut asked = HashMap::new();
+        for row in reads.db.query_all_raw(statement).await? {
             let word: String = row.try_get("", "word")?;
             let lexeme = match row.try_get::<Option<i32>>("", "n")? {
                 None => Lexized::Unrecognised,
                 Some(0) => Lexized::Stop,
                 Some(_) => Lexized::Stem(row.try_get::<Option<String>>("", "stem")?.unwrap_or_else(|| word.clone())),
             };
-            stems.insert(word, lexeme);
+            asked.insert(word, lexeme);
         }
-        lexized = known(&stems);
+        let mut stems = reads.stems.lock().unwrap_or_else(|e| e.into_inner());
+        if stems.len() + asked.len() > STEMS_KEPT {
+            stems.clear();
+        }
+        stems.extend(
+            asked.iter().filter(|(word, _)| word.len() <= STEMMED_WORD_KEPT).map(|(w, l)| (w.clone(), l.clone())),
+        );
+        for (word, lexeme) in words.iter().zip(lexized.iter_mut()) {
+            if lexeme.is_none() {
+                *lexeme = asked.get(word).cloned();
+            }
+        }
     }
     Ok(lexemes_of(words, &lexized))
 }
