@@ -51,6 +51,8 @@ impl App {
         let handlers = Arc::new(Handlers {
             orders: store::desk::OrderDesk::start(db.clone(), &config.database_url, metrics.desk_batch_sizes.clone()),
             reads: store::reads::Reads::new(db.clone(), &config.database_url),
+            checkpoints: store::reads::sqlite_file(&config.database_url)
+                .and_then(store::checkpoints::Checkpointer::start),
             db,
             keys: JwtKeys::new(&secret),
             spec: Arc::new(ApiDocument::load()),

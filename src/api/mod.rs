@@ -38,6 +38,8 @@ pub struct Handlers {
     pub products: Arc<cache::ProductCache>,
     /// Where orders are created, in batches that share a commit.
     pub orders: crate::store::desk::OrderDesk,
+    /// On a SQLite file: its write-ahead log copied back into it off the writers' path.
+    pub checkpoints: Option<crate::store::checkpoints::Checkpointer>,
     /// Revoked access tokens, mirrored from the database.
     pub revocations: Arc<crate::auth::revocations::Revocations>,
     /// Live API keys, mirrored from the table.

@@ -54,7 +54,7 @@ impl Reads {
 
 /// The file a `sqlite://` URL names (none for an in-memory database, which only its own
 /// connections can see, or for PostgreSQL).
-fn sqlite_file(url: &str) -> Option<String> {
+pub(crate) fn sqlite_file(url: &str) -> Option<String> {
     let rest = url.strip_prefix("sqlite:")?;
     let (path, query) = rest.trim_start_matches("//").split_once('?').unwrap_or((rest.trim_start_matches("//"), ""));
     let memory = path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory");

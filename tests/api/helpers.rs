@@ -105,6 +105,14 @@ impl TestDatabase {
 }
 
 impl TestDatabase {
+    /// A SQLite file, whatever `COMMERCE_TEST_POSTGRES` says (for what only SQLite has); its path.
+    pub fn sqlite_file() -> (Self, std::path::PathBuf) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("test.db");
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        (Self { url, _sqlite_dir: Some(dir), postgres: None }, path)
+    }
+
     /// The same database, for a second instance over it; the original keeps (and drops) it.
     pub fn alias(&self) -> Self {
         Self { url: self.url.clone(), _sqlite_dir: None, postgres: None }
