@@ -256,13 +256,18 @@ async fn search_lists_name_matches_then_description_matches_newest_first_across_
     // Pages of two cross from the name matches to the others and continue in them, by page number
     // and by cursor alike; each page counts the same total.
     let (mut numbered, mut walked, mut cursor) = (Vec::new(), Vec::new(), None::<String>);
-    for page in ["1", "2", "3", "4"] {
+    // Pages past the last match (right after it and far beyond) are empty and count the same.
+    for page in ["1", "2", "3", "4", "9"] {
         let res = listed(vec![("search", "lantern"), ("pageSize", "2"), ("page", page)]).await;
         assert_eq!(res.body["pagination"]["total"], 5);
         assert_eq!(res.body["pagination"]["totalExact"], true);
         numbered.push(skus(&res));
     }
-    assert_eq!(numbered, [vec!["N-3", "N-2"], vec!["N-1", "D-2"], vec!["D-1"], vec![]]);
+    assert_eq!(numbered, [vec!["N-3", "N-2"], vec!["N-1", "D-2"], vec!["D-1"], vec![], vec![]]);
+    for page in ["1", "2"] {
+        let res = listed(vec![("search", "lanterns zeppelin"), ("page", page)]).await;
+        assert_eq!((skus(&res).len(), &res.body["pagination"]["total"]), (0, &json!(0)), "nothing matches");
+    }
     let mut reversed = Vec::new();
     for page in ["1", "2", "3"] {
         reversed.push(skus(
