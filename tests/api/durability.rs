@@ -32,6 +32,37 @@ async fn login(client: &reqwest::Client, base: &str) -> String {
     res.json::<Value>().await.unwrap()["accessToken"].as_str().unwrap().to_string()
 }
 
+/// A started server, an admin's token, a product `sku` and a customer `email` of its tenant.
+struct Shop {
+    server: ServerProcess,
+    base: String,
+    client: reqwest::Client,
+    token: String,
+    product: Value,
+    customer: Value,
+}
+
+impl Shop {
+    async fn open(database: &TestDatabase, sku: &str, email: &str) -> Self {
+        let client = reqwest::Client::new();
+        let (server, base) = start(database);
+        let token = login(&client, &base).await;
+        let mut shop = Self { server, base, client, token, product: Value::Null, customer: Value::Null };
+        shop.product = shop.post("/products", sample_product(sku)).await.json().await.unwrap();
+        shop.customer = shop.post("/customers", sample_customer(email)).await.json().await.unwrap();
+        shop
+    }
+
+    async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.client.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(&body).send().await.unwrap()
+    }
+
+    /// An order of one of the product.
+    fn order(&self) -> Value {
+        json!({"customerId": self.customer["id"], "items": [{"productId": self.product["id"], "quantity": 1}], "shippingAddress": address()})
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_order_survives_a_sigkill() {
     let database = TestDatabase::new().await;
@@ -110,14 +141,9 @@ async fn every_acknowledged_order_survives_a_sigkill() {
 async fn sigterm_under_load_finishes_every_in_flight_request_then_exits() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let database = TestDatabase::new().await;
-    let client = reqwest::Client::new();
-    let (mut server, base) = start(&database);
-    let token = login(&client, &base).await;
-    let post = |path: &str, body: Value| client.post(format!("{base}{path}")).bearer_auth(&token).json(&body).send();
-    let product = post("/products", sample_product("TERM-1")).await.unwrap().json::<Value>().await.unwrap();
-    let customer =
-        post("/customers", sample_customer("term@example.com")).await.unwrap().json::<Value>().await.unwrap();
-    let body = json!({"customerId": customer["id"], "items": [{"productId": product["id"], "quantity": 1}], "shippingAddress": address()}).to_string();
+    let shop = Shop::open(&database, "TERM-1", "term@example.com").await;
+    let body = shop.order().to_string();
+    let Shop { mut server, base, client, token, .. } = shop;
 
     // Eight orders in flight: each has sent its head and half its body, and holds back the rest.
     let addr = base.trim_start_matches("http://").to_string();
@@ -197,23 +223,16 @@ async fn copied_back(path: &std::path::Path) -> (u32, u32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sqlite_files_log_is_copied_back_while_the_service_runs() {
     let (database, path) = TestDatabase::sqlite_file();
-    let client = reqwest::Client::new();
-    let (mut server, base) = start(&database);
-    let token = login(&client, &base).await;
-    let post = |path: &str, body: Value| client.post(format!("{base}{path}")).bearer_auth(&token).json(&body).send();
-    let product = post("/products", sample_product("COPIED-1")).await.unwrap().json::<Value>().await.unwrap();
-    let customer =
-        post("/customers", sample_customer("copied@example.com")).await.unwrap().json::<Value>().await.unwrap();
+    let mut shop = Shop::open(&database, "COPIED-1", "copied@example.com").await;
     let (frames, copied) = copied_back(&path).await;
     assert!(frames > 0, "the start and the writes went through the log");
     // Far fewer frames than the writers' own threshold (10,000): only the service's thread copies them.
     assert!(frames < 1_000 && copied == frames, "{copied} of {frames} frames copied back");
 
     for _ in 0..5 {
-        let order = json!({"customerId": customer["id"], "items": [{"productId": product["id"], "quantity": 1}], "shippingAddress": address()});
-        assert_eq!(post("/orders", order).await.unwrap().status(), 201);
+        assert_eq!(shop.post("/orders", shop.order()).await.status(), 201);
     }
     let (after, copied) = copied_back(&path).await;
     assert!(after > 0 && copied == after, "the orders' frames are copied back: {copied} of {after}");
-    server.kill();
+    shop.server.kill();
 }
