@@ -220,7 +220,7 @@ fn connect(path: &str, pages: Pages) -> rusqlite::Result<rusqlite::Connection> {
     // a 64 MiB map at 9.3k/s. The long readers read through 8 MiB page caches: their searches and
     // listings touch most of the file, and their two maps held most of the peak (the bench's loads
     // at 10,000 products: 116.6 -> 98.7 MiB; a million's searches and pages: 357.7 -> 88.1 MiB),
-    // while searches ran 5% slower at 10,000 and as fast at a million (BENCHMARKS.md).
+    // while searches ran 1-8% slower at 10,000 and as fast at a million (BENCHMARKS.md).
     conn.execute_batch(match pages {
         Pages::Mapped => "PRAGMA mmap_size = 268435456;",
         Pages::Cached => "PRAGMA mmap_size = 0; PRAGMA cache_size = -8192;",
