@@ -103,7 +103,7 @@ impl SqliteReaders {
                     let job = jobs.lock().unwrap_or_else(|e| e.into_inner()).recv();
                     let Ok(job) = job else { return };
                     if conn.is_none() {
-                        conn = connect(&path, Pages::Cached)
+                        conn = connect(&path)
                             .map_err(|error| tracing::error!(%error, "a reader cannot open the database"))
                             .ok();
                     }
@@ -187,7 +187,7 @@ impl SqliteReaders {
             if pool.open < CONNECTIONS {
                 pool.open += 1;
                 drop(pool);
-                return connect(&self.path, Pages::Mapped).map_err(|e| {
+                return connect(&self.path).map_err(|e| {
                     self.pool.lock().unwrap_or_else(|e| e.into_inner()).open -= 1;
                     self.returned.notify_one();
                     failed(e)
@@ -198,33 +198,17 @@ impl SqliteReaders {
     }
 }
 
-/// How a connection reads the file's pages.
-#[derive(Clone, Copy)]
-enum Pages {
-    /// From a memory map of the file: the point reads.
-    Mapped,
-    /// Through a page cache of its own: the long reads.
-    Cached,
-}
-
 /// A read-only connection to the file `path`.
-fn connect(path: &str, pages: Pages) -> rusqlite::Result<rusqlite::Connection> {
+fn connect(path: &str) -> rusqlite::Result<rusqlite::Connection> {
     use rusqlite::OpenFlags;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = rusqlite::Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    conn.execute_batch("PRAGMA query_only = 1;")?;
-    // A map costs resident memory: the file's pages, counted once per connection that touched
-    // them (the writer has none: `store::options`). Point reads map the file: without the map (8
-    // MiB page caches) random reads at 1,000,000 products ran at 8.6k/s instead of 12k/s, and with
-    // a 64 MiB map at 9.3k/s. The long readers read through 8 MiB page caches: their searches and
-    // listings touch most of the file, and their two maps held most of the peak (the bench's loads
-    // at 10,000 products: 116.6 -> 98.7 MiB; a million's searches and pages: 357.7 -> 88.1 MiB),
-    // while searches ran 1-8% slower at 10,000 and as fast at a million (BENCHMARKS.md).
-    conn.execute_batch(match pages {
-        Pages::Mapped => "PRAGMA mmap_size = 268435456;",
-        Pages::Cached => "PRAGMA mmap_size = 0; PRAGMA cache_size = -8192;",
-    })?;
+    // Pages come from a memory map of the file (the writer has none: `store::options`). It costs resident
+    // memory (file pages, counted per connection that touched them): at 1,000,000 products
+    // 481 MiB of them; without the map (8 MiB page caches) 26 MiB, but random reads ran at
+    // 8.6k/s instead of 12k/s, and with a 64 MiB map at 9.3k/s and 145 MiB (BENCHMARKS.md).
+    conn.execute_batch("PRAGMA query_only = 1; PRAGMA mmap_size = 268435456;")?;
     // One plan per statement, whatever its values: otherwise SQLite prepares a statement again
     // whenever a value its plan looked at changes, and it looks at every `LIMIT ?` and
     // `OFFSET ?` (each new page of a search was a new FTS5 statement to parse: 14% of the time).
