@@ -1075,18 +1075,16 @@ async fn search_lexemes(reads: &Reads, words: &[String]) -> Result<Vec<String>, 
             };
             asked.insert(word, lexeme);
         }
-        let mut stems = reads.stems.lock().unwrap_or_else(|e| e.into_inner());
-        if stems.len() + asked.len() > STEMS_KEPT {
-            stems.clear();
-        }
-        stems.extend(
-            asked.iter().filter(|(word, _)| word.len() <= STEMMED_WORD_KEPT).map(|(w, l)| (w.clone(), l.clone())),
-        );
         for (word, lexeme) in words.iter().zip(lexized.iter_mut()) {
             if lexeme.is_none() {
                 *lexeme = asked.get(word).cloned();
             }
         }
+        let mut stems = reads.stems.lock().unwrap_or_else(|e| e.into_inner());
+        if stems.len() + asked.len() > STEMS_KEPT {
+            stems.clear();
+        }
+        stems.extend(asked.into_iter().filter(|(word, _)| word.len() <= STEMMED_WORD_KEPT));
     }
     Ok(lexemes_of(words, &lexized))
 }
