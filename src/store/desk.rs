@@ -3,8 +3,11 @@
 //! after the commit. Under load, one durable commit (and one lock of a busy product) serves many
 //! orders; alone, an order is a batch of one.
 //!
-//! - A batch smaller than the one before waits up to [`LINGER`] for more orders (load is there);
-//!   after a lone order, the next starts at once.
+//! - Through a pool (PostgreSQL), a batch smaller than the one before waits up to [`LINGER`] for
+//!   more orders (load is there); after a lone order, the next starts at once. On a SQLite file a
+//!   batch takes what is waiting and starts: it costs so little of its own (half a millisecond for
+//!   32 orders) that waiting for stragglers only kept the database idle (orders of random products
+//!   at 10,000: 16.1k/s lingering, 18.2k/s not; of one product 22.8k/s and 26.1k/s).
 //! - An order is acknowledged only after the commit that stored it.
 //! - An order whose request was abandoned before its batch started is not created.
 //! - A batch that fails as a whole (a database error) is retried one order at a time, so only the
@@ -20,7 +23,7 @@ use crate::error::AppError;
 
 /// Connections of the desk's own pool (PostgreSQL): the batch's transaction, and the customers read beside it.
 const DESK_CONNECTIONS: u32 = 2;
-/// How long a batch smaller than the last one waits for more orders.
+/// How long a batch smaller than the last one waits for more orders, through a pool.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 /// Orders that may wait for the desk before senders wait too.
 const QUEUE: usize = 4 * MAX_BATCH;
@@ -37,15 +40,46 @@ pub struct OrderDesk {
     jobs: mpsc::Sender<Job>,
 }
 
+/// What the desk writes its batches through.
+enum Writer {
+    /// sea-orm's connections: PostgreSQL (the desk's own pool), or an in-memory SQLite database
+    /// (only the service's own connection can see it).
+    Pool(DatabaseConnection),
+    /// A SQLite file: a synchronous connection of the desk's thread (`sqlite_orders`).
+    Sqlite(rusqlite::Connection),
+}
+
+impl Writer {
+    /// How long a batch smaller than the last one waits for more orders.
+    fn linger(&self) -> std::time::Duration {
+        match self {
+            Self::Pool(_) => LINGER,
+            Self::Sqlite(_) => std::time::Duration::ZERO,
+        }
+    }
+
+    async fn create_batch(
+        &mut self,
+        batch: &[(Uuid, NewOrder)],
+    ) -> Result<Vec<Result<OrderWithItems, AppError>>, AppError> {
+        match self {
+            Self::Pool(db) => orders::create_batch(db, batch).await,
+            Self::Sqlite(conn) => super::sqlite_orders::create_batch(conn, batch),
+        }
+    }
+}
+
 impl OrderDesk {
-    /// Starts the desk. On PostgreSQL it runs on a thread of its own with its own connections,
-    /// so that its round trips (the time a busy product stays locked) never wait behind request
-    /// handling on the service's runtime. SQLite's connections already run on threads of their own
-    /// and take one writer at a time: there the desk is a task of the current runtime.
+    /// Starts the desk on a thread of its own, with its own connections, so that its round trips
+    /// (the time a busy product stays locked) never wait behind request handling on the service's
+    /// runtime: on PostgreSQL a pool of [`DESK_CONNECTIONS`], on a SQLite file a synchronous
+    /// connection whose batches block only that thread. An in-memory SQLite database has only the
+    /// service's connection: there the desk is a task of the current runtime.
     pub fn start(db: DatabaseConnection, url: &str, batch_sizes: Histogram) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        if db.get_database_backend() != DbBackend::Postgres {
-            tokio::spawn(serve(db, queue, batch_sizes));
+        let file = super::reads::sqlite_file(url);
+        if file.is_none() && db.get_database_backend() != DbBackend::Postgres {
+            tokio::spawn(serve(Writer::Pool(db), queue, batch_sizes));
             return Self { jobs };
         }
         let url = url.to_string();
@@ -55,14 +89,15 @@ impl OrderDesk {
                 Err(error) => return tracing::error!(%error, "the order desk cannot start its runtime"),
             };
             runtime.block_on(async move {
-                let own = match super::open(&url, DESK_CONNECTIONS).await {
-                    Ok(own) => own,
-                    Err(error) => {
-                        tracing::warn!(%error, "the order desk uses the service's connections");
-                        db
-                    }
+                let own = match file {
+                    Some(path) => super::sqlite_orders::connect(&path).map(Writer::Sqlite).map_err(|e| e.to_string()),
+                    None => super::open(&url, DESK_CONNECTIONS).await.map(Writer::Pool).map_err(|e| e.to_string()),
                 };
-                serve(own, queue, batch_sizes).await;
+                let writer = own.unwrap_or_else(|error| {
+                    tracing::warn!(%error, "the order desk uses the service's connections");
+                    Writer::Pool(db)
+                });
+                serve(writer, queue, batch_sizes).await;
             });
         });
         if let Err(error) = thread {
@@ -80,14 +115,14 @@ impl OrderDesk {
     }
 }
 
-async fn serve(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>, batch_sizes: Histogram) {
+async fn serve(mut writer: Writer, mut queue: mpsc::Receiver<Job>, batch_sizes: Histogram) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    let mut previous = 0;
+    let (mut previous, linger) = (0, writer.linger());
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         // Under load, the clients the last batch answered are sending their next orders: give them
         // a moment to join this batch rather than make them wait a whole batch behind a few.
-        let deadline = tokio::time::Instant::now() + LINGER;
-        while jobs.len() < previous.min(MAX_BATCH) {
+        let deadline = tokio::time::Instant::now() + linger;
+        while !linger.is_zero() && jobs.len() < previous.min(MAX_BATCH) {
             let want = MAX_BATCH - jobs.len();
             match tokio::time::timeout_at(deadline, queue.recv_many(&mut jobs, want)).await {
                 Ok(0) | Err(_) => break,
@@ -103,7 +138,7 @@ async fn serve(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>, batch_siz
         }
         let started = std::time::Instant::now();
         batch_sizes.observe(batch.len() as f64);
-        let outcome = orders::create_batch(&db, &batch).await;
+        let outcome = writer.create_batch(&batch).await;
         tracing::debug!(orders = batch.len(), ms = started.elapsed().as_secs_f64() * 1000.0, "order batch");
         match outcome {
             Ok(results) => replies.into_iter().zip(results).for_each(|(reply, result)| {
@@ -117,7 +152,7 @@ async fn serve(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>, batch_siz
             Err(error) => {
                 tracing::warn!(%error, orders = batch.len(), "an order batch failed; retrying its orders one by one");
                 for (reply, one) in replies.into_iter().zip(batch) {
-                    let result = orders::create_batch(&db, std::slice::from_ref(&one)).await.and_then(|mut results| {
+                    let result = writer.create_batch(std::slice::from_ref(&one)).await.and_then(|mut results| {
                         results.pop().unwrap_or_else(|| Err(AppError::Internal("no result".into())))
                     });
                     let _ = reply.send(result);

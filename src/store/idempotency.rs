@@ -141,14 +141,15 @@ pub async fn record(txn: &impl ConnectionTrait, fence: &Fence, resource_id: Uuid
         .filter(Column::ResourceId.is_null())
         .exec(txn)
         .await?;
-    if updated.rows_affected == 1 {
-        Ok(())
-    } else {
-        Err(AppError::Conflict {
-            code: "idempotency_key_in_use",
-            detail: "this request took longer than its Idempotency-Key's lease and a retry has taken the key over; nothing was created by this request".into(),
-            errors: vec![],
-        })
+    if updated.rows_affected == 1 { Ok(()) } else { Err(taken_over()) }
+}
+
+/// The error of a create whose claim a retry took over while it ran.
+pub fn taken_over() -> AppError {
+    AppError::Conflict {
+        code: "idempotency_key_in_use",
+        detail: "this request took longer than its Idempotency-Key's lease and a retry has taken the key over; nothing was created by this request".into(),
+        errors: vec![],
     }
 }
 

@@ -134,15 +134,15 @@ pub async fn create_batch(
 
 /// What a batch's decisions read of a product.
 #[derive(Debug, sea_orm::FromQueryResult)]
-struct Stocked {
-    id: Uuid,
-    tenant_id: Uuid,
-    sku: String,
-    name: String,
-    price: i64,
-    currency: String,
-    stock: i32,
-    active: bool,
+pub(super) struct Stocked {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub price: i64,
+    pub currency: String,
+    pub stock: i32,
+    pub active: bool,
 }
 
 /// Begins a batch's transaction and locks its products (`BEGIN IMMEDIATE` has taken SQLite's write
@@ -284,7 +284,7 @@ async fn write_each_table(
 
 /// Decides one order of a batch against the products as the earlier orders left them; when it can
 /// be created, takes its stock in `products` and `taken` and returns the rows to insert.
-fn decide(
+pub(super) fn decide(
     tenant_id: Uuid,
     new: &NewOrder,
     customers: &HashMap<Uuid, Uuid>,

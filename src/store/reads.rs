@@ -8,8 +8,8 @@
 //!
 //! The queries themselves are still built by sea-query (the same code builds them for both
 //! databases), then run here with their values bound as sqlx would bind them, so a value compares
-//! with what sqlx stored. These connections are `query_only`: every write still goes through
-//! sea-orm, in its transactions. In WAL mode each statement reads the latest commit, so a read
+//! with what sqlx stored. These connections are `query_only`: writes go through sea-orm, in its
+//! transactions, and the order desk's batches through its own connection (`sqlite_orders`). In WAL mode each statement reads the latest commit, so a read
 //! after a write (on any connection) sees it.
 
 use std::sync::Mutex;

@@ -4,7 +4,7 @@ use commerce::auth::{Permission, Plan};
 use commerce::store;
 use serde_json::json;
 
-use crate::helpers::{Auth, Body, TestApp, sample_customer, sample_product, spawn_app};
+use crate::helpers::{Auth, Body, TestApp, address, sample_customer, sample_product, spawn_app};
 
 #[tokio::test]
 async fn responses_carry_the_rate_limit_headers() {
@@ -105,14 +105,26 @@ async fn claim_as_admin(
     body: &serde_json::Value,
     lease: std::time::Duration,
 ) -> store::idempotency::Claim {
+    let typed: commerce_generated::models::ProductCreate = serde_json::from_value(body.clone()).unwrap();
+    claim_for(app, "createProduct", &typed, key, lease).await
+}
+
+/// The admin's claim of `key` for `operation` with the request body `typed`, as the service hashes it.
+async fn claim_for(
+    app: &TestApp,
+    operation: &str,
+    typed: &impl serde::Serialize,
+    key: &str,
+    lease: std::time::Duration,
+) -> store::idempotency::Claim {
     let tenant = store::tenants::find_tenant(&app.db, "demo").await.unwrap().unwrap();
     let admin = store::tenants::find_user(&app.db, tenant.id, "admin@example.com").await.unwrap().unwrap();
-    let typed: commerce_generated::models::ProductCreate = serde_json::from_value(body.clone()).unwrap();
     let hash = {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
-        h.update(b"createProduct\0");
-        h.update(serde_json::to_vec(&typed).unwrap());
+        h.update(operation.as_bytes());
+        h.update([0]);
+        h.update(serde_json::to_vec(typed).unwrap());
         hex::encode(h.finalize())
     };
     store::idempotency::claim(&app.db, tenant.id, &format!("user:{}", admin.id), key, &hash, lease).await.unwrap()
@@ -205,6 +217,46 @@ async fn a_request_whose_claim_was_taken_over_creates_nothing() {
     let refused = store::products::create(&app.db, tenant.id, late, Some(old)).await.unwrap_err();
     assert_eq!(refused.code(), "idempotency_key_in_use");
     assert_eq!(app.list_products(Auth::Bearer(&token), &[]).await.body["pagination"]["total"], 1, "rolled back");
+}
+
+#[tokio::test]
+async fn an_order_whose_claim_was_taken_over_creates_nothing_and_takes_no_stock() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let product = app.product(&token, "CRASH-4", json!({"stock": 5})).await;
+    let customer = app.create_customer(Auth::Bearer(&token), sample_customer("late@example.com")).await.body;
+    let body = json!({
+        "customerId": customer["id"],
+        "items": [{"productId": product["id"], "quantity": 2}],
+        "shippingAddress": address(),
+    });
+    let typed: commerce_generated::models::OrderCreate = serde_json::from_value(body.clone()).unwrap();
+    let store::idempotency::Claim::Fresh(old) =
+        claim_for(&app, "createOrder", &typed, "crash-4", std::time::Duration::ZERO).await
+    else {
+        panic!("a fresh claim")
+    };
+    // A retry takes the expired claim over and creates the order...
+    let headers = [("Idempotency-Key", "crash-4")];
+    let retry =
+        app.call_with_headers("createOrder", Auth::Bearer(&token), &[], &[], Some(Body::Json(body)), &headers).await;
+    assert_eq!(retry.status, 201, "{:#}", retry.body);
+    // ...and the first request's order, reaching the order desk late, is refused as a whole.
+    let tenant = store::tenants::find_tenant(&app.db, "demo").await.unwrap().unwrap();
+    let late = store::orders::NewOrder {
+        id: None,
+        customer_id: typed.customer_id.unwrap(),
+        lines: vec![store::orders::NewLine { product_id: typed.items[0].product_id, quantity: 2 }],
+        shipping_address: address(),
+        shipping_method: "standard".into(),
+        fence: Some(old),
+    };
+    let refused = app.handlers.orders.create(tenant.id, late).await.unwrap_err();
+    assert_eq!(refused.code(), "idempotency_key_in_use");
+    let id = product["id"].as_str().unwrap();
+    assert_eq!(app.get_product(Auth::Bearer(&token), id).await.body["stock"], 3, "only the retry took stock");
+    let orders = app.list_orders(Auth::Bearer(&token), &[]).await;
+    assert_eq!(orders.body["pagination"]["total"], 1, "{:#}", orders.body);
 }
 
 #[tokio::test]

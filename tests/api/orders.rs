@@ -5,7 +5,7 @@ use commerce::auth::Role;
 use serde_json::{Value, json};
 
 use crate::assert_body_snapshot;
-use crate::helpers::{Auth, Response, TestApp, address, sample_customer, spawn_app};
+use crate::helpers::{Auth, Response, TestApp, TestDatabase, address, sample_customer, spawn_app, spawn_app_on};
 
 const UNKNOWN: &str = "0193a5b0-7f3e-7c2a-9a41-5d2f8e6b1c01";
 
@@ -170,6 +170,37 @@ async fn five_hundred_concurrent_orders_for_fifty_units_sell_exactly_fifty() {
     assert_eq!(stock(&shop, &shop.product).await, 0);
     let listed = shop.app.list_orders(Auth::Bearer(&shop.admin), &[("pageSize", "1")]).await;
     assert_eq!(listed.body["pagination"]["total"], 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_sqlite_file_an_order_and_another_write_wait_for_a_write_lock_held_elsewhere() {
+    // The order desk writes on a connection of its own, beside the one every other write uses:
+    // each must wait for a write lock another connection holds, not fail.
+    let (database, path) = TestDatabase::sqlite_file();
+    let app = spawn_app_on(database).await;
+    let admin = app.admin_token().await;
+    let customer = id(&app.create_customer(Auth::Bearer(&admin), sample_customer("wait@example.com")).await.body);
+    let product = id(&app.product(&admin, "SKU-W", json!({"stock": 10})).await);
+    let (locked, holding) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(&path).expect("opens the file");
+        conn.execute_batch("BEGIN IMMEDIATE").expect("takes the write lock");
+        locked.send(()).expect("the test waits");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        conn.execute_batch("COMMIT").expect("lets it go");
+    });
+    holding.recv().expect("the lock is held");
+
+    let started = std::time::Instant::now();
+    let (order, update) = tokio::join!(
+        app.create_order(Auth::Bearer(&admin), order_body(&customer, &[(&product, 3)])),
+        app.update_product(Auth::Bearer(&admin), &product, json!({"price": 990})),
+    );
+    assert_eq!((order.status, update.status), (201, 200), "{:#} {:#}", order.body, update.body);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(250), "both waited: {:?}", started.elapsed());
+    holder.join().expect("the holder ends");
+    let read = app.get_product(Auth::Bearer(&admin), &product).await.body;
+    assert_eq!((read["stock"].clone(), read["price"].clone()), (json!(7), json!(990)));
 }
 
 #[tokio::test]
