@@ -236,18 +236,33 @@ impl Spec {
     }
 
     /// `schema` as a standalone JSON Schema (draft 2020-12) that a validator can compile: the
-    /// document's `components` (and bundled documents) sit beside it, so its references resolve.
+    /// document's `components` (and bundled documents) sit under `$defs/openapi`, and its local
+    /// references (`#/components/...`) are pointed there, so they resolve.
+    ///
+    /// Under `$defs`, not beside the schema as `components`: a validator keeps a copy of every
+    /// member of a schema that is not a keyword (an annotation), so each compiled schema of the
+    /// service held the whole of `components` (16 MB of its heap at start for 60 validators).
     pub fn standalone_schema(&self, schema: &Value) -> Value {
+        let mut document = Map::new();
+        let mut components = self.doc.get("components").cloned().unwrap_or_else(|| Value::Object(Map::new()));
+        // Each section of `components` maps names to what it holds, as the bundled documents do.
+        if let Value::Object(sections) = &mut components {
+            for section in sections.values_mut() {
+                point_local_references_at(section, STANDALONE_DOCUMENT, true);
+            }
+        }
+        document.insert("components".into(), components);
+        if let Some(bundled) = self.doc.get(load::BUNDLED) {
+            let mut bundled = bundled.clone();
+            point_local_references_at(&mut bundled, STANDALONE_DOCUMENT, true);
+            document.insert(load::BUNDLED.into(), bundled);
+        }
+        let mut schema = schema.clone();
+        point_local_references_at(&mut schema, STANDALONE_DOCUMENT, false);
         let mut root = Map::new();
         root.insert("$schema".into(), Value::from("https://json-schema.org/draft/2020-12/schema"));
-        root.insert(
-            "components".into(),
-            self.doc.get("components").cloned().unwrap_or_else(|| Value::Object(Map::new())),
-        );
-        if let Some(bundled) = self.doc.get(load::BUNDLED) {
-            root.insert(load::BUNDLED.into(), bundled.clone());
-        }
-        root.insert("allOf".into(), Value::Array(vec![schema.clone()]));
+        root.insert("$defs".into(), serde_json::json!({ "openapi": Value::Object(document) }));
+        root.insert("allOf".into(), Value::Array(vec![schema]));
         Value::Object(root)
     }
 
@@ -536,6 +551,41 @@ pub fn ref_name(schema: &Value) -> Option<&str> {
     schema.get("$ref")?.as_str()?.rsplit('/').next()
 }
 
+/// Where [`Spec::standalone_schema`] puts the document, as a JSON pointer.
+const STANDALONE_DOCUMENT: &str = "/$defs/openapi";
+
+/// Points every reference into the document (`#`, `#/...`) within `value` at `prefix` in it.
+/// `names`: `value` maps names to schemas (`properties`, `$defs`, a `components` section), so
+/// its keys are not keywords. Left as they are: references under a schema with an `$id` of its
+/// own (relative to that resource, not the document), anchors (`#name`), other documents, and
+/// the instance values of `const`, `enum`, `default` and examples, which are data.
+fn point_local_references_at(value: &mut Value, prefix: &str, names: bool) {
+    match value {
+        Value::Object(object) if names => {
+            object.values_mut().for_each(|value| point_local_references_at(value, prefix, false));
+        }
+        Value::Object(object) => {
+            if object.get("$id").is_some_and(Value::is_string) {
+                return;
+            }
+            for (key, value) in object.iter_mut() {
+                match (key.as_str(), value) {
+                    ("$ref", Value::String(reference)) if reference == "#" || reference.starts_with("#/") => {
+                        reference.replace_range(..1, &format!("#{prefix}"));
+                    }
+                    ("const" | "enum" | "default" | "example" | "examples", _) => {}
+                    ("properties" | "patternProperties" | "$defs" | "definitions" | "dependentSchemas", value) => {
+                        point_local_references_at(value, prefix, true);
+                    }
+                    (_, value) => point_local_references_at(value, prefix, false),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| point_local_references_at(item, prefix, false)),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -564,6 +614,41 @@ components:
   responses:
     Pet: {description: a pet}
 "##;
+
+    #[test]
+    fn a_standalone_schema_holds_the_document_under_defs_and_points_its_references_there() {
+        let spec = Spec::parse(
+            r#"
+openapi: 3.1.0
+info: {title: x, version: '1'}
+paths: {}
+components:
+  schemas:
+    const:
+      type: object
+      properties:
+        default: {$ref: '#/components/schemas/enum'}
+        tag: {const: {$ref: '#/not/a/reference'}}
+    enum: {type: string}
+    Other:
+      $id: https://example.com/other
+      properties:
+        self: {$ref: '#/properties/self'}
+"#,
+        )
+        .unwrap();
+        let root = spec.standalone_schema(&serde_json::json!({"$ref": "#/components/schemas/const"}));
+
+        let mut members: Vec<&String> = root.as_object().unwrap().keys().collect();
+        members.sort();
+        assert_eq!(members, ["$defs", "$schema", "allOf"], "nothing a validator would keep as an annotation");
+        assert_eq!(root["allOf"][0]["$ref"], "#/$defs/openapi/components/schemas/const");
+        let schemas = &root["$defs"]["openapi"]["components"]["schemas"];
+        // A schema named `const`, a property named `default`: names, not keywords.
+        assert_eq!(schemas["const"]["properties"]["default"]["$ref"], "#/$defs/openapi/components/schemas/enum");
+        assert_eq!(schemas["const"]["properties"]["tag"]["const"]["$ref"], "#/not/a/reference", "data stays");
+        assert_eq!(schemas["Other"]["properties"]["self"]["$ref"], "#/properties/self", "relative to its $id");
+    }
 
     #[test]
     fn operations_merge_path_parameters_and_resolve_refs() {
