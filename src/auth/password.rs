@@ -4,9 +4,10 @@
 //! leaves that much behind in each thread's malloc arena (hundreds of MiB, seen under the contract
 //! tester's login cases). So verifications run at most one per core at a time, each in a block
 //! buffer reused while logins keep coming: the memory is bounded by cores x 19 MiB whatever the login
-//! load. When the last running verification ends, the buffers are freed, and (with
-//! [`return_large_buffers_to_the_system`]) their memory goes back to the system: a service that
-//! served a login does not carry 19 MiB more for the rest of its life.
+//! load. When the last running verification ends, the buffers are freed, and their memory goes
+//! back to the system: the service's allocator (mimalloc, `main.rs`) gives it back 10 ms later;
+//! glibc's malloc (a process without it: the tests) does with [`return_large_buffers_to_the_system`].
+//! A service that served a login does not carry 19 MiB more for the rest of its life.
 
 use std::sync::{LazyLock, Mutex};
 
@@ -53,7 +54,8 @@ fn slots() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Makes the allocator serve allocations of 4 MiB and more from their own memory maps, always, so
+/// Makes glibc's malloc (SQLite's allocator in the service, every allocation's in a process
+/// without mimalloc) serve allocations of 4 MiB and more from their own memory maps, always, so
 /// that freeing one (a verification's 19 MiB buffer) gives the memory back to the system. glibc's
 /// default raises this threshold to the size of the largest block freed, after which such buffers
 /// stay in the process.
