@@ -14,7 +14,7 @@ use uuid::Uuid;
 /// Rust's allocations go to mimalloc (SQLite's, in C, stay with glibc's malloc). Against glibc's
 /// malloc, by hand at 10,000 products over SQLite (wrk -c32, A/B twice): a cached GET +17%,
 /// random GETs +29%, searches +23%, orders of random products +7%, and a lower peak RSS under those
-/// loads (75 -> 70 MiB). Without transparent huge pages (`no_thp`): with them, a touched page of
+/// loads (75 -> 72 MiB). Without transparent huge pages (`no_thp`): with them, a touched page of
 /// its arena brought 2 MiB in (peak 112 MiB). See [`tune_allocators`] for its purge delay.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -25,7 +25,7 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// mimalloc gives freed memory back to the system 10 ms after it is freed (its purge delay, 1 ms,
 /// times its arenas' multiplier), not 10 s after: a burst of searches or a login's 19 MiB buffer
-/// no longer stays resident (peak RSS under the loads above 78 -> 70 MiB; orders 24.7k -> 22.4k/s,
+/// no longer stays resident (peak RSS under the loads above 78 -> 70-73 MiB; orders 24.7k -> 22.4k/s,
 /// still above glibc's 20.8k). glibc's malloc, which SQLite uses, serves large blocks from maps
 /// of their own and trims its heaps past 8 MiB free ([`return_large_buffers_to_the_system`]).
 ///

@@ -19,10 +19,10 @@ use super::reads::{text_time, uuid};
 use crate::error::AppError;
 
 /// Opens the desk's connection to the SQLite file `path` (already migrated, in WAL mode), with the
-/// settings of the service's writer (`store::options`): durable at each commit as the log
-/// allows (`synchronous = NORMAL`), foreign keys enforced, no map of the file, statement
-/// journals in memory, the same automatic checkpoint threshold, and the same wait for the write
-/// lock the service's connection may hold.
+/// settings of the service's writer (`store::options`): the log synced at checkpoints rather than
+/// at each commit (`synchronous = NORMAL`: a commit survives the process, as the other writes do),
+/// foreign keys enforced, no map of the file, statement journals in memory, the same automatic
+/// checkpoint threshold, and the same wait for the write lock the service's connection may hold.
 pub fn connect(path: &str) -> rusqlite::Result<Connection> {
     use rusqlite::OpenFlags;
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
