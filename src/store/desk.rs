@@ -4,7 +4,8 @@
 //! orders; alone, an order is a batch of one.
 //!
 //! - Through a pool (PostgreSQL), a batch smaller than the one before waits up to [`LINGER`] for
-//!   more orders (load is there); after a lone order, the next starts at once. On a SQLite file a
+//!   more orders (load is there); after a lone order, the next starts at once (orders of one
+//!   product at 10,000: 10.7k/s lingering, 8.6k/s not). On a SQLite file a
 //!   batch takes what is waiting and starts: it costs so little of its own (half a millisecond for
 //!   32 orders) that waiting for stragglers only kept the database idle (orders of random products
 //!   at 10,000: 16.1k/s lingering, 18.2k/s not; of one product 22.8k/s and 26.1k/s).
