@@ -241,7 +241,7 @@ impl Spec {
     ///
     /// Under `$defs`, not beside the schema as `components`: a validator keeps a copy of every
     /// member of a schema that is not a keyword (an annotation), so each compiled schema of the
-    /// service held the whole of `components` (16 MB of its heap at start for 60 validators).
+    /// service held the whole of `components` (heaptrack at start: 10.7 MB of a 16.1 MB heap).
     pub fn standalone_schema(&self, schema: &Value) -> Value {
         let mut document = Map::new();
         let mut components = self.doc.get("components").cloned().unwrap_or_else(|| Value::Object(Map::new()));
