@@ -250,7 +250,7 @@ fn create_many_sqlite(
     products: &[NewProduct],
     existing: Existing,
 ) -> Result<u64, AppError> {
-    let failed = |e: rusqlite::Error| AppError::Internal(format!("database: {e}"));
+    let failed = reads::failed;
     let mut conn = rusqlite::Connection::open(file).map_err(failed)?;
     conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(failed)?;
     // A page cache that holds the indexes' working set (SQLite's default is 2 MiB: past it every

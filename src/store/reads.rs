@@ -9,8 +9,9 @@
 //! The queries themselves are still built by sea-query (the same code builds them for both
 //! databases), then run here with their values bound as sqlx would bind them, so a value compares
 //! with what sqlx stored. These connections are `query_only`: writes go through sea-orm, in its
-//! transactions, and the order desk's batches through its own connection (`sqlite_orders`). In WAL mode each statement reads the latest commit, so a read
-//! after a write (on any connection) sees it.
+//! transactions, and the order desk's batches through its own connection (`sqlite_orders`). In
+//! WAL mode each statement reads the latest commit, so a read after a write (on any connection)
+//! sees it.
 
 use std::sync::Mutex;
 
@@ -249,7 +250,8 @@ pub fn scan(
     Ok(())
 }
 
-fn failed(e: rusqlite::Error) -> AppError {
+/// A rusqlite error as the service reports it.
+pub(crate) fn failed(e: rusqlite::Error) -> AppError {
     AppError::Internal(format!("database: {e}"))
 }
 

@@ -15,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use uuid::Uuid;
 
 use super::orders::{self, NewOrder, OrderWithItems, Stocked};
-use super::reads::{text_time, uuid};
+use super::reads::{failed, text_time, uuid};
 use crate::error::AppError;
 
 /// Opens the desk's connection to the SQLite file `path` (already migrated, in WAL mode), with the
@@ -32,10 +32,6 @@ pub fn connect(path: &str) -> rusqlite::Result<Connection> {
          PRAGMA mmap_size = 0; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 10000;",
     )?;
     Ok(conn)
-}
-
-fn failed(e: rusqlite::Error) -> AppError {
-    AppError::Internal(format!("database: {e}"))
 }
 
 /// [`orders::create_batch`] on `conn`: the same decisions and guarantees, in one immediate
