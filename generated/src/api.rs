@@ -1854,7 +1854,7 @@ impl<H: CommerceApi> Routes<H> {
     async fn login(&self, body: commerce_runtime::JsonBody<models::LoginRequest>) -> poem::Result<LoginResponse> {
         let checked = self.0.validate_body("login", "application/json", body.value())?;
         let body = body.decode(checked)?;
-        self.0.login(body).await
+        Box::pin(self.0.login(body)).await
     }
 
     /// Exchange a refresh token for a new token pair
@@ -1867,7 +1867,7 @@ impl<H: CommerceApi> Routes<H> {
     ) -> poem::Result<RefreshTokenResponse> {
         let checked = self.0.validate_body("refreshToken", "application/json", body.value())?;
         let body = body.decode(checked)?;
-        self.0.refresh_token(body).await
+        Box::pin(self.0.refresh_token(body)).await
     }
 
     /// End the current session
@@ -1878,7 +1878,7 @@ impl<H: CommerceApi> Routes<H> {
         let credential: Credential = auth.into();
         let scopes: &'static [&'static str] = &[];
         let principal = self.0.authenticate("logout", credential, scopes).await?;
-        self.0.logout(principal).await
+        Box::pin(self.0.logout(principal)).await
     }
 
     /// List products
@@ -1916,21 +1916,20 @@ impl<H: CommerceApi> Routes<H> {
         let credential: Credential = auth.into();
         let scopes: &'static [&'static str] = &[];
         let principal = self.0.authenticate("listProducts", credential, scopes).await?;
-        self.0
-            .list_products(
-                principal,
-                ListProductsParams {
-                    page: page.0,
-                    page_size: page_size.0,
-                    search: search.0,
-                    category: category.0,
-                    active: active.0,
-                    cursor: cursor.0,
-                    sort: sort.0,
-                    order: order.0,
-                },
-            )
-            .await
+        Box::pin(self.0.list_products(
+            principal,
+            ListProductsParams {
+                page: page.0,
+                page_size: page_size.0,
+                search: search.0,
+                category: category.0,
+                active: active.0,
+                cursor: cursor.0,
+                sort: sort.0,
+                order: order.0,
+            },
+        ))
+        .await
     }
 
     /// Create a product
@@ -1949,7 +1948,8 @@ impl<H: CommerceApi> Routes<H> {
         let principal = self.0.authenticate("createProduct", credential, scopes).await?;
         let checked = self.0.validate_body("createProduct", "application/json", body.value())?;
         let body = body.decode(checked)?;
-        self.0.create_product(principal, CreateProductParams { idempotency_key: idempotency_key.0 }, body).await
+        Box::pin(self.0.create_product(principal, CreateProductParams { idempotency_key: idempotency_key.0 }, body))
+            .await
     }
 
     /// Get a product
@@ -1962,7 +1962,7 @@ impl<H: CommerceApi> Routes<H> {
         let credential: Credential = auth.into();
         let scopes: &'static [&'static str] = &[];
         let principal = self.0.authenticate("getProduct", credential, scopes).await?;
-        self.0.get_product(principal, product_id.0).await
+        Box::pin(self.0.get_product(principal, product_id.0)).await
     }
 
     /// Delete a product
@@ -1977,7 +1977,7 @@ impl<H: CommerceApi> Routes<H> {
         let credential: Credential = auth.into();
         let scopes: &'static [&'static str] = &[];
         let principal = self.0.authenticate("deleteProduct", credential, scopes).await?;
-        self.0.delete_product(principal, product_id.0).await
+        Box::pin(self.0.delete_product(principal, product_id.0)).await
     }
 
     /// Update a product
@@ -1998,7 +1998,8 @@ impl<H: CommerceApi> Routes<H> {
         let principal = self.0.authenticate("updateProduct", credential, scopes).await?;
         let checked = self.0.validate_body("updateProduct", "application/json", body.value())?;
         let body = body.decode(checked)?;
-        self.0.update_product(principal, product_id.0, UpdateProductParams { if_match: if_match.0 }, body).await
+        Box::pin(self.0.update_product(principal, product_id.0, UpdateProductParams { if_match: if_match.0 }, body))
+            .await
     }
 
     /// List orders
@@ -2027,12 +2028,11 @@ impl<H: CommerceApi> Routes<H> {
         let credential: Credential = auth.into();
         let scopes: &'static [&'static str] = &[];
         let principal = self.0.authenticate("listOrders", credential, scopes).await?;
-        self.0
-            .list_orders(
-                principal,
-                ListOrdersParams { page: page.0, page_size: page_size.0, status: status.0, from: from.0, to: to.0 },
-            )
-            .await
+        Box::pin(self.0.list_orders(
+            principal,
+            ListOrdersParams { page: page.0, page_size: page_size.0, status: status.0, from: from.0, to: to.0 },
+        ))
+        .await
     }
 
     /// Create an order
@@ -2051,7 +2051,7 @@ impl<H: CommerceApi> Routes<H> {
         let principal = self.0.authenticate("createOrder", credential, scopes).await?;
         let checked = self.0.validate_body("createOrder", "application/json", body.value())?;
         let body = body.decode(checked)?;
-        self.0.create_order(principal, CreateOrderParams { idempotency_key: idempotency_key.0 }, body).await
+        Box::pin(self.0.create_order(principal, CreateOrderParams { idempotency_key: idempotency_key.0 }, body)).await
     }
 
     /// Get an order
@@ -2064,7 +2064,7 @@ impl<H: CommerceApi> Routes<H> {
         let credential: Credential = auth.into();
         let scopes: &'static [&'static str] = &[];
         let principal = self.0.authenticate("getOrder", credential, scopes).await?;
-        self.0.get_order(principal, order_id.0).await
+        Box::pin(self.0.get_order(principal, order_id.0)).await
     }
 
     /// Transition an order to a new status
@@ -2085,7 +2085,13 @@ impl<H: CommerceApi> Routes<H> {
         let principal = self.0.authenticate("updateOrderStatus", credential, scopes).await?;
         let checked = self.0.validate_body("updateOrderStatus", "application/json", body.value())?;
         let body = body.decode(checked)?;
-        self.0.update_order_status(principal, order_id.0, UpdateOrderStatusParams { if_match: if_match.0 }, body).await
+        Box::pin(self.0.update_order_status(
+            principal,
+            order_id.0,
+            UpdateOrderStatusParams { if_match: if_match.0 },
+            body,
+        ))
+        .await
     }
 
     /// List customers
@@ -2112,9 +2118,13 @@ impl<H: CommerceApi> Routes<H> {
         let credential: Credential = auth.into();
         let scopes: &'static [&'static str] = &[];
         let principal = self.0.authenticate("listCustomers", credential, scopes).await?;
-        self.0
-            .list_customers(principal, ListCustomersParams { page: page.0, page_size: page_size.0, search: search.0 })
-            .await
+        Box::pin(
+            self.0.list_customers(
+                principal,
+                ListCustomersParams { page: page.0, page_size: page_size.0, search: search.0 },
+            ),
+        )
+        .await
     }
 
     /// Create a customer
@@ -2131,7 +2141,8 @@ impl<H: CommerceApi> Routes<H> {
         let principal = self.0.authenticate("createCustomer", credential, scopes).await?;
         let checked = self.0.validate_body("createCustomer", "application/json", body.value())?;
         let body = body.decode(checked)?;
-        self.0.create_customer(principal, CreateCustomerParams { idempotency_key: idempotency_key.0 }, body).await
+        Box::pin(self.0.create_customer(principal, CreateCustomerParams { idempotency_key: idempotency_key.0 }, body))
+            .await
     }
 
     /// Get a customer
@@ -2144,7 +2155,7 @@ impl<H: CommerceApi> Routes<H> {
         let credential: Credential = auth.into();
         let scopes: &'static [&'static str] = &[];
         let principal = self.0.authenticate("getCustomer", credential, scopes).await?;
-        self.0.get_customer(principal, customer_id.0).await
+        Box::pin(self.0.get_customer(principal, customer_id.0)).await
     }
 
     /// Update a customer
@@ -2165,7 +2176,8 @@ impl<H: CommerceApi> Routes<H> {
         let principal = self.0.authenticate("updateCustomer", credential, scopes).await?;
         let checked = self.0.validate_body("updateCustomer", "application/json", body.value())?;
         let body = body.decode(checked)?;
-        self.0.update_customer(principal, customer_id.0, UpdateCustomerParams { if_match: if_match.0 }, body).await
+        Box::pin(self.0.update_customer(principal, customer_id.0, UpdateCustomerParams { if_match: if_match.0 }, body))
+            .await
     }
 
     /// Liveness probe
@@ -2173,7 +2185,7 @@ impl<H: CommerceApi> Routes<H> {
     /// Answers 200 while the process serves requests; it checks nothing else.
     #[oai(path = "/healthz", method = "get", operation_id = "healthz", tag = "Tag::Operations")]
     async fn healthz(&self) -> poem::Result<HealthzResponse> {
-        self.0.healthz().await
+        Box::pin(self.0.healthz()).await
     }
 
     /// Readiness probe
@@ -2181,7 +2193,7 @@ impl<H: CommerceApi> Routes<H> {
     /// Answers 200 when the database answers, and 503 when it does not, so that a load balancer stops sending traffic to this instance.
     #[oai(path = "/readyz", method = "get", operation_id = "readyz", tag = "Tag::Operations")]
     async fn readyz(&self) -> poem::Result<ReadyzResponse> {
-        self.0.readyz().await
+        Box::pin(self.0.readyz()).await
     }
 
     /// Prometheus metrics
@@ -2206,6 +2218,6 @@ impl<H: CommerceApi> Routes<H> {
     ///  `process_threads`, `process_start_time_seconds`: the process (on Linux).
     #[oai(path = "/metrics", method = "get", operation_id = "metrics", tag = "Tag::Operations")]
     async fn metrics(&self) -> poem::Result<MetricsResponse> {
-        self.0.metrics().await
+        Box::pin(self.0.metrics()).await
     }
 }

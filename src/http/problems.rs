@@ -131,10 +131,12 @@ pub async fn middleware<E: Endpoint>(next: E, mut req: Request, settings: Arc<Se
                     let super::RequestTimeout(limit) = settings.timeout;
                     // The body is read within the request's time: a body that trickles in (chunked,
                     // one byte a second) is cut at the timeout like a slow handler.
-                    let work = async {
+                    // Boxed, as the layers below are: they are kilobytes, and every layer above
+                    // would move them (`commerce_generated::api`).
+                    let work = Box::pin(async {
                         limit_body(&mut req, settings.body_limit.0).await?;
                         next.call(req).await
-                    };
+                    });
                     let outcome = if !api {
                         work.await
                     } else if limit.is_zero() {
