@@ -10,6 +10,7 @@ pub mod migrations;
 pub mod orders;
 pub mod products;
 pub mod reads;
+mod shared_map;
 pub mod sqlite_orders;
 pub mod tenants;
 pub mod throttles;
@@ -141,9 +142,8 @@ fn options(url: &str, connections: u32) -> ConnectOptions {
                 .foreign_keys(true)
                 // No memory map on the writer (SQLite's default, said out loud): the pages it reads
                 // are few and near the end of the orders' tables, and a map kept every page it
-                // ever touched resident in the process, beside the readers' maps of the same
-                // pages (bench workloads at 10,000 products: peak RSS 117 -> 101 MiB, orders/s
-                // unchanged). The readers map the file (`reads::connect`).
+                // ever touched resident in the process (bench workloads at 10,000 products: peak
+                // RSS 117 -> 101 MiB, orders/s unchanged). Nor on the readers (`reads::connect`).
                 .pragma("mmap_size", "0")
                 // Statement journals (a statement's undo within a transaction) in memory: in a
                 // file, each order batch's statements wrote their pages to it (10% of the desk's

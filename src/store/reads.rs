@@ -63,7 +63,7 @@ pub(crate) fn sqlite_file(url: &str) -> Option<String> {
 }
 
 /// Connections open at most for point reads, which run on the runtime's workers (two on two
-/// cores); more would only queue inside SQLite, each with its page cache and map of the file.
+/// cores); more would only queue inside SQLite, each with its page cache.
 const CONNECTIONS: usize = 4;
 /// Threads that run the long reads (listings, searches, their counts), each on a connection of
 /// its own. Run under `block_in_place` instead, every search moved its worker's queue to a new
@@ -203,13 +203,24 @@ impl SqliteReaders {
 fn connect(path: &str) -> rusqlite::Result<rusqlite::Connection> {
     use rusqlite::OpenFlags;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = rusqlite::Connection::open_with_flags(path, flags)?;
+    // Pages come from one memory map of the file that every reader shares (`shared_map`), up to
+    // its first 32 MiB; past that (a large catalogue), and for the writers (`store::options`), they
+    // are read with `pread` into the connection's page cache (SQLite's default, 2 MiB). With a map
+    // per connection, as SQLite makes them, every page a connection touched was resident once per
+    // connection. Measured on one machine (2 cores, Intel Xeon; wrk -c32, A/B): at 10,000
+    // products, with four 256 MiB maps the peak RSS was 80-87 MiB, with no map 62-63 MiB but
+    // random GETs 7% slower, searches 9%, deep pages 13%; at a million products, with the maps
+    // random GETs ran at 51.3k-52.1k/s and peaked at 439 MiB, with none at 48.3k-49.1k/s and 57 MiB.
+    let (conn, map) = if super::shared_map::register() {
+        (
+            rusqlite::Connection::open_with_flags_and_vfs(path, flags, super::shared_map::VFS)?,
+            super::shared_map::MAP_LIMIT,
+        )
+    } else {
+        (rusqlite::Connection::open_with_flags(path, flags)?, 0)
+    };
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    // Pages come from a memory map of the file (the writer has none: `store::options`). It costs resident
-    // memory (file pages, counted per connection that touched them): at 1,000,000 products
-    // 481 MiB of them; without the map (8 MiB page caches) 26 MiB, but random reads ran at
-    // 8.6k/s instead of 12k/s, and with a 64 MiB map at 9.3k/s and 145 MiB (BENCHMARKS.md).
-    conn.execute_batch("PRAGMA query_only = 1; PRAGMA mmap_size = 268435456;")?;
+    conn.execute_batch(&format!("PRAGMA query_only = 1; PRAGMA mmap_size = {map};"))?;
     // One plan per statement, whatever its values: otherwise SQLite prepares a statement again
     // whenever a value its plan looked at changes, and it looks at every `LIMIT ?` and
     // `OFFSET ?` (each new page of a search was a new FTS5 statement to parse: 14% of the time).
