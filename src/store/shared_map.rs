@@ -4,9 +4,9 @@
 //!
 //! SQLite's own maps are per connection, and a page counts in the process's resident memory once
 //! per map that touched it: the readers' four maps of one 10,000-product file held about 30 MiB
-//! (one shared map, 9 MiB), at a million products 450 MiB. Without any map the readers copy each page into their own caches
-//! with `pread` (random GETs 7% slower, searches 9%, deep pages 13% at 10,000 products: measured
-//! in `reads::connect`). Here the map is made once per file, covers at most its first
+//! (one shared map, 9 MiB), at a million products about 440 MiB. Without any map the readers copy
+//! each page into their own caches with `pread` (random GETs 7% slower, searches 9%, deep pages
+//! 13% at 10,000 products: measured in `reads::connect`). Here the map is made once per file, covers at most its first
 //! [`MAP_LIMIT`] bytes (pages past it are read as without a map), and lives while a connection
 //! to the file is open.
 //!
