@@ -151,12 +151,15 @@ impl App {
         });
         // Other instances' logouts, and API keys revoked anywhere, reach this one within the reload
         // interval.
+        // And the product cache drops what expired.
         let (revocations, api_keys, db) =
             (self.handlers.revocations.clone(), self.handlers.api_keys.clone(), self.handlers.db.clone());
+        let products = self.handlers.products.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(auth::revocations::RELOAD_INTERVAL);
             loop {
                 tick.tick().await;
+                products.sweep();
                 if let Err(e) = revocations.reload(&db).await {
                     tracing::warn!(error = %e, "cannot reload the revoked access tokens; keeping the last set");
                 }

@@ -16,11 +16,16 @@ use uuid::Uuid;
 /// random GETs +29%, searches +23%, orders of random products +7%, and a lower peak RSS under those
 /// loads (75 -> 72 MiB). Without transparent huge pages (`no_thp`): with them, a touched page of
 /// its arena brought 2 MiB in (peak 112 MiB). See [`tune_allocators`] for its purge delay.
+///
+/// mimalloc 2 (the `v2` feature), not 3 (the crate's default since 0.1.49): under the bench's loads
+/// in its order (10,000 products, 10 s each, by hand), mimalloc 3's arena ended at 14-29 MiB from
+/// run to run of one build, and the peak RSS with it (56-71 MiB; a second thread's pages kept
+/// blocks the first had freed); mimalloc 2's ended at 22-23 MiB every time (peak 57-59 MiB), as
+/// fast.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// `mi_option_purge_delay`: its place in mimalloc 3's `mi_option_t`, which keeps retired options'
-/// places so that these never move (the bindings name only mimalloc 2's).
+/// `mi_option_purge_delay`: its place in mimalloc's `mi_option_t` (2 and 3 alike).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// mimalloc gives freed memory back to the system 10 ms after it is freed (its purge delay, 1 ms,
