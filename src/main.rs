@@ -29,8 +29,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// mimalloc gives freed memory back to the system 10 ms after it is freed (its purge delay, 1 ms,
-/// times its arenas' multiplier), not 10 s after: a burst of searches or a login's 19 MiB buffer
-/// no longer stays resident (peak RSS under the loads above 78 -> 70-73 MiB; orders 24.7k -> 22.4k/s,
+/// times its arenas' multiplier), not 10 s after: a burst of searches no longer stays resident (peak RSS under the loads above 78 -> 70-73 MiB; orders 24.7k -> 22.4k/s,
 /// still above glibc's 20.8k). glibc's malloc, which SQLite uses, serves large blocks from maps
 /// of their own and trims its heaps past 8 MiB free ([`return_large_buffers_to_the_system`]).
 ///

@@ -4,10 +4,12 @@
 //! leaves that much behind in each thread's malloc arena (hundreds of MiB, seen under the contract
 //! tester's login cases). So verifications run at most one per core at a time, each in a block
 //! buffer reused while logins keep coming: the memory is bounded by cores x 19 MiB whatever the login
-//! load. When the last running verification ends, the buffers are freed, and their memory goes
-//! back to the system: the service's allocator (mimalloc, `main.rs`) gives it back 10 ms later;
-//! glibc's malloc (a process without it: the tests) does with [`return_large_buffers_to_the_system`].
-//! A service that served a login does not carry 19 MiB more for the rest of its life.
+//! load. When the last running verification ends, the buffers are unmapped, and their memory goes
+//! back to the system at once: they are maps of their own ([`Blocks`]), not the allocator's. (From
+//! mimalloc, the service's allocator, a buffer freed by another thread than the one that made it
+//! was only marked free to the kernel (`MADV_FREE`), and stayed in the RSS until that thread ended:
+//! 19 MiB under the bench's catalogue walk, its peak.) A service that served a login does not carry
+//! 19 MiB more.
 
 use std::sync::{LazyLock, Mutex};
 
@@ -30,7 +32,62 @@ pub fn hash(password: &str) -> String {
 }
 
 /// Block buffers of finished verifications, kept for the next ones.
-static BUFFERS: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+static BUFFERS: Mutex<Vec<Blocks>> = Mutex::new(Vec::new());
+
+/// A verification's blocks, in an anonymous memory map of their own: zeroed, page-aligned, and
+/// unmapped when dropped.
+struct Blocks {
+    start: std::ptr::NonNull<Block>,
+    len: usize,
+}
+
+// SAFETY: `Blocks` owns its map alone, like a `Vec<Block>`.
+unsafe impl Send for Blocks {}
+
+impl Blocks {
+    /// `len` zeroed blocks; `None` if the system has no memory to map.
+    fn new(len: usize) -> Option<Self> {
+        let bytes = std::mem::size_of::<Block>().checked_mul(len.max(1))?;
+        // SAFETY: a new private anonymous map; nothing else refers to it.
+        let start = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if start == libc::MAP_FAILED {
+            return None;
+        }
+        // A map is page-aligned (a block needs 64 bytes), and zeroed: all zeros is a `Block`.
+        std::ptr::NonNull::new(start.cast::<Block>()).map(|start| Self { start, len })
+    }
+}
+
+impl std::ops::Deref for Blocks {
+    type Target = [Block];
+    fn deref(&self) -> &[Block] {
+        // SAFETY: the map holds `len` initialised blocks and lives as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.start.as_ptr(), self.len) }
+    }
+}
+
+impl std::ops::DerefMut for Blocks {
+    fn deref_mut(&mut self) -> &mut [Block] {
+        // SAFETY: as for `deref`, and `&mut self` is the only reference.
+        unsafe { std::slice::from_raw_parts_mut(self.start.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for Blocks {
+    fn drop(&mut self) {
+        // SAFETY: the map made in `new`, of this size, unmapped once.
+        unsafe { libc::munmap(self.start.as_ptr().cast(), std::mem::size_of::<Block>() * self.len.max(1)) };
+    }
+}
 
 /// One verification per core at a time.
 static SLOTS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| tokio::sync::Semaphore::new(slots()));
@@ -56,9 +113,8 @@ fn slots() -> usize {
 
 /// Makes glibc's malloc (SQLite's allocator in the service, every allocation's in a process
 /// without mimalloc) serve allocations of 4 MiB and more from their own memory maps, always, so
-/// that freeing one (a verification's 19 MiB buffer) gives the memory back to the system. glibc's
-/// default raises this threshold to the size of the largest block freed, after which such buffers
-/// stay in the process.
+/// that freeing one gives the memory back to the system. glibc's default raises this threshold to
+/// the size of the largest block freed, after which such buffers stay in the process.
 ///
 /// Setting the threshold also stops glibc from raising the trim threshold (the free memory a heap
 /// keeps at its top) with it, which then stays at 128 KiB: each thread's heap was given back and
@@ -88,10 +144,12 @@ fn verify_now(password: &str, phc: &str) -> bool {
     };
     let mut salt_bytes = [0u8; 64];
     let Ok(salt) = salt.decode_b64(&mut salt_bytes) else { return false };
-    let mut blocks = BUFFERS.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
-    if blocks.len() < params.block_count() {
-        blocks.resize(params.block_count(), Block::default());
-    }
+    let kept = BUFFERS.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    let Some(mut blocks) =
+        kept.filter(|b| b.len() >= params.block_count()).or_else(|| Blocks::new(params.block_count()))
+    else {
+        return false;
+    };
     let mut out = [0u8; Output::MAX_LENGTH];
     let out = &mut out[..expected.len()];
     let computed = argon2(params).hash_password_into_with_memory(password.as_bytes(), salt, &mut *out, &mut blocks[..]);
