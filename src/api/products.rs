@@ -77,6 +77,7 @@ pub async fn create_product(
     principal.require(Permission::ProductsWrite)?;
     // A new product may belong on any cached page of the tenant's listings.
     let _forget = app.products.writing(principal.tenant_id, Vec::new());
+    let _words = app.reads.prefixes.changing();
     let create = async |fence| {
         let new = NewProduct {
             sku: body.sku.clone(),
@@ -145,6 +146,7 @@ pub async fn update_product(
         images: body.images,
     };
     let _forget = app.products.writing(principal.tenant_id, vec![id]);
+    let _words = app.reads.prefixes.changing();
     let row = store::products::update(&app.db, principal.tenant_id, id, changes, if_match(params.if_match))
         .await?
         .ok_or_else(|| not_found(id))?;

@@ -28,6 +28,91 @@ pub struct Reads {
     sqlite: Option<std::sync::Arc<SqliteReaders>>,
     /// PostgreSQL: search words as its English dictionary stemmed them (`products::search_lexemes`).
     pub(crate) stems: std::sync::Arc<Mutex<std::collections::HashMap<String, Lexized>>>,
+    /// PostgreSQL: the lexemes each searched prefix stands for (`products::prefix_lexemes`).
+    pub prefixes: std::sync::Arc<Prefixes>,
+    /// PostgreSQL: how common the index's lexemes are (`products::frequencies`).
+    pub(crate) frequencies: std::sync::Arc<Mutex<Option<std::sync::Arc<Frequencies>>>>,
+}
+
+/// The planner's statistics of the search index's lexemes, over `rows` products: anywhere in a
+/// product, and in its name.
+#[derive(Debug, Default)]
+pub(crate) struct Frequencies {
+    pub read: Option<std::time::Instant>,
+    pub anywhere: Shares,
+    pub names: Shares,
+    pub rows: f64,
+}
+
+/// The share of products holding each of the most common lexemes, at most `floor` for any other.
+#[derive(Debug, Default)]
+pub(crate) struct Shares {
+    pub common: std::collections::HashMap<String, f64>,
+    pub floor: f64,
+}
+
+/// The index's lexemes a search prefix stands for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Expansion {
+    /// These, all of them (none: the prefix matches nothing).
+    Lexemes(Vec<String>),
+    /// More than a search spells out: the index is asked for the prefix itself.
+    Many,
+}
+
+/// How long a prefix's lexemes are trusted: what another instance writes is found within it (as its
+/// products are by the product cache's), what this one writes at once ([`Prefixes::changing`]).
+const PREFIX_KEPT: std::time::Duration = std::time::Duration::from_secs(1);
+/// At most this many prefixes are remembered (then all are forgotten at once).
+const PREFIXES_KEPT: usize = 10_000;
+
+/// Prefixes' lexemes as read from the search vocabulary, each for [`PREFIX_KEPT`]. A write of a
+/// product's text starts a new generation when it begins and when it ends, and an answer read in an
+/// earlier generation than the current one is neither served nor kept: a lexeme written here is
+/// never missed by a search that starts after the write returns.
+#[derive(Default)]
+pub struct Prefixes {
+    generation: std::sync::atomic::AtomicU64,
+    known: Mutex<std::collections::HashMap<String, (u64, std::time::Instant, Expansion)>>,
+}
+
+impl Prefixes {
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub(crate) fn get(&self, prefix: &str) -> Option<Expansion> {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let (generation, read, expansion) = known.get(prefix)?;
+        (*generation == self.generation() && read.elapsed() < PREFIX_KEPT).then(|| expansion.clone())
+    }
+
+    /// Keeps what was read in `generation`, unless a write began since.
+    pub(crate) fn put(&self, generation: u64, read: std::time::Instant, found: Vec<(String, Expansion)>) {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if generation != self.generation() {
+            return;
+        }
+        if known.len() + found.len() > PREFIXES_KEPT {
+            known.clear();
+        }
+        known.extend(found.into_iter().map(|(prefix, expansion)| (prefix, (generation, read, expansion))));
+    }
+
+    /// Marks a write of products' names or descriptions, until the guard is dropped.
+    pub fn changing(self: &std::sync::Arc<Self>) -> Changing {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Changing(self.clone())
+    }
+}
+
+/// A write of products' text under way; its end starts a new generation too.
+pub struct Changing(std::sync::Arc<Prefixes>);
+
+impl Drop for Changing {
+    fn drop(&mut self) {
+        self.0.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// What `ts_lexize('english_stem', word)` made of a word.
@@ -44,7 +129,7 @@ impl Reads {
     /// Reads over `db`, which `url` opened.
     pub fn new(db: DatabaseConnection, url: &str) -> Self {
         let sqlite = sqlite_file(url).map(|path| std::sync::Arc::new(SqliteReaders::new(path)));
-        Self { db, sqlite, stems: Default::default() }
+        Self { db, sqlite, stems: Default::default(), prefixes: Default::default(), frequencies: Default::default() }
     }
 
     /// The synchronous readers, on a SQLite file.

@@ -259,6 +259,10 @@ async fn a_refused_seed_batch_is_named_and_what_other_batches_wrote_is_counted()
 #[tokio::test]
 async fn a_search_counts_up_to_ten_thousand_matches_then_says_its_total_is_a_lower_bound() {
     let database = TestDatabase::new().await;
+    // PostgreSQL counts the matches of a word this common (every product's) to 1,000: its page is
+    // read newest first, and each match counted would be a read of its product.
+    let postgres = std::env::var("COMMERCE_TEST_POSTGRES").is_ok_and(|url| !url.is_empty());
+    let cap = if postgres { 1_000 } else { 10_000 };
     let seeded = stdout(&seed(&database, &["--products", "10050"]));
     assert!(seeded.contains("created 10050 products"), "{seeded}");
     let app = spawn_app_on(database).await;
@@ -273,7 +277,7 @@ async fn a_search_counts_up_to_ten_thousand_matches_then_says_its_total_is_a_low
         }
     };
     let first = search("1").await;
-    assert_eq!(first.body["pagination"]["total"], 10_000, "{}", first.body["pagination"]);
+    assert_eq!(first.body["pagination"]["total"], cap, "{}", first.body["pagination"]);
     assert_eq!(first.body["pagination"]["totalExact"], false);
     assert_eq!(first.body["data"].as_array().unwrap().len(), 20);
     assert!(first.body["nextCursor"].is_string());
@@ -325,12 +329,18 @@ async fn a_search_counts_up_to_ten_thousand_matches_then_says_its_total_is_a_low
         app.list_products(Auth::Bearer(&token), &[("sort", "price"), ("order", "desc"), ("pageSize", "100")]).await;
     let dearest_seeded: Vec<String> = skus(&by_price).into_iter().filter(|s| s.starts_with("SEED-")).take(20).collect();
     assert_eq!(skus(&dearest), dearest_seeded);
-    // Narrower searches are counted exactly; listings without a search always are.
+    // Narrower searches are counted exactly (to the cap of so common a word); listings without a
+    // search always are.
     let narrow = app.list_products(Auth::Bearer(&token), &[("search", "seeded"), ("category", "home")]).await;
     assert_eq!(
         (narrow.body["pagination"]["total"].clone(), narrow.body["pagination"]["totalExact"].clone()),
-        (json!(2010), json!(true))
+        if postgres { (json!(1000), json!(false)) } else { (json!(2010), json!(true)) }
     );
+    let rarer =
+        app.list_products(Auth::Bearer(&token), &[("search", "seeded lamp"), ("category", "electronics")]).await;
+    let lamps = rarer.body["pagination"]["total"].as_u64().unwrap();
+    assert!((200..1000).contains(&lamps), "{}", rarer.body["pagination"]);
+    assert_eq!(rarer.body["pagination"]["totalExact"], true);
     let all = app.list_products(Auth::Bearer(&token), &[]).await;
     assert_eq!(all.body["pagination"]["totalExact"], true);
     assert!(all.body["pagination"]["total"].as_u64().unwrap() >= 10_050);

@@ -85,6 +85,20 @@ async fn two_instances_over_one_database_see_each_other_s_writes_and_revocations
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 
+    // A word new to the catalogue, written on one instance, is found by its prefix on the other
+    // within the time the other trusts what it read of the search's words (there, the lexemes a
+    // prefix stands for), though it searched that prefix just before.
+    assert_eq!(a.get("/products?search=zeppel", token).await.1["data"], json!([]));
+    let mut body = sample_product("TWO-2");
+    body["name"] = json!("Zeppelin Lamp");
+    assert_eq!(b.post("/products", Some(token), body).await.0, 201);
+    let written = std::time::Instant::now();
+    while a.get("/products?search=zeppel", token).await.1["data"][0]["sku"] != json!("TWO-2") {
+        let waited = written.elapsed();
+        assert!(waited < PRODUCT_TTL * 3, "instance A still finds no new word after {waited:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
     // An Idempotency-Key used on one instance is replayed by the other, not applied twice.
     let create = |instance: &Instance| {
         instance

@@ -226,6 +226,42 @@ async fn search_is_full_text_stemmed_prefixed_ranked_and_kept_current() {
 }
 
 #[tokio::test]
+async fn a_prefix_finds_the_words_written_since_it_was_searched_and_any_number_of_words() {
+    let (app, token) = app_with_admin().await;
+    let auth = Auth::Bearer(&token);
+    let search = |search: &'static str| {
+        let app = &app;
+        async move { skus(&app.list_products(auth, &[("search", search), ("pageSize", "100")]).await) }
+    };
+    let lamp = app.product(&token, "LAMP", json!({"name": "Desk Lamp", "description": "Bright."})).await;
+    assert_eq!(search("lam").await, ["LAMP"]);
+    assert_eq!(search("lamb").await, Vec::<String>::new());
+    // Words no product held when the same prefixes were searched a moment ago: a new product's,
+    // then a renamed one's.
+    app.product(&token, "LAMB", json!({"name": "Lambskin Gloves", "description": "Soft."})).await;
+    assert_eq!(search("lam").await, ["LAMB", "LAMP"]);
+    assert_eq!(search("lamb").await, ["LAMB"]);
+    assert_eq!(search("lampl").await, Vec::<String>::new());
+    let renamed = app.update_product(auth, lamp["id"].as_str().unwrap(), json!({"name": "Lamplighter Stand"})).await;
+    assert_eq!(renamed.status, 200, "{:#}", renamed.body);
+    assert_eq!(search("lampl").await, ["LAMP"]);
+    assert_eq!(search("desk").await, Vec::<String>::new());
+    // A prefix of more words than a search spells out finds every product holding one, alone and
+    // beside another word; and one that no word starts matches nothing, beside any other.
+    let mut made = Vec::new();
+    for letter in 'a'..='t' {
+        let (sku, name) = (format!("ZETA-{letter}"), format!("Zeta{letter}{letter} Widget"));
+        app.product(&token, &sku, json!({"name": name, "description": "One of twenty."})).await;
+        made.push(sku);
+    }
+    made.reverse(); // newest first
+    assert_eq!(search("zet").await, made);
+    assert_eq!(search("widget zet").await, made);
+    assert_eq!(search("zetaj").await, ["ZETA-j"]);
+    assert_eq!(search("zetq widget").await, Vec::<String>::new());
+}
+
+#[tokio::test]
 async fn search_lists_name_matches_then_description_matches_newest_first_across_pages() {
     let (app, token) = app_with_admin().await;
     let auth = Auth::Bearer(&token);
