@@ -1212,8 +1212,8 @@ const FREQUENCIES_KEPT: std::time::Duration = std::time::Duration::from_secs(60)
 
 /// PostgreSQL: the planner's statistics of the search indexes' lexemes (`pg_stats` of the
 /// products' `search` and of the names' index: the most common lexemes and their shares of the
-/// products; and the products counted), read at most once a [`FREQUENCIES_KEPT`]. None gathered
-/// yet (a table never analyzed): no lexeme counts as common.
+/// products; and the products counted, every tenant's), read at most once a [`FREQUENCIES_KEPT`].
+/// None gathered yet (a table never analyzed): every word is taken as common ([`share`]).
 async fn frequencies(reads: &Reads) -> Result<std::sync::Arc<Frequencies>, AppError> {
     let kept = reads.frequencies.lock().unwrap_or_else(|e| e.into_inner()).clone();
     if let Some(kept) = kept.filter(|f| f.read.is_some_and(|read| read.elapsed() < FREQUENCIES_KEPT)) {
