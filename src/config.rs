@@ -87,6 +87,12 @@ pub struct Config {
     /// repeatable, or comma-separated in the environment; `*` for every origin. None by default.
     #[arg(long = "cors-allow-origin", env = "COMMERCE_CORS_ALLOW_ORIGINS", value_delimiter = ',', value_parser = crate::http::cors::parse_origin)]
     pub cors_allow_origins: Vec<String>,
+
+    /// PostgreSQL: memory (MiB) for the catalogue's search words, so that a search without `sort`
+    /// is answered in memory (its page's products read by id); a catalogue whose words do not fit
+    /// (about 4,000 products a MiB) is searched in the database. 0: always in the database.
+    #[arg(long, env = "COMMERCE_SEARCH_INDEX_MIB", default_value_t = 16)]
+    pub search_index_mib: u64,
 }
 
 impl Config {
@@ -111,6 +117,7 @@ impl Config {
             idle_timeout_ms: 75_000,
             max_connections: 1024,
             cors_allow_origins: Vec::new(),
+            search_index_mib: 16,
         }
     }
 }

@@ -50,7 +50,11 @@ impl App {
         let metrics = Arc::new(http::metrics::Metrics::default());
         let handlers = Arc::new(Handlers {
             orders: store::desk::OrderDesk::start(db.clone(), &config.database_url, metrics.desk_batch_sizes.clone()),
-            reads: store::reads::Reads::new(db.clone(), &config.database_url),
+            reads: store::reads::Reads::new(
+                db.clone(),
+                &config.database_url,
+                usize::try_from(config.search_index_mib).unwrap_or(usize::MAX).saturating_mul(1 << 20),
+            ),
             checkpoints: store::reads::sqlite_file(&config.database_url)
                 .and_then(store::checkpoints::Checkpointer::start),
             db,
@@ -155,6 +159,19 @@ impl App {
         let (revocations, api_keys, db) =
             (self.handlers.revocations.clone(), self.handlers.api_keys.clone(), self.handlers.db.clone());
         let products = self.handlers.products.clone();
+        // The search index loads, then follows what other instances write.
+        if let Some(words) = self.handlers.reads.words.clone() {
+            let db = self.handlers.db.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = words.follow(&db).await {
+                        tracing::warn!(error = %e, "cannot follow the catalogue's changes into the search index");
+                    }
+                }
+            });
+        }
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(auth::revocations::RELOAD_INTERVAL);
             loop {

@@ -392,7 +392,7 @@ pub struct ListProductsParams {
     pub page: i32,
     /// Items per page.
     pub page_size: i32,
-    /// Full-text search on name and description: every word must match, as a word or the start of one (`cer` finds "ceramic"), after stemming (`mugs` finds "mug"), ignoring case. Unless `sort` is given, matches come best first: products whose name holds every word, then those with a word only in the description, newest first within each. The total counts up to 10,000 matches, or up to 1,000 where the words are so common that the page is read before they are counted (see `totalExact`).
+    /// Full-text search on name and description: every word must match, as a word or the start of one (`cer` finds "ceramic"), after stemming (`mugs` finds "mug"), ignoring case. Unless `sort` is given, matches come best first: products whose name holds every word, then those with a word only in the description, newest first within each. The total counts up to 10,000 matches, or up to 1,000 where the words are so common that the page is read before they are counted (on PostgreSQL, in a catalogue too large for the search index in memory; see `totalExact`).
     pub search: Option<String>,
     /// Filter by product category.
     pub category: Option<models::Category>,

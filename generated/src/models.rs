@@ -527,7 +527,7 @@ pub struct Pagination {
     #[oai(rename = "totalPages", validator(minimum(value = 0.0)))]
     #[serde(rename = "totalPages")]
     pub total_pages: i64,
-    /// False when `total` is a lower bound: a product search counts its matches up to 10,000 (1,000 where its words are so common that its page is read before they are counted, on PostgreSQL), or one past the page asked for if further, then stops. Page on while `nextCursor` is present.
+    /// False when `total` is a lower bound: a product search counts its matches up to 10,000 (1,000 where its words are so common that its page is read before they are counted, on PostgreSQL in a catalogue too large for the search index in memory), or one past the page asked for if further, then stops. Page on while `nextCursor` is present.
     #[oai(rename = "totalExact")]
     #[serde(rename = "totalExact")]
     pub total_exact: bool,

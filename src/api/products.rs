@@ -45,27 +45,95 @@ pub async fn list_products(
     }
     let body = match app.products.list(principal.tenant_id, &query) {
         Ok(cached) => cached,
-        Err(epoch) => {
-            let (rows, total) = store::products::list(&app.reads, principal.tenant_id, &query).await?;
-            let next_cursor = match rows.last() {
-                Some(last) if query.page.number.saturating_mul(query.page.size) < total.n => {
-                    let after = query.effective_sort().map(|field| store::products::After {
-                        value: store::products::key_of(field, last),
-                        id: last.id,
-                    });
-                    Some(cursor::write(&query, &cursor::Position { page: query.page.number + 1, after }))
-                }
-                _ => None,
-            };
-            let data = rows.into_iter().map(|row| to_wire(row).map(|(p, _)| p)).collect::<Result<Vec<_>, _>>()?;
-            let number = i32::try_from(query.page.number).unwrap_or(i32::MAX);
-            let list = ProductList { data, pagination: pagination(number, params.page_size, total), next_cursor };
-            let body = Json::encode(&list).map_err(|e| AppError::Internal(e.to_string()))?;
-            app.products.fill_list(principal.tenant_id, query, &body, epoch);
-            body
-        }
+        Err(epoch) => match store::products::search_in_memory(&app.reads, principal.tenant_id, &query).await? {
+            Some((ids, total)) => {
+                let number = i32::try_from(query.page.number).unwrap_or(i32::MAX);
+                // Relevance pages by number: the cursor names the next one.
+                let next_cursor = (!ids.is_empty() && query.page.number.saturating_mul(query.page.size) < total.n)
+                    .then(|| cursor::write(&query, &cursor::Position { page: query.page.number + 1, after: None }));
+                let list = ProductList {
+                    data: Vec::new(),
+                    pagination: pagination(number, params.page_size, total),
+                    next_cursor,
+                };
+                let body = with_products(app, &principal, &ids, &list).await?;
+                app.products.fill_list(principal.tenant_id, query, &body, epoch);
+                body
+            }
+            None => {
+                let (rows, total) = store::products::list(&app.reads, principal.tenant_id, &query).await?;
+                let next_cursor = match rows.last() {
+                    Some(last) if query.page.number.saturating_mul(query.page.size) < total.n => {
+                        let after = query.effective_sort().map(|field| store::products::After {
+                            value: store::products::key_of(field, last),
+                            id: last.id,
+                        });
+                        Some(cursor::write(&query, &cursor::Position { page: query.page.number + 1, after }))
+                    }
+                    _ => None,
+                };
+                let data = rows.into_iter().map(|row| to_wire(row).map(|(p, _)| p)).collect::<Result<Vec<_>, _>>()?;
+                let number = i32::try_from(query.page.number).unwrap_or(i32::MAX);
+                let list = ProductList { data, pagination: pagination(number, params.page_size, total), next_cursor };
+                let body = Json::encode(&list).map_err(|e| AppError::Internal(e.to_string()))?;
+                app.products.fill_list(principal.tenant_id, query, &body, epoch);
+                body
+            }
+        },
     };
     Ok(ListProductsResponse::Ok(Json::encoded(body)))
+}
+
+/// `list` (its `data` empty) encoded with the products `ids` as its `data`, in that order: each
+/// product's body from the product cache, or read (all those missing, in one statement), encoded
+/// and kept there, as `getProduct` does. A product deleted since it was found is left out, as is,
+/// for a shopper, one made inactive since.
+async fn with_products(
+    app: &Handlers,
+    principal: &Principal,
+    ids: &[Uuid],
+    list: &ProductList,
+) -> Result<bytes::Bytes, AppError> {
+    let (tenant, shopper) = (principal.tenant_id, principal.own_customer().is_some());
+    let mut bodies: Vec<Option<bytes::Bytes>> = Vec::with_capacity(ids.len());
+    let mut missing = Vec::new();
+    for id in ids {
+        match app.products.get(tenant, *id) {
+            Ok(cached) => bodies.push((cached.active || !shopper).then_some(cached.body)),
+            Err(epoch) => {
+                missing.push((*id, bodies.len(), epoch));
+                bodies.push(None);
+            }
+        }
+    }
+    if !missing.is_empty() {
+        let wanted: Vec<Uuid> = missing.iter().map(|(id, _, _)| *id).collect();
+        let rows = store::products::by_ids(&app.reads, tenant, &wanted).await?;
+        for row in rows {
+            let Some(&(id, at, epoch)) = missing.iter().find(|(id, _, _)| *id == row.id) else { continue };
+            let active = row.active;
+            let (product, version) = to_wire(row)?;
+            let body = Json::encode(&product).map_err(|e| AppError::Internal(e.to_string()))?;
+            app.products.fill(tenant, id, &CachedProduct { body: body.clone(), version, active }, epoch);
+            bodies[at] = (active || !shopper).then_some(body);
+        }
+    }
+    let encoded = Json::encode(list).map_err(|e| AppError::Internal(e.to_string()))?;
+    let Some(rest) = encoded.strip_prefix(br#"{"data":[]"#.as_slice()) else {
+        return Err(AppError::Internal("a product list encodes without its data first".into()));
+    };
+    let bodies: Vec<bytes::Bytes> = bodies.into_iter().flatten().collect();
+    let mut body = Vec::with_capacity(rest.len() + 10 + bodies.iter().map(|b| b.len() + 1).sum::<usize>());
+    body.extend_from_slice(br#"{"data":["#);
+    for (n, product) in bodies.iter().enumerate() {
+        if n > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(product);
+    }
+    body.push(b']');
+    body.extend_from_slice(rest);
+    Ok(body.into())
 }
 
 pub async fn create_product(
@@ -91,7 +159,9 @@ pub async fn create_product(
             tags: body.tags.clone().unwrap_or_default(),
             images: body.images.clone().unwrap_or_default(),
         };
-        let (product, version) = to_wire(store::products::create(&app.db, principal.tenant_id, new, fence).await?)?;
+        let row = store::products::create(&app.db, principal.tenant_id, new, fence).await?;
+        store::products::written(&app.reads, row.id).await;
+        let (product, version) = to_wire(row)?;
         Ok(Created { location: format!("/products/{}", product.id), etag: etag(version), body: product })
     };
     let recover = async |id| {
@@ -150,6 +220,7 @@ pub async fn update_product(
     let row = store::products::update(&app.db, principal.tenant_id, id, changes, if_match(params.if_match))
         .await?
         .ok_or_else(|| not_found(id))?;
+    store::products::written(&app.reads, id).await;
     let (product, version) = to_wire(row)?;
     Ok(UpdateProductResponse::Ok(Json::new(product), etag(version)))
 }
@@ -158,6 +229,7 @@ pub async fn delete_product(app: &Handlers, principal: Principal, id: Uuid) -> R
     principal.require(Permission::ProductsWrite)?;
     let _forget = app.products.writing(principal.tenant_id, vec![id]);
     if store::products::delete(&app.db, principal.tenant_id, id).await? {
+        store::products::written(&app.reads, id).await;
         Ok(DeleteProductResponse::NoContent)
     } else {
         Err(not_found(id))

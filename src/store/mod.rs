@@ -15,6 +15,7 @@ pub mod sqlite_orders;
 pub mod tenants;
 pub mod throttles;
 pub mod tokens;
+pub mod word_index;
 
 use std::time::Duration;
 

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::entities::product::{self, Column};
 use super::idempotency::Fence;
 use super::reads::{self, Expansion, Frequencies, Lexized, Reads, Shares};
+use super::word_index;
 use super::{Page, Total, escape_like};
 use crate::error::AppError;
 
@@ -566,11 +567,9 @@ pub async fn list(reads: &Reads, tenant_id: Uuid, q: &ProductQuery) -> Result<(V
             return Ok((Vec::new(), Total::exact(0))); // a word no product holds: nothing matches
         }
         let frequencies = frequencies(reads).await?;
-        let cap = match dense(&frequencies, &lexemes, &expansions, offset + size) {
-            true => Ord::max(DENSE_COUNT_CAP, offset + size + 1),
-            false => cap,
-        };
-        let words = Words { prefixes: &lexemes, expansions: &expansions, frequencies: &frequencies };
+        let dense = dense(&frequencies, &lexemes, &expansions, offset + size);
+        let cap = if dense { Ord::max(DENSE_COUNT_CAP, offset + size + 1) } else { cap };
+        let words = Words { prefixes: &lexemes, expansions: &expansions, frequencies: &frequencies, dense };
         return search_postgres(&reads.db, tenant_id, q, words, cap).await;
     }
     let search = Search { tenant_id, q: q.clone(), words, cap };
@@ -585,23 +584,83 @@ pub async fn list(reads: &Reads, tenant_id: Uuid, q: &ProductQuery) -> Result<(V
     }
 }
 
+/// PostgreSQL: the page of a search without a sort, as the ids of its products, and its total,
+/// from the search index in memory ([`word_index`]); none where it cannot answer (SQLite, a sort,
+/// or no index loaded: [`list`] answers). Counted as [`list`] counts on SQLite: to
+/// [`SEARCH_COUNT_CAP`], or one past the page.
+pub async fn search_in_memory(
+    reads: &Reads,
+    tenant_id: Uuid,
+    q: &ProductQuery,
+) -> Result<Option<(Vec<Uuid>, Total)>, AppError> {
+    let (Some(index), Some(search), None, None) = (&reads.words, &q.search, q.sort, &q.after) else {
+        return Ok(None);
+    };
+    let words = search_words(search);
+    let lexemes = match words.is_empty() {
+        true => Vec::new(),
+        false => search_lexemes(reads, &words).await?,
+    };
+    if lexemes.is_empty() {
+        return Ok(None); // nothing matches: `list` says so
+    }
+    let filter = word_index::Filter {
+        category: q.category.as_deref(),
+        active: q.active,
+        shopper: q.shopper,
+        descending: q.descending,
+    };
+    let (offset, size) = (q.page.offset(), q.page.size);
+    let Some(found) = index.search(tenant_id, &lexemes, &filter, offset, size) else {
+        return Ok(None);
+    };
+    let cap = Ord::max(SEARCH_COUNT_CAP, offset + size + 1);
+    Ok(Some((found.ids, Total::counted(Ord::min(found.matched, cap), cap))))
+}
+
+/// The tenant's live products of `ids`, in that order (one deleted since it was found is left out).
+pub async fn by_ids(reads: &Reads, tenant_id: Uuid, ids: &[Uuid]) -> Result<Vec<product::Model>, AppError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let select = product::Entity::find()
+        .filter(Column::TenantId.eq(tenant_id))
+        .filter(Column::DeletedAt.is_null())
+        .filter(Column::Id.is_in(ids.iter().copied()));
+    let mut rows = fetch(reads, select).await?;
+    let at: HashMap<Uuid, usize> = ids.iter().enumerate().map(|(at, id)| (*id, at)).collect();
+    rows.sort_unstable_by_key(|row| at.get(&row.id).copied().unwrap_or(usize::MAX));
+    Ok(rows)
+}
+
+/// After this instance wrote the product `id` (created, changed or deleted it): the search index
+/// in memory reads it again, so this instance's next search finds what was written.
+pub async fn written(reads: &Reads, id: Uuid) {
+    if let Some(index) = &reads.words {
+        index.refresh(&reads.db, id).await;
+    }
+}
+
 /// How many of the tenant's products, in a sort's order, a search with more than a cap of matches
 /// on PostgreSQL reads to find its page before it sorts the matches instead.
 const WALK_BUDGET: u64 = 5_000;
 
-/// The same, newest first (the order of best-first groups): the rows lie in the order they were
-/// written, about 0.9 µs each at a million products against 4-5 µs a match sorted from the search
-/// index, so a walk of 20,000 costs what sorting 4,000 matches does.
+/// The same, newest first (the order of best-first groups), as [`dense`] weighs a search: the
+/// rows lie in the order they were written, about 0.9 µs each at a million products against 4-5 µs
+/// a match sorted from the search index, so a walk of 20,000 costs what sorting 4,000 matches
+/// does. A group's own walk is budgeted by what sorting it would cost ([`walk_budget`]).
 const NEWEST_WALK_BUDGET: u64 = 20_000;
 
 /// A search on PostgreSQL. Its GIN index finds matches but not in any order, so a page of them in
 /// best-first order is one pass over at most `cap` matches: the page sorted from them and, in the
 /// same statement, how many there were. Only when there are at least `cap` (a common word in a
 /// large catalogue) is that pass not the page: then each group is read newest first from the
-/// tenant's listing index, keeping the rows that match, within [`NEWEST_WALK_BUDGET`] rows (a
-/// common word fills a page within a few thousand); a group too sparse for that is sorted in full.
+/// tenant's listing index, keeping the rows that match, as far as sorting it would cost (a common
+/// word fills a page within a few thousand rows); a group too sparse for that is sorted in full.
 /// Measured at a million products: sorting every match of "lamp" (25,000) for its page took
-/// 220 ms; the walk, 0.9 ms.
+/// 220 ms; the walk, 0.9 ms. Where the statistics say there will be that many (`dense`), the
+/// pass is not made: the matches are counted ([`count_dense`]) while the groups are read, on two
+/// connections at once.
 async fn search_postgres(
     db: &DatabaseConnection,
     tenant_id: Uuid,
@@ -609,7 +668,7 @@ async fn search_postgres(
     words: Words<'_>,
     cap: u64,
 ) -> Result<(Vec<product::Model>, Total), AppError> {
-    let Words { prefixes: lexemes, expansions, frequencies } = words;
+    let Words { prefixes: lexemes, expansions, dense, .. } = words;
     // Whether the product holds every prefix, of weight `weights` (A: the name; empty: anywhere):
     // one of the lexemes it stands for, or the prefix itself where it stands for many; each quoted,
     // so `simple` takes it as it is. The query stays in the expression, where the planner sees it:
@@ -631,11 +690,12 @@ async fn search_postgres(
             .collect::<Vec<_>>()
             .join(" & ")
     };
-    let matches =
-        |weights: &str| Expr::cust_with_values("products.search @@ to_tsquery('simple', $1)", [query(weights)]);
+    // Read as a `tsquery` as it is written: `to_tsquery` would parse each lexeme again, making a
+    // phrase of a hyphenated one (`water-resist`: 'water-resist' <-> 'water' <-> 'resist'), which
+    // the index cannot answer without reading every candidate's positions.
+    let matches = |weights: &str| Expr::cust_with_values("products.search @@ $1::tsquery", [query(weights)]);
     // The same as `matches("A")`, through the names' own index (`migrations::SearchVocabulary`).
-    let named =
-        || Expr::cust_with_values("to_tsvector('english', products.name) @@ to_tsquery('simple', $1)", [query("")]);
+    let named = || Expr::cust_with_values("to_tsvector('english', products.name) @@ $1::tsquery", [query("")]);
     if q.sort.is_some() {
         // Counted first: how many match decides how the page is read.
         let n = count_at_most(filtered(tenant_id, q, Some(matches(""))), cap, db).await?;
@@ -646,7 +706,11 @@ async fn search_postgres(
         return Ok((page, Total::counted(n, cap)));
     }
     let (offset, size) = (q.page.offset(), q.page.size);
-    let order = if q.descending { Order::Asc } else { Order::Desc };
+    let groups = Groups { tenant_id, q, words, matches: &matches, named: &named };
+    if dense {
+        let (n, page) = tokio::try_join!(count_dense(db, &groups, cap), best_first(db, &groups, offset, size))?;
+        return Ok((page, Total::counted(n, cap)));
+    }
     // Best first: a name holding every word first, then the newest (`descending` reverses both).
     // The pass keeps only the keys (the count holds every matched row until it is known), and the
     // page's rows are read by id.
@@ -695,17 +759,51 @@ async fn search_postgres(
         let page = rows.iter().map(|row| product::Model::from_query_result(row, "")).collect::<Result<_, _>>()?;
         return Ok((page, total));
     }
-    // At least `cap` matches: the pass saw only some of them. Each group is walked where the
-    // statistics say its page lies within the walk, or else sorted from an index: the names' for
-    // the names' matches (a word common in descriptions but rare in names would otherwise have
-    // every match read to find the few in a name).
-    let (in_names, anywhere) =
-        (share(&frequencies.names, lexemes, expansions), share(&frequencies.anywhere, lexemes, expansions));
+    // At least `cap` matches: the pass saw only some of them.
+    Ok((best_first(db, &groups, offset, size).await?, total))
+}
+
+/// What a best-first search on PostgreSQL reads: the tenant's products that `q` filters and
+/// `matches` holds (of the weights it is given: `A`, the name; empty, anywhere), and the same as
+/// `matches("A")` through the names' own index (`named`).
+struct Groups<'a> {
+    tenant_id: Uuid,
+    q: &'a ProductQuery,
+    words: Words<'a>,
+    matches: &'a (dyn Fn(&str) -> Expr + Sync),
+    named: &'a (dyn Fn() -> Expr + Sync),
+}
+
+/// The page of `size` from `offset` of a search's matches best first, group by group: each group
+/// is walked where the statistics say that costs at most half what sorting it does ([`walk_budget`]),
+/// or else sorted from an index: the names' for the names' matches (a word common in descriptions
+/// but rare in names would otherwise have every match read to find the few in a name).
+async fn best_first(
+    db: &DatabaseConnection,
+    groups: &Groups<'_>,
+    offset: u64,
+    size: u64,
+) -> Result<Vec<product::Model>, AppError> {
+    let Groups { tenant_id, q, words, matches, named } = *groups;
+    let Words { prefixes: lexemes, expansions, frequencies, .. } = words;
+    let order = if q.descending { Order::Asc } else { Order::Desc };
+    let (names, everywhere) = (
+        prefix_shares(&frequencies.names, lexemes, expansions),
+        prefix_shares(&frequencies.anywhere, lexemes, expansions),
+    );
+    let (in_names, anywhere) = (names.iter().product::<f64>(), everywhere.iter().product::<f64>());
+    // What sorting each group costs: the names' matches from the names' index, the others from the
+    // search index (every match, the names' ones left out after they are read).
+    let entries = |shares: &[f64]| shares.iter().sum::<f64>() * frequencies.rows;
+    let sorted = [
+        sorting_cost(entries(&names), in_names * frequencies.rows),
+        sorting_cost(entries(&everywhere), anywhere * frequencies.rows),
+    ];
     let (in_name, elsewhere) = (|| matches("A"), || matches("").and(matches("A").not()));
-    let groups: [(Group<'_>, f64); 2] =
-        [((&in_name, &named), in_names), ((&elsewhere, &elsewhere), anywhere - in_names)];
+    let groups: [(Group<'_>, f64, f64); 2] =
+        [((&in_name, named), in_names, sorted[0]), ((&elsewhere, &elsewhere), anywhere - in_names, sorted[1])];
     let [first, second] = if q.descending { [groups[1], groups[0]] } else { groups };
-    let walk = |share: f64, wanted: u64| walkable(share, wanted).then_some(NEWEST_WALK_BUDGET);
+    let walk = |(_, share, sorted): (Group<'_>, f64, f64), wanted: u64| walk_budget(share, wanted, sorted);
     // Each group newest first (oldest first when descending), `size` rows from `offset` on.
     let newest = |offset: u64, size: u64| {
         let order = order.clone();
@@ -717,8 +815,7 @@ async fn search_postgres(
                 .limit(size))
         }
     };
-    let mut page =
-        page_of(db, tenant_id, q, first.0, walk(first.1, offset + size), &newest(offset, size), size).await?;
+    let mut page = page_of(db, tenant_id, q, first.0, walk(first, offset + size), &newest(offset, size), size).await?;
     let taken = page.len() as u64;
     if taken < size {
         // How many rows the first group has: all it had from the offset on, or (none there) a count.
@@ -727,10 +824,76 @@ async fn search_postgres(
             _ => offset + taken,
         };
         let (offset, size) = (offset + taken - in_first, size - taken);
-        let walk = walk(second.1, offset + size);
+        let walk = walk(second, offset + size);
         page.extend(page_of(db, tenant_id, q, second.0, walk, &newest(offset, size), size).await?);
     }
-    Ok((page, total))
+    Ok(page)
+}
+
+/// How many products a `dense` search matches, counted to `cap`: walking the tenant's newest rows
+/// where the statistics say `cap` matches lie well within what the search index would cost, else
+/// through the search index. The index reads every entry of every lexeme before it yields a
+/// match: at a million products, counting `load` (in every description) to 1,000 took 80 ms
+/// there, and 1 ms walked.
+async fn count_dense(db: &DatabaseConnection, groups: &Groups<'_>, cap: u64) -> Result<u64, AppError> {
+    let Groups { tenant_id, q, words, matches, .. } = *groups;
+    let Words { prefixes, expansions, frequencies, .. } = words;
+    if let Some(budget) = count_walk(frequencies, prefixes, expansions, cap) {
+        let walked = filtered(tenant_id, q, None)
+            .select_only()
+            .expr_as(matches(""), "matching")
+            .order_by(Column::CreatedAt, Order::Desc)
+            .order_by(Column::Id, Order::Desc)
+            .limit(budget)
+            .into_query();
+        let counted = sea_orm::sea_query::Query::select()
+            .expr(Expr::cust("1"))
+            .from_subquery(walked, "walked")
+            .and_where(Expr::cust("matching"))
+            .limit(cap)
+            .to_owned();
+        let counting = sea_orm::sea_query::Query::select()
+            .expr_as(Expr::cust("COUNT(*)"), "n")
+            .from_subquery(counted, "matches")
+            .to_owned();
+        let n: i64 = match db.query_one(&counting).await? {
+            Some(row) => row.try_get("", "n")?,
+            None => 0,
+        };
+        if u64::try_from(n).unwrap_or(0) >= cap {
+            return Ok(cap);
+        }
+        // Fewer within the walk: counted again, through the index.
+    }
+    count_at_most(filtered(tenant_id, q, Some(matches(""))), cap, db).await
+}
+
+/// How many of the newest rows to walk to count `cap` matches of `prefixes` ([`walk_budget`]
+/// against counting them through the search index); none where the index is cheaper.
+fn count_walk(frequencies: &Frequencies, prefixes: &[String], expansions: &[Expansion], cap: u64) -> Option<u64> {
+    let shares = prefix_shares(&frequencies.anywhere, prefixes, expansions);
+    let share = shares.iter().product::<f64>();
+    let counted =
+        sorting_cost(shares.iter().sum::<f64>() * frequencies.rows, (share * frequencies.rows).min(cap as f64));
+    walk_budget(share, cap, counted)
+}
+
+/// What reading `matches` through a search index costs, in rows walked newest first from the
+/// listing's index (about 0.9 µs each at a million products): the index reads every entry of
+/// every lexeme before it yields a match, a fifteenth of a row each (80 ms for the million
+/// entries of `load`), and then each match's product, five rows each (4-8 µs).
+fn sorting_cost(entries: f64, matches: f64) -> f64 {
+    entries / 15.0 + matches * 5.0
+}
+
+/// How many of the newest rows to walk for `wanted` rows of a group holding `share` of the
+/// products, where the walk likely costs at most half what the search index does (`indexed`, in
+/// rows walked): then at most that many, so that a walk falling short (the statistics take words
+/// as independent, and two that fill the same place in a name are not: `portable waterproof`) and
+/// then reading the index costs at most twice the index alone; none where the index is cheaper.
+fn walk_budget(share: f64, wanted: u64, indexed: f64) -> Option<u64> {
+    let walk = wanted as f64 / share;
+    (share > 0.0 && walk * 2.0 <= indexed).then_some(indexed as u64)
 }
 
 /// A group of a search's matches: how a row read in a listing's order is tested for it, and how a
@@ -745,6 +908,8 @@ struct Words<'a> {
     prefixes: &'a [String],
     expansions: &'a [Expansion],
     frequencies: &'a Frequencies,
+    /// Whether its page is read group by group with its matches counted to [`DENSE_COUNT_CAP`].
+    dense: bool,
 }
 
 /// The page `paging` makes (its order, cursor, offset and limit; at most `size` rows) of the
@@ -1256,11 +1421,17 @@ async fn frequencies(reads: &Reads) -> Result<std::sync::Arc<Frequencies>, AppEr
     Ok(read)
 }
 
-/// The share of the products that hold every one of `prefixes` by `shares` (a prefix's lexemes
-/// added up, the words taken as independent).
+/// The share of the products that hold every one of `prefixes` by `shares` (the words taken as
+/// independent).
 fn share(shares: &Shares, prefixes: &[String], expansions: &[Expansion]) -> f64 {
+    prefix_shares(shares, prefixes, expansions).iter().product::<f64>()
+}
+
+/// The share of the products that hold each of `prefixes` by `shares` (a prefix's lexemes added
+/// up). No statistics yet: every prefix taken as in every product, so its page is walked for first.
+fn prefix_shares(shares: &Shares, prefixes: &[String], expansions: &[Expansion]) -> Vec<f64> {
     if shares.common.is_empty() {
-        return 1.0; // no statistics yet: taken as common, so its page is walked for first
+        return vec![1.0; prefixes.len()];
     }
     let of = |lexeme: &str| shares.common.get(lexeme).copied().unwrap_or(shares.floor);
     let each = prefixes.iter().zip(expansions).map(|(prefix, expansion)| match expansion {
@@ -1268,7 +1439,7 @@ fn share(shares: &Shares, prefixes: &[String], expansions: &[Expansion]) -> f64 
         // Those of its lexemes among the common ones.
         Expansion::Many => shares.common.iter().filter(|(l, _)| l.starts_with(prefix.as_str())).map(|(_, s)| s).sum(),
     });
-    each.map(|share| share.min(1.0)).product::<f64>()
+    each.map(|share| share.min(1.0)).collect()
 }
 
 /// Whether `wanted` rows of a group holding `share` of the products are likely found within half
@@ -1296,7 +1467,7 @@ fn dense(frequencies: &Frequencies, prefixes: &[String], expansions: &[Expansion
 
 /// The least string after every string that starts with `prefix`, in code point order (UTF-8's
 /// byte order); none when every character is the last one.
-fn successor(prefix: &str) -> Option<String> {
+pub(super) fn successor(prefix: &str) -> Option<String> {
     let mut chars: Vec<char> = prefix.chars().collect();
     while let Some(last) = chars.pop() {
         if let Some(next) = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32) {
@@ -1488,6 +1659,35 @@ mod tests {
         // Nothing recognised: nothing to look for.
         assert!(lexemes_of(&words("x"), &[unknown]).is_empty());
         assert!(lexemes_of(&words("x"), &[None]).is_empty());
+    }
+
+    #[test]
+    fn a_common_word_is_counted_by_walking_the_newest_rows_and_a_rare_one_through_the_index() {
+        let common = [("load", 1.0), ("portabl", 0.08), ("watch", 0.025), ("waterproof", 0.08)];
+        let anywhere = Shares { common: common.iter().map(|(l, s)| (l.to_string(), *s)).collect(), floor: 0.0001 };
+        let million = Frequencies { anywhere, rows: 1e6, ..Default::default() };
+        let lexemes = |l: &[&str]| Expansion::Lexemes(l.iter().map(|l| l.to_string()).collect());
+        // In every product: 1,000 of them within the newest 1,000 rows, against an index read of
+        // a million entries; the walk may go on until it would have cost what the index does.
+        let budget = count_walk(&million, &words("load"), &[lexemes(&["load"])], 1_000);
+        assert!(budget.is_some_and(|rows| (2_000..1_000_000).contains(&rows)), "{budget:?}");
+        // In one product in 120: 120,000 rows walked, against an index read of 185,000 entries and
+        // 1,000 products (what 17,000 rows walked cost).
+        let words2 = words("portabl wat");
+        assert_eq!(
+            count_walk(&million, &words2, &[lexemes(&["portabl"]), lexemes(&["watch", "waterproof"])], 1_000),
+            None
+        );
+        // A word no statistics know: as rare as the least common one.
+        assert_eq!(count_walk(&million, &words("zebra"), &[lexemes(&["zebra"])], 1_000), None);
+        // No statistics yet (a table never analyzed counts no rows): never walked.
+        let none = Frequencies::default();
+        assert_eq!(count_walk(&none, &words("load"), &[lexemes(&["load"])], 1_000), None);
+        // A group is walked where its page likely lies within half what sorting it costs, and
+        // then at most that far: a walk falling short and the sort after it cost at most twice the sort.
+        assert_eq!(walk_budget(0.01, 20, 30_000.0), Some(30_000));
+        assert_eq!(walk_budget(0.001, 20, 30_000.0), None);
+        assert_eq!(walk_budget(0.0, 20, 30_000.0), None);
     }
 
     #[test]

@@ -167,6 +167,15 @@ pub async fn spawn_app_wrapped<E: poem::Endpoint + 'static>(
     let handlers = app.handlers.clone();
     let (addr, server) = app.bind_wrapped("127.0.0.1:0", std::future::pending(), wrap).await.expect("binds");
     tokio::spawn(server);
+    // On PostgreSQL, searches are answered from the catalogue's words in memory once they have
+    // loaded (the database answers until then): tests search there.
+    if let Some(words) = handlers.reads.words.as_ref().filter(|_| config.search_index_mib > 0) {
+        let started = std::time::Instant::now();
+        while !words.ready() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(10), "the search index did not load");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
     TestApp { base: format!("http://{addr}"), db, handlers, client: reqwest::Client::new(), database }
 }
 

@@ -16,8 +16,17 @@ struct Instance {
 
 impl Instance {
     fn start(database: &TestDatabase) -> Self {
-        let process = ServerProcess::start(database, &[]);
+        Self::start_with(database, &[])
+    }
+
+    fn start_with(database: &TestDatabase, env: &[(&str, &str)]) -> Self {
+        let process = ServerProcess::start(database, env);
         Self { base: process.base.clone(), _process: process, client: reqwest::Client::new() }
+    }
+
+    /// Whether the process has logged a line holding `text`.
+    fn logged(&self, text: &str) -> bool {
+        self._process.log.lock().unwrap().iter().any(|line| line.contains(text))
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
@@ -131,6 +140,72 @@ async fn two_instances_over_one_database_see_each_other_s_writes_and_revocations
     while a.get("/products", fresh).await.0 != 401 {
         let waited = logged_out.elapsed();
         assert!(waited < RELOAD_INTERVAL * 3, "instance A still accepts a revoked token after {waited:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// On PostgreSQL a search without a sort is answered from the catalogue's words in memory; an
+/// instance without that index (`COMMERCE_SEARCH_INDEX_MIB=0`) searches the database. Both list
+/// the same page, in the same order, with the same total, for words, prefixes, filters, pages and
+/// both orders, and the index follows what the other instance writes. (On SQLite both search FTS5.)
+#[tokio::test]
+async fn a_search_in_memory_lists_what_the_database_s_search_lists() {
+    let database = TestDatabase::new().await;
+    let seeded = std::process::Command::new(env!("CARGO_BIN_EXE_commerce"))
+        .args(["seed", "--products", "300"])
+        .env("DATABASE_URL", &database.url)
+        .env("COMMERCE_SEED_DEMO", "false")
+        .env("COMMERCE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(seeded.status.success(), "{}", String::from_utf8_lossy(&seeded.stderr));
+    let memory = Instance::start(&database);
+    let disk = Instance::start_with(&database, &[("COMMERCE_SEARCH_INDEX_MIB", "0")]);
+    if database.url.starts_with("postgres") {
+        let started = std::time::Instant::now();
+        while !memory.logged("the search index has loaded") {
+            assert!(started.elapsed() < std::time::Duration::from_secs(10), "the index did not load");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(!disk.logged("the search index has loaded"), "an index of 0 MiB is none");
+    }
+    let session = memory.login().await;
+    let token = session["accessToken"].as_str().unwrap();
+    let (status, product) = disk
+        .post(
+            "/products",
+            Some(token),
+            json!({"sku": "ZEPH-1", "name": "Zephyr Walnut Boot", "description": "A boot for load tests.",
+                   "category": "footwear", "price": 1000, "currency": "USD", "stock": 3}),
+        )
+        .await;
+    assert_eq!(status, 201, "{product:#}");
+    // Written on the other instance: found here within the time the index follows it.
+    let written = std::time::Instant::now();
+    while memory.get("/products?search=zeph", token).await.1["data"][0]["sku"] != json!("ZEPH-1") {
+        let waited = written.elapsed();
+        assert!(waited < PRODUCT_TTL * 3, "the index does not follow the other instance after {waited:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let filters: [&str; 6] =
+        ["", "&category=footwear", "&active=true", "&active=false", "&order=desc", "&category=home&order=desc"];
+    for words in ["seeded", "boo", "urban boo", "lea", "premium leather bo", "load", "wal", "zzz", "so", "12"] {
+        for filter in filters {
+            for page in [1, 2, 7] {
+                let path = format!("/products?search={words}&pageSize=20&page={page}{filter}");
+                let (in_memory, searched) = (memory.get(&path, token).await, disk.get(&path, token).await);
+                assert_eq!(in_memory.0, 200, "{path}: {:#}", in_memory.1);
+                assert_eq!(in_memory, searched, "{path}");
+            }
+        }
+    }
+    // Deleted on the other instance: gone here too.
+    let path = format!("/products/{}", product["id"].as_str().unwrap());
+    assert_eq!(disk.send(disk.client.delete(format!("{}{path}", disk.base)).bearer_auth(token)).await.0, 204);
+    let deleted = std::time::Instant::now();
+    while memory.get("/products?search=zeph", token).await.1["data"] != json!([]) {
+        let waited = deleted.elapsed();
+        assert!(waited < PRODUCT_TTL * 3, "the index still finds a deleted product after {waited:?}");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
