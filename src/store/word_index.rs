@@ -15,7 +15,7 @@
 //! instances' within a second: every second it reads the products updated since the last look,
 //! less [`MARGIN`] (a write's transaction between its clock reading and its commit, and the
 //! clocks' difference between instances); a row older than what it holds (by `version`) is
-//! ignored.
+//! ignored. Every ten minutes it is loaded afresh, so that what no look could find is found.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
@@ -32,6 +32,11 @@ pub const MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How long the index waits before loading again after the catalogue outgrew its budget.
 const RETRY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How often the index is loaded afresh all the same: what no look for changes could find (a
+/// write committed later than [`MARGIN`] after its clock reading, a row changed by hand without
+/// its `updated_at`) is found within this; deleted products' versions are forgotten.
+const RELOAD: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Bytes a product takes here at least (its slot, id, creation time and a handful of lexemes; a
 /// seeded product takes 230): a catalogue counted at more than the budget allows is not read at
@@ -55,6 +60,8 @@ struct State {
     ready: bool,
     /// When the index last found itself over its budget.
     over_budget: Option<std::time::Instant>,
+    /// When it was loaded.
+    loaded: Option<std::time::Instant>,
     /// Where the next look for changes starts.
     since: Option<DateTime<Utc>>,
     /// Every lexeme held, in bytewise order (a prefix's lexemes are a range), by number.
@@ -297,14 +304,14 @@ impl WordIndex {
         }
     }
 
-    /// Loads the index when it has none, or else applies what changed since the last look. Run
-    /// every second.
+    /// Loads the index when it has none (and afresh every [`RELOAD`], the loaded one answering
+    /// meanwhile), or else applies what changed since the last look. Run every second.
     pub async fn follow(&self, db: &DatabaseConnection) -> Result<(), AppError> {
-        let (ready, since, over_budget) = {
+        let (ready, since, over_budget, loaded) = {
             let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-            (state.ready, state.since, state.over_budget)
+            (state.ready, state.since, state.over_budget, state.loaded)
         };
-        if !ready {
+        if !ready || loaded.is_some_and(|at| at.elapsed() >= RELOAD) {
             if over_budget.is_some_and(|at| at.elapsed() < RETRY) {
                 return Ok(());
             }
@@ -363,7 +370,7 @@ impl WordIndex {
             self.over_budget(live);
             return Ok(());
         }
-        (state.ready, state.since) = (true, Some(started));
+        (state.ready, state.since, state.loaded) = (true, Some(started), Some(std::time::Instant::now()));
         tracing::info!(products = live, bytes = state.bytes(), "the search index has loaded");
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = state;
         Ok(())
@@ -578,8 +585,8 @@ mod tests {
         Row {
             id: Uuid::from_u128(n),
             tenant: Uuid::from_u128(1 << 100),
-            category: if n % 2 == 0 { "home" } else { "footwear" }.into(),
-            active: n % 3 != 0,
+            category: if n.is_multiple_of(2) { "home" } else { "footwear" }.into(),
+            active: !n.is_multiple_of(3),
             created: DateTime::from_timestamp_micros(created).unwrap(),
             version,
             deleted: false,
