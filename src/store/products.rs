@@ -852,15 +852,7 @@ async fn count_dense(db: &DatabaseConnection, groups: &Groups<'_>, cap: u64) -> 
             .and_where(Expr::cust("matching"))
             .limit(cap)
             .to_owned();
-        let counting = sea_orm::sea_query::Query::select()
-            .expr_as(Expr::cust("COUNT(*)"), "n")
-            .from_subquery(counted, "matches")
-            .to_owned();
-        let n: i64 = match db.query_one(&counting).await? {
-            Some(row) => row.try_get("", "n")?,
-            None => 0,
-        };
-        if u64::try_from(n).unwrap_or(0) >= cap {
+        if count_rows(counted, db).await? >= cap {
             return Ok(cap);
         }
         // Fewer within the walk: counted again, through the index.
@@ -1511,9 +1503,14 @@ async fn count_at_most(
     db: &DatabaseConnection,
 ) -> Result<u64, AppError> {
     let limited = select.select_only().column_as(Expr::cust("1"), "one").limit(cap).into_query();
+    count_rows(limited, db).await
+}
+
+/// How many rows `rows` returns.
+async fn count_rows(rows: sea_orm::sea_query::SelectStatement, db: &DatabaseConnection) -> Result<u64, AppError> {
     let counting = sea_orm::sea_query::Query::select()
         .expr_as(Expr::cust("COUNT(*)"), "n")
-        .from_subquery(limited, "matches")
+        .from_subquery(rows, "matches")
         .to_owned();
     let n: i64 = match db.query_one(&counting).await? {
         Some(row) => row.try_get("", "n")?,
