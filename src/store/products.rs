@@ -671,7 +671,7 @@ async fn search_postgres(
     let Words { prefixes: lexemes, expansions, dense, .. } = words;
     // Whether the product holds every prefix, of weight `weights` (A: the name; empty: anywhere):
     // one of the lexemes it stands for, or the prefix itself where it stands for many; each quoted,
-    // so `simple` takes it as it is. The query stays in the expression, where the planner sees it:
+    // so the `tsquery` reads it as it is. The query stays in the expression, where the planner sees it:
     // behind an InitPlan, after an ANALYZE of a catalogue with orders, it read every product of the
     // tenant instead of the index (10,000 products: 690 searches/s, not 2,430).
     let quoted = |lexeme: &str| format!("'{}'", lexeme.replace('\\', "\\\\").replace('\'', "''"));
