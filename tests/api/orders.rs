@@ -203,6 +203,50 @@ async fn on_a_sqlite_file_an_order_and_another_write_wait_for_a_write_lock_held_
     assert_eq!((read["stock"].clone(), read["price"].clone()), (json!(7), json!(990)));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_placed_while_their_product_changes_are_decided_on_the_change() {
+    // Another writer changes the product and holds its transaction open while orders arrive. On
+    // PostgreSQL the order desk reads the product without a lock, decides and inserts the orders,
+    // and only then locks the product: what it decided on is stale, and the batch must be decided
+    // again on the change. On SQLite the desk waits for the write lock and reads the change.
+    use sea_orm::{ConnectionTrait, Database, Statement, TransactionTrait};
+    let shop = shop(10).await;
+    let product: uuid::Uuid = shop.product.parse().unwrap();
+    let writer = Database::connect(&shop.app.database().url).await.expect("a connection of its own");
+    let backend = writer.get_database_backend();
+    let change = |sql: &'static str, value: i64| {
+        let writer = writer.clone();
+        async move {
+            let txn = writer.begin().await.expect("begins");
+            let update = Statement::from_sql_and_values(backend, sql, [value.into(), product.into()]);
+            assert_eq!(txn.execute_raw(update).await.expect("updates").rows_affected(), 1);
+            txn
+        }
+    };
+    let commit_later = |txn: sea_orm::DatabaseTransaction| async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        txn.commit().await.expect("commits");
+    };
+
+    // A new price: the order is made at it.
+    let held = change("UPDATE products SET price = $1, version = version + 1 WHERE id = $2", 1999).await;
+    let one_unit = [(shop.product.as_str(), 1)];
+    let (order, ()) = tokio::join!(shop.order(&one_unit), commit_later(held));
+    assert_eq!(order.status, 201, "{:#}", order.body);
+    assert_eq!((order.body["items"][0]["unitPrice"].clone(), order.body["total"].clone()), (json!(1999), json!(1999)));
+    assert_eq!(stock(&shop, &shop.product).await, 9);
+
+    // The stock cut to 1: of an order for 2 and an order for 1, only the one for 1 is made.
+    let held = change("UPDATE products SET stock = $1, version = version + 1 WHERE id = $2", 1).await;
+    let two_units = [(shop.product.as_str(), 2)];
+    let (two, one, ()) = tokio::join!(shop.order(&two_units), shop.order(&one_unit), commit_later(held));
+    assert_eq!((two.status, two.code()), (409, "insufficient_stock"), "{:#}", two.body);
+    assert_eq!(one.status, 201, "{:#}", one.body);
+    assert_eq!(stock(&shop, &shop.product).await, 0);
+    let listed = shop.app.list_orders(Auth::Bearer(&shop.admin), &[("pageSize", "1")]).await;
+    assert_eq!(listed.body["pagination"]["total"], 2);
+}
+
 #[tokio::test]
 async fn an_order_walks_the_whole_lifecycle() {
     let shop = shop(10).await;
