@@ -205,10 +205,10 @@ async fn on_a_sqlite_file_an_order_and_another_write_wait_for_a_write_lock_held_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orders_placed_while_their_product_changes_are_decided_on_the_change() {
-    // Another writer changes the product and holds its transaction open while orders arrive. On
-    // PostgreSQL the order desk reads the product without a lock, decides and inserts the orders,
-    // and only then locks the product: what it decided on is stale, and the batch must be decided
-    // again on the change. On SQLite the desk waits for the write lock and reads the change.
+    // Another writer changes the product and holds its transaction open while orders arrive: the
+    // orders must be decided on what it commits. A batch locks its products before it decides
+    // (PostgreSQL: `FOR UPDATE`, which waits for the writer; SQLite: the write lock), so
+    // it reads the change; a desk that read them before locking would decide on stale values.
     use sea_orm::{ConnectionTrait, Database, Statement, TransactionTrait};
     let shop = shop(10).await;
     let product: uuid::Uuid = shop.product.parse().unwrap();
