@@ -90,8 +90,9 @@ pub struct Config {
 
     /// PostgreSQL: memory (MiB) for the catalogue's search words, so that a search without `sort`
     /// is answered in memory (its page's products read by id); a catalogue whose words do not fit
-    /// (about 4,000 products a MiB) is searched in the database. 0: always in the database.
-    #[arg(long, env = "COMMERCE_SEARCH_INDEX_MIB", default_value_t = 16)]
+    /// (about 14,000 products of a name and a sentence a MiB) is searched in the database. 0:
+    /// always in the database.
+    #[arg(long, env = "COMMERCE_SEARCH_INDEX_MIB", default_value_t = 96)]
     pub search_index_mib: u64,
 }
 
@@ -117,7 +118,7 @@ impl Config {
             idle_timeout_ms: 75_000,
             max_connections: 1024,
             cors_allow_origins: Vec::new(),
-            search_index_mib: 16,
+            search_index_mib: 96,
         }
     }
 }

@@ -42,5 +42,6 @@ pub fn metrics(app: &Handlers) -> MetricsResponse {
         _ => None,
     };
     let pool = pool.map(|(open, idle, max)| PoolState { open: open.into(), idle: idle as u64, max: max.into() });
-    MetricsResponse::Ok(PlainText(app.metrics.render(pool)))
+    let search_index = app.reads.words.as_ref().and_then(|words| words.held());
+    MetricsResponse::Ok(PlainText(app.metrics.render(pool, search_index)))
 }

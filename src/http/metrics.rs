@@ -107,6 +107,8 @@ pub struct Metrics {
     rendering: std::sync::Mutex<()>,
     open_fds: Gauge,
     threads: Gauge,
+    search_products: Gauge,
+    search_bytes: Gauge,
 }
 
 /// One operation's latency histogram and its counters by status.
@@ -135,6 +137,7 @@ impl Default for Metrics {
         let (pool_max, resident_memory, open_fds, threads) =
             (Gauge::default(), Gauge::default(), Gauge::default(), Gauge::default());
         let (cpu_seconds, start_time) = (FloatCounter::default(), FloatGauge::default());
+        let (search_products, search_bytes) = (Gauge::default(), Gauge::default());
         start_time
             .set(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64());
 
@@ -162,6 +165,16 @@ impl Default for Metrics {
             "db_pool_acquire_seconds",
             "Time each database connection acquire waited, in this process (a wait means the pool was busy)",
             POOL_ACQUIRES.clone(),
+        );
+        commerce.register(
+            "search_index_products",
+            "Live products whose words are searched in memory (PostgreSQL; 0 while searches go to the database)",
+            search_products.clone(),
+        );
+        commerce.register(
+            "search_index_bytes",
+            "Memory the search index in memory holds, about (within --search-index-mib)",
+            search_bytes.clone(),
         );
         commerce.register(
             "build",
@@ -192,6 +205,8 @@ impl Default for Metrics {
             rendering: std::sync::Mutex::default(),
             open_fds,
             threads,
+            search_products,
+            search_bytes,
         }
     }
 }
@@ -223,8 +238,12 @@ impl Metrics {
         of.latency.observe(seconds);
     }
 
-    /// The Prometheus text exposition of every metric, with the pool and the process read now.
-    pub fn render(&self, pool: Option<PoolState>) -> String {
+    /// The Prometheus text exposition of every metric, with the pool, the process and the search
+    /// index in memory (its live products and bytes, while it answers) read now.
+    pub fn render(&self, pool: Option<PoolState>, search_index: Option<(u64, u64)>) -> String {
+        let (products, bytes) = search_index.unwrap_or_default();
+        self.search_products.set(i64::try_from(products).unwrap_or(i64::MAX));
+        self.search_bytes.set(i64::try_from(bytes).unwrap_or(i64::MAX));
         let _one_at_a_time = self.rendering.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(pool) = pool {
             let gauge = |state| self.pool.get_or_create(&StateLabels { state }).clone();

@@ -21,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(SearchPendingList),
             Box::new(SearchOneLetter),
             Box::new(SearchVocabulary),
+            Box::new(ProductsChanged),
         ]
     }
 }
@@ -677,6 +678,28 @@ impl MigrationTrait for SearchVocabulary {
         for sql in statements {
             m.get_connection().execute_unprepared(&sql).await?;
         }
+        Ok(())
+    }
+}
+
+/// PostgreSQL: products by when they last changed, so that the search index in memory reads the
+/// products changed since its last look (`word_index`, every second) without a scan of the
+/// catalogue: at a million products that scan took 170 ms of three server processes each second.
+struct ProductsChanged;
+
+impl MigrationName for ProductsChanged {
+    fn name(&self) -> &str {
+        "m20261216_000009_products_changed"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ProductsChanged {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        if m.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+            return Ok(());
+        }
+        m.get_connection().execute_unprepared("CREATE INDEX products_changed ON products (updated_at, id)").await?;
         Ok(())
     }
 }

@@ -2,10 +2,17 @@
 //!
 //! PostgreSQL's GIN index finds a search's matches but neither orders nor counts them without
 //! reading each match's product: at 10,000 products a search cost about 0.7 ms of the machine, 3% of
-//! what a bare route answers. Here each tenant's live products hold slots in the order they were
-//! created, each lexeme a sorted list of the slots that hold it (and whether in the name), so a
-//! search is a few bitsets: its count a popcount, its page the highest bits of its groups. Only the
-//! page's rows are read from the database, by id.
+//! what a bare route answers, and at a million a common word's page tens of milliseconds. Here each
+//! tenant's live products hold slots in the order they were created, and each lexeme the slots that
+//! hold it (and whether in the name), so a search is a few bitsets: its count a popcount, its page
+//! the highest bits of its groups. Only the page's rows are read from the database, by id.
+//!
+//! Kept small, so that a million products fit in about 80 MB: the lexemes' bytes back to back, each
+//! numbered, with one array of the numbers in bytewise order (a prefix's lexemes are a run of it);
+//! a lexeme held by one product of a tenant is one entry, by a few a sorted list of slots, by more
+//! than one in [`DENSE_SHARE`] a bitset; each product its id, creation time, version's low bits, and
+//! the lexemes it was put in a list for (those in a bitset are found there); a product is found by
+//! id through a hash table of slots.
 //!
 //! The lexemes are PostgreSQL's own (`tsvector_to_array` of the index's vector and of the name's),
 //! so a search finds here what the GIN index finds. The index is kept within a memory budget
@@ -15,10 +22,12 @@
 //! instances' within a second: every second it reads the products updated since the last look,
 //! less [`MARGIN`] (a write's transaction between its clock reading and its commit, and the
 //! clocks' difference between instances); a row older than what it holds (by `version`) is
-//! ignored. Every ten minutes it is loaded afresh, so that what no look could find is found.
+//! ignored. Every ten minutes it is swept ([`WordIndex::sweep`]): every live product read again
+//! into the index that goes on answering, so that what no look could find is found without a
+//! second index beside the first; where deleted products hold a quarter of the slots, it is
+//! loaded afresh instead.
 
 use std::collections::{BTreeMap, HashMap};
-use std::ops::Bound;
 use std::sync::RwLock;
 
 use chrono::{DateTime, Utc};
@@ -33,15 +42,45 @@ pub const MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
 /// How long the index waits before loading again after the catalogue outgrew its budget.
 const RETRY: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// How often the index is loaded afresh all the same: what no look for changes could find (a
-/// write committed later than [`MARGIN`] after its clock reading, a row changed by hand without
-/// its `updated_at`) is found within this; deleted products' versions are forgotten.
+/// How often the index is swept all the same: what no look for changes could find (a write
+/// committed later than [`MARGIN`] after its clock reading, a row changed by hand without its
+/// `updated_at`) is found within this.
 const RELOAD: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// Bytes a product takes here at least (its slot, id, creation time and a handful of lexemes; a
-/// seeded product takes 230): a catalogue counted at more than the budget allows is not read at
-/// all. A load that outgrows the budget measures what its products took, for the next count.
-const PRODUCT_BYTES: usize = 150;
+/// Bytes a product takes here at least (its slot: id, creation time, version, its place by id;
+/// a seeded product takes about 80 with its lexemes): a catalogue counted at more than the budget
+/// allows is not read at all. A load that outgrows the budget measures what its products took,
+/// for the next count.
+const PRODUCT_BYTES: usize = 48;
+
+/// Lexemes a load leaves pending before it puts them in order.
+const SETTLE_LOADING: usize = 1 << 16;
+
+/// Rows a load reads at once.
+const CHUNK: u64 = 4096;
+
+/// A lexeme's slots are kept as a bitset (one bit a slot, and one for the name's) once more than
+/// one slot in this many holds it, in a tenant of at least [`DENSE_FROM`] slots: the bitsets then
+/// take at most what the list of slots did (4 bytes a slot).
+const DENSE_SHARE: usize = 16;
+const DENSE_FROM: usize = 1024;
+
+/// The most slots a tenant has here (an entry is `slot << 1 | in_name`, and a posting of one entry
+/// is marked by the highest bit): a tenant that would need more is over the budget.
+const MAX_SLOTS: usize = (1 << 30) - 1;
+
+/// Late slots a tenant holds before its slots are put in order again (a rebuild of the tenant: at a
+/// million products about a second).
+const LATE_MAX: usize = if cfg!(test) { 64 } else { 1024 };
+
+/// Bytes of runs no product holds from which a tenant's `words` are written afresh (once they are
+/// half of it).
+const COMPACT_FROM: usize = if cfg!(test) { 64 } else { 4096 };
+
+/// A lexeme no live product of the tenant holds now.
+const NONE: u32 = u32::MAX;
+/// A posting that is one entry itself (`ONE | entry`) rather than the number of a list.
+const ONE: u32 = 1 << 31;
 
 /// The search words of every tenant's live products (see the module's documentation).
 pub struct WordIndex {
@@ -64,43 +103,180 @@ struct State {
     loaded: Option<std::time::Instant>,
     /// Where the next look for changes starts.
     since: Option<DateTime<Utc>>,
-    /// Every lexeme held, in bytewise order (a prefix's lexemes are a range), by number.
-    vocabulary: BTreeMap<Box<str>, u32>,
-    vocabulary_bytes: usize,
+    vocabulary: Vocabulary,
     tenants: HashMap<Uuid, Tenant>,
-    /// Every product seen: its tenant, its slot (none once deleted) and version.
-    products: HashMap<Uuid, Known>,
-    /// Posting entries held, over every tenant.
-    entries: usize,
+    /// A tenant needed more than [`MAX_SLOTS`].
+    overflow: bool,
 }
 
-#[derive(Clone, Copy)]
-struct Known {
-    tenant: Uuid,
-    slot: Option<u32>,
-    version: i64,
+/// Every lexeme held, numbered in the order first seen, its bytes back to back.
+#[derive(Default)]
+struct Vocabulary {
+    text: Vec<u8>,
+    /// Where each lexeme's bytes end in `text`.
+    ends: Vec<u32>,
+    /// The numbers in their lexemes' bytewise order: a prefix's lexemes are a run of it.
+    order: Vec<u32>,
+    /// Lexemes numbered since `order` was last made whole ([`Vocabulary::settle`]), by bytes: a
+    /// load's million new lexemes put in `order` one at a time would move it a million times.
+    pending: BTreeMap<Box<str>, u32>,
+}
+
+/// The bytes of lexeme `n`.
+fn lexeme<'a>(text: &'a [u8], ends: &[u32], n: u32) -> &'a [u8] {
+    let n = n as usize;
+    let start = if n == 0 { 0 } else { ends[n - 1] as usize };
+    &text[start..ends[n] as usize]
+}
+
+impl Vocabulary {
+    /// The number of `word`, given one if it has none.
+    fn number(&mut self, word: &str) -> u32 {
+        let (text, ends) = (&self.text, &self.ends);
+        if let Ok(at) = self.order.binary_search_by(|&n| lexeme(text, ends, n).cmp(word.as_bytes())) {
+            return self.order[at];
+        }
+        if let Some(&n) = self.pending.get(word) {
+            return n;
+        }
+        self.text.extend_from_slice(word.as_bytes());
+        self.ends.push(u32::try_from(self.text.len()).unwrap_or(u32::MAX));
+        let n = u32::try_from(self.ends.len() - 1).unwrap_or(u32::MAX);
+        self.pending.insert(word.into(), n);
+        n
+    }
+
+    /// The number of `word`, if it has one.
+    fn find(&self, word: &str) -> Option<u32> {
+        let (text, ends) = (&self.text, &self.ends);
+        match self.order.binary_search_by(|&n| lexeme(text, ends, n).cmp(word.as_bytes())) {
+            Ok(at) => Some(self.order[at]),
+            Err(_) => self.pending.get(word).copied(),
+        }
+    }
+
+    /// Puts the pending lexemes in `order`: a few one at a time, many by one merge.
+    fn settle(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        let (text, ends) = (&self.text, &self.ends);
+        if pending.len() < 64 {
+            for (word, n) in pending {
+                let at = self.order.partition_point(|&held| lexeme(text, ends, held) < word.as_bytes());
+                self.order.insert(at, n);
+            }
+            return;
+        }
+        let old = std::mem::take(&mut self.order);
+        let mut order = Vec::with_capacity(old.len() + pending.len());
+        let (mut held, mut new) = (old.into_iter().peekable(), pending.into_iter().peekable());
+        loop {
+            let next = match (held.peek(), new.peek()) {
+                (Some(&n), Some((word, _))) if lexeme(text, ends, n) < word.as_bytes() => held.next(),
+                (_, Some(_)) => new.next().map(|(_, n)| n),
+                (Some(_), None) => held.next(),
+                (None, None) => None,
+            };
+            match next {
+                Some(n) => order.push(n),
+                None => break,
+            }
+        }
+        self.order = order;
+    }
+
+    /// The numbers of the lexemes starting with `prefix` (every lexeme settled).
+    fn prefixed(&self, prefix: &str) -> &[u32] {
+        let (text, ends, p) = (&self.text, &self.ends, prefix.as_bytes());
+        let from = self.order.partition_point(|&n| lexeme(text, ends, n) < p);
+        let to = from + self.order[from..].partition_point(|&n| lexeme(text, ends, n).starts_with(p));
+        &self.order[from..to]
+    }
+
+    fn bytes(&self) -> usize {
+        self.text.len() + (self.ends.len() + self.order.len()) * 4 + self.pending.len() * 64
+    }
 }
 
 /// One tenant's products.
-#[derive(Default)]
 struct Tenant {
     docs: Vec<Doc>,
-    /// By lexeme: `slot << 1 | in_name` of each product holding it, in slot order.
-    postings: HashMap<u32, Vec<u32>>,
+    /// `(lexeme, posting)` of each lexeme its products held, by lexeme: [`NONE`], `ONE | entry`
+    /// (one product), or the number of a list in `lists`.
+    postings: Vec<(u32, u32)>,
+    lists: Vec<List>,
+    /// `(lexeme, list)` of the lists kept as bitsets.
+    dense: Vec<(u32, u32)>,
+    /// The lexemes each product was put in a list of slots for (`lexeme << 1 | in_name`), each
+    /// doc's a run: their count, then each, seven bits a byte (LEB128). Those it was put in a
+    /// bitset for are found in the bitsets.
+    words: Vec<u8>,
+    /// Bytes of `words` no product's run holds any more.
+    garbage: usize,
     live: Bits,
     active: Bits,
     categories: Vec<(Box<str>, Bits)>,
-    /// Whether the slots are in creation order (by creation time, then id); when not (a product
-    /// created on another instance arriving after a newer one), pages are sorted.
-    ordered: bool,
+    /// The slots of products that arrived after a newer one (created on another instance, read
+    /// by the next look), in no order; every other slot is in creation order (by creation time,
+    /// then id), so a product is found by a binary search. Past [`LATE_MAX`] of them the slots are
+    /// put in order again.
+    late: Vec<u32>,
+    late_bits: Bits,
+    /// The newest slot in creation order.
+    newest: Option<u32>,
+    /// While a sweep reads the catalogue: the slots it read, and those new since it began.
+    seen: Option<Bits>,
 }
 
 struct Doc {
     id: Uuid,
     created: i64,
-    category: u16,
-    /// `lexeme << 1 | in_name` of each of its lexemes.
-    words: Box<[u32]>,
+    /// Where its run of `words` starts ([`NO_RUN`]: none).
+    words: u32,
+    /// Its product's `version` (the low bits: compared as serial numbers).
+    version: u32,
+}
+
+/// A doc without a run of words (deleted, or being put).
+const NO_RUN: u32 = u32::MAX;
+
+/// Appends `value` to `bytes`, seven bits a byte, the lowest first (LEB128).
+fn push_varint(bytes: &mut Vec<u8>, mut value: u32) {
+    while value >= 0x80 {
+        bytes.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    bytes.push(value as u8);
+}
+
+/// The value that starts at `*at` in `bytes`; `*at` moves past it.
+fn read_varint(bytes: &[u8], at: &mut usize) -> u32 {
+    let (mut value, mut shift) = (0u32, 0);
+    loop {
+        let byte = bytes[*at];
+        *at += 1;
+        value |= u32::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return value;
+        }
+        shift += 7;
+    }
+}
+
+/// The words of the run at `start`, and where it ends.
+fn run(bytes: &[u8], start: u32) -> (Vec<u32>, usize) {
+    if start == NO_RUN {
+        return (Vec::new(), 0);
+    }
+    let mut at = start as usize;
+    let count = read_varint(bytes, &mut at);
+    let words = (0..count).map(|_| read_varint(bytes, &mut at)).collect();
+    (words, at)
+}
+
+/// The slots holding a lexeme, each entry `slot << 1 | in_name`.
+enum List {
+    Slots(Vec<u32>),
+    Bits { holds: Bits, named: Bits },
 }
 
 /// A bitset over a tenant's slots.
@@ -117,6 +293,9 @@ impl Bits {
     fn set(&mut self, slot: u32, on: bool) {
         let (word, bit) = ((slot / 64) as usize, slot % 64);
         if word >= self.0.len() {
+            if !on {
+                return;
+            }
             self.0.resize(word + 1, 0);
         }
         match on {
@@ -132,6 +311,12 @@ impl Bits {
     fn and_not(&mut self, other: &Bits) {
         for (i, word) in self.0.iter_mut().enumerate() {
             *word &= !other.0.get(i).copied().unwrap_or(0);
+        }
+    }
+    /// Sets what `other` sets, within this one's length.
+    fn or(&mut self, other: &Bits) {
+        for (word, theirs) in self.0.iter_mut().zip(&other.0) {
+            *word |= theirs;
         }
     }
     fn count(&self) -> u64 {
@@ -167,6 +352,7 @@ struct Row {
     category: String,
     active: bool,
     created: DateTime<Utc>,
+    updated: DateTime<Utc>,
     version: i64,
     deleted: bool,
     names: Vec<String>,
@@ -205,6 +391,13 @@ impl WordIndex {
         self.state.read().unwrap_or_else(|e| e.into_inner()).ready
     }
 
+    /// The live products and the bytes held, while searches are answered here.
+    pub fn held(&self) -> Option<(u64, u64)> {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        let products = || state.tenants.values().map(|t| t.live.count()).sum();
+        state.ready.then(|| (products(), state.bytes() as u64))
+    }
+
     /// The page from `offset` of `size` of the tenant's live products holding every one of
     /// `prefixes` (one of the lexemes starting with it) that `filter` keeps, best first: products
     /// whose name holds every prefix, then the others, newest first within each (`descending`
@@ -231,14 +424,24 @@ impl WordIndex {
         named.0.resize(slots.div_ceil(64), 0);
         for prefix in prefixes {
             let (mut holds, mut in_name) = (Bits::zeros(slots), Bits::zeros(slots));
-            let upper = super::products::successor(prefix);
-            let range = (Bound::Included(prefix.as_str()), upper.as_deref().map_or(Bound::Unbounded, Bound::Excluded));
-            for (_, lexeme) in state.vocabulary.range::<str, _>(range) {
-                for &entry in t.postings.get(lexeme).map(Vec::as_slice).unwrap_or_default() {
+            for &lexeme in state.vocabulary.prefixed(prefix) {
+                let Ok(at) = t.at(lexeme) else { continue };
+                let mut put = |entry: u32| {
                     holds.set(entry >> 1, true);
                     if entry & 1 == 1 {
                         in_name.set(entry >> 1, true);
                     }
+                };
+                match t.postings[at].1 {
+                    NONE => {}
+                    posting if posting & ONE != 0 => put(posting & !ONE),
+                    list => match &t.lists[list as usize] {
+                        List::Slots(entries) => entries.iter().for_each(|&entry| put(entry)),
+                        List::Bits { holds: theirs, named: their_names } => {
+                            holds.or(theirs);
+                            in_name.or(their_names);
+                        }
+                    },
                 }
             }
             any.and(&holds);
@@ -267,23 +470,46 @@ impl WordIndex {
             false => [&named, &elsewhere],
             true => [&elsewhere, &named],
         };
-        // Newest first: the highest slots, where they are in creation order.
-        let ids = if t.ordered {
-            let newest = !filter.descending;
-            let slots = groups[0].slots(newest).chain(groups[1].slots(newest));
-            slots.skip(offset).take(size).map(|slot| t.docs[slot as usize].id).collect()
-        } else {
-            let mut all: Vec<(bool, i64, Uuid)> = Vec::new();
-            for (group, bits) in [(true, &named), (false, &elsewhere)] {
-                all.extend(
-                    bits.slots(true).map(|slot| (group, t.docs[slot as usize].created, t.docs[slot as usize].id)),
-                );
+        // Newest first: the highest slots (in creation order), the late ones merged in where
+        // their creation puts them.
+        let newest = !filter.descending;
+        let ids = match t.late.is_empty() {
+            true => {
+                let slots = groups[0].slots(newest).chain(groups[1].slots(newest));
+                slots.skip(offset).take(size).map(|slot| t.docs[slot as usize].id).collect()
             }
-            all.sort_unstable();
-            if !filter.descending {
-                all.reverse();
+            false => {
+                let mut late = t.late.clone();
+                late.sort_unstable_by_key(|&slot| t.key(slot));
+                if newest {
+                    late.reverse();
+                }
+                let mut ids = Vec::new();
+                let mut skipped = 0;
+                'groups: for bits in groups {
+                    let mut in_order = bits.clone();
+                    in_order.and_not(&t.late_bits);
+                    let mut slots = in_order.slots(newest).peekable();
+                    let mut lates = late.iter().copied().filter(|&slot| bits.get(slot as usize)).peekable();
+                    loop {
+                        let next = match (slots.peek(), lates.peek()) {
+                            (Some(&a), Some(&b)) if (t.key(a) > t.key(b)) == newest => slots.next(),
+                            (_, Some(_)) => lates.next(),
+                            (Some(_), None) => slots.next(),
+                            (None, None) => break,
+                        };
+                        let Some(slot) = next else { break };
+                        if skipped < offset {
+                            skipped += 1;
+                        } else if ids.len() < size {
+                            ids.push(t.docs[slot as usize].id);
+                        } else {
+                            break 'groups;
+                        }
+                    }
+                }
+                ids
             }
-            all.into_iter().skip(offset).take(size).map(|(_, _, id)| id).collect()
         };
         Some(Found { ids, matched })
     }
@@ -304,23 +530,30 @@ impl WordIndex {
         }
     }
 
-    /// Loads the index when it has none (and afresh every [`RELOAD`], the loaded one answering
-    /// meanwhile), or else applies what changed since the last look. Run every second.
+    /// Loads the index when it has none (and sweeps it every [`RELOAD`]), or else applies what
+    /// changed since the last look. Run every second.
     pub async fn follow(&self, db: &DatabaseConnection) -> Result<(), AppError> {
         let (ready, since, over_budget, loaded) = {
             let state = self.state.read().unwrap_or_else(|e| e.into_inner());
             (state.ready, state.since, state.over_budget, state.loaded)
         };
-        if !ready || loaded.is_some_and(|at| at.elapsed() >= RELOAD) {
+        if !ready {
             if over_budget.is_some_and(|at| at.elapsed() < RETRY) {
                 return Ok(());
             }
             return self.load(db).await;
         }
+        if loaded.is_some_and(|at| at.elapsed() >= RELOAD) {
+            return self.sweep(db).await;
+        }
+        self.catch_up(db, since).await
+    }
+
+    /// Applies the products updated since `since` (less [`MARGIN`] at the next look).
+    async fn catch_up(&self, db: &DatabaseConnection, since: Option<DateTime<Utc>>) -> Result<(), AppError> {
         let _applying = self.applying.lock().await;
         let started = Utc::now() - MARGIN;
-        let rows = read(db, "updated_at > $1", vec![since.unwrap_or(started).into()]).await?;
-        self.apply(rows);
+        changed(db, since.unwrap_or(started), |rows| self.apply(rows)).await?;
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         if state.ready {
             state.since = Some(started);
@@ -328,43 +561,141 @@ impl WordIndex {
         Ok(())
     }
 
-    async fn load(&self, db: &DatabaseConnection) -> Result<(), AppError> {
+    /// The tenants with live products, and how many each has.
+    async fn counted(db: &DatabaseConnection) -> Result<Vec<(Uuid, i64)>, AppError> {
         let counted = Statement::from_string(
             DatabaseBackend::Postgres,
-            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) AS n FROM product_counts",
+            "SELECT tenant_id, CAST(SUM(n) AS BIGINT) AS n FROM product_counts GROUP BY tenant_id HAVING SUM(n) > 0",
         );
-        let live: i64 = match db.query_one_raw(counted).await? {
-            Some(row) => row.try_get("", "n")?,
-            None => 0,
+        let mut tenants = Vec::new();
+        for row in db.query_all_raw(counted).await? {
+            tenants.push((row.try_get("", "tenant_id")?, row.try_get("", "n")?));
+        }
+        Ok(tenants)
+    }
+
+    /// The tenant's live products created after `after` (creation time, id), at most [`CHUNK`]
+    /// of them, in creation order.
+    async fn chunk(
+        db: &DatabaseConnection,
+        tenant: Uuid,
+        after: Option<(DateTime<Utc>, Uuid)>,
+    ) -> Result<Vec<Row>, AppError> {
+        match after {
+            None => {
+                let condition = format!("tenant_id = $1 AND deleted_at IS NULL ORDER BY created_at, id LIMIT {CHUNK}");
+                read(db, &condition, vec![tenant.into()]).await
+            }
+            Some((created, id)) => {
+                let condition = format!(
+                    "tenant_id = $1 AND deleted_at IS NULL AND (created_at, id) > ($2, $3) \
+                     ORDER BY created_at, id LIMIT {CHUNK}"
+                );
+                read(db, &condition, vec![tenant.into(), created.into(), id.into()]).await
+            }
+        }
+    }
+
+    /// Reads every live product again, as a load does, into the index that goes on answering: a
+    /// product whose row differs from what is held (newer, or changed by hand at the same
+    /// version) is applied, and one held live that is not read is taken out. So what no look for
+    /// changes could find is found without a second index beside the first (a load's memory).
+    /// Where deleted products hold a quarter of the slots, it loads afresh instead, letting them go.
+    async fn sweep(&self, db: &DatabaseConnection) -> Result<(), AppError> {
+        let dead = {
+            let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+            let (docs, live) = state.tenants.values().fold((0, 0), |(d, l), t| (d + t.docs.len(), l + t.live.count()));
+            (docs as u64).saturating_sub(live) * 4 > docs as u64
         };
+        if dead {
+            return self.load(db).await;
+        }
+        self.state.write().unwrap_or_else(|e| e.into_inner()).sweeping();
+        for (tenant, _) in Self::counted(db).await? {
+            let mut after = None;
+            loop {
+                let rows = Self::chunk(db, tenant, after).await?;
+                let Some(last) = rows.last() else { break };
+                let full = rows.len() as u64 == CHUNK;
+                after = Some((last.created, last.id));
+                {
+                    // A write read back meanwhile is newer than these rows: they do not undo it.
+                    let _applying = self.applying.lock().await;
+                    let mut rows = rows.into_iter().peekable();
+                    while rows.peek().is_some() {
+                        // A few at a time, so that searches wait little.
+                        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+                        if !state.ready {
+                            return Ok(());
+                        }
+                        rows.by_ref().take(256).for_each(|row| state.sweep(row));
+                        state.vocabulary.settle();
+                    }
+                }
+                // Other instances' writes are followed meanwhile.
+                let since = self.state.read().unwrap_or_else(|e| e.into_inner()).since;
+                self.catch_up(db, since).await?;
+                if !full {
+                    break;
+                }
+            }
+        }
+        let _applying = self.applying.lock().await;
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        if !state.ready {
+            return Ok(());
+        }
+        state.swept();
+        state.loaded = Some(std::time::Instant::now());
+        if state.bytes() > self.budget {
+            drop(state);
+            self.over_budget(-1);
+        }
+        Ok(())
+    }
+
+    async fn load(&self, db: &DatabaseConnection) -> Result<(), AppError> {
+        let tenants = Self::counted(db).await?;
+        let live: i64 = tenants.iter().map(|(_, n)| n).sum();
         let product_bytes = self.product_bytes.load(std::sync::atomic::Ordering::Relaxed);
         if usize::try_from(live).unwrap_or(usize::MAX).saturating_mul(product_bytes) > self.budget {
             self.over_budget(live);
             return Ok(());
         }
         let started = Utc::now() - MARGIN;
-        // In chunks by id, so that what is read at once stays small.
-        let (mut state, mut after) = (State::default(), Uuid::nil());
-        loop {
-            let condition = "deleted_at IS NULL AND id > $1 ORDER BY id LIMIT 4096";
-            let rows = read(db, condition, vec![after.into()]).await?;
-            let Some(last) = rows.last() else { break };
-            after = last.id;
-            for row in rows {
-                state.apply(row);
-            }
-            if state.bytes() > self.budget {
-                let products = state.products.len().max(1);
-                self.product_bytes.fetch_max(state.bytes() / products, std::sync::atomic::Ordering::Relaxed);
-                self.over_budget(live);
-                return Ok(());
+        let mut state = State::default();
+        // Each tenant's products in creation order (their slots' order), in chunks, so that what
+        // is read at once stays small.
+        for (tenant, n) in tenants {
+            let room = usize::try_from(n).unwrap_or(0).min(MAX_SLOTS);
+            state.tenants.entry(tenant).or_insert_with(Tenant::new).reserve(room + room / 64);
+            let mut after: Option<(DateTime<Utc>, Uuid)> = None;
+            loop {
+                let rows = Self::chunk(db, tenant, after).await?;
+                let Some(last) = rows.last() else { break };
+                let (full, next) = (rows.len() as u64 == CHUNK, (last.created, last.id));
+                after = Some(next);
+                for row in rows {
+                    state.apply(row, false);
+                }
+                if state.vocabulary.pending.len() >= SETTLE_LOADING {
+                    state.vocabulary.settle();
+                }
+                if state.bytes() > self.budget {
+                    let products: usize = state.tenants.values().map(|t| t.docs.len()).sum();
+                    self.product_bytes.fetch_max(state.bytes() / products.max(1), std::sync::atomic::Ordering::Relaxed);
+                    self.over_budget(live);
+                    return Ok(());
+                }
+                if !full {
+                    break;
+                }
             }
         }
         // What was written while it was read, with every write's refresh waiting.
         let _applying = self.applying.lock().await;
-        for row in read(db, "updated_at > $1", vec![started.into()]).await? {
-            state.apply(row);
-        }
+        changed(db, started, |rows| rows.into_iter().for_each(|row| state.apply(row, false))).await?;
+        state.vocabulary.settle();
         state.order();
         if state.bytes() > self.budget {
             self.over_budget(live);
@@ -394,9 +725,13 @@ impl WordIndex {
             return;
         }
         for row in rows {
-            state.apply(row);
+            state.apply(row, false);
         }
+        state.vocabulary.settle();
         state.order();
+        for t in state.tenants.values_mut() {
+            t.compact();
+        }
         if state.bytes() > self.budget {
             drop(state);
             self.over_budget(-1);
@@ -404,29 +739,39 @@ impl WordIndex {
     }
 }
 
+/// Whether `version` is newer than `held` (their low bits, as serial numbers: RFC 1982).
+fn newer(version: u32, held: u32) -> bool {
+    (version.wrapping_sub(held) as i32) > 0
+}
+
 impl State {
-    /// Renumbers the slots of each tenant whose slots are not in creation order (the rows of a
-    /// load come in no order; a product created on another instance may arrive after a newer
-    /// one), leaving out the slots of deleted products.
+    /// Renumbers the slots of each tenant holding more than [`LATE_MAX`] late slots, all in
+    /// creation order. Deleted products keep a slot, dead, until the next load: their version is
+    /// known.
     fn order(&mut self) {
-        let State { tenants, products, .. } = self;
-        for t in tenants.values_mut().filter(|t| !t.ordered) {
-            let old = std::mem::take(t);
-            let mut docs: Vec<(Doc, bool)> = old
-                .docs
-                .into_iter()
-                .enumerate()
-                .filter(|(slot, _)| old.live.get(*slot))
-                .map(|(slot, doc)| (doc, old.active.get(slot)))
-                .collect();
-            docs.sort_unstable_by_key(|(doc, _)| (doc.created, doc.id));
-            t.ordered = true;
-            t.categories = old.categories.into_iter().map(|(name, _)| (name, Bits::default())).collect();
-            for (doc, active) in docs {
-                let id = doc.id;
-                let slot = t.put(None, doc, active);
-                if let Some(known) = products.get_mut(&id) {
-                    known.slot = Some(slot);
+        for t in self.tenants.values_mut().filter(|t| t.late.len() > LATE_MAX) {
+            let old = std::mem::replace(t, Tenant::new());
+            let mut slots: Vec<u32> = (0..u32::try_from(old.docs.len()).unwrap_or(u32::MAX)).collect();
+            slots.sort_unstable_by_key(|&slot| (old.docs[slot as usize].created, old.docs[slot as usize].id));
+            t.categories = old.categories.iter().map(|(name, _)| (name.clone(), Bits::default())).collect();
+            t.reserve(slots.len());
+            for slot in slots {
+                let (doc, at) = (&old.docs[slot as usize], slot as usize);
+                let (mut words, _) = run(&old.words, doc.words);
+                for &(lexeme, list) in &old.dense {
+                    if let List::Bits { holds, named } = &old.lists[list as usize]
+                        && holds.get(at)
+                    {
+                        words.push(lexeme << 1 | u32::from(named.get(at)));
+                    }
+                }
+                words.sort_unstable();
+                words.dedup_by_key(|word| *word >> 1);
+                let category = old.categories.iter().position(|(_, bits)| bits.get(at));
+                let new = t.put(None, doc.id, doc.created, doc.version, &words);
+                match old.live.get(at) {
+                    true => t.mark(new, old.active.get(at), category),
+                    false => t.live.set(new, false),
                 }
             }
         }
@@ -434,44 +779,98 @@ impl State {
 
     /// The bytes held, about.
     fn bytes(&self) -> usize {
-        let docs: usize = self.tenants.values().map(|t| t.docs.len()).sum();
-        // A doc, its entry in `products`, and each lexeme twice (the doc's and the posting's).
-        docs * (std::mem::size_of::<Doc>() + 48) + self.entries * 8 + self.vocabulary_bytes
+        if self.overflow {
+            return usize::MAX;
+        }
+        self.vocabulary.bytes() + self.tenants.values().map(Tenant::bytes).sum::<usize>()
     }
 
-    fn apply(&mut self, row: Row) {
-        let known = self.products.get(&row.id).copied();
-        if known.is_some_and(|known| known.version >= row.version) {
-            return; // what the index holds is as new
+    /// Every tenant's slots are about to be swept: each one read is marked seen.
+    fn sweeping(&mut self) {
+        for t in self.tenants.values_mut() {
+            t.seen = Some(Bits::zeros(t.docs.len()));
         }
-        let slot = match known {
-            Some(Known { tenant, slot: Some(slot), .. }) => {
-                if let Some(t) = self.tenants.get_mut(&tenant) {
-                    self.entries -= t.remove(slot);
-                }
-                (tenant == row.tenant).then_some(slot)
-            }
-            _ => None,
+    }
+
+    /// A sweep read `row` (see [`WordIndex::sweep`]).
+    fn sweep(&mut self, row: Row) {
+        let created = row.created.timestamp_micros();
+        let State { tenants, vocabulary, .. } = self;
+        let Some((t, slot)) =
+            tenants.get_mut(&row.tenant).and_then(|t| t.slot_of(created, row.id).map(|slot| (t, slot)))
+        else {
+            return self.apply(row, false);
         };
+        if let Some(seen) = &mut t.seen {
+            seen.set(slot, true);
+        }
+        let (version, held) = (row.version as u32, t.docs[slot as usize].version);
+        if newer(held, version) {
+            return; // a write read back since this row was read
+        }
+        if version == held {
+            let words: Option<Vec<u32>> = row
+                .words
+                .iter()
+                .map(|word| Some(vocabulary.find(word)? << 1 | u32::from(row.names.contains(word))))
+                .collect();
+            let category = t.categories.iter().position(|(name, _)| **name == *row.category);
+            if let Some(mut words) = words {
+                words.sort_unstable();
+                if t.holds(slot, &words, row.active, category) {
+                    return;
+                }
+            }
+        }
+        self.apply(row, true);
+    }
+
+    /// A sweep has read every live product: those held live that it did not read are taken out
+    /// (of a tenant put in order meanwhile, whose slots moved, none: the next sweep does).
+    fn swept(&mut self) {
+        for t in self.tenants.values_mut() {
+            let Some(seen) = t.seen.take() else { continue };
+            let unseen: Vec<u32> = t.live.slots(false).filter(|&slot| !seen.get(slot as usize)).collect();
+            for slot in unseen {
+                t.remove(slot);
+            }
+        }
+        self.order();
+        for t in self.tenants.values_mut() {
+            t.compact();
+        }
+    }
+
+    /// Applies `row`: where its product is held, only a newer version of it (or, `again`, the
+    /// same one changed by hand).
+    fn apply(&mut self, row: Row, again: bool) {
+        let version = row.version as u32; // its low bits
+        let created = row.created.timestamp_micros();
+        let known = self.tenants.get(&row.tenant).and_then(|t| t.slot_of(created, row.id));
+        if let Some(slot) = known
+            && let Some(t) = self.tenants.get_mut(&row.tenant)
+        {
+            let held = t.docs[slot as usize].version;
+            let applies = newer(version, held) || (again && version == held);
+            if !applies {
+                return; // what the index holds is as new
+            }
+            t.remove(slot);
+            t.docs[slot as usize].version = version;
+        }
         if row.deleted {
-            self.products.insert(row.id, Known { tenant: row.tenant, slot: None, version: row.version });
             return;
         }
         let mut words: Vec<u32> = Vec::with_capacity(row.words.len());
         for lexeme in &row.words {
-            let next = u32::try_from(self.vocabulary.len()).unwrap_or(u32::MAX);
-            let number = match self.vocabulary.get(lexeme.as_str()) {
-                Some(&number) => number,
-                None => {
-                    self.vocabulary_bytes += lexeme.len() + 48;
-                    self.vocabulary.insert(lexeme.as_str().into(), next);
-                    next
-                }
-            };
+            let number = self.vocabulary.number(lexeme);
             words.push(number << 1 | u32::from(row.names.contains(lexeme)));
         }
-        self.entries += words.len();
-        let t = self.tenants.entry(row.tenant).or_insert_with(|| Tenant { ordered: true, ..Tenant::default() });
+        let t = self.tenants.entry(row.tenant).or_insert_with(Tenant::new);
+        if known.is_none() && t.docs.len() >= MAX_SLOTS {
+            self.overflow = true;
+            return;
+        }
         let category = match t.categories.iter().position(|(name, _)| **name == *row.category) {
             Some(at) => at,
             None => {
@@ -479,67 +878,286 @@ impl State {
                 t.categories.len() - 1
             }
         };
-        let doc = Doc {
-            id: row.id,
-            created: row.created.timestamp_micros(),
-            category: u16::try_from(category).unwrap_or(u16::MAX),
-            words: words.into(),
-        };
-        let slot = t.put(slot, doc, row.active);
-        self.products.insert(row.id, Known { tenant: row.tenant, slot: Some(slot), version: row.version });
+        let slot = t.put(known, row.id, created, version, &words);
+        t.mark(slot, row.active, Some(category));
     }
 }
 
 impl Tenant {
-    /// Puts `doc` in `slot` (the one it held before it changed) or in a new one; its slot.
-    fn put(&mut self, slot: Option<u32>, doc: Doc, active: bool) -> u32 {
+    fn new() -> Self {
+        Self {
+            docs: Vec::new(),
+            postings: Vec::new(),
+            lists: Vec::new(),
+            dense: Vec::new(),
+            words: Vec::new(),
+            garbage: 0,
+            live: Bits::default(),
+            active: Bits::default(),
+            categories: Vec::new(),
+            late: Vec::new(),
+            late_bits: Bits::default(),
+            newest: None,
+            seen: None,
+        }
+    }
+
+    /// Room for `slots` more products.
+    fn reserve(&mut self, slots: usize) {
+        self.docs.reserve_exact(slots);
+    }
+
+    /// What orders slot `slot`: its product's creation, then id.
+    fn key(&self, slot: u32) -> (i64, Uuid) {
+        let doc = &self.docs[slot as usize];
+        (doc.created, doc.id)
+    }
+
+    /// The slot of product `id`, created at `created` (live, or deleted since the load): a binary
+    /// search of the slots in creation order (stepping over late ones), else among the late.
+    fn slot_of(&self, created: i64, id: Uuid) -> Option<u32> {
+        let wanted = (created, id);
+        let in_order = |slot: usize| !self.late_bits.get(slot);
+        let (mut low, mut high) = (0, self.docs.len());
+        while low < high {
+            let middle = low + (high - low) / 2;
+            let probe = (middle..high)
+                .find(|&slot| in_order(slot))
+                .or_else(|| (low..middle).rev().find(|&slot| in_order(slot)));
+            let Some(probe) = probe else { break };
+            match self.key(probe as u32).cmp(&wanted) {
+                std::cmp::Ordering::Equal => return Some(probe as u32),
+                std::cmp::Ordering::Less => low = probe + 1,
+                std::cmp::Ordering::Greater => high = probe,
+            }
+        }
+        self.late.iter().copied().find(|&slot| self.docs[slot as usize].id == id)
+    }
+
+    /// Where `lexeme`'s posting is (or would go) in `postings`.
+    fn at(&self, lexeme: u32) -> Result<usize, usize> {
+        self.postings.binary_search_by_key(&lexeme, |&(held, _)| held)
+    }
+
+    /// Puts the product in `slot` (the one it held before it changed, its words taken out) or in
+    /// a new one, holding `words` (`lexeme << 1 | in_name`); its slot, live.
+    fn put(&mut self, slot: Option<u32>, id: Uuid, created: i64, version: u32, words: &[u32]) -> u32 {
         let slot = match slot {
             Some(slot) => slot,
             None => {
-                if let Some(last) = self.docs.last()
-                    && (last.created, last.id) > (doc.created, doc.id)
-                {
-                    self.ordered = false;
+                let slot = u32::try_from(self.docs.len()).unwrap_or(u32::MAX);
+                self.docs.push(Doc { id, created, words: NO_RUN, version });
+                if let Some(seen) = &mut self.seen {
+                    seen.set(slot, true); // new since the sweep began
                 }
-                self.docs.push(Doc { id: doc.id, created: doc.created, category: 0, words: Box::new([]) });
-                u32::try_from(self.docs.len() - 1).unwrap_or(u32::MAX)
+                match self.newest {
+                    Some(newest) if self.key(newest) > (created, id) => {
+                        self.late.push(slot);
+                        self.late_bits.set(slot, true);
+                    }
+                    _ => self.newest = Some(slot),
+                }
+                slot
             }
         };
-        for &word in &doc.words {
-            let list = self.postings.entry(word >> 1).or_default();
-            let entry = slot << 1 | (word & 1);
-            let at = list.partition_point(|&e| e >> 1 < slot);
-            list.insert(at, entry);
-        }
+        let listed: Vec<u32> =
+            words.iter().copied().filter(|&word| self.add(word >> 1, slot << 1 | (word & 1))).collect();
+        self.docs[slot as usize].words = match listed.is_empty() {
+            true => NO_RUN,
+            false => {
+                let start = u32::try_from(self.words.len()).unwrap_or(NO_RUN);
+                push_varint(&mut self.words, u32::try_from(listed.len()).unwrap_or(u32::MAX));
+                listed.iter().for_each(|&word| push_varint(&mut self.words, word));
+                start
+            }
+        };
         self.live.set(slot, true);
-        self.active.set(slot, active);
-        if let Some((_, bits)) = self.categories.get_mut(usize::from(doc.category)) {
-            bits.set(slot, true);
-        }
-        self.docs[slot as usize] = doc;
         slot
     }
 
-    /// Takes the product out of `slot`; the posting entries it held.
-    fn remove(&mut self, slot: u32) -> usize {
-        let Some(doc) = self.docs.get_mut(slot as usize) else {
-            return 0;
+    /// Whether `slot` holds, live, exactly `words` (sorted, `lexeme << 1 | in_name`), active as
+    /// `active`, in category `category`.
+    fn holds(&self, slot: u32, words: &[u32], active: bool, category: Option<usize>) -> bool {
+        let at = slot as usize;
+        if !self.live.get(at) || self.active.get(at) != active {
+            return false;
+        }
+        if !category.and_then(|c| self.categories.get(c)).is_some_and(|(_, bits)| bits.get(at)) {
+            return false;
+        }
+        let (mut held, _) = run(&self.words, self.docs[at].words);
+        for &(lexeme, list) in &self.dense {
+            if let List::Bits { holds, named } = &self.lists[list as usize]
+                && holds.get(at)
+            {
+                held.push(lexeme << 1 | u32::from(named.get(at)));
+            }
+        }
+        held.sort_unstable();
+        held.dedup_by_key(|word| *word >> 1);
+        held == words
+    }
+
+    /// Marks `slot` active or not, and in its category.
+    fn mark(&mut self, slot: u32, active: bool, category: Option<usize>) {
+        self.active.set(slot, active);
+        if let Some((_, bits)) = category.and_then(|at| self.categories.get_mut(at)) {
+            bits.set(slot, true);
+        }
+    }
+
+    /// Adds `entry` to `lexeme`'s slots; whether it went to a list of slots (not a bitset).
+    fn add(&mut self, lexeme: u32, entry: u32) -> bool {
+        let at = match self.at(lexeme) {
+            Ok(at) => at,
+            Err(at) => {
+                self.postings.insert(at, (lexeme, NONE));
+                at
+            }
         };
-        let words = std::mem::take(&mut doc.words);
-        for &word in words.iter() {
-            if let Some(list) = self.postings.get_mut(&(word >> 1)) {
-                list.retain(|&e| e >> 1 != slot);
-                if list.is_empty() {
-                    self.postings.remove(&(word >> 1));
+        let posting = self.postings[at].1;
+        if posting == NONE {
+            self.postings[at].1 = ONE | entry;
+            return true;
+        }
+        if posting & ONE != 0 {
+            let first = posting & !ONE;
+            let entries = if first >> 1 < entry >> 1 { vec![first, entry] } else { vec![entry, first] };
+            self.postings[at].1 = u32::try_from(self.lists.len()).unwrap_or(NONE);
+            self.lists.push(List::Slots(entries));
+            return true;
+        }
+        let slots = self.docs.len();
+        let list = &mut self.lists[posting as usize];
+        let dense = match list {
+            List::Bits { holds, named } => {
+                holds.set(entry >> 1, true);
+                named.set(entry >> 1, entry & 1 == 1);
+                return false;
+            }
+            List::Slots(entries) => {
+                let place = entries.partition_point(|&e| e >> 1 < entry >> 1);
+                entries.insert(place, entry);
+                (slots >= DENSE_FROM && entries.len() * DENSE_SHARE > slots).then(|| {
+                    let (mut holds, mut named) = (Bits::zeros(slots), Bits::default());
+                    for &e in entries.iter() {
+                        holds.set(e >> 1, true);
+                        named.set(e >> 1, e & 1 == 1);
+                    }
+                    List::Bits { holds, named }
+                })
+            }
+        };
+        if let Some(bits) = dense {
+            *list = bits;
+            self.dense.push((lexeme, posting));
+        }
+        true
+    }
+
+    /// Takes `slot` out of `lexeme`'s slots.
+    fn take(&mut self, lexeme: u32, slot: u32) {
+        let Ok(at) = self.at(lexeme) else { return };
+        match self.postings[at].1 {
+            NONE => {}
+            posting if posting & ONE != 0 => {
+                if (posting & !ONE) >> 1 == slot {
+                    self.postings[at].1 = NONE;
                 }
+            }
+            list => match &mut self.lists[list as usize] {
+                List::Bits { holds, named } => {
+                    holds.set(slot, false);
+                    named.set(slot, false);
+                }
+                List::Slots(entries) => {
+                    if let Ok(place) = entries.binary_search_by_key(&slot, |&e| e >> 1) {
+                        entries.remove(place);
+                    }
+                }
+            },
+        }
+    }
+
+    /// Takes the product out of `slot` (it stays, dead, so that its id finds it).
+    fn remove(&mut self, slot: u32) {
+        let Some(doc) = self.docs.get_mut(slot as usize) else { return };
+        let start = std::mem::replace(&mut doc.words, NO_RUN);
+        let (words, end) = run(&self.words, start);
+        self.garbage += end.saturating_sub(start as usize);
+        for word in words {
+            self.take(word >> 1, slot);
+        }
+        for &(_, list) in &self.dense {
+            if let List::Bits { holds, named } = &mut self.lists[list as usize] {
+                holds.set(slot, false);
+                named.set(slot, false);
             }
         }
         self.live.set(slot, false);
         self.active.set(slot, false);
-        if let Some((_, bits)) = self.categories.get_mut(usize::from(doc.category)) {
+        for (_, bits) in &mut self.categories {
             bits.set(slot, false);
         }
-        words.len()
+    }
+
+    /// Lets go of the runs of `words` no product holds, once they are most of it.
+    fn compact(&mut self) {
+        if self.garbage < COMPACT_FROM || self.garbage * 2 < self.words.len() {
+            return;
+        }
+        let mut words = Vec::with_capacity(self.words.len() - self.garbage);
+        for doc in self.docs.iter_mut().filter(|doc| doc.words != NO_RUN) {
+            let (_, end) = run(&self.words, doc.words);
+            let start = u32::try_from(words.len()).unwrap_or(NO_RUN);
+            words.extend_from_slice(&self.words[doc.words as usize..end]);
+            doc.words = start;
+        }
+        (self.words, self.garbage) = (words, 0);
+    }
+
+    /// The bytes held, about (what is written, not what is reserved: pages never written are not
+    /// resident).
+    fn bytes(&self) -> usize {
+        let lists: usize = self
+            .lists
+            .iter()
+            .map(|list| match list {
+                List::Slots(entries) => 32 + entries.len() * 4,
+                List::Bits { holds, named } => 32 + (holds.0.len() + named.0.len()) * 8,
+            })
+            .sum();
+        let bits =
+            self.live.0.len() + self.active.0.len() + self.categories.iter().map(|(_, b)| b.0.len()).sum::<usize>();
+        self.docs.len() * std::mem::size_of::<Doc>()
+            + self.late.len() * 4
+            + self.late_bits.0.len() * 8
+            + self.postings.len() * 8
+            + self.words.len()
+            + self.dense.len() * 8
+            + lists
+            + bits * 8
+    }
+}
+
+/// The products changed since `since` (by `updated_at`), oldest change first, given to `apply`
+/// [`CHUNK`] at a time (another instance's import may have changed a million).
+async fn changed(
+    db: &DatabaseConnection,
+    since: DateTime<Utc>,
+    mut apply: impl FnMut(Vec<Row>),
+) -> Result<(), AppError> {
+    let mut after = (since, Uuid::nil());
+    loop {
+        let condition = format!("(updated_at, id) > ($1, $2) ORDER BY updated_at, id LIMIT {CHUNK}");
+        let rows = read(db, &condition, vec![after.0.into(), after.1.into()]).await?;
+        let Some(last) = rows.last() else { return Ok(()) };
+        let full = rows.len() as u64 == CHUNK;
+        after = (last.updated, last.id);
+        apply(rows);
+        if !full {
+            return Ok(());
+        }
     }
 }
 
@@ -548,7 +1166,7 @@ async fn read(db: &DatabaseConnection, condition: &str, values: Vec<Value>) -> R
     let statement = Statement::from_sql_and_values(
         DatabaseBackend::Postgres,
         format!(
-            "SELECT id, tenant_id, category, active, created_at, version, deleted_at IS NOT NULL AS deleted, \
+            "SELECT id, tenant_id, category, active, created_at, updated_at, version, deleted_at IS NOT NULL AS deleted, \
              array_to_json(tsvector_to_array(to_tsvector('english', name)))::text AS names, \
              array_to_json(tsvector_to_array(search))::text AS words FROM products WHERE {condition}"
         ),
@@ -565,6 +1183,7 @@ async fn read(db: &DatabaseConnection, condition: &str, values: Vec<Value>) -> R
             category: row.try_get("", "category")?,
             active: row.try_get("", "active")?,
             created: row.try_get("", "created_at")?,
+            updated: row.try_get("", "updated_at")?,
             version: row.try_get("", "version")?,
             deleted: row.try_get("", "deleted")?,
             names: lexemes(row.try_get("", "names")?)?,
@@ -588,6 +1207,7 @@ mod tests {
             category: if n.is_multiple_of(2) { "home" } else { "footwear" }.into(),
             active: !n.is_multiple_of(3),
             created: DateTime::from_timestamp_micros(created).unwrap(),
+            updated: DateTime::from_timestamp_micros(created).unwrap(),
             version,
             deleted: false,
             names: name.iter().map(|w| w.to_string()).collect(),
@@ -645,11 +1265,257 @@ mod tests {
         assert_eq!(index.search(other, &words, &ALL, 0, 3).map(|f| f.matched), Some(0));
     }
 
+    /// A catalogue large enough for every kind of posting (one entry, a list, a bitset), written,
+    /// changed, deleted and arriving out of order, searched against the same search done by hand.
+    #[test]
+    fn every_search_finds_what_reading_every_product_finds_through_writes_changes_and_deletes() {
+        struct Held {
+            created: i64,
+            names: Vec<String>,
+            /// The description's words.
+            others: Vec<String>,
+            words: Vec<String>,
+            active: bool,
+            category: &'static str,
+            version: i64,
+        }
+        impl Held {
+            /// Its words: the name's and the description's.
+            fn worded(mut self) -> Self {
+                self.words = self.names.iter().chain(&self.others).cloned().collect();
+                self.words.sort();
+                self.words.dedup();
+                self
+            }
+        }
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |below: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % below
+        };
+        // Words as common as a catalogue's: a few in most products, some in one in 10 or 40, a
+        // number in each product alone.
+        let common = ["seed", "product", "lamp", "lantern", "desk", "rug", "rustic", "stool", "sofa", "vase"];
+        let word = |n: u64, next: &mut dyn FnMut(u64) -> u64| match next(4) {
+            0 => common[next(3) as usize].to_string(),
+            1 => common[next(10) as usize].to_string(),
+            2 => format!("w{}", next(40)),
+            _ => format!("{n}{}", next(10)),
+        };
+        let tenant = Uuid::from_u128(1 << 100);
+        let index = WordIndex::new(1 << 30).unwrap();
+        index.state.write().unwrap().ready = true;
+        let mut held: BTreeMap<u128, Held> = BTreeMap::new();
+        let product = |n: u128, created: i64, version: i64, next: &mut dyn FnMut(u64) -> u64| {
+            let names: Vec<String> = (0..1 + next(3)).map(|_| word(n as u64, next)).collect();
+            let others: Vec<String> = (0..next(5)).map(|_| word(n as u64, next)).collect();
+            let category = ["home", "garden", "office"][next(3) as usize];
+            Held { created, names, others, words: Vec::new(), active: next(5) > 0, category, version }.worded()
+        };
+        let as_row = |n: u128, h: &Held, deleted: bool| Row {
+            id: Uuid::from_u128(n),
+            tenant,
+            category: h.category.into(),
+            active: h.active,
+            created: DateTime::from_timestamp_micros(h.created).unwrap(),
+            updated: DateTime::from_timestamp_micros(h.created).unwrap(),
+            version: h.version,
+            deleted,
+            names: h.names.clone(),
+            words: h.words.clone(),
+        };
+        let check = |index: &WordIndex, held: &BTreeMap<u128, Held>| {
+            let filters = [
+                ALL,
+                Filter { descending: true, ..ALL },
+                Filter { active: Some(true), ..ALL },
+                Filter { active: Some(false), category: Some("garden"), ..ALL },
+                Filter { shopper: true, category: Some("office"), ..ALL },
+            ];
+            let searches: [&[&str]; 7] =
+                [&["lamp"], &["la"], &["rus", "seed"], &["w1"], &["1"], &["12", "w"], &["s", "product", "lan"]];
+            for words in searches {
+                for filter in &filters {
+                    let mut expected: Vec<(bool, i64, u128)> = held
+                        .iter()
+                        .filter(|(_, h)| words.iter().all(|w| h.words.iter().any(|x| x.starts_with(w))))
+                        .filter(|(_, h)| filter.active.is_none_or(|a| a == h.active))
+                        .filter(|(_, h)| !filter.shopper || h.active)
+                        .filter(|(_, h)| filter.category.is_none_or(|c| c == h.category))
+                        .map(|(&n, h)| {
+                            let named = words.iter().all(|w| h.names.iter().any(|x| x.starts_with(w)));
+                            (named, h.created, n)
+                        })
+                        .collect();
+                    expected.sort_unstable();
+                    if !filter.descending {
+                        expected.reverse();
+                    }
+                    let prefixes: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+                    let found = index.search(tenant, &prefixes, filter, 0, 100_000).unwrap();
+                    let ids: Vec<u128> = found.ids.iter().map(|id| id.as_u128()).collect();
+                    let want: Vec<u128> = expected.iter().map(|e| e.2).collect();
+                    assert_eq!(found.matched, want.len() as u64, "{words:?}");
+                    assert_eq!(ids, want, "{words:?}, descending {}", filter.descending);
+                }
+            }
+        };
+        // Written in creation order, in batches as a load reads them.
+        let mut rows = Vec::new();
+        for n in 1..=3000u128 {
+            let h = product(n, n as i64 * 10, 1, &mut next);
+            rows.push(as_row(n, &h, false));
+            held.insert(n, h);
+            if rows.len() == 500 {
+                index.apply(std::mem::take(&mut rows));
+            }
+        }
+        {
+            let state = index.state.read().unwrap();
+            let t = &state.tenants[&tenant];
+            assert!(!t.dense.is_empty(), "the common words are bitsets");
+            assert!(t.lists.iter().any(|l| matches!(l, List::Slots(_))), "the rarer ones lists");
+            assert!(t.postings.iter().any(|&(_, p)| p != NONE && p & ONE != 0), "the numbers one entry");
+        }
+        check(&index, &held);
+        // Changed (their words, their state), deleted, and created: one of them created before
+        // the newest (another instance's write arriving late), and an older version ignored.
+        let mut version = 1;
+        for round in 0..4 {
+            let mut rows = Vec::new();
+            // Another instance's import arriving newest first: each one late.
+            for i in 0..100 {
+                let n = 6000 + u128::from(round) * 100 + i;
+                let h = product(n, 100_000 - n as i64 * 7, version, &mut next);
+                rows.push(as_row(n, &h, false));
+                held.insert(n, h);
+            }
+            for _ in 0..400 {
+                version += 1;
+                let n = 1 + u128::from(next(3000 + round * 50));
+                match next(4) {
+                    0 if held.contains_key(&n) => {
+                        let mut h = held.remove(&n).unwrap();
+                        h.version = version;
+                        rows.push(as_row(n, &h, true));
+                    }
+                    _ => {
+                        let created = held.get(&n).map_or(n as i64 * 10 + 5, |h| h.created);
+                        let h = product(n, created, version, &mut next);
+                        rows.push(as_row(n, &h, false));
+                        held.insert(n, h);
+                    }
+                }
+            }
+            let late = 5000 + u128::from(round);
+            let h = product(late, 15 + round as i64, version, &mut next);
+            rows.push(as_row(late, &h, false));
+            held.insert(late, h);
+            let mut stale = product(1, 10, 1, &mut next);
+            (stale.names, stale.others) = (vec!["stale".into()], Vec::new());
+            let stale = stale.worded();
+            rows.push(as_row(1, &stale, false));
+            // Part at once (new lexemes found by hash, then put in order), the rest one by one.
+            let rest = rows.split_off(300);
+            index.apply(rows);
+            for row in rest {
+                index.apply(vec![row]);
+            }
+            let late = index.state.read().unwrap().tenants[&tenant].late.len();
+            assert!((1..=LATE_MAX).contains(&late), "{late} late slots, the rest put in order again");
+            check(&index, &held);
+        }
+        // Every product's words changed twice over: the runs no product holds are let go.
+        for _ in 0..2 {
+            let ids: Vec<u128> = held.keys().copied().collect();
+            for chunk in ids.chunks(500) {
+                let mut rows = Vec::new();
+                for &n in chunk {
+                    version += 1;
+                    let created = held[&n].created;
+                    let h = product(n, created, version, &mut next);
+                    rows.push(as_row(n, &h, false));
+                    held.insert(n, h);
+                }
+                index.apply(rows);
+            }
+        }
+        {
+            let state = index.state.read().unwrap();
+            let t = &state.tenants[&tenant];
+            assert!(t.garbage * 2 < t.words.len(), "{} of {} bytes of runs held by none", t.garbage, t.words.len());
+        }
+        check(&index, &held);
+        // A sweep reads every live product again: most as held, some changed by hand at the same
+        // version, some newer, some deleted by hand (not read), one inserted by hand.
+        let garbage = index.state.read().unwrap().tenants[&tenant].garbage;
+        let mut rows = Vec::new();
+        let mut changed = 0;
+        for (&n, h) in held.iter_mut() {
+            match next(40) {
+                // By hand, at the same version: a word of its name another word it had not (one
+                // of the lexemes held already), or moved out of the name; its state.
+                0 => {
+                    let other = common.iter().find(|w| !h.words.iter().any(|x| x == *w)).unwrap();
+                    h.names[0] = other.to_string();
+                    *h = std::mem::replace(h, product(n, 0, 0, &mut next)).worded();
+                    changed += 1;
+                }
+                3 => {
+                    let moved = h.names.pop().unwrap();
+                    if h.names.is_empty() {
+                        h.names.push(common[0].to_string());
+                    }
+                    h.others.push(moved);
+                    *h = std::mem::replace(h, product(n, 0, 0, &mut next)).worded();
+                    changed += 1;
+                }
+                4 => {
+                    h.active = !h.active;
+                    changed += 1;
+                }
+                5 => {
+                    h.category = if h.category == "home" { "garden" } else { "home" };
+                    changed += 1;
+                }
+                1 => {
+                    version += 1;
+                    *h = product(n, h.created, version, &mut next);
+                    changed += 1;
+                }
+                2 => continue, // deleted by hand: taken out below
+                _ => {}
+            }
+            rows.push(as_row(n, h, false));
+        }
+        let read: std::collections::HashSet<u128> = rows.iter().map(|row| row.id.as_u128()).collect();
+        held.retain(|n, _| read.contains(n));
+        let h = product(9000, 200_000, 1, &mut next);
+        rows.push(as_row(9000, &h, false));
+        held.insert(9000, h);
+        rows.sort_by_key(|row| (row.created, row.id));
+        {
+            let mut state = index.state.write().unwrap();
+            state.sweeping();
+            rows.into_iter().for_each(|row| state.sweep(row));
+            state.vocabulary.settle();
+            // Only the changed products' runs were let go (a few bytes each), not every product's.
+            let let_go = state.tenants[&tenant].garbage - garbage;
+            assert!(let_go <= changed * 24, "{let_go} bytes let go for {changed} changes");
+            state.swept();
+        }
+        check(&index, &held);
+        let (_, stale) = found(&index, &["stal"], &ALL, 0);
+        assert_eq!(stale, 0, "an older version changes nothing");
+    }
+
     #[test]
     fn an_index_over_its_budget_answers_nothing() {
         let index = WordIndex::new(1_000).unwrap();
         index.state.write().unwrap().ready = true;
-        index.apply((0..20).map(|n| row(n, n as i64, &["lamp"], &["desk"], 1)).collect());
+        index.apply((0..40).map(|n| row(n, n as i64, &["lamp"], &["desk"], 1)).collect());
         let words = vec!["lam".to_string()];
         assert!(index.search(Uuid::from_u128(1 << 100), &words, &ALL, 0, 3).is_none());
         assert!(WordIndex::new(0).is_none(), "no budget, no index");
