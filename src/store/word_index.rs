@@ -757,16 +757,7 @@ impl State {
             t.reserve(slots.len());
             for slot in slots {
                 let (doc, at) = (&old.docs[slot as usize], slot as usize);
-                let (mut words, _) = run(&old.words, doc.words);
-                for &(lexeme, list) in &old.dense {
-                    if let List::Bits { holds, named } = &old.lists[list as usize]
-                        && holds.get(at)
-                    {
-                        words.push(lexeme << 1 | u32::from(named.get(at)));
-                    }
-                }
-                words.sort_unstable();
-                words.dedup_by_key(|word| *word >> 1);
+                let words = old.words_of(slot);
                 let category = old.categories.iter().position(|(_, bits)| bits.get(at));
                 let new = t.put(None, doc.id, doc.created, doc.version, &words);
                 match old.live.get(at) {
@@ -985,17 +976,24 @@ impl Tenant {
         if !category.and_then(|c| self.categories.get(c)).is_some_and(|(_, bits)| bits.get(at)) {
             return false;
         }
-        let (mut held, _) = run(&self.words, self.docs[at].words);
+        self.words_of(slot) == words
+    }
+
+    /// The words `slot` holds, sorted (`lexeme << 1 | in_name`): its run's, and its bitsets'.
+    fn words_of(&self, slot: u32) -> Vec<u32> {
+        let at = slot as usize;
+        let (mut words, _) = run(&self.words, self.docs[at].words);
         for &(lexeme, list) in &self.dense {
             if let List::Bits { holds, named } = &self.lists[list as usize]
                 && holds.get(at)
             {
-                held.push(lexeme << 1 | u32::from(named.get(at)));
+                words.push(lexeme << 1 | u32::from(named.get(at)));
             }
         }
-        held.sort_unstable();
-        held.dedup_by_key(|word| *word >> 1);
-        held == words
+        words.sort_unstable();
+        // A lexeme put in a list, and later the list made a bitset, is in both.
+        words.dedup_by_key(|word| *word >> 1);
+        words
     }
 
     /// Marks `slot` active or not, and in its category.
