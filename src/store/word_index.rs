@@ -620,17 +620,19 @@ impl WordIndex {
                 after = Some((last.created, last.id));
                 {
                     // A write read back meanwhile is newer than these rows: they do not undo it.
+                    // Compared with what is held while searches go on (a read lock); only then, the
+                    // writing lock for what differs. Nothing else applies rows meanwhile (the
+                    // applying lock), so the slots compared are those written.
                     let _applying = self.applying.lock().await;
-                    let mut rows = rows.into_iter().peekable();
-                    while rows.peek().is_some() {
-                        // A few at a time, so that searches wait little.
-                        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-                        if !state.ready {
-                            return Ok(());
-                        }
-                        rows.by_ref().take(256).for_each(|row| state.sweep(row));
-                        state.vocabulary.settle();
+                    let verdicts: Vec<Verdict> = {
+                        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+                        rows.iter().map(|row| state.verdict(row)).collect()
+                    };
+                    let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+                    if !state.ready {
+                        return Ok(());
                     }
+                    state.sweep(rows, verdicts);
                 }
                 // Other instances' writes are followed meanwhile.
                 let since = self.state.read().unwrap_or_else(|e| e.into_inner()).since;
@@ -739,6 +741,13 @@ impl WordIndex {
     }
 }
 
+/// What a sweep does with a row it read.
+struct Verdict {
+    /// The slot it was read for, if held.
+    slot: Option<u32>,
+    apply: bool,
+}
+
 /// Whether `version` is newer than `held` (their low bits, as serial numbers: RFC 1982).
 fn newer(version: u32, held: u32) -> bool {
     (version.wrapping_sub(held) as i32) > 0
@@ -783,37 +792,49 @@ impl State {
         }
     }
 
-    /// A sweep read `row` (see [`WordIndex::sweep`]).
-    fn sweep(&mut self, row: Row) {
+    /// What a sweep does with `row` (see [`WordIndex::sweep`]): the slot it was read for, and
+    /// whether it is applied (a product not held, newer than what is held, or changed by hand at
+    /// the same version).
+    fn verdict(&self, row: &Row) -> Verdict {
         let created = row.created.timestamp_micros();
-        let State { tenants, vocabulary, .. } = self;
-        let Some((t, slot)) =
-            tenants.get_mut(&row.tenant).and_then(|t| t.slot_of(created, row.id).map(|slot| (t, slot)))
-        else {
-            return self.apply(row, false);
+        let Some((t, slot)) = self.tenants.get(&row.tenant).and_then(|t| Some((t, t.slot_of(created, row.id)?))) else {
+            return Verdict { slot: None, apply: true };
         };
-        if let Some(seen) = &mut t.seen {
-            seen.set(slot, true);
-        }
         let (version, held) = (row.version as u32, t.docs[slot as usize].version);
         if newer(held, version) {
-            return; // a write read back since this row was read
+            return Verdict { slot: Some(slot), apply: false }; // a write read back since it was read
         }
         if version == held {
             let words: Option<Vec<u32>> = row
                 .words
                 .iter()
-                .map(|word| Some(vocabulary.find(word)? << 1 | u32::from(row.names.contains(word))))
+                .map(|word| Some(self.vocabulary.find(word)? << 1 | u32::from(row.names.contains(word))))
                 .collect();
             let category = t.categories.iter().position(|(name, _)| **name == *row.category);
             if let Some(mut words) = words {
                 words.sort_unstable();
                 if t.holds(slot, &words, row.active, category) {
-                    return;
+                    return Verdict { slot: Some(slot), apply: false };
                 }
             }
         }
-        self.apply(row, true);
+        Verdict { slot: Some(slot), apply: true }
+    }
+
+    /// A sweep read `rows`, and judged them (`verdicts`, in the same order): each slot read is
+    /// marked seen, and what differs applied.
+    fn sweep(&mut self, rows: Vec<Row>, verdicts: Vec<Verdict>) {
+        for (row, verdict) in rows.into_iter().zip(verdicts) {
+            if let Some(slot) = verdict.slot
+                && let Some(seen) = self.tenants.get_mut(&row.tenant).and_then(|t| t.seen.as_mut())
+            {
+                seen.set(slot, true);
+            }
+            if verdict.apply {
+                self.apply(row, true);
+            }
+        }
+        self.vocabulary.settle();
     }
 
     /// A sweep has read every live product: those held live that it did not read are taken out
@@ -1497,8 +1518,8 @@ mod tests {
         {
             let mut state = index.state.write().unwrap();
             state.sweeping();
-            rows.into_iter().for_each(|row| state.sweep(row));
-            state.vocabulary.settle();
+            let verdicts = rows.iter().map(|row| state.verdict(row)).collect();
+            state.sweep(rows, verdicts);
             // Only the changed products' runs were let go (a few bytes each), not every product's.
             let let_go = state.tenants[&tenant].garbage - garbage;
             assert!(let_go <= changed * 24, "{let_go} bytes let go for {changed} changes");
