@@ -50,11 +50,7 @@ impl App {
         let metrics = Arc::new(http::metrics::Metrics::default());
         let handlers = Arc::new(Handlers {
             orders: store::desk::OrderDesk::start(db.clone(), &config.database_url, metrics.desk_batch_sizes.clone()),
-            reads: store::reads::Reads::new(
-                db.clone(),
-                &config.database_url,
-                usize::try_from(config.search_index_mib).unwrap_or(usize::MAX).saturating_mul(1 << 20),
-            ),
+            reads: store::reads::Reads::new(db.clone(), &config.database_url, config.search_index_bytes()),
             checkpoints: store::reads::sqlite_file(&config.database_url)
                 .and_then(store::checkpoints::Checkpointer::start),
             db,

@@ -2213,8 +2213,8 @@ impl<H: CommerceApi> Routes<H> {
     ///  `commerce_db_pool_max_connections`: the database pool; requests wait for a connection
     ///  while `in_use` is at the maximum, and `commerce_db_pool_acquire_seconds`, a histogram of
     ///  each connection acquire, shows how long.
-    /// - `commerce_search_index_products` and `commerce_search_index_bytes`: on PostgreSQL, the
-    ///  live products whose words are searched in memory, and the memory that takes (both 0
+    /// - `commerce_search_index_products` and `commerce_search_index_bytes`: the live products
+    ///  whose words are searched in memory, and the memory that takes (both 0
     ///  while searches go to the database: before the index has loaded, or when the catalogue
     ///  does not fit `--search-index-mib`).
     /// - `commerce_build_info{version, api_version}`: the service's version and the API version.

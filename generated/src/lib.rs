@@ -17,7 +17,7 @@ pub const TITLE: &str = "Commerce API";
 /// `info.version` of the spec.
 pub const VERSION: &str = "2.4.0";
 /// SHA-256 of the spec file this code was generated from.
-pub const SPEC_SHA256: &str = "f3fdce05bde1d7a00259e1defab1e743a64767cdf9c793207660a046290e85f6";
+pub const SPEC_SHA256: &str = "529de2ec76a96c982a8f18c0eb09dc562d38b29544538b0e9fa1ebbe1431e88f";
 
 /// The document as the generator read it: OpenAPI 3.1 JSON, whatever version and files it was
 /// written in.

@@ -168,7 +168,7 @@ impl Default for Metrics {
         );
         commerce.register(
             "search_index_products",
-            "Live products whose words are searched in memory (PostgreSQL; 0 while searches go to the database)",
+            "Live products whose words are searched in memory (0 while searches go to the database)",
             search_products.clone(),
         );
         commerce.register(

@@ -22,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(SearchOneLetter),
             Box::new(SearchVocabulary),
             Box::new(ProductsChanged),
+            Box::new(ProductsChangedSqlite),
         ]
     }
 }
@@ -697,6 +698,27 @@ impl MigrationName for ProductsChanged {
 impl MigrationTrait for ProductsChanged {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         if m.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+            return Ok(());
+        }
+        m.get_connection().execute_unprepared("CREATE INDEX products_changed ON products (updated_at, id)").await?;
+        Ok(())
+    }
+}
+
+/// SQLite: the same index as [`ProductsChanged`], now that the search index in memory serves
+/// SQLite too and looks for changed products every second (another process may write the file).
+struct ProductsChangedSqlite;
+
+impl MigrationName for ProductsChangedSqlite {
+    fn name(&self) -> &str {
+        "m20261217_000010_products_changed_sqlite"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ProductsChangedSqlite {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        if m.get_database_backend() != sea_orm::DatabaseBackend::Sqlite {
             return Ok(());
         }
         m.get_connection().execute_unprepared("CREATE INDEX products_changed ON products (updated_at, id)").await?;

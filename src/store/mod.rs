@@ -5,6 +5,7 @@ pub mod checkpoints;
 pub mod customers;
 pub mod desk;
 pub mod entities;
+mod fts5_tokens;
 pub mod idempotency;
 pub mod migrations;
 pub mod orders;

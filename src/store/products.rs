@@ -584,10 +584,10 @@ pub async fn list(reads: &Reads, tenant_id: Uuid, q: &ProductQuery) -> Result<(V
     }
 }
 
-/// PostgreSQL: the page of a search without a sort, as the ids of its products, and its total,
-/// from the search index in memory ([`word_index`]); none where it cannot answer (SQLite, a sort,
-/// or no index loaded: [`list`] answers). Counted as [`list`] counts on SQLite: to
-/// [`SEARCH_COUNT_CAP`], or one past the page.
+/// The page of a search without a sort, as the ids of its products, and its total, from the
+/// search index in memory ([`word_index`]); none where it cannot answer (a sort, no index loaded,
+/// or on SQLite a word FTS5 reads as more than one token, a phrase: [`list`] answers). Counted as
+/// [`list`] counts on SQLite: to [`SEARCH_COUNT_CAP`], or one past the page.
 pub async fn search_in_memory(
     reads: &Reads,
     tenant_id: Uuid,
@@ -597,9 +597,19 @@ pub async fn search_in_memory(
         return Ok(None);
     };
     let words = search_words(search);
-    let lexemes = match words.is_empty() {
-        true => Vec::new(),
-        false => search_lexemes(reads, &words).await?,
+    let lexemes = match (words.is_empty(), reads.db.get_database_backend()) {
+        (true, _) => Vec::new(),
+        (false, DatabaseBackend::Sqlite) => {
+            let mut lexemes = Vec::with_capacity(words.len());
+            for word in &words {
+                match super::fts5_tokens::prefix(word)?.as_mut_slice() {
+                    [token] => lexemes.push(std::mem::take(token)),
+                    _ => return Ok(None),
+                }
+            }
+            lexemes
+        }
+        (false, _) => search_lexemes(reads, &words).await?,
     };
     if lexemes.is_empty() {
         return Ok(None); // nothing matches: `list` says so
@@ -623,8 +633,14 @@ pub async fn by_ids(reads: &Reads, tenant_id: Uuid, ids: &[Uuid]) -> Result<Vec<
     if ids.is_empty() {
         return Ok(Vec::new());
     }
+    // The ids drive: on SQLite the unary `+` keeps the tenant's index out, which it otherwise
+    // chose, reading every product of the tenant (10,000 products: 1.35 ms a page, not 0.05).
+    let tenant = match reads.db.get_database_backend() {
+        DatabaseBackend::Sqlite => Expr::cust_with_values("+products.tenant_id = ?", [tenant_id]),
+        _ => Expr::col((product::Entity, Column::TenantId)).eq(tenant_id),
+    };
     let select = product::Entity::find()
-        .filter(Column::TenantId.eq(tenant_id))
+        .filter(tenant)
         .filter(Column::DeletedAt.is_null())
         .filter(Column::Id.is_in(ids.iter().copied()));
     let mut rows = fetch(reads, select).await?;

@@ -32,7 +32,7 @@ pub struct Reads {
     pub prefixes: std::sync::Arc<Prefixes>,
     /// PostgreSQL: how common the index's lexemes are (`products::frequencies`).
     pub(crate) frequencies: std::sync::Arc<Mutex<Option<std::sync::Arc<Frequencies>>>>,
-    /// PostgreSQL: the catalogue's search words in memory, within its budget (none: searched in
+    /// The catalogue's search words in memory, within its budget (none: searched in
     /// the database).
     pub words: Option<std::sync::Arc<super::word_index::WordIndex>>,
 }
@@ -129,12 +129,11 @@ pub(crate) enum Lexized {
 }
 
 impl Reads {
-    /// Reads over `db`, which `url` opened; on PostgreSQL, searches in memory within
-    /// `search_index_bytes` where the catalogue's words fit.
+    /// Reads over `db`, which `url` opened; searches in memory within `search_index_bytes` where
+    /// the catalogue's words fit.
     pub fn new(db: DatabaseConnection, url: &str, search_index_bytes: usize) -> Self {
         let sqlite = sqlite_file(url).map(|path| std::sync::Arc::new(SqliteReaders::new(path)));
-        let postgres = db.get_database_backend() == sea_orm::DatabaseBackend::Postgres;
-        let words = postgres.then(|| super::word_index::WordIndex::new(search_index_bytes)).flatten();
+        let words = super::word_index::WordIndex::new(search_index_bytes);
         Self {
             db,
             sqlite,

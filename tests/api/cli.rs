@@ -274,7 +274,7 @@ async fn a_search_counts_up_to_ten_thousand_matches_then_says_its_total_is_a_low
     let cap = if postgres { 1_000 } else { 10_000 };
     let seeded = stdout(&seed(&database, &["--products", "10050"]));
     assert!(seeded.contains("created 10050 products"), "{seeded}");
-    let app = spawn_app_with(database, |config| config.search_index_mib = 0).await;
+    let app = spawn_app_with(database, |config| config.search_index_mib = Some(0)).await;
     let token = app.admin_token().await;
     let search = |page: &'static str| {
         let (app, token) = (&app, &token);

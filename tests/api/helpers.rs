@@ -167,9 +167,9 @@ pub async fn spawn_app_wrapped<E: poem::Endpoint + 'static>(
     let handlers = app.handlers.clone();
     let (addr, server) = app.bind_wrapped("127.0.0.1:0", std::future::pending(), wrap).await.expect("binds");
     tokio::spawn(server);
-    // On PostgreSQL, searches are answered from the catalogue's words in memory once they have
-    // loaded (the database answers until then): tests search there.
-    if let Some(words) = handlers.reads.words.as_ref().filter(|_| config.search_index_mib > 0) {
+    // Searches are answered from the catalogue's words in memory once they have loaded (the
+    // database answers until then): tests search there.
+    if let Some(words) = handlers.reads.words.as_ref().filter(|_| config.search_index_bytes() > 0) {
         let started = std::time::Instant::now();
         while !words.ready() {
             assert!(started.elapsed() < std::time::Duration::from_secs(10), "the search index did not load");
