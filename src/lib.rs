@@ -157,12 +157,12 @@ impl App {
         let products = self.handlers.products.clone();
         // The search index loads, then follows what other instances write.
         if let Some(words) = self.handlers.reads.words.clone() {
-            let db = self.handlers.db.clone();
+            let reads = self.handlers.reads.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
                 loop {
                     tick.tick().await;
-                    if let Err(e) = words.follow(&db).await {
+                    if let Err(e) = words.follow(&reads).await {
                         tracing::warn!(error = %e, "cannot follow the catalogue's changes into the search index");
                     }
                 }

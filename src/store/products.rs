@@ -653,7 +653,7 @@ pub async fn by_ids(reads: &Reads, tenant_id: Uuid, ids: &[Uuid]) -> Result<Vec<
 /// in memory reads it again, so this instance's next search finds what was written.
 pub async fn written(reads: &Reads, id: Uuid) {
     if let Some(index) = &reads.words {
-        index.refresh(&reads.db, id).await;
+        index.refresh(reads, id).await;
     }
 }
 

@@ -26,18 +26,19 @@
 //! (or, on a SQLite file, other processes') within a second: every second it reads the products
 //! updated since the last look, less [`MARGIN`] (a write's transaction between its clock reading
 //! and its commit, and the clocks' difference between instances); a row older than what it holds
-//! (by `version`) is ignored. Every ten minutes it is swept ([`WordIndex::sweep`]): every live product read again
-//! into the index that goes on answering, so that what no look could find is found without a
-//! second index beside the first; where deleted products hold a quarter of the slots, it is
-//! loaded afresh instead.
+//! (by `version`) is ignored. Every ten minutes it is swept ([`WordIndex::sweep`]): every live
+//! product read again into the index that goes on answering, so that what no look could find is
+//! found without a second index beside the first; where deleted products hold a quarter of the
+//! slots, it is loaded afresh instead.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement, Value};
+use sea_orm::{ConnectionTrait, DatabaseBackend, Statement, Value};
 use uuid::Uuid;
 
+use super::reads::{self, Reads};
 use crate::error::AppError;
 
 /// How far before the previous look a look for changed products starts.
@@ -60,8 +61,9 @@ const PRODUCT_BYTES: usize = 48;
 /// Lexemes a load leaves pending before it puts them in order.
 const SETTLE_LOADING: usize = 1 << 16;
 
-/// Rows a load reads at once.
-const CHUNK: u64 = 4096;
+/// Rows a load reads at once: each with its lexemes as strings until applied, so this many bound
+/// a load's memory beyond the index (4,096 at 10,000 products on SQLite: a peak RSS 12 MiB higher).
+const CHUNK: u64 = 512;
 
 /// A lexeme's slots are kept as a bitset (one bit a slot, and one for the name's) once more than
 /// one slot in this many holds it, in a tenant of at least [`DENSE_FROM`] slots: the bitsets then
@@ -520,12 +522,12 @@ impl WordIndex {
 
     /// Reads the product `id` again and applies it, after this instance wrote it: its next search
     /// finds what it wrote. A failure to read makes the index unusable until it has loaded again.
-    pub async fn refresh(&self, db: &DatabaseConnection, id: Uuid) {
+    pub async fn refresh(&self, reads: &Reads, id: Uuid) {
         let _applying = self.applying.lock().await;
         if !self.state.read().unwrap_or_else(|e| e.into_inner()).ready {
             return; // a load in progress reads it: it was committed before the load catches up
         }
-        match read(db, "id = $1", vec![id.into()]).await {
+        match read(reads, "id = $1", vec![id.into()]).await {
             Ok(rows) => self.apply(rows),
             Err(error) => {
                 tracing::warn!(%error, "cannot read a written product back into the search index; searching the database until it has loaded again");
@@ -536,7 +538,7 @@ impl WordIndex {
 
     /// Loads the index when it has none (and sweeps it every [`RELOAD`]), or else applies what
     /// changed since the last look. Run every second.
-    pub async fn follow(&self, db: &DatabaseConnection) -> Result<(), AppError> {
+    pub async fn follow(&self, reads: &Reads) -> Result<(), AppError> {
         let (ready, since, over_budget, loaded) = {
             let state = self.state.read().unwrap_or_else(|e| e.into_inner());
             (state.ready, state.since, state.over_budget, state.loaded)
@@ -545,19 +547,19 @@ impl WordIndex {
             if over_budget.is_some_and(|at| at.elapsed() < RETRY) {
                 return Ok(());
             }
-            return self.load(db).await;
+            return self.load(reads).await;
         }
         if loaded.is_some_and(|at| at.elapsed() >= RELOAD) {
-            return self.sweep(db).await;
+            return self.sweep(reads).await;
         }
-        self.catch_up(db, since).await
+        self.catch_up(reads, since).await
     }
 
     /// Applies the products updated since `since` (less [`MARGIN`] at the next look).
-    async fn catch_up(&self, db: &DatabaseConnection, since: Option<DateTime<Utc>>) -> Result<(), AppError> {
+    async fn catch_up(&self, reads: &Reads, since: Option<DateTime<Utc>>) -> Result<(), AppError> {
         let _applying = self.applying.lock().await;
         let started = Utc::now() - MARGIN;
-        changed(db, since.unwrap_or(started), |rows| self.apply(rows)).await?;
+        changed(reads, since.unwrap_or(started), |rows| self.apply(rows)).await?;
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         if state.ready {
             state.since = Some(started);
@@ -566,13 +568,13 @@ impl WordIndex {
     }
 
     /// The tenants with live products, and how many each has.
-    async fn counted(db: &DatabaseConnection) -> Result<Vec<(Uuid, i64)>, AppError> {
+    async fn counted(reads: &Reads) -> Result<Vec<(Uuid, i64)>, AppError> {
         let counted = Statement::from_string(
-            db.get_database_backend(),
+            reads.db.get_database_backend(),
             "SELECT tenant_id, CAST(SUM(n) AS BIGINT) AS n FROM product_counts GROUP BY tenant_id HAVING SUM(n) > 0",
         );
         let mut tenants = Vec::new();
-        for row in db.query_all_raw(counted).await? {
+        for row in reads.db.query_all_raw(counted).await? {
             tenants.push((row.try_get("", "tenant_id")?, row.try_get("", "n")?));
         }
         Ok(tenants)
@@ -580,22 +582,18 @@ impl WordIndex {
 
     /// The tenant's live products created after `after` (creation time, id), at most [`CHUNK`]
     /// of them, in creation order.
-    async fn chunk(
-        db: &DatabaseConnection,
-        tenant: Uuid,
-        after: Option<(DateTime<Utc>, Uuid)>,
-    ) -> Result<Vec<Row>, AppError> {
+    async fn chunk(reads: &Reads, tenant: Uuid, after: Option<(DateTime<Utc>, Uuid)>) -> Result<Vec<Row>, AppError> {
         match after {
             None => {
                 let condition = format!("tenant_id = $1 AND deleted_at IS NULL ORDER BY created_at, id LIMIT {CHUNK}");
-                read(db, &condition, vec![tenant.into()]).await
+                read(reads, &condition, vec![tenant.into()]).await
             }
             Some((created, id)) => {
                 let condition = format!(
                     "tenant_id = $1 AND deleted_at IS NULL AND (created_at, id) > ($2, $3) \
                      ORDER BY created_at, id LIMIT {CHUNK}"
                 );
-                read(db, &condition, vec![tenant.into(), created.into(), id.into()]).await
+                read(reads, &condition, vec![tenant.into(), created.into(), id.into()]).await
             }
         }
     }
@@ -605,20 +603,20 @@ impl WordIndex {
     /// version) is applied, and one held live that is not read is taken out. So what no look for
     /// changes could find is found without a second index beside the first (a load's memory).
     /// Where deleted products hold a quarter of the slots, it loads afresh instead, letting them go.
-    async fn sweep(&self, db: &DatabaseConnection) -> Result<(), AppError> {
+    async fn sweep(&self, reads: &Reads) -> Result<(), AppError> {
         let dead = {
             let state = self.state.read().unwrap_or_else(|e| e.into_inner());
             let (docs, live) = state.tenants.values().fold((0, 0), |(d, l), t| (d + t.docs.len(), l + t.live.count()));
             (docs as u64).saturating_sub(live) * 4 > docs as u64
         };
         if dead {
-            return self.load(db).await;
+            return self.load(reads).await;
         }
         self.state.write().unwrap_or_else(|e| e.into_inner()).sweeping();
-        for (tenant, _) in Self::counted(db).await? {
+        for (tenant, _) in Self::counted(reads).await? {
             let mut after = None;
             loop {
-                let rows = Self::chunk(db, tenant, after).await?;
+                let rows = Self::chunk(reads, tenant, after).await?;
                 let Some(last) = rows.last() else { break };
                 let full = rows.len() as u64 == CHUNK;
                 after = Some((last.created, last.id));
@@ -640,7 +638,7 @@ impl WordIndex {
                 }
                 // Other instances' writes are followed meanwhile.
                 let since = self.state.read().unwrap_or_else(|e| e.into_inner()).since;
-                self.catch_up(db, since).await?;
+                self.catch_up(reads, since).await?;
                 if !full {
                     break;
                 }
@@ -660,8 +658,8 @@ impl WordIndex {
         Ok(())
     }
 
-    async fn load(&self, db: &DatabaseConnection) -> Result<(), AppError> {
-        let tenants = Self::counted(db).await?;
+    async fn load(&self, reads: &Reads) -> Result<(), AppError> {
+        let tenants = Self::counted(reads).await?;
         let live: i64 = tenants.iter().map(|(_, n)| n).sum();
         let product_bytes = self.product_bytes.load(std::sync::atomic::Ordering::Relaxed);
         if usize::try_from(live).unwrap_or(usize::MAX).saturating_mul(product_bytes) > self.budget {
@@ -677,7 +675,7 @@ impl WordIndex {
             state.tenants.entry(tenant).or_insert_with(Tenant::new).reserve(room + room / 64);
             let mut after: Option<(DateTime<Utc>, Uuid)> = None;
             loop {
-                let rows = Self::chunk(db, tenant, after).await?;
+                let rows = Self::chunk(reads, tenant, after).await?;
                 let Some(last) = rows.last() else { break };
                 let (full, next) = (rows.len() as u64 == CHUNK, (last.created, last.id));
                 after = Some(next);
@@ -700,7 +698,7 @@ impl WordIndex {
         }
         // What was written while it was read, with every write's refresh waiting.
         let _applying = self.applying.lock().await;
-        changed(db, started, |rows| rows.into_iter().for_each(|row| state.apply(row, false))).await?;
+        changed(reads, started, |rows| rows.into_iter().for_each(|row| state.apply(row, false))).await?;
         state.vocabulary.settle();
         state.order();
         if state.bytes() > self.budget {
@@ -1165,15 +1163,11 @@ impl Tenant {
 
 /// The products changed since `since` (by `updated_at`), oldest change first, given to `apply`
 /// [`CHUNK`] at a time (another instance's import may have changed a million).
-async fn changed(
-    db: &DatabaseConnection,
-    since: DateTime<Utc>,
-    mut apply: impl FnMut(Vec<Row>),
-) -> Result<(), AppError> {
+async fn changed(reads: &Reads, since: DateTime<Utc>, mut apply: impl FnMut(Vec<Row>)) -> Result<(), AppError> {
     let mut after = (since, Uuid::nil());
     loop {
         let condition = format!("(updated_at, id) > ($1, $2) ORDER BY updated_at, id LIMIT {CHUNK}");
-        let rows = read(db, &condition, vec![after.0.into(), after.1.into()]).await?;
+        let rows = read(reads, &condition, vec![after.0.into(), after.1.into()]).await?;
         let Some(last) = rows.last() else { return Ok(()) };
         let full = rows.len() as u64 == CHUNK;
         after = (last.updated, last.id);
@@ -1184,10 +1178,18 @@ async fn changed(
     }
 }
 
-/// The products `condition` selects (its parameters bound to `values`), with their lexemes: on
-/// PostgreSQL its search vector's and its name's, on SQLite the tokens FTS5 indexes for them.
-async fn read(db: &DatabaseConnection, condition: &str, values: Vec<Value>) -> Result<Vec<Row>, AppError> {
-    let backend = db.get_database_backend();
+/// The products `condition` selects (its parameters bound to `values`, `$1` on), with their
+/// lexemes: on PostgreSQL its search vector's and its name's, on SQLite the tokens FTS5 indexes for
+/// them (on a SQLite file read and tokenized off the runtime, on a connection of their own:
+/// [`super::reads::SqliteReaders::query_unmapped`]).
+async fn read(reads: &Reads, condition: &str, values: Vec<Value>) -> Result<Vec<Row>, AppError> {
+    const COLUMNS: &str =
+        "id, tenant_id, category, active, created_at, updated_at, version, deleted_at IS NOT NULL AS deleted";
+    let backend = reads.db.get_database_backend();
+    if let Some(sqlite) = reads.sqlite() {
+        let sql = format!("SELECT {COLUMNS}, name, description FROM products WHERE {}", condition.replace('$', "?"));
+        return sqlite.query_unmapped(Statement::from_sql_and_values(backend, sql, values), sqlite_row).await;
+    }
     let text = match backend {
         DatabaseBackend::Postgres => {
             "array_to_json(tsvector_to_array(to_tsvector('english', name)))::text AS names, \
@@ -1197,17 +1199,14 @@ async fn read(db: &DatabaseConnection, condition: &str, values: Vec<Value>) -> R
     };
     let statement = Statement::from_sql_and_values(
         backend,
-        format!(
-            "SELECT id, tenant_id, category, active, created_at, updated_at, version, deleted_at IS NOT NULL AS deleted, \
-             {text} FROM products WHERE {condition}"
-        ),
+        format!("SELECT {COLUMNS}, {text} FROM products WHERE {condition}"),
         values,
     );
     let lexemes = |text: String| -> Result<Vec<String>, AppError> {
         serde_json::from_str(&text).map_err(|e| AppError::Internal(format!("a product's lexemes: {e}")))
     };
     let mut rows = Vec::new();
-    for row in db.query_all_raw(statement).await? {
+    for row in reads.db.query_all_raw(statement).await? {
         let (names, words) = match backend {
             DatabaseBackend::Postgres => (lexemes(row.try_get("", "names")?)?, lexemes(row.try_get("", "words")?)?),
             _ => tokens(&row.try_get::<String>("", "name")?, &row.try_get::<String>("", "description")?)?,
@@ -1226,6 +1225,24 @@ async fn read(db: &DatabaseConnection, condition: &str, values: Vec<Value>) -> R
         });
     }
     Ok(rows)
+}
+
+/// A row of [`read`]'s statement on a SQLite file.
+fn sqlite_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    let (names, words) = tokens(row.get_ref(8)?.as_str()?, row.get_ref(9)?.as_str()?)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Text, e.to_string().into()))?;
+    Ok(Row {
+        id: reads::uuid(row, 0)?,
+        tenant: reads::uuid(row, 1)?,
+        category: row.get(2)?,
+        active: row.get(3)?,
+        created: reads::time(row, 4)?,
+        updated: reads::time(row, 5)?,
+        version: row.get(6)?,
+        deleted: row.get(7)?,
+        names,
+        words,
+    })
 }
 
 /// SQLite: a product's tokens as FTS5 indexes them, of its name, and of its name and description
