@@ -92,8 +92,8 @@ pub struct Config {
     /// in memory (its page's products read by id); a catalogue whose words do not fit (about
     /// 14,000 products of a name and a sentence a MiB) is searched in the database. 0: always in
     /// the database. By default 96 on PostgreSQL (a million products fit), 32 on SQLite, whose own
-    /// search index is read within this process (a million products searched in FTS5: p99 18 ms)
-    /// and whose file's map already holds the catalogue in its memory.
+    /// search index is read within this process (a million products searched in FTS5: p99 9-18 ms
+    /// in the bench) and whose file's map already holds the catalogue in its memory.
     #[arg(long, env = "COMMERCE_SEARCH_INDEX_MIB")]
     pub search_index_mib: Option<u64>,
 }

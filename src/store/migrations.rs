@@ -697,12 +697,16 @@ impl MigrationName for ProductsChanged {
 #[async_trait::async_trait]
 impl MigrationTrait for ProductsChanged {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        if m.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
-            return Ok(());
-        }
-        m.get_connection().execute_unprepared("CREATE INDEX products_changed ON products (updated_at, id)").await?;
-        Ok(())
+        products_changed(m, sea_orm::DatabaseBackend::Postgres).await
     }
+}
+
+/// The index of products by when they last changed, where the database is `backend`.
+async fn products_changed(m: &SchemaManager<'_>, backend: sea_orm::DatabaseBackend) -> Result<(), DbErr> {
+    if m.get_database_backend() == backend {
+        m.get_connection().execute_unprepared("CREATE INDEX products_changed ON products (updated_at, id)").await?;
+    }
+    Ok(())
 }
 
 /// SQLite: the same index as [`ProductsChanged`], now that the search index in memory serves
@@ -718,10 +722,6 @@ impl MigrationName for ProductsChangedSqlite {
 #[async_trait::async_trait]
 impl MigrationTrait for ProductsChangedSqlite {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        if m.get_database_backend() != sea_orm::DatabaseBackend::Sqlite {
-            return Ok(());
-        }
-        m.get_connection().execute_unprepared("CREATE INDEX products_changed ON products (updated_at, id)").await?;
-        Ok(())
+        products_changed(m, sea_orm::DatabaseBackend::Sqlite).await
     }
 }

@@ -388,7 +388,8 @@ fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<Strin
         ),
         row("mixed: 60% random GET, 20% listings, 15% searches, 5% orders", &mixed, &bare_mixed, ""),
         format!(
-            "| {label} | peak RSS of the service (at the end: {anon:.1} MiB its own, {file:.1} MiB file-backed) | {rss:.1} MiB | | <= 64 MB | | | |"
+            "| {label} | peak RSS of the service (at the end: {anon:.1} MiB its own, {file:.1} MiB file-backed) | {rss:.1} MiB ({:.1} MB) | | <= 64 MB | | | |",
+            rss * 1.048_576
         ),
         format!(
             "| {label} | start to ready | first start {} ms, existing database {} ms | | <= 200 ms | | | |",

@@ -250,7 +250,7 @@ pub(crate) fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Resul
     let rss = memory_mib(service.0.id(), "VmHWM");
     let (anon, file) = (memory_mib(service.0.id(), "RssAnon"), memory_mib(service.0.id(), "RssFile"));
     rows.push(format!(
-        "| {label} | peak RSS at {SCALE} products (at the end: {anon:.1} MiB its own, {file:.1} MiB file-backed) | {rss:.1} MiB | | <= 128 MB | | | |"
+        "| {label} | peak RSS at {SCALE} products (at the end: {anon:.1} MiB its own, {file:.1} MiB file-backed) | {rss:.1} MiB ({:.1} MB) | | <= 128 MB | | | |", rss * 1.048_576
     ));
     drop(service);
     Ok(rows)
