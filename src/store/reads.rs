@@ -263,7 +263,7 @@ impl SqliteReaders {
     /// every page of the products resident at once (at 10,000 products, beside a login's buffer, a
     /// peak RSS 6 MiB higher); through the pool it filled a page cache and sqlx copied every row;
     /// on blocking threads of their own, what they allocated stayed in their idle heaps (the
-    /// bench's peak 65.3 MiB, against 60.9 on the long readers, which allocate all the time).
+    /// bench's peak 65.3 MiB, against 59.4-60.7 here: the long readers allocate all the time).
     pub async fn query_unmapped<T: Send + 'static>(
         &self,
         statement: Statement,
