@@ -238,19 +238,34 @@ pub async fn create_many(
     Ok(created)
 }
 
+/// The insert triggers [`create_many_sqlite`] sets aside, each with the statement that does its
+/// work for every product inserted after rowid `?1` at once. Without the counts' trigger, an insert
+/// of one row also needs no statement journal (a copy of each page it changes: 5% of a seed's time).
+fn set_aside() -> [(&'static str, String); 2] {
+    let counts = "INSERT INTO product_counts (tenant_id, category, active, n) \
+         SELECT tenant_id, category, active, COUNT(*) FROM products WHERE rowid > ?1 AND deleted_at IS NULL \
+         GROUP BY tenant_id, category, active \
+         ON CONFLICT (tenant_id, category, active) DO UPDATE SET n = n + excluded.n";
+    [
+        ("products_search_insert", super::migrations::search_index_fill(" AND rowid > ?1")),
+        ("product_counts_insert", counts.into()),
+    ]
+}
+
 /// [`create_many`] on a SQLite file: one synchronous connection, one prepared statement per row,
-/// one transaction. The search index takes the rows in one statement: its insert trigger is set
-/// aside inside the transaction (no other connection can see the schema without it) and put back,
-/// from its own stored SQL, before the commit. Row by row, FTS5 flushes its index at every
-/// statement's savepoint, and a million rows took 4.5 minutes instead of seconds; that statement
-/// takes them newest first (`migrations::search_index_fill`: a million products' seed 85 -> 52 s).
-/// The counts' triggers run as for any insert.
+/// one transaction. The search index and the counts take the rows in one statement each
+/// ([`set_aside`]): their insert triggers are set aside inside the transaction (no other
+/// connection can see the schema without them) and put back, from their own stored SQL, before the
+/// commit. Row by row, FTS5 flushes its index at every statement's savepoint, and a million rows
+/// took 4.5 minutes instead of seconds; that statement takes them newest first
+/// (`migrations::search_index_fill`: a million products' seed 85 -> 52 s).
 fn create_many_sqlite(
     file: &std::path::Path,
     tenant_id: Uuid,
     products: &[NewProduct],
     existing: Existing,
 ) -> Result<u64, AppError> {
+    use rusqlite::OptionalExtension;
     let failed = reads::failed;
     let mut conn = rusqlite::Connection::open(file).map_err(failed)?;
     conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(failed)?;
@@ -260,23 +275,22 @@ fn create_many_sqlite(
         "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY;",
     )
     .map_err(failed)?;
-    let search_trigger: Option<String> = conn
-        .query_row(
-            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'products_search_insert'",
-            [],
-            |r| r.get(0),
-        )
-        .map(Some)
-        .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })
-        .map_err(failed)?;
     let now = reads::text_time(super::now());
     let tenant = tenant_id.as_bytes().as_slice();
     let mut created = 0;
     let txn = conn.transaction().map_err(failed)?;
     let before: i64 =
         txn.query_row("SELECT COALESCE(MAX(rowid), 0) FROM products", [], |r| r.get(0)).map_err(failed)?;
-    if search_trigger.is_some() {
-        txn.execute_batch("DROP TRIGGER products_search_insert").map_err(failed)?;
+    let mut aside = Vec::new();
+    for (name, fill) in set_aside() {
+        let trigger: Option<String> = txn
+            .query_row("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?1", [name], |r| r.get(0))
+            .optional()
+            .map_err(failed)?;
+        if let Some(trigger) = trigger {
+            txn.execute_batch(&format!("DROP TRIGGER {name}")).map_err(failed)?;
+            aside.push((trigger, fill));
+        }
     }
     {
         let mut taken = txn
@@ -321,9 +335,9 @@ fn create_many_sqlite(
             }
         }
     }
-    if let Some(trigger) = &search_trigger {
-        txn.execute(&super::migrations::search_index_fill(" AND rowid > ?1"), [before]).map_err(failed)?;
-        txn.execute_batch(trigger).map_err(failed)?;
+    for (trigger, fill) in aside {
+        txn.execute(&fill, [before]).map_err(failed)?;
+        txn.execute_batch(&trigger).map_err(failed)?;
     }
     txn.commit().map_err(failed)?;
     Ok(created)

@@ -14,6 +14,13 @@
 //! page past that is asked for): SQLite asks only for pages of its read snapshot that are not in the
 //! write-ahead log, which the file holds; the file only grows while the service runs (no `VACUUM`,
 //! no `auto_vacuum`). The map is read-only (`PROT_READ`), as SQLite's own is.
+//!
+//! The descriptor the map is made from is never closed while the process runs, and a file is
+//! looked up by `stat`, not by opening it: on Unix, closing any descriptor of a file drops every
+//! POSIX lock the process holds on it, whichever descriptor took it. A connection in WAL mode holds
+//! a shared lock on the database file as long as it is open, which tells another process's last
+//! connection not to delete the log on closing; SQLite's own files defer such closes, and this
+//! VFS's lookups of the map, one per reader connection opened, had been closing a descriptor.
 
 use std::collections::HashMap;
 use std::ffi::{CStr, c_char, c_int, c_void};
@@ -67,7 +74,8 @@ struct Map {
     addr: *mut u8,
     /// Bytes of the file known to exist.
     known: AtomicU64,
-    file: std::fs::File,
+    /// Never closed: see the module's documentation.
+    file: std::mem::ManuallyDrop<std::fs::File>,
 }
 
 // SAFETY: the map is read-only memory and `known` is atomic.
@@ -89,14 +97,16 @@ static MAPS: Mutex<Option<Maps>> = Mutex::new(None);
 impl Map {
     /// The map of the file at `path`, made if no open connection has one.
     fn of(path: &CStr) -> Option<Arc<Map>> {
-        let file = std::fs::File::open(path.to_str().ok()?).ok()?;
-        let meta = file.metadata().ok()?;
+        let meta = std::fs::metadata(path.to_str().ok()?).ok()?;
         let mut maps = MAPS.lock().unwrap_or_else(|e| e.into_inner());
         let maps = maps.get_or_insert_with(HashMap::new);
         maps.retain(|_, map| map.strong_count() > 0);
         if let Some(map) = maps.get(&(meta.dev(), meta.ino())).and_then(Weak::upgrade) {
             return Some(map);
         }
+        // Opened only to be mapped, and never closed (see the module's documentation).
+        let file = std::mem::ManuallyDrop::new(std::fs::File::open(path.to_str().ok()?).ok()?);
+        let meta = file.metadata().ok()?;
         use std::os::fd::AsRawFd;
         // SAFETY: a new read-only shared map of an open file; nothing else refers to its range.
         let addr = unsafe {
@@ -382,6 +392,41 @@ mod tests {
         // The map goes with the last connection that reads through it.
         drop((first, second));
         assert_eq!(maps_of(&path), 0);
+    }
+
+    /// The POSIX locks this process holds on `path`, as `/proc/locks` lists them (`READ`/`WRITE`).
+    fn locks_on(path: &std::path::Path) -> Vec<String> {
+        let inode = std::fs::metadata(path).unwrap().ino();
+        let pid = std::process::id().to_string();
+        let locks = std::fs::read_to_string("/proc/locks").unwrap();
+        locks
+            .lines()
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            .filter(|f| {
+                f.len() > 5 && f[1] == "POSIX" && f[4] == pid && f[5].rsplit(':').next() == Some(&inode.to_string())
+            })
+            .map(|f| f[3].to_string())
+            .collect()
+    }
+
+    #[test]
+    fn opening_and_closing_readers_drops_no_lock_of_the_process() {
+        assert!(register());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("locks.db");
+        // A connection in WAL mode holds a shared lock on the file while it is open.
+        let writer = Connection::open(&path).unwrap();
+        writer.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT);").unwrap();
+        assert_eq!(locks_on(&path), ["READ"]);
+        // The first reader makes the map, the second finds it (each of them once opened the file to
+        // look, and closing that descriptor dropped the writer's lock); the last to close unmaps it.
+        let first = reader(&path);
+        let second = reader(&path);
+        assert_eq!(locks_on(&path), ["READ"], "the writer's lock is still held");
+        writer.execute_batch("INSERT INTO t DEFAULT VALUES").unwrap();
+        assert_eq!(sum(&second), (1, 0));
+        drop((first, second));
+        assert_eq!(locks_on(&path), ["READ"], "the writer's lock is still held");
     }
 
     #[test]

@@ -200,13 +200,15 @@ async fn seed_adds_generated_products_and_can_be_rerun() {
             .map(|row| (row.try_get_by_index(0).unwrap(), row.try_get_by_index(1).unwrap()));
         assert_eq!(kept, Some((true, "gin_pending_list_limit=128".to_string())));
     }
-    // Seeding set the search index's trigger aside only inside its own transactions: a product
-    // created afterwards is found.
+    // Seeding set the search index's and the counts' triggers aside only inside its own
+    // transactions: a product created afterwards is found, and counted.
     let created = app.create_product(Auth::Bearer(&token), sample_product("AFTER-SEED-1")).await;
     assert_eq!(created.status, 201, "{}", created.body);
     let found = app.list_products(Auth::Bearer(&token), &[("search", "trail runner"), ("pageSize", "100")]).await;
     let skus: Vec<&str> = found.body["data"].as_array().unwrap().iter().filter_map(|p| p["sku"].as_str()).collect();
     assert!(skus.contains(&"AFTER-SEED-1"), "{skus:?}");
+    let after = app.list_products(Auth::Bearer(&token), &[]).await;
+    assert_eq!(after.body["pagination"]["total"].as_u64().unwrap(), demo + 53, "{}", after.body);
 }
 
 #[tokio::test]
