@@ -448,6 +448,9 @@ fn contract_run(
         .map_err(|e| format!("{name}: {e}"))?;
     let seconds = started.elapsed().as_secs_f64();
     let stdout = String::from_utf8_lossy(&out.stdout);
+    // What it found, kept: an exit code in the table is explained by this file.
+    let kept = work.join(format!("{name}.out"));
+    std::fs::write(&kept, [out.stdout.as_slice(), out.stderr.as_slice()].concat()).map_err(|e| e.to_string())?;
     let cases = count(&stdout).ok_or_else(|| format!("{name}: no case count in its output:\n{stdout}"))?;
     Ok(Cases { cases, seconds, exit: out.status.code() })
 }
@@ -499,7 +502,8 @@ fn measure_contract(root: &Path, work: &Path) -> Result<String, String> {
         )
     };
     Ok(format!(
-        "Contract testing, every phase, `--max-examples 100`, `schemathesis.toml`, fresh release service on SQLite:\n\n\
+        "Contract testing, every phase, `--max-examples 100`, `schemathesis.toml`, fresh release service on SQLite \
+         (each tool's output in `target/bench/<schemathesis|contract>.out`):\n\n\
          | tool | cases | seconds | cases/s | vs Schemathesis | target | exit |\n|---|---|---|---|---|---|---|\n{}\n{}\n",
         row(&format!("Schemathesis ({SCHEMATHESIS}, --workers auto)"), &schemathesis, "1x".into(), ""),
         row("commerce contract (--workers 8)", &ours, format!("{:.1}x", rate(&ours) / rate(&schemathesis)), ">= 10x"),
