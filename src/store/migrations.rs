@@ -729,8 +729,9 @@ impl MigrationTrait for ProductsChangedSqlite {
 
 /// Drops `products_tenant_created (tenant_id, created_at)`: every read of products by tenant and
 /// creation reads live products only, through `products_live_created (tenant_id, created_at, id)
-/// WHERE deleted_at IS NULL`, so the older index was only written, never read (a ninth b-tree to
-/// update for each product written: seeding a million products on SQLite 69.6 s with it).
+/// WHERE deleted_at IS NULL`, so the older index was only written, never read: a ninth b-tree to
+/// update for each product written (by hand, seeding a million products on PostgreSQL 58.8 s with
+/// it, 51.8 s without).
 struct NoProductsTenantCreated;
 
 impl MigrationName for NoProductsTenantCreated {
