@@ -743,7 +743,7 @@ impl MigrationName for NoProductsTenantCreated {
 #[async_trait::async_trait]
 impl MigrationTrait for NoProductsTenantCreated {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.get_connection().execute_unprepared("DROP INDEX products_tenant_created").await?;
+        m.get_connection().execute_unprepared("DROP INDEX IF EXISTS products_tenant_created").await?;
         Ok(())
     }
 }
