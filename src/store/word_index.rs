@@ -13,9 +13,9 @@
 //! Kept small, so that a million products fit in about 80 MB: the lexemes' bytes back to back, each
 //! numbered, with one array of the numbers in bytewise order (a prefix's lexemes are a run of it);
 //! a lexeme held by one product of a tenant is one entry, by a few a sorted list of slots, by more
-//! than one in [`DENSE_SHARE`] a bitset; each product its id, creation time (against its id's), version's low bits, and
-//! the lexemes it was put in a list for (those in a bitset are found there); a product is found by
-//! a binary search of the slots in creation order.
+//! than one in [`DENSE_SHARE`] a bitset; each product its id, creation time (against its id's),
+//! version's low bits, and the lexemes it was put in a list for (those in a bitset are found
+//! there); a product is found by a binary search of the slots in creation order.
 //!
 //! The lexemes are the database's own: on PostgreSQL `tsvector_to_array` of the index's vector and
 //! of the name's, on SQLite the tokens of FTS5's own tokenizer ([`super::fts5_tokens`]), so a search
