@@ -63,7 +63,7 @@ impl<T> Json<T> {
 impl<T: Serialize> Json<T> {
     /// `value` encoded as JSON, to keep and send again with [`Json::encoded`]: in a block of its
     /// own length. Encoded into a growing `Vec`, a body kept the `Vec`'s capacity (a 383-byte
-    /// product in 512 bytes, beside a second block to share them) while caches count its length.
+    /// product in 512 bytes, beside a second block to share it) while caches count its length.
     pub fn encode(value: &T) -> Result<Bytes, serde_json::Error> {
         thread_local! {
             /// Where bodies are encoded before they are copied out; one of up to [`KEPT`] bytes is
