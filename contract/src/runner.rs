@@ -1028,8 +1028,9 @@ const UPDATES_PER_LINK: u64 = 4;
 
 /// The seed of stream `n` drawn from `seed` (SplitMix64's step and mix): the chains' seeds from
 /// the run's, each step's from its chain's. Drawn as `seed + n` and `seed ^ attempt`, chains `s`
-/// and `s + 1` tried the same update bodies: a run of three chains tried 4 bodies, not 12, and 4
-/// of 162 runs of the zoo's tasks target missed a planted defect (one behind a flag no body set).
+/// and `s + 1` tried the same update bodies: a run of three chains tried 4 bodies, not 12, and 3
+/// of 168 runs of the zoo's tasks target by hand missed the planted defect behind a flag no body
+/// set.
 fn stream(seed: u64, n: u64) -> u64 {
     let mut z = seed.wrapping_add(n.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
