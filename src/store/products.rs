@@ -238,6 +238,9 @@ pub async fn create_many(
     Ok(created)
 }
 
+/// The search index's insert trigger on SQLite.
+const SEARCH_TRIGGER: &str = "products_search_insert";
+
 /// The insert triggers [`create_many_sqlite`] sets aside, each with the statement that does its
 /// work for every product inserted after rowid `?1` at once. Without the counts' trigger, an insert
 /// of one row also needs no statement journal (a copy of each page it changes: 5% of a seed's time).
@@ -247,7 +250,7 @@ fn set_aside() -> [(&'static str, String); 2] {
          GROUP BY tenant_id, category, active \
          ON CONFLICT (tenant_id, category, active) DO UPDATE SET n = n + excluded.n";
     [
-        ("products_search_insert", super::migrations::search_index_fill(" AND rowid > ?1")),
+        (SEARCH_TRIGGER, super::migrations::search_index_fill(" AND rowid > ?1")),
         ("product_counts_insert", counts.into()),
     ]
 }
@@ -289,7 +292,7 @@ fn create_many_sqlite(
             .map_err(failed)?;
         if let Some(trigger) = trigger {
             txn.execute_batch(&format!("DROP TRIGGER {name}")).map_err(failed)?;
-            aside.push((trigger, fill));
+            aside.push((name, trigger, fill));
         }
     }
     {
@@ -335,11 +338,10 @@ fn create_many_sqlite(
             }
         }
     }
-    for (trigger, fill) in aside {
-        let search = trigger.contains("products_search_insert");
-        let hash_size = match search {
-            true => Some(fts5_hash_size(&txn, SEED_HASH_SIZE)?),
-            false => None,
+    for (name, trigger, fill) in aside {
+        let hash_size = match name {
+            SEARCH_TRIGGER => Some(fts5_hash_size(&txn, SEED_HASH_SIZE)?),
+            _ => None,
         };
         txn.execute(&fill, [before]).map_err(failed)?;
         if let Some(held) = hash_size {
