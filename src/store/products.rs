@@ -499,11 +499,29 @@ pub async fn highest_numbered_sku(db: &DatabaseConnection, tenant_id: Uuid, pref
 
 /// The live product `id` of the tenant.
 pub async fn get(reads: &Reads, tenant_id: Uuid, id: Uuid) -> Result<Option<product::Model>, AppError> {
-    let select = live(tenant_id, id);
-    match reads.sqlite() {
-        Some(sqlite) => Ok(sqlite.query(&select.build(DatabaseBackend::Sqlite), product_row)?.pop()),
-        None => Ok(select.one(&reads.db).await?),
+    match (reads.sqlite(), live_sqlite()) {
+        (Some(sqlite), Some(sql)) => {
+            Ok(sqlite.query_sql(sql, [id.as_bytes().as_slice(), tenant_id.as_bytes()], product_row)?.pop())
+        }
+        (Some(sqlite), None) => {
+            Ok(sqlite.query(&live(tenant_id, id).build(DatabaseBackend::Sqlite), product_row)?.pop())
+        }
+        (None, _) => Ok(live(tenant_id, id).one(&reads.db).await?),
     }
+}
+
+/// [`live`]'s SQL on SQLite, built once, when its two values are the product's id, then the
+/// tenant's (as a uuid binds: 16 bytes). Built per read, sea-query's statement was 8% of the
+/// service's time under GETs of random ids of a million (perf, wrk -c32).
+fn live_sqlite() -> Option<&'static str> {
+    static SQL: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let (tenant, id) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let built = live(tenant, id).build(DatabaseBackend::Sqlite);
+        let values = built.values.map(|v| v.0).unwrap_or_default();
+        (values == [id.into(), tenant.into()]).then_some(built.sql)
+    })
+    .as_deref()
 }
 
 /// The select of the live product `id` of the tenant.
@@ -1695,6 +1713,13 @@ pub async fn delete(db: &DatabaseConnection, tenant_id: Uuid, id: Uuid) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_point_read_on_sqlite_is_built_once_with_the_id_bound_before_the_tenant() {
+        // Were sea-query's values in another order, every GET would build its statement again.
+        let sql = live_sqlite().expect("the values are the id, then the tenant");
+        assert!(sql.contains("\"id\" = ? AND") && sql.contains("\"tenant_id\" = ?"), "{sql}");
+    }
 
     fn words(text: &str) -> Vec<String> {
         text.split(' ').map(str::to_string).collect()

@@ -297,6 +297,20 @@ impl SqliteReaders {
         rows
     }
 
+    /// Runs `sql` with `params` bound, mapping each row with `row`: for a statement whose text is
+    /// built once ([`Statement`]s are built per call).
+    pub fn query_sql<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, AppError> {
+        let conn = self.checkout()?;
+        let rows = run_sql(&conn, sql, params, row);
+        self.give_back(conn);
+        rows
+    }
+
     fn give_back(&self, conn: rusqlite::Connection) {
         self.pool.lock().unwrap_or_else(|e| e.into_inner()).idle.push(conn);
         self.returned.notify_one();
@@ -371,12 +385,22 @@ fn connect_unmapped(path: &str) -> rusqlite::Result<rusqlite::Connection> {
 pub fn run<T>(
     conn: &rusqlite::Connection,
     statement: &Statement,
-    mut row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 ) -> Result<Vec<T>, AppError> {
     let values = statement.values.as_ref().map(|v| v.0.as_slice()).unwrap_or_default();
     let params = values.iter().map(bind).collect::<Result<Vec<_>, _>>()?;
-    let mut prepared = conn.prepare_cached(&statement.sql).map_err(failed)?;
-    let mapped = prepared.query_map(rusqlite::params_from_iter(params), |r| row(r)).map_err(failed)?;
+    run_sql(conn, &statement.sql, rusqlite::params_from_iter(params), row)
+}
+
+/// Runs `sql` on `conn` with `params` bound, and maps each row with `row`.
+fn run_sql<T>(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    mut row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, AppError> {
+    let mut prepared = conn.prepare_cached(sql).map_err(failed)?;
+    let mapped = prepared.query_map(params, |r| row(r)).map_err(failed)?;
     mapped.collect::<rusqlite::Result<Vec<T>>>().map_err(failed)
 }
 
