@@ -242,13 +242,14 @@ fn not_found(id: Uuid) -> AppError {
 
 /// A stored product as the spec shows it, and its version.
 fn to_wire(row: product::Model) -> Result<(Product, i64), AppError> {
-    let corrupt = |what: &str| AppError::Internal(format!("product {} has an invalid {what}", row.id));
+    let id = row.id;
+    let corrupt = |what: &str| AppError::Internal(format!("product {id} has an invalid {what}"));
     let version = row.version;
     let product = Product {
-        id: row.id,
+        id,
         category: row.category.parse().map_err(|_| corrupt("category"))?,
-        tags: serde_json::from_value(row.tags.clone()).map_err(|_| corrupt("tags"))?,
-        images: serde_json::from_value(row.images.clone()).map_err(|_| corrupt("images"))?,
+        tags: serde_json::from_value(row.tags).map_err(|_| corrupt("tags"))?,
+        images: serde_json::from_value(row.images).map_err(|_| corrupt("images"))?,
         sku: row.sku,
         name: row.name,
         description: row.description,

@@ -187,6 +187,9 @@ pub struct SqliteReaders {
 struct Pool {
     idle: Vec<rusqlite::Connection>,
     open: usize,
+    /// Checkouts waiting for a connection: only then is one woken (a `notify_one` is a system
+    /// call even when nobody waits, and a point read gives a connection back every time).
+    waiting: usize,
 }
 
 impl SqliteReaders {
@@ -312,8 +315,11 @@ impl SqliteReaders {
     }
 
     fn give_back(&self, conn: rusqlite::Connection) {
-        self.pool.lock().unwrap_or_else(|e| e.into_inner()).idle.push(conn);
-        self.returned.notify_one();
+        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        pool.idle.push(conn);
+        if pool.waiting > 0 {
+            self.returned.notify_one();
+        }
     }
 
     /// An idle connection, a new one while fewer than [`CONNECTIONS`] are open, or the next one
@@ -333,7 +339,9 @@ impl SqliteReaders {
                     failed(e)
                 });
             }
+            pool.waiting += 1;
             pool = self.returned.wait(pool).unwrap_or_else(|e| e.into_inner());
+            pool.waiting -= 1;
         }
     }
 }
@@ -515,6 +523,32 @@ mod tests {
         assert_eq!(sqlite_file("sqlite::memory:"), None);
         assert_eq!(sqlite_file("sqlite://shared?mode=memory&cache=shared"), None);
         assert_eq!(sqlite_file("postgres://postgres@127.0.0.1/test"), None);
+    }
+
+    #[test]
+    fn point_reads_on_more_threads_than_connections_each_get_one_in_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reads.db").display().to_string();
+        rusqlite::Connection::open(&path).unwrap().execute_batch("PRAGMA journal_mode = WAL;").unwrap();
+        let readers = std::sync::Arc::new(SqliteReaders::new(path));
+        let (done, finished) = std::sync::mpsc::channel();
+        for thread in 0..4 * CONNECTIONS as i64 {
+            let (readers, done) = (readers.clone(), done.clone());
+            std::thread::spawn(move || {
+                for n in 0..300 {
+                    let read = readers.query_sql("SELECT ?1 * 1000 + ?2", [thread, n], |row| row.get::<_, i64>(0));
+                    assert_eq!(read.unwrap(), [thread * 1000 + n]);
+                }
+                done.send(()).unwrap();
+            });
+        }
+        for _ in 0..4 * CONNECTIONS {
+            // A checkout that missed its wake-up would wait here for ever.
+            finished.recv_timeout(std::time::Duration::from_secs(20)).expect("every thread finished its reads");
+        }
+        let pool = readers.pool.lock().unwrap();
+        assert!(pool.open <= CONNECTIONS, "{} connections opened", pool.open);
+        assert_eq!((pool.idle.len(), pool.waiting), (pool.open, 0));
     }
 
     #[test]
