@@ -294,10 +294,7 @@ impl SqliteReaders {
         statement: &Statement,
         row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>, AppError> {
-        let conn = self.checkout()?;
-        let rows = run(&conn, statement, row);
-        self.give_back(conn);
-        rows
+        self.on_connection(|conn| run(conn, statement, row))
     }
 
     /// Runs `sql` with `params` bound, mapping each row with `row`: for a statement whose text is
@@ -308,10 +305,15 @@ impl SqliteReaders {
         params: impl rusqlite::Params,
         row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>, AppError> {
+        self.on_connection(|conn| run_sql(conn, sql, params, row))
+    }
+
+    /// Runs `read` on a connection checked out of the pool, then gives it back.
+    fn on_connection<T>(&self, read: impl FnOnce(&rusqlite::Connection) -> Result<T, AppError>) -> Result<T, AppError> {
         let conn = self.checkout()?;
-        let rows = run_sql(&conn, sql, params, row);
+        let result = read(&conn);
         self.give_back(conn);
-        rows
+        result
     }
 
     fn give_back(&self, conn: rusqlite::Connection) {

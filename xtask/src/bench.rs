@@ -88,6 +88,7 @@ fn wrk_for(
 }
 
 /// The product cache's lookups so far, from `/metrics`.
+#[derive(Default)]
 pub(crate) struct Lookups {
     hits: f64,
     misses: f64,
@@ -333,7 +334,7 @@ fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<Strin
     // PostgreSQL, one load's random GETs moved between 15.7k and 23.1k/s from one run to the next).
     let paired = |url: &str, script: Option<&Path>| -> Result<[(Load, String); 2], String> {
         let mut rounds: [Vec<Load>; 2] = [Vec::new(), Vec::new()];
-        let mut lookups = [Lookups { hits: 0.0, misses: 0.0 }, Lookups { hits: 0.0, misses: 0.0 }];
+        let mut lookups = [Lookups::default(), Lookups::default()];
         for _ in 0..3 {
             for (n, credential) in [&bearer, &api_key].into_iter().enumerate() {
                 let before = cache_lookups(&base)?;
@@ -342,11 +343,10 @@ fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<Strin
                 (lookups[n].hits, lookups[n].misses) = (lookups[n].hits + round.hits, lookups[n].misses + round.misses);
             }
         }
-        let none = Lookups { hits: 0.0, misses: 0.0 };
         Ok([0, 1].map(|n| {
             let mut loads = std::mem::take(&mut rounds[n]);
             loads.sort_by(|a, b| a.rps.total_cmp(&b.rps));
-            (loads.swap_remove(1), lookups[n].hit_share_since(&none))
+            (loads.swap_remove(1), lookups[n].hit_share_since(&Lookups::default()))
         }))
     };
     let [get, keyed] = paired(&format!("{base}/products/{product_id}"), None)?;
