@@ -24,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(ProductsChanged),
             Box::new(ProductsChangedSqlite),
             Box::new(NoProductsTenantCreated),
+            Box::new(OrdersCustomerInTenant),
         ]
     }
 }
@@ -744,6 +745,42 @@ impl MigrationName for NoProductsTenantCreated {
 impl MigrationTrait for NoProductsTenantCreated {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.get_connection().execute_unprepared("DROP INDEX IF EXISTS products_tenant_created").await?;
+        Ok(())
+    }
+}
+
+/// PostgreSQL: an order's customer is named with its tenant, `(tenant_id, customer_id)` referencing
+/// `customers (tenant_id, id)`, in place of two foreign keys (`customer_id` to `customers`,
+/// `tenant_id` to `tenants`). The database now refuses an order whose customer is another tenant's,
+/// which the order desk already never writes; the order's tenant exists because the customer's
+/// does (`customers.tenant_id` references `tenants`). And an order costs one key check instead of
+/// two: under orders of one product (a batch of 32 orders a transaction) the tenant's checks took
+/// 0.20 ms of the batch's 1.9 ms statement (`auto_explain` with triggers). SQLite keeps its two
+/// keys: changing a constraint there means copying the table, and its checks cost the desk little.
+struct OrdersCustomerInTenant;
+
+impl MigrationName for OrdersCustomerInTenant {
+    fn name(&self) -> &str {
+        "m20261220_000012_orders_customer_in_tenant"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for OrdersCustomerInTenant {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        if m.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+            return Ok(());
+        }
+        // An existing order whose customer is another tenant's fails the migration, by name.
+        let statements = [
+            "ALTER TABLE customers ADD CONSTRAINT customers_tenant_id_id UNIQUE (tenant_id, id)",
+            "ALTER TABLE orders ADD CONSTRAINT orders_customer_in_tenant FOREIGN KEY (tenant_id, customer_id) \
+             REFERENCES customers (tenant_id, id)",
+            "ALTER TABLE orders DROP CONSTRAINT orders_customer_id_fkey, DROP CONSTRAINT orders_tenant_id_fkey",
+        ];
+        for sql in statements {
+            m.get_connection().execute_unprepared(sql).await?;
+        }
         Ok(())
     }
 }

@@ -240,3 +240,41 @@ async fn retries_with_idempotency_keys_after_a_sigkill_each_create_exactly_one_o
         sent.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_connections_the_server_dropped_while_idle_are_replaced_before_use() {
+    // A pooled connection is checked before use only once it has been idle for a second
+    // (`store::IDLE_BEFORE_PING`): the server's end of every idle one is closed here, as a restart,
+    // a proxy or a firewall would, and the next writes, on the service's pool and on the order
+    // desk's, must each get a live connection instead of an error.
+    use sea_orm::{ConnectionTrait, Database};
+    let database = TestDatabase::new().await;
+    if !database.url.starts_with("postgres") {
+        return;
+    }
+    let server = ServerProcess::start(&database, &[]);
+    let client = reqwest::Client::new();
+    let base = server.base.clone();
+    let token = login(&client, &base).await;
+    let post = |path: &str, body: Value| client.post(format!("{base}{path}")).bearer_auth(&token).json(&body).send();
+    let product: Value = post("/products", sample_product("IDLE-1")).await.unwrap().json().await.unwrap();
+    let customer: Value = post("/customers", sample_customer("idle@example.com")).await.unwrap().json().await.unwrap();
+    let order = json!({"customerId": customer["id"], "items": [{"productId": product["id"], "quantity": 1}], "shippingAddress": address()});
+    assert_eq!(post("/orders", order.clone()).await.unwrap().status(), 201);
+
+    let admin = Database::connect(&database.url).await.expect("a connection of its own");
+    let closed = admin
+        .execute_unprepared(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .await
+        .expect("closes the service's connections");
+    assert!(closed.rows_affected() >= 2, "the service's and the desk's connections: {}", closed.rows_affected());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let created = post("/customers", sample_customer("after@example.com")).await.unwrap();
+    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+    let ordered = post("/orders", order).await.unwrap();
+    assert_eq!(ordered.status(), 201, "{}", ordered.text().await.unwrap());
+}

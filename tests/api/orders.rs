@@ -480,3 +480,32 @@ async fn another_tenant_can_neither_see_nor_touch_an_order() {
     assert_eq!(stock(&shop, &shop.product).await, 9);
     assert_eq!(shop.app.get_order(Auth::Bearer(&shop.admin), &order).await.body["status"], "pending");
 }
+
+#[tokio::test]
+async fn on_postgresql_the_database_refuses_an_order_naming_another_tenants_customer() {
+    // The desk never writes one (`another_tenant_can_neither_see_nor_touch_an_order`); on
+    // PostgreSQL the schema refuses it too (`migrations::OrdersCustomerInTenant`). SQLite keeps
+    // its two single-column keys.
+    use sea_orm::{ConnectionTrait, Database};
+    let shop = shop(10).await;
+    if !shop.app.database().url.starts_with("postgres") {
+        return;
+    }
+    assert_eq!(shop.order(&[(&shop.product, 1)]).await.status, 201);
+    shop.app.other_tenant_token("acme").await;
+    let db = Database::connect(&shop.app.database().url).await.expect("a connection of its own");
+    // A copy of the order under a new id, in the tenant `slug`.
+    let copy_into = |slug: &str| {
+        format!(
+            "INSERT INTO orders (id, tenant_id, customer_id, status, currency, subtotal, total, shipping_address, \
+             shipping_method, created_at, updated_at, version) \
+             SELECT gen_random_uuid(), t.id, o.customer_id, o.status, o.currency, o.subtotal, o.total, \
+             o.shipping_address, o.shipping_method, o.created_at, o.updated_at, 1 \
+             FROM orders o, tenants t WHERE t.slug = '{slug}'"
+        )
+    };
+    let refused = db.execute_unprepared(&copy_into("acme")).await.expect_err("another tenant's customer");
+    assert!(refused.to_string().contains("orders_customer_in_tenant"), "{refused}");
+    // The same row in the customer's own tenant is accepted.
+    assert_eq!(db.execute_unprepared(&copy_into("demo")).await.expect("its own tenant").rows_affected(), 1);
+}
