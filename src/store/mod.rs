@@ -118,7 +118,9 @@ fn options(url: &str, connections: u32) -> ConnectOptions {
     // a second, not at every checkout: the check is a round trip of its own, the fifth of an order
     // batch's on PostgreSQL (with `BEGIN`, the lock, the write and `COMMIT`) and the first of
     // every read through the pool. A connection that sat idle while the server restarted, or a
-    // proxy or firewall dropped it, is still found out and replaced before anyone uses it.
+    // proxy or firewall dropped it, is still found out and replaced before anyone uses it; one
+    // used within that second fails its next statement, and sqlx's check as it is given back
+    // (a ping on every release) drops it.
     options.test_before_acquire_if_idle_for(IDLE_BEFORE_PING);
     // sqlx reports each acquire's wait as a TRACE event, which `/metrics` counts
     // (`crate::http::metrics::PoolAcquireLayer`); nothing else listens to it.

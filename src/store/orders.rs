@@ -170,8 +170,9 @@ pub(super) struct Stocked {
 }
 
 /// Begins a batch's transaction (or takes `begun`) and locks its products (`BEGIN IMMEDIATE` has
-/// taken SQLite's write lock already), by id: only the columns the decisions read (the whole rows, their descriptions,
-/// tags and images decoded, were a tenth of the desk's time under orders of random products).
+/// taken SQLite's write lock already), by id: only the columns the decisions read (the whole rows,
+/// their descriptions, tags and images decoded, were a tenth of the desk's time under orders of
+/// random products).
 async fn begin_and_lock(
     db: &DatabaseConnection,
     begun: Option<DatabaseTransaction>,
