@@ -7,7 +7,10 @@
 //!   more orders (load is there); after a lone order, the next starts at once (orders of one
 //!   product at 10,000: 10.7k/s lingering, 8.6k/s not). On PostgreSQL the batch's transaction
 //!   begins while it waits, so the `BEGIN` is not one of the round trips the batch waits for
-//!   between its first order and its commit. On a SQLite file a
+//!   between its first order and its commit. A batch of orders of one product the desk knows
+//!   (from its last batches) is decided on what it knows and written in one statement that checks
+//!   the product's version, with no transaction of its own and no lock before it
+//!   ([`orders::Known`]); then the next batch's transaction is not begun ahead. On a SQLite file a
 //!   batch takes what is waiting and starts: it costs so little of its own (half a millisecond for
 //!   32 orders) that waiting for stragglers only kept the database idle (orders of random products
 //!   at 10,000: 16.1k/s lingering, 18.2k/s not; of one product 22.8k/s and 26.1k/s).
@@ -45,9 +48,9 @@ pub struct OrderDesk {
 
 /// What the desk writes its batches through.
 enum Writer {
-    /// sea-orm's connections: PostgreSQL (the desk's own pool), or an in-memory SQLite database
-    /// (only the service's own connection can see it).
-    Pool(DatabaseConnection),
+    /// sea-orm's connections: PostgreSQL (the desk's own pool, and what its batches taught it), or
+    /// an in-memory SQLite database (only the service's own connection can see it).
+    Pool(DatabaseConnection, orders::Known),
     /// A SQLite file: a synchronous connection of the desk's thread (`sqlite_orders`).
     Sqlite(rusqlite::Connection),
 }
@@ -56,15 +59,18 @@ impl Writer {
     /// How long a batch smaller than the last one waits for more orders.
     fn linger(&self) -> std::time::Duration {
         match self {
-            Self::Pool(_) => LINGER,
+            Self::Pool(..) => LINGER,
             Self::Sqlite(_) => std::time::Duration::ZERO,
         }
     }
 
-    /// Where a batch's transaction begins before its orders are all in: PostgreSQL's pool.
+    /// Where a batch's transaction begins before its orders are all in: PostgreSQL's pool, unless
+    /// the last batch needed no transaction of its own ([`orders::Known`]).
     fn begins_ahead(&self) -> Option<DatabaseConnection> {
         match self {
-            Self::Pool(db) if db.get_database_backend() == DbBackend::Postgres => Some(db.clone()),
+            Self::Pool(db, known) if db.get_database_backend() == DbBackend::Postgres && !known.unlocked_last => {
+                Some(db.clone())
+            }
             _ => None,
         }
     }
@@ -75,7 +81,7 @@ impl Writer {
         batch: &[(Uuid, NewOrder)],
     ) -> Result<Vec<Result<OrderWithItems, AppError>>, AppError> {
         match self {
-            Self::Pool(db) => orders::create_batch_in(db, begun, batch).await,
+            Self::Pool(db, known) => orders::create_batch_in(db, begun, batch, Some(known)).await,
             Self::Sqlite(conn) => super::sqlite_orders::create_batch(conn, batch),
         }
     }
@@ -91,7 +97,7 @@ impl OrderDesk {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let file = super::reads::sqlite_file(url);
         if file.is_none() && db.get_database_backend() != DbBackend::Postgres {
-            tokio::spawn(serve(Writer::Pool(db), queue, batch_sizes));
+            tokio::spawn(serve(Writer::Pool(db, orders::Known::default()), queue, batch_sizes));
             return Self { jobs };
         }
         let url = url.to_string();
@@ -103,11 +109,14 @@ impl OrderDesk {
             runtime.block_on(async move {
                 let own = match file {
                     Some(path) => super::sqlite_orders::connect(&path).map(Writer::Sqlite).map_err(|e| e.to_string()),
-                    None => super::open(&url, DESK_CONNECTIONS).await.map(Writer::Pool).map_err(|e| e.to_string()),
+                    None => super::open(&url, DESK_CONNECTIONS)
+                        .await
+                        .map(|db| Writer::Pool(db, orders::Known::default()))
+                        .map_err(|e| e.to_string()),
                 };
                 let writer = own.unwrap_or_else(|error| {
                     tracing::warn!(%error, "the order desk uses the service's connections");
-                    Writer::Pool(db)
+                    Writer::Pool(db, orders::Known::default())
                 });
                 serve(writer, queue, batch_sizes).await;
             });

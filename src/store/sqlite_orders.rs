@@ -49,7 +49,7 @@ pub fn create_batch(
     {
         let mut read = txn
             .prepare_cached(
-                "SELECT id, tenant_id, sku, name, price, currency, stock, active FROM products \
+                "SELECT id, tenant_id, sku, name, price, currency, stock, active, version FROM products \
                  WHERE id = ?1 AND deleted_at IS NULL",
             )
             .map_err(failed)?;
@@ -65,6 +65,7 @@ pub fn create_batch(
                         currency: row.get(5)?,
                         stock: row.get(6)?,
                         active: row.get(7)?,
+                        version: row.get(8)?,
                     })
                 })
                 .optional()

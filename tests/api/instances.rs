@@ -144,6 +144,47 @@ async fn two_instances_over_one_database_see_each_other_s_writes_and_revocations
     }
 }
 
+/// Two instances' desks take orders of one product at once: each decides a batch on what it last
+/// knew of the product and writes it unlocked if the product has not changed since (PostgreSQL),
+/// the other's batches changing it all the time. Exactly the stock is sold, each order once.
+#[tokio::test]
+async fn two_instances_selling_one_product_at_once_sell_exactly_its_stock() {
+    let database = TestDatabase::new().await;
+    let a = Instance::start(&database);
+    let b = Instance::start(&database);
+    let session = a.login().await;
+    let token = session["accessToken"].as_str().unwrap();
+    let mut body = sample_product("RUSH-1");
+    body["stock"] = json!(120);
+    let (status, product) = a.post("/products", Some(token), body).await;
+    assert_eq!(status, 201, "{product:#}");
+    let (status, customer) = b.post("/customers", Some(token), json!(sample_customer("rush@example.com"))).await;
+    assert_eq!(status, 201, "{customer:#}");
+    let order = json!({
+        "customerId": customer["id"],
+        "items": [{"productId": product["id"], "quantity": 1}],
+        "shippingAddress": {"name": "R", "line1": "1 Main St", "city": "Town", "postalCode": "1000", "country": "US"},
+    });
+    // Each instance learns the product first, so that both decide on what they know.
+    for instance in [&a, &b] {
+        assert_eq!(instance.post("/orders", Some(token), order.clone()).await.0, 201);
+    }
+    let attempts =
+        (0..400).map(|n| if n % 2 == 0 { &a } else { &b }).map(|i| i.post("/orders", Some(token), order.clone()));
+    let results = futures_util::future::join_all(attempts).await;
+    let created = results.iter().filter(|(status, _)| *status == 201).count();
+    let refused =
+        results.iter().filter(|(status, body)| *status == 409 && body["code"] == "insufficient_stock").count();
+    assert_eq!((created, refused), (118, 282), "{:?}", results.iter().map(|r| r.0).collect::<Vec<_>>());
+    let path = format!("/products/{}", product["id"].as_str().unwrap());
+    assert_eq!(a.get(&path, token).await.1["stock"], json!(0));
+    let ids: std::collections::BTreeSet<&str> =
+        results.iter().filter(|r| r.0 == 201).map(|(_, order)| order["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 118, "every order is its own");
+    let (status, listed) = b.get("/orders?pageSize=1", token).await;
+    assert_eq!((status, &listed["pagination"]["total"]), (200, &json!(120)));
+}
+
 /// A search without a sort is answered from the catalogue's words in memory; an instance without
 /// that index (`COMMERCE_SEARCH_INDEX_MIB=0`) searches the database (PostgreSQL's GIN index,
 /// SQLite's FTS5). Both list the same page, in the same order, with the same total, for words,
