@@ -337,7 +337,10 @@ impl Validation {
 fn check(validator: &jsonschema::Validator, body: &Value) -> Result<(), Invalid> {
     {
         let mut problems = Vec::new();
-        nul_strings(body, &mut String::new(), &mut problems);
+        // Pointers are spelled out only for a body that holds a NUL (each is a string to build).
+        if holds_nul(body) {
+            nul_strings(body, &mut String::new(), &mut problems);
+        }
         let nul_pointers: Vec<String> = problems.iter().filter_map(|p| p.pointer.clone()).collect();
         let mut total = problems.len();
         problems.truncate(MAX_PROBLEMS);
@@ -386,6 +389,16 @@ fn check(validator: &jsonschema::Validator, body: &Value) -> Result<(), Invalid>
 
 fn field(pointer: String, detail: String) -> Problem {
     Problem { pointer: Some(pointer), parameter: None, detail }
+}
+
+/// Whether any string of `value` (value or member name) holds a NUL.
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(key, item)| key.contains('\0') || holds_nul(item)),
+        _ => false,
+    }
 }
 
 /// A problem for every string (value or member name) of `value` that holds a NUL: no database
