@@ -257,16 +257,18 @@ async fn create_unlocked(
         .collect();
     let Some(&quantity) = taken.get(&product_id) else { return Ok(None) };
     let created: Vec<&OrderWithItems> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
-    let (orders, items) = batch_rows(&created)?;
-    let sql = "WITH taken AS (UPDATE products SET stock = stock - $3, version = version + 1 \
-               WHERE id = $4 AND version = $5 AND deleted_at IS NULL AND stock >= $3 RETURNING 1), \
-               placed AS (INSERT INTO orders SELECT * FROM json_populate_recordset(NULL::orders, $1::json) \
-               WHERE EXISTS (SELECT FROM taken) RETURNING 1), \
-               lines AS (INSERT INTO order_items SELECT * FROM json_populate_recordset(NULL::order_items, $2::json) \
-               WHERE EXISTS (SELECT FROM taken) RETURNING 1) \
-               SELECT (SELECT count(*) FROM taken) AS taken, (SELECT count(*) FROM placed) AS placed, \
-               (SELECT count(*) FROM lines) AS lines";
-    let values: [sea_orm::Value; 5] = [orders.into(), items.into(), quantity.into(), product_id.into(), version.into()];
+    let mut values = batch_columns(&created)?;
+    let (q, id, v) = (values.len() + 1, values.len() + 2, values.len() + 3);
+    values.extend([quantity.into(), product_id.into(), version.into()]);
+    let (orders, items) = &*BATCH_INSERTS;
+    let sql = format!(
+        "WITH taken AS (UPDATE products SET stock = stock - ${q}, version = version + 1 \
+         WHERE id = ${id} AND version = ${v} AND deleted_at IS NULL AND stock >= ${q} RETURNING 1), \
+         placed AS ({orders} WHERE EXISTS (SELECT FROM taken) RETURNING 1), \
+         lines AS ({items} WHERE EXISTS (SELECT FROM taken) RETURNING 1) \
+         SELECT (SELECT count(*) FROM taken) AS taken, (SELECT count(*) FROM placed) AS placed, \
+         (SELECT count(*) FROM lines) AS lines"
+    );
     let written = db
         .query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
         .await?
@@ -288,12 +290,92 @@ async fn create_unlocked(
     Ok(Some(results))
 }
 
-/// A batch's orders and their lines as two JSON arrays of the tables' rows.
-fn batch_rows(created: &[&OrderWithItems]) -> Result<(String, String), AppError> {
+/// The columns of a new order's row: name, the type of its array, and what makes an element the
+/// column's value. A new order has no tracking number or carrier: those stay NULL.
+const ORDER_COLUMNS: [(&str, &str, &str); 12] = [
+    ("id", "uuid", ""),
+    ("tenant_id", "uuid", ""),
+    ("customer_id", "uuid", ""),
+    ("status", "text", ""),
+    ("currency", "text", ""),
+    ("subtotal", "int8", ""),
+    ("total", "int8", ""),
+    ("shipping_address", "text", "::json"),
+    ("shipping_method", "text", ""),
+    ("created_at", "timestamptz", ""),
+    ("updated_at", "timestamptz", ""),
+    ("version", "int8", ""),
+];
+/// The columns of an order line's row, as [`ORDER_COLUMNS`].
+const ITEM_COLUMNS: [(&str, &str, &str); 10] = [
+    ("id", "uuid", ""),
+    ("order_id", "uuid", ""),
+    ("tenant_id", "uuid", ""),
+    ("position", "int4", ""),
+    ("product_id", "uuid", ""),
+    ("sku", "text", ""),
+    ("name", "text", ""),
+    ("quantity", "int4", ""),
+    ("unit_price", "int8", ""),
+    ("line_total", "int8", ""),
+];
+
+/// PostgreSQL: the `INSERT`s of a batch's orders and of their lines from the arrays of
+/// [`batch_columns`], which are the statement's first parameters.
+static BATCH_INSERTS: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
+    let insert = |table: &str, columns: &[(&str, &str, &str)], first: usize| {
+        let names = columns.iter().map(|(name, _, _)| *name).collect::<Vec<_>>().join(", ");
+        let read: Vec<String> = columns.iter().map(|(name, _, cast)| format!("{name}{cast}")).collect();
+        let arrays: Vec<String> =
+            columns.iter().enumerate().map(|(i, (_, array, _))| format!("${}::{array}[]", first + i)).collect();
+        format!(
+            "INSERT INTO {table} ({names}) SELECT {} FROM unnest({}) AS row({names})",
+            read.join(", "),
+            arrays.join(", ")
+        )
+    };
+    (insert("orders", &ORDER_COLUMNS, 1), insert("order_items", &ITEM_COLUMNS, 1 + ORDER_COLUMNS.len()))
+});
+
+/// A batch's orders and their lines as one array per column ([`ORDER_COLUMNS`], then
+/// [`ITEM_COLUMNS`]), which PostgreSQL reads in binary: the two JSON arrays of rows they replaced
+/// (`json_populate_recordset`) were a quarter of PostgreSQL's time under orders of one product.
+fn batch_columns(created: &[&OrderWithItems]) -> Result<Vec<sea_orm::Value>, AppError> {
+    fn column<R, T>(rows: &[&R], value: impl Fn(&R) -> T) -> sea_orm::Value
+    where
+        Vec<T>: Into<sea_orm::Value>,
+    {
+        rows.iter().map(|row| value(row)).collect::<Vec<T>>().into()
+    }
     let orders: Vec<&order::Model> = created.iter().map(|(order, _)| order).collect();
     let items: Vec<&order_item::Model> = created.iter().flat_map(|(_, items)| items).collect();
-    let json = |rows: Result<String, serde_json::Error>| rows.map_err(|e| AppError::Internal(e.to_string()));
-    Ok((json(serde_json::to_string(&orders))?, json(serde_json::to_string(&items))?))
+    if orders.iter().any(|order| order.tracking_number.is_some() || order.carrier.is_some()) {
+        return Err(AppError::Internal("a new order cannot have been shipped".into()));
+    }
+    Ok(vec![
+        column(&orders, |o| o.id),
+        column(&orders, |o| o.tenant_id),
+        column(&orders, |o| o.customer_id),
+        column(&orders, |o| o.status.clone()),
+        column(&orders, |o| o.currency.clone()),
+        column(&orders, |o| o.subtotal),
+        column(&orders, |o| o.total),
+        column(&orders, |o| o.shipping_address.to_string()),
+        column(&orders, |o| o.shipping_method.clone()),
+        column(&orders, |o| o.created_at),
+        column(&orders, |o| o.updated_at),
+        column(&orders, |o| o.version),
+        column(&items, |i| i.id),
+        column(&items, |i| i.order_id),
+        column(&items, |i| i.tenant_id),
+        column(&items, |i| i.position),
+        column(&items, |i| i.product_id),
+        column(&items, |i| i.sku.clone()),
+        column(&items, |i| i.name.clone()),
+        column(&items, |i| i.quantity),
+        column(&items, |i| i.unit_price),
+        column(&items, |i| i.line_total),
+    ])
 }
 
 /// Begins a batch's transaction (or takes `begun`) and locks its products (`BEGIN IMMEDIATE` has
@@ -355,8 +437,7 @@ async fn write_in_one_statement(
 ) -> Result<(), AppError> {
     let lines = created.iter().map(|(_, items)| items.len()).sum();
     let expected = [("taken", taken.len()), ("placed", created.len()), ("lines", lines)];
-    let (orders, items) = batch_rows(created)?;
-    let mut values: Vec<sea_orm::Value> = vec![orders.into(), items.into()];
+    let mut values = batch_columns(created)?;
     let mut sql = String::from("WITH ");
     let mut counts = Vec::with_capacity(taken.len());
     for (i, (&product_id, &quantity)) in taken.iter().enumerate() {
@@ -368,13 +449,11 @@ async fn write_in_one_statement(
         ));
         counts.push(format!("(SELECT count(*) FROM taken_{i})"));
     }
-    sql.push_str(
-        "placed AS (INSERT INTO orders \
-         SELECT * FROM json_populate_recordset(NULL::orders, $1::json) RETURNING 1), \
-         lines AS (INSERT INTO order_items \
-         SELECT * FROM json_populate_recordset(NULL::order_items, $2::json) RETURNING 1) \
-         SELECT (SELECT count(*) FROM placed) AS placed, (SELECT count(*) FROM lines) AS lines, ",
-    );
+    let (orders, items) = &*BATCH_INSERTS;
+    sql.push_str(&format!(
+        "placed AS ({orders} RETURNING 1), lines AS ({items} RETURNING 1) \
+         SELECT (SELECT count(*) FROM placed) AS placed, (SELECT count(*) FROM lines) AS lines, "
+    ));
     sql.push_str(&format!("{} AS taken", if counts.is_empty() { "0".into() } else { counts.join(" + ") }));
     let written = txn
         .query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
