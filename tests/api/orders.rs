@@ -287,6 +287,39 @@ async fn orders_after_another_writer_changed_their_product_are_decided_on_the_ch
 }
 
 #[tokio::test]
+async fn waves_of_orders_after_each_price_change_are_all_made_at_the_new_price() {
+    // On PostgreSQL the desk decides a batch of one product it knows on what its last batch left
+    // (`orders::Known`). After another writer's change, the first batch of a wave of concurrent
+    // orders is decided on the old price: it must find the product changed and take the lock, and
+    // the batches after it must be decided on what that one read.
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    let shop = shop(1000).await;
+    let product: uuid::Uuid = shop.product.parse().unwrap();
+    let writer = Database::connect(&shop.app.database().url).await.expect("a connection of its own");
+    let body = order_body(&shop.customer, &[(&shop.product, 1)]);
+    let mut made = 0;
+    for price in [1250, 1300, 1400, 1500, 1600] {
+        if price != 1250 {
+            let sql = "UPDATE products SET price = $1, version = version + 1 WHERE id = $2";
+            let update =
+                Statement::from_sql_and_values(writer.get_database_backend(), sql, [price.into(), product.into()]);
+            assert_eq!(writer.execute_raw(update).await.expect("updates").rows_affected(), 1);
+        }
+        let wave = (0..48).map(|_| shop.app.create_order(Auth::Bearer(&shop.admin), body.clone()));
+        let prices: Vec<(u16, Value)> = futures_util::future::join_all(wave)
+            .await
+            .into_iter()
+            .map(|order| (order.status, order.body["items"][0]["unitPrice"].clone()))
+            .collect();
+        assert!(prices.iter().all(|made| *made == (201, json!(price))), "at {price}: {prices:?}");
+        made += prices.len() as i64;
+    }
+    assert_eq!(stock(&shop, &shop.product).await, 1000 - made);
+    let listed = shop.app.list_orders(Auth::Bearer(&shop.admin), &[("pageSize", "1")]).await;
+    assert_eq!(listed.body["pagination"]["total"], made);
+}
+
+#[tokio::test]
 async fn an_order_walks_the_whole_lifecycle() {
     let shop = shop(10).await;
     let order = id(&shop.order(&[(&shop.product, 1)]).await.body);
