@@ -311,7 +311,7 @@ async fn waves_of_orders_after_each_price_change_are_all_made_at_the_new_price()
             .into_iter()
             .map(|order| (order.status, order.body["items"][0]["unitPrice"].clone()))
             .collect();
-        assert!(prices.iter().all(|made| *made == (201, json!(price))), "at {price}: {prices:?}");
+        assert!(prices.iter().all(|order| *order == (201, json!(price))), "at {price}: {prices:?}");
         made += prices.len() as i64;
     }
     assert_eq!(stock(&shop, &shop.product).await, 1000 - made);
