@@ -247,39 +247,54 @@ async fn orders_placed_while_their_product_changes_are_decided_on_the_change() {
     assert_eq!(listed.body["pagination"]["total"], 2);
 }
 
+/// A connection of its own to a shop's database: another writer than the service.
+struct Writer {
+    db: sea_orm::DatabaseConnection,
+    product: uuid::Uuid,
+}
+
+impl Writer {
+    async fn of(shop: &Shop) -> Self {
+        let db = sea_orm::Database::connect(&shop.app.database().url).await.expect("a connection of its own");
+        Self { db, product: shop.product.parse().unwrap() }
+    }
+
+    /// Runs `sql` with `value` as `$1` and the shop's product as `$2`; it must change one row.
+    async fn change(&self, sql: &str, value: sea_orm::Value) {
+        use sea_orm::ConnectionTrait;
+        let update =
+            sea_orm::Statement::from_sql_and_values(self.db.get_database_backend(), sql, [value, self.product.into()]);
+        assert_eq!(self.db.execute_raw(update).await.expect("updates").rows_affected(), 1);
+    }
+}
+
 #[tokio::test]
 async fn orders_after_another_writer_changed_their_product_are_decided_on_the_change() {
     // On PostgreSQL the desk decides a batch of one product it knows on what its last batch left
     // of that product, and writes it without locking it first (`orders::Known`): another writer's
     // committed change (another instance, here SQL) must still decide the next order.
-    use sea_orm::{ConnectionTrait, Database, Statement};
     let shop = shop(10).await;
-    let product: uuid::Uuid = shop.product.parse().unwrap();
-    let writer = Database::connect(&shop.app.database().url).await.expect("a connection of its own");
-    let change = async |sql: &str, value: sea_orm::Value| {
-        let update = Statement::from_sql_and_values(writer.get_database_backend(), sql, [value, product.into()]);
-        assert_eq!(writer.execute_raw(update).await.expect("updates").rows_affected(), 1);
-    };
+    let writer = Writer::of(&shop).await;
     let one_unit = [(shop.product.as_str(), 1)];
     let price = |order: &Response| (order.status, order.body["items"][0]["unitPrice"].clone());
     assert_eq!(price(&shop.order(&one_unit).await), (201, json!(1250)));
     assert_eq!(price(&shop.order(&one_unit).await), (201, json!(1250)), "the desk knows the product now");
 
-    change("UPDATE products SET price = $1, version = version + 1 WHERE id = $2", 1999.into()).await;
+    writer.change("UPDATE products SET price = $1, version = version + 1 WHERE id = $2", 1999.into()).await;
     assert_eq!(price(&shop.order(&one_unit).await), (201, json!(1999)));
     assert_eq!(stock(&shop, &shop.product).await, 7);
 
-    change("UPDATE products SET stock = $1, version = version + 1 WHERE id = $2", 1.into()).await;
+    writer.change("UPDATE products SET stock = $1, version = version + 1 WHERE id = $2", 1.into()).await;
     let two = shop.order(&[(shop.product.as_str(), 2)]).await;
     assert_eq!((two.status, two.code()), (409, "insufficient_stock"), "{:#}", two.body);
     assert_eq!(two.body["detail"], "not enough stock of SKU-A: 2 requested, 1 available");
 
-    change("UPDATE products SET stock = $1, version = version + 1 WHERE id = $2", 5.into()).await;
+    writer.change("UPDATE products SET stock = $1, version = version + 1 WHERE id = $2", 5.into()).await;
     assert_eq!(price(&shop.order(&[(shop.product.as_str(), 5)]).await), (201, json!(1999)), "restocked");
     assert_eq!(stock(&shop, &shop.product).await, 0);
 
-    change("UPDATE products SET stock = $1, version = version + 1 WHERE id = $2", 5.into()).await;
-    change("UPDATE products SET active = $1, version = version + 1 WHERE id = $2", false.into()).await;
+    writer.change("UPDATE products SET stock = $1, version = version + 1 WHERE id = $2", 5.into()).await;
+    writer.change("UPDATE products SET active = $1, version = version + 1 WHERE id = $2", false.into()).await;
     let inactive = shop.order(&one_unit).await;
     assert_eq!((inactive.status, inactive.error_locations()), (422, vec!["/items/0/productId".to_string()]));
     let listed = shop.app.list_orders(Auth::Bearer(&shop.admin), &[("pageSize", "1")]).await;
@@ -292,18 +307,13 @@ async fn waves_of_orders_after_each_price_change_are_all_made_at_the_new_price()
     // (`orders::Known`). After another writer's change, the first batch of a wave of concurrent
     // orders is decided on the old price: it must find the product changed and take the lock, and
     // the batches after it must be decided on what that one read.
-    use sea_orm::{ConnectionTrait, Database, Statement};
     let shop = shop(1000).await;
-    let product: uuid::Uuid = shop.product.parse().unwrap();
-    let writer = Database::connect(&shop.app.database().url).await.expect("a connection of its own");
+    let writer = Writer::of(&shop).await;
     let body = order_body(&shop.customer, &[(&shop.product, 1)]);
     let mut made = 0;
     for price in [1250, 1300, 1400, 1500, 1600] {
         if price != 1250 {
-            let sql = "UPDATE products SET price = $1, version = version + 1 WHERE id = $2";
-            let update =
-                Statement::from_sql_and_values(writer.get_database_backend(), sql, [price.into(), product.into()]);
-            assert_eq!(writer.execute_raw(update).await.expect("updates").rows_affected(), 1);
+            writer.change("UPDATE products SET price = $1, version = version + 1 WHERE id = $2", price.into()).await;
         }
         let wave = (0..48).map(|_| shop.app.create_order(Auth::Bearer(&shop.admin), body.clone()));
         let prices: Vec<(u16, Value)> = futures_util::future::join_all(wave)
