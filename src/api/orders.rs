@@ -117,7 +117,8 @@ fn not_found(id: Uuid) -> AppError {
 
 /// A stored order as the spec shows it, and its version.
 fn to_wire((order, items): OrderWithItems) -> Result<(Order, i64), AppError> {
-    let corrupt = |what: &str| AppError::Internal(format!("order {} has an invalid {what}", order.id));
+    let order_id = order.id;
+    let corrupt = |what: &str| AppError::Internal(format!("order {order_id} has an invalid {what}"));
     let wire = Order {
         id: order.id,
         customer_id: order.customer_id,
@@ -133,13 +134,13 @@ fn to_wire((order, items): OrderWithItems) -> Result<(Order, i64), AppError> {
                 line_total: i.line_total,
             })
             .collect(),
-        currency: order.currency.clone(),
+        currency: order.currency,
         subtotal: order.subtotal,
         total: order.total,
-        shipping_address: serde_json::from_value(order.shipping_address.clone()).map_err(|_| corrupt("address"))?,
+        shipping_address: serde_json::from_value(order.shipping_address).map_err(|_| corrupt("address"))?,
         shipping_method: order.shipping_method.parse::<ShippingMethod>().map_err(|_| corrupt("shipping method"))?,
-        tracking_number: order.tracking_number.clone(),
-        carrier: order.carrier.clone(),
+        tracking_number: order.tracking_number,
+        carrier: order.carrier,
         created_at: order.created_at,
         updated_at: order.updated_at,
     };
