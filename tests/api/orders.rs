@@ -259,9 +259,11 @@ impl Writer {
         Self { db, product: shop.product.parse().unwrap() }
     }
 
-    /// Runs `sql` with `value` as `$1` and the shop's product as `$2`; it must change one row.
-    async fn change(&self, sql: &str, value: sea_orm::Value) {
+    /// Sets the shop's product's `column` to `value`, as any write of a product does with its
+    /// version; it must change one row.
+    async fn set(&self, column: &str, value: sea_orm::Value) {
         use sea_orm::ConnectionTrait;
+        let sql = format!("UPDATE products SET {column} = $1, version = version + 1 WHERE id = $2");
         let update =
             sea_orm::Statement::from_sql_and_values(self.db.get_database_backend(), sql, [value, self.product.into()]);
         assert_eq!(self.db.execute_raw(update).await.expect("updates").rows_affected(), 1);
@@ -280,21 +282,21 @@ async fn orders_after_another_writer_changed_their_product_are_decided_on_the_ch
     assert_eq!(price(&shop.order(&one_unit).await), (201, json!(1250)));
     assert_eq!(price(&shop.order(&one_unit).await), (201, json!(1250)), "the desk knows the product now");
 
-    writer.change("UPDATE products SET price = $1, version = version + 1 WHERE id = $2", 1999.into()).await;
+    writer.set("price", 1999.into()).await;
     assert_eq!(price(&shop.order(&one_unit).await), (201, json!(1999)));
     assert_eq!(stock(&shop, &shop.product).await, 7);
 
-    writer.change("UPDATE products SET stock = $1, version = version + 1 WHERE id = $2", 1.into()).await;
+    writer.set("stock", 1.into()).await;
     let two = shop.order(&[(shop.product.as_str(), 2)]).await;
     assert_eq!((two.status, two.code()), (409, "insufficient_stock"), "{:#}", two.body);
     assert_eq!(two.body["detail"], "not enough stock of SKU-A: 2 requested, 1 available");
 
-    writer.change("UPDATE products SET stock = $1, version = version + 1 WHERE id = $2", 5.into()).await;
+    writer.set("stock", 5.into()).await;
     assert_eq!(price(&shop.order(&[(shop.product.as_str(), 5)]).await), (201, json!(1999)), "restocked");
     assert_eq!(stock(&shop, &shop.product).await, 0);
 
-    writer.change("UPDATE products SET stock = $1, version = version + 1 WHERE id = $2", 5.into()).await;
-    writer.change("UPDATE products SET active = $1, version = version + 1 WHERE id = $2", false.into()).await;
+    writer.set("stock", 5.into()).await;
+    writer.set("active", false.into()).await;
     let inactive = shop.order(&one_unit).await;
     assert_eq!((inactive.status, inactive.error_locations()), (422, vec!["/items/0/productId".to_string()]));
     let listed = shop.app.list_orders(Auth::Bearer(&shop.admin), &[("pageSize", "1")]).await;
@@ -313,7 +315,7 @@ async fn waves_of_orders_after_each_price_change_are_all_made_at_the_new_price()
     let mut made = 0;
     for price in [1250, 1300, 1400, 1500, 1600] {
         if price != 1250 {
-            writer.change("UPDATE products SET price = $1, version = version + 1 WHERE id = $2", price.into()).await;
+            writer.set("price", price.into()).await;
         }
         let wave = (0..48).map(|_| shop.app.create_order(Auth::Bearer(&shop.admin), body.clone()));
         let prices: Vec<(u16, Value)> = futures_util::future::join_all(wave)
