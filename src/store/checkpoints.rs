@@ -71,14 +71,7 @@ fn connect(path: &str) -> rusqlite::Result<rusqlite::Connection> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// (frames in the log, frames copied into the database) as the log's index records them
-    /// (`mxFrame` of its header, `nBackfill` of its checkpoint information).
-    fn log_index(path: &std::path::Path) -> (u32, u32) {
-        let shm = std::fs::read(format!("{}-shm", path.display())).expect("the log's index");
-        let word = |at: usize| u32::from_ne_bytes(shm[at..at + 4].try_into().expect("four bytes"));
-        (word(16), word(96))
-    }
+    use crate::store::shared_map::log_index;
 
     /// Waits up to 5 s for every frame of the log to be copied back; the log's index then.
     fn copied_back(path: &std::path::Path) -> (u32, u32) {

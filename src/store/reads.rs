@@ -11,7 +11,8 @@
 //! with what sqlx stored. These connections are `query_only`: writes go through sea-orm, in its
 //! transactions, and the order desk's batches through its own connection (`sqlite_orders`). In
 //! WAL mode each statement reads the latest commit, so a read after a write (on any connection)
-//! sees it.
+//! sees it; a point reader keeps its read transaction between reads only while no commit has
+//! been made since it began ([`Reader`]), so that holds for it too.
 
 use std::sync::Mutex;
 
@@ -176,24 +177,170 @@ type Job = Box<dyn FnOnce(Result<&rusqlite::Connection, AppError>) + Send>;
 /// the threads that run the long reads.
 pub struct SqliteReaders {
     path: String,
-    pool: Mutex<Pool>,
-    /// Signalled when a connection is given back.
-    returned: std::sync::Condvar,
+    points: std::sync::Arc<Points>,
     /// The long readers' queue; they stop when it is dropped.
     long: std::sync::mpsc::Sender<Job>,
 }
 
+/// The point readers' connections, shared with the thread that ends their idle snapshots.
+struct Points {
+    pool: Mutex<Pool>,
+    /// Signalled when a connection is given back.
+    returned: std::sync::Condvar,
+    /// Wakes the sweeper ([`sweep`]).
+    sweep: std::sync::Condvar,
+    /// How long an idle connection keeps its snapshot ([`HOLD`]).
+    hold: std::time::Duration,
+}
+
 #[derive(Default)]
 struct Pool {
-    idle: Vec<rusqlite::Connection>,
+    idle: Vec<Reader>,
     open: usize,
     /// Checkouts waiting for a connection: only then is one woken (a `notify_one` is a system
     /// call even when nobody waits, and a point read gives a connection back every time).
     waiting: usize,
+    /// The sweeper waits without a deadline: no idle connection held a snapshot.
+    sweeper_asleep: bool,
+    /// The readers are dropped: the sweeper ends.
+    stopped: bool,
+}
+
+/// How long a point reader that is given back keeps its read transaction: what it holds stops the
+/// log from being copied into the database (or from starting over) until then.
+const HOLD: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// A point reader's connection, and the read transaction it kept open after its last read.
+///
+/// Each statement in autocommit mode begins a read transaction and ends it: in WAL mode that takes
+/// and drops a lock on one of the log's read marks (with the process's mutex of the log's index,
+/// and an `fcntl` whenever no other connection of the process holds that mark) and reads the
+/// log's header. Under GETs of random ids of a million that was a tenth of the service's time
+/// (`btreeBeginTrans` and `sqlite3VdbeHalt` in perf). A reader keeps its transaction instead, and
+/// reuses it only while it sees exactly what a new one would: while the log's header in shared
+/// memory is the one copied before the transaction's first read (every commit, and every restart
+/// of the log, changes it), so a read after a write returned, on any connection of any process,
+/// sees the write.
+///
+/// Only a transaction that reads the database alone is kept: one begun while every frame of the
+/// log was copied into the database (read mark 0). One that reads the log would stop the log
+/// from starting over for as long as it is held, and busy readers would hold one nearly all the
+/// time (under reads and writes at once the log grew by a frame a commit); read mark 0 does not
+/// stop a restart, and stops a checkpoint only while there is nothing to copy: the next commit
+/// changes the header, and the reader's next read ends the transaction, and runs on its own until
+/// the log is copied again. An idle connection's transaction ends after [`HOLD`] ([`sweep`]).
+struct Reader {
+    conn: rusqlite::Connection,
+    index: Option<super::shared_map::LogIndex>,
+    held: Option<Held>,
+}
+
+/// A read transaction kept open.
+struct Held {
+    /// The log's header copied before the transaction's first read.
+    header: [u32; 12],
+    /// The end of its last read.
+    used: std::time::Instant,
+}
+
+impl Reader {
+    fn open(path: &str) -> rusqlite::Result<Self> {
+        let conn = connect(path)?;
+        let index = super::shared_map::LogIndex::of(&conn);
+        Ok(Self { conn, index, held: None })
+    }
+
+    /// Runs `read` in the transaction held if it is still current, else in a new one, which is
+    /// then held.
+    fn read<T>(&mut self, read: impl FnOnce(&rusqlite::Connection) -> Result<T, AppError>) -> Result<T, AppError> {
+        if let Some(held) = &self.held {
+            let now = self.index.as_ref().and_then(super::shared_map::LogIndex::read);
+            if now.is_none_or(|s| s.header != held.header) {
+                self.end();
+            }
+        }
+        if self.held.is_none() {
+            self.begin();
+        }
+        let result = read(&self.conn);
+        match (&result, self.held.as_mut()) {
+            (Ok(_), Some(held)) => held.used = std::time::Instant::now(),
+            (Ok(_), None) => {}
+            // Whatever failed, the next read starts afresh.
+            (Err(_), _) => self.end(),
+        }
+        result
+    }
+
+    /// Opens a transaction to keep if every frame of the log is copied, its header copied first
+    /// (a commit in between only makes the copy older than the snapshot, so the next read starts
+    /// a new one). Otherwise, and before the connection's first read (which maps the index), the
+    /// read runs on its own.
+    fn begin(&mut self) {
+        let Some(state) = self.index.as_ref().and_then(super::shared_map::LogIndex::read) else { return };
+        if state.copied != state.frames {
+            return;
+        }
+        let begun = self.conn.prepare_cached("BEGIN").and_then(|mut begin| begin.execute([]));
+        if begun.is_ok() {
+            self.held = Some(Held { header: state.header, used: std::time::Instant::now() });
+        }
+    }
+
+    /// Ends the transaction held, if any.
+    fn end(&mut self) {
+        self.held = None;
+        if !self.conn.is_autocommit() {
+            let ended = self.conn.prepare_cached("COMMIT").and_then(|mut commit| commit.execute([]));
+            if ended.is_err() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+        }
+    }
+}
+
+/// Ends the transactions of connections idle for [`Points::hold`], until the readers are dropped.
+fn sweep(points: &Points) {
+    let mut pool = points.pool.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        if pool.stopped {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let mut next: Option<std::time::Instant> = None;
+        for reader in &mut pool.idle {
+            let Some(held) = &reader.held else { continue };
+            let due = held.used + points.hold;
+            if due <= now {
+                reader.end();
+            } else {
+                next = Some(next.map_or(due, |n| n.min(due)));
+            }
+        }
+        pool = match next {
+            Some(due) => points.sweep.wait_timeout(pool, due - now).unwrap_or_else(|e| e.into_inner()).0,
+            None => {
+                pool.sweeper_asleep = true;
+                points.sweep.wait(pool).unwrap_or_else(|e| e.into_inner())
+            }
+        };
+    }
+}
+
+impl Drop for SqliteReaders {
+    fn drop(&mut self) {
+        self.points.pool.lock().unwrap_or_else(|e| e.into_inner()).stopped = true;
+        self.points.sweep.notify_one();
+    }
 }
 
 impl SqliteReaders {
     fn new(path: String) -> Self {
+        Self::holding(path, HOLD)
+    }
+
+    /// Readers whose idle connections keep their snapshots for `hold`.
+    fn holding(path: String, hold: std::time::Duration) -> Self {
         let (long, jobs) = std::sync::mpsc::channel::<Job>();
         let jobs = std::sync::Arc::new(Mutex::new(jobs));
         for n in 0..LONG_READERS {
@@ -217,7 +364,20 @@ impl SqliteReaders {
                 tracing::error!(%error, "a reader thread cannot start");
             }
         }
-        Self { path, pool: Mutex::new(Pool::default()), returned: std::sync::Condvar::new(), long }
+        let points = std::sync::Arc::new(Points {
+            pool: Mutex::new(Pool::default()),
+            returned: std::sync::Condvar::new(),
+            sweep: std::sync::Condvar::new(),
+            hold,
+        });
+        let sweeper = points.clone();
+        let spawned = std::thread::Builder::new().name("sqlite-snapshots".into()).spawn(move || sweep(&sweeper));
+        if let Err(error) = spawned {
+            // Idle connections would keep their snapshots: none is kept instead.
+            tracing::error!(%error, "the snapshots' sweeper cannot start");
+            points.pool.lock().unwrap_or_else(|e| e.into_inner()).stopped = true;
+        }
+        Self { path, points, long }
     }
 
     /// Runs `read` on a long reader's connection; the request waits without holding its worker.
@@ -310,39 +470,47 @@ impl SqliteReaders {
 
     /// Runs `read` on a connection checked out of the pool, then gives it back.
     fn on_connection<T>(&self, read: impl FnOnce(&rusqlite::Connection) -> Result<T, AppError>) -> Result<T, AppError> {
-        let conn = self.checkout()?;
-        let result = read(&conn);
-        self.give_back(conn);
+        let mut reader = self.checkout()?;
+        let result = reader.read(read);
+        self.give_back(reader);
         result
     }
 
-    fn give_back(&self, conn: rusqlite::Connection) {
-        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-        pool.idle.push(conn);
+    fn give_back(&self, mut reader: Reader) {
+        let mut pool = self.points.pool.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.stopped {
+            // No sweeper ends what an idle connection holds.
+            reader.end();
+        }
+        if reader.held.is_some() && pool.sweeper_asleep {
+            pool.sweeper_asleep = false;
+            self.points.sweep.notify_one();
+        }
+        pool.idle.push(reader);
         if pool.waiting > 0 {
-            self.returned.notify_one();
+            self.points.returned.notify_one();
         }
     }
 
     /// An idle connection, a new one while fewer than [`CONNECTIONS`] are open, or the next one
     /// given back.
-    fn checkout(&self) -> Result<rusqlite::Connection, AppError> {
-        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+    fn checkout(&self) -> Result<Reader, AppError> {
+        let mut pool = self.points.pool.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if let Some(conn) = pool.idle.pop() {
-                return Ok(conn);
+            if let Some(reader) = pool.idle.pop() {
+                return Ok(reader);
             }
             if pool.open < CONNECTIONS {
                 pool.open += 1;
                 drop(pool);
-                return connect(&self.path).map_err(|e| {
-                    self.pool.lock().unwrap_or_else(|e| e.into_inner()).open -= 1;
-                    self.returned.notify_one();
+                return Reader::open(&self.path).map_err(|e| {
+                    self.points.pool.lock().unwrap_or_else(|e| e.into_inner()).open -= 1;
+                    self.points.returned.notify_one();
                     failed(e)
                 });
             }
             pool.waiting += 1;
-            pool = self.returned.wait(pool).unwrap_or_else(|e| e.into_inner());
+            pool = self.points.returned.wait(pool).unwrap_or_else(|e| e.into_inner());
             pool.waiting -= 1;
         }
     }
@@ -517,6 +685,7 @@ pub fn json(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<serde_jso
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::shared_map::log_index;
 
     #[test]
     fn only_a_file_gets_synchronous_readers() {
@@ -548,9 +717,155 @@ mod tests {
             // A checkout that missed its wake-up would wait here for ever.
             finished.recv_timeout(std::time::Duration::from_secs(20)).expect("every thread finished its reads");
         }
-        let pool = readers.pool.lock().unwrap();
+        let pool = readers.points.pool.lock().unwrap();
         assert!(pool.open <= CONNECTIONS, "{} connections opened", pool.open);
         assert_eq!((pool.idle.len(), pool.waiting), (pool.open, 0));
+    }
+
+    /// A file in WAL mode with a table `t` of one row, `v` = 0, and a writer connection to it.
+    fn one_row(name: &str) -> (tempfile::TempDir, String, rusqlite::Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name).display().to_string();
+        let writer = rusqlite::Connection::open(&path).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
+                 CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER NOT NULL); INSERT INTO t VALUES (1, 0);",
+            )
+            .unwrap();
+        (dir, path, writer)
+    }
+
+    fn value(readers: &SqliteReaders) -> i64 {
+        readers.query_sql("SELECT v FROM t WHERE id = 1", [], |row| row.get(0)).unwrap()[0]
+    }
+
+    #[test]
+    fn a_point_read_sees_every_commit_made_before_it_on_any_connection() {
+        let (_dir, path, writer) = one_row("fresh.db");
+        let readers = std::sync::Arc::new(SqliteReaders::new(path));
+        let written = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Readers on every connection, each read checked against the last commit that returned
+        // before it began.
+        let threads: Vec<_> = (0..CONNECTIONS)
+            .map(|_| {
+                let (readers, written, stop) = (readers.clone(), written.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut reads = 0;
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        let before = written.load(std::sync::atomic::Ordering::SeqCst);
+                        let seen = value(&readers);
+                        assert!(seen >= before, "read {seen} after {before} was committed");
+                        reads += 1;
+                    }
+                    reads
+                })
+            })
+            .collect();
+        for n in 1..=2_000 {
+            writer.execute("UPDATE t SET v = ?1 WHERE id = 1", [n]).unwrap();
+            written.store(n, std::sync::atomic::Ordering::SeqCst);
+            if n % 5 == 0 {
+                // Copied into the database now and then, as the checkpointer does: the readers
+                // then keep their transactions until the next commit.
+                writer.execute_batch("PRAGMA wal_checkpoint(PASSIVE)").unwrap();
+            }
+            assert_eq!(value(&readers), n);
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let reads: i64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert!(reads > 2_000, "{reads} reads beside the writes");
+    }
+
+    #[test]
+    fn a_reader_keeps_its_transaction_while_the_log_is_copied_and_nothing_is_written() {
+        let (_dir, path, writer) = one_row("kept.db");
+        let readers = SqliteReaders::new(path);
+        let held = |readers: &SqliteReaders| {
+            let pool = readers.points.pool.lock().unwrap();
+            pool.idle.iter().find_map(|r| r.held.as_ref().map(|h| h.header))
+        };
+        let copy = || writer.execute_batch("PRAGMA wal_checkpoint(PASSIVE)").unwrap();
+        // The first read maps the log's index; the log holds frames not copied: nothing is kept.
+        assert_eq!(value(&readers), 0);
+        assert_eq!(value(&readers), 0);
+        assert_eq!(held(&readers), None);
+        copy();
+        assert_eq!(value(&readers), 0);
+        let first = held(&readers).expect("a transaction kept");
+        assert_eq!(value(&readers), 0);
+        assert_eq!(held(&readers), Some(first), "the same transaction");
+        // A commit ends it; the next one is kept once the log is copied again.
+        writer.execute("UPDATE t SET v = 1 WHERE id = 1", []).unwrap();
+        assert_eq!(value(&readers), 1);
+        assert_eq!(held(&readers), None);
+        copy();
+        assert_eq!(value(&readers), 1);
+        assert_ne!(held(&readers).expect("a transaction kept"), first);
+    }
+
+    #[test]
+    fn an_idle_reader_lets_the_log_be_copied_and_start_over() {
+        let (_dir, path, writer) = one_row("idle.db");
+        let hold = std::time::Duration::from_millis(300);
+        let readers = SqliteReaders::holding(path.clone(), hold);
+        for n in 1..=2 {
+            writer.execute("UPDATE t SET v = ?1 WHERE id = 1", [n]).unwrap();
+            writer.execute_batch("PRAGMA wal_checkpoint(PASSIVE)").unwrap();
+            assert_eq!(value(&readers), n);
+        }
+        // The reader reads the database alone: what is written after it cannot be copied into
+        // the database while the reader holds its transaction...
+        for n in 3..=22 {
+            writer.execute("UPDATE t SET v = ?1 WHERE id = 1", [n]).unwrap();
+        }
+        writer.execute_batch("PRAGMA wal_checkpoint(PASSIVE)").unwrap();
+        let (frames, copied) = log_index(&path);
+        assert!(
+            frames >= 20 && copied < frames,
+            "{copied} of {frames} frames copied while the reader holds its snapshot"
+        );
+        // ...and can once it has been idle for its hold.
+        std::thread::sleep(hold * 2);
+        writer.execute_batch("PRAGMA wal_checkpoint(PASSIVE)").unwrap();
+        let (frames, copied) = log_index(&path);
+        assert_eq!(copied, frames, "every frame copied after the hold");
+        // The next write starts the log over (one transaction's frames in it).
+        writer.execute("UPDATE t SET v = 23 WHERE id = 1", []).unwrap();
+        assert!(log_index(&path).0 < frames, "the log started over");
+        assert_eq!(value(&readers), 23);
+    }
+
+    #[test]
+    fn under_reads_and_writes_at_once_the_log_keeps_starting_over() {
+        let (_dir, path, writer) = one_row("busy.db");
+        let readers = std::sync::Arc::new(SqliteReaders::new(path.clone()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let (readers, stop) = (readers.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        value(&readers);
+                    }
+                })
+            })
+            .collect();
+        // Writes in bursts, each followed by a checkpoint, as the checkpointer copies them: a
+        // reader that kept reading the log would stop it from starting over, and it would grow.
+        let mut most = 0;
+        for n in 1..=3_000 {
+            writer.execute("UPDATE t SET v = ?1 WHERE id = 1", [n]).unwrap();
+            if n % 10 == 0 {
+                writer.execute_batch("PRAGMA wal_checkpoint(PASSIVE)").unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            most = most.max(log_index(&path).0);
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert!(most < 1_000, "the log reached {most} frames for 3,000 commits of one page");
     }
 
     #[test]

@@ -148,6 +148,9 @@ struct File {
     map: *const Map,
     /// The most the connection's pager asked to map (`SQLITE_FCNTL_MMAP_SIZE`).
     limit: i64,
+    /// The first region of the write-ahead log's index in shared memory, once the connection has
+    /// mapped it (null before, and again once it unmaps it): [`LogIndex`] reads it.
+    shm: *mut u8,
 }
 
 /// The `unix` VFS's file object inside ours.
@@ -171,6 +174,7 @@ unsafe extern "C" fn open(
         (*ours).base.pMethods = std::ptr::null();
         (*ours).map = std::ptr::null();
         (*ours).limit = 0;
+        (*ours).shm = std::ptr::null_mut();
         let real = real(file);
         let Some(xopen) = (**unix).xOpen else { return ffi::SQLITE_ERROR };
         let rc = xopen(*unix, name, real, flags, out_flags);
@@ -288,7 +292,13 @@ unsafe extern "C" fn shm_map(
     out: *mut *mut c_void,
 ) -> c_int {
     // `xShmMap` hands out a `volatile void**`: bindgen writes it as `*mut *mut c_void`.
-    delegate!(file, xShmMap, region, size, extend, out)
+    let rc = delegate!(file, xShmMap, region, size, extend, out);
+    if region == 0 && rc == ffi::SQLITE_OK {
+        // SAFETY: `file` is one of ours; `out` holds the region's address (null if it was not
+        // mapped because `extend` was 0 and the index is shorter).
+        unsafe { (*file.cast::<File>()).shm = (*out).cast() };
+    }
+    rc
 }
 unsafe extern "C" fn shm_lock(file: *mut ffi::sqlite3_file, offset: c_int, n: c_int, flags: c_int) -> c_int {
     delegate!(file, xShmLock, offset, n, flags)
@@ -303,7 +313,77 @@ unsafe extern "C" fn shm_barrier(file: *mut ffi::sqlite3_file) {
     }
 }
 unsafe extern "C" fn shm_unmap(file: *mut ffi::sqlite3_file, delete: c_int) -> c_int {
+    // SAFETY: `file` is one of ours.
+    unsafe { (*file.cast::<File>()).shm = std::ptr::null_mut() };
     delegate!(file, xShmUnmap, delete)
+}
+
+/// The write-ahead log's index of one connection's database, read where SQLite keeps it: in the
+/// shared memory every connection to the file maps (its first 136 bytes: two copies of the log's
+/// header, then how much of the log has been copied into the database).
+pub struct LogIndex(*mut ffi::sqlite3_file);
+
+// SAFETY: the file object lives as long as its connection, which owns this; it is read only by
+// whoever holds the connection.
+unsafe impl Send for LogIndex {}
+
+/// The log's index at one moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogState {
+    /// The log's header (`WalIndexHdr`): every commit, and every restart of the log, changes it.
+    pub header: [u32; 12],
+    /// The frames the log holds (`mxFrame`).
+    pub frames: u32,
+    /// How many of them are copied into the database (`nBackfill`).
+    pub copied: u32,
+}
+
+impl LogIndex {
+    /// The index of `conn`'s main database, when this VFS opened it.
+    pub fn of(conn: &rusqlite::Connection) -> Option<Self> {
+        let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
+        // SAFETY: the handle is open; for this operation SQLite writes the main database's file
+        // object to the pointer it is given.
+        let rc = unsafe {
+            ffi::sqlite3_file_control(
+                conn.handle(),
+                c"main".as_ptr(),
+                ffi::SQLITE_FCNTL_FILE_POINTER,
+                (&raw mut file).cast(),
+            )
+        };
+        // SAFETY: a file object SQLite handed out is initialised; ours have our methods.
+        let ours = rc == ffi::SQLITE_OK && !file.is_null() && unsafe { std::ptr::eq((*file).pMethods, &METHODS) };
+        ours.then_some(Self(file))
+    }
+
+    /// The index as it is now; none while the connection has not mapped it (before its first read
+    /// in WAL mode), or while the two copies of the header differ (a commit is writing them).
+    pub fn read(&self) -> Option<LogState> {
+        // SAFETY: `self.0` is one of our files, open while its connection is (which owns `self`).
+        let shm = unsafe { (*self.0.cast::<File>()).shm };
+        if shm.is_null() {
+            return None;
+        }
+        // SAFETY: the first region of the index is at least 32 KiB, mapped while the connection
+        // has it open, and 4-byte aligned (a page); other connections write it concurrently,
+        // hence atomic loads. A writer writes the header's second copy, then the first: both are
+        // read, and compared.
+        let word = |n: usize| unsafe { (*shm.cast::<std::sync::atomic::AtomicU32>().add(n)).load(Ordering::Acquire) };
+        let first: [u32; 12] = std::array::from_fn(word);
+        let second: [u32; 12] = std::array::from_fn(|n| word(12 + n));
+        (first == second).then(|| LogState { header: first, frames: first[4], copied: word(24) })
+    }
+}
+
+/// (frames in the log, frames copied into the database) of the SQLite file `path`, as its log's
+/// index file (`-shm`) records them (`mxFrame` of its header, `nBackfill` of its checkpoint
+/// information): for tests.
+#[cfg(test)]
+pub(crate) fn log_index(path: impl AsRef<std::path::Path>) -> (u32, u32) {
+    let shm = std::fs::read(format!("{}-shm", path.as_ref().display())).expect("the log's index");
+    let word = |at: usize| u32::from_ne_bytes(shm[at..at + 4].try_into().expect("four bytes"));
+    (word(16), word(96))
 }
 
 static METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
@@ -395,18 +475,27 @@ mod tests {
     }
 
     /// The POSIX locks this process holds on `path`, as `/proc/locks` lists them (`READ`/`WRITE`).
+    /// Read until two reads in a row agree: the kernel writes the list out a chunk at a time, and
+    /// while other tests take and drop locks, one read can skip an entry or repeat one.
     fn locks_on(path: &std::path::Path) -> Vec<String> {
         let inode = std::fs::metadata(path).unwrap().ino();
         let pid = std::process::id().to_string();
-        let locks = std::fs::read_to_string("/proc/locks").unwrap();
-        locks
-            .lines()
-            .map(|line| line.split_whitespace().collect::<Vec<_>>())
-            .filter(|f| {
+        let read = || {
+            let locks = std::fs::read_to_string("/proc/locks").unwrap();
+            let ours = locks.lines().map(|line| line.split_whitespace().collect::<Vec<_>>()).filter(|f| {
                 f.len() > 5 && f[1] == "POSIX" && f[4] == pid && f[5].rsplit(':').next() == Some(&inode.to_string())
-            })
-            .map(|f| f[3].to_string())
-            .collect()
+            });
+            ours.map(|f| f[3].to_string()).collect::<Vec<_>>()
+        };
+        let mut last = read();
+        for _ in 0..1000 {
+            let now = read();
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+        panic!("/proc/locks changed on every read")
     }
 
     #[test]
