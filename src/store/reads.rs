@@ -251,16 +251,15 @@ impl Reader {
     }
 
     /// Runs `read` in the transaction held if it is still current, else in a new one, which is
-    /// then held.
+    /// then held if it reads the database alone.
     fn read<T>(&mut self, read: impl FnOnce(&rusqlite::Connection) -> Result<T, AppError>) -> Result<T, AppError> {
-        if let Some(held) = &self.held {
-            let now = self.index.as_ref().and_then(super::shared_map::LogIndex::read);
-            if now.is_none_or(|s| s.header != held.header) {
-                self.end();
-            }
+        // Read once, before any statement: the copy a new transaction keeps.
+        let now = self.index.as_ref().and_then(super::shared_map::LogIndex::read);
+        if self.held.as_ref().is_some_and(|held| now.is_none_or(|s| s.header != held.header)) {
+            self.end();
         }
-        if self.held.is_none() {
-            self.begin();
+        if let (None, Some(state)) = (&self.held, now) {
+            self.begin(state);
         }
         let result = read(&self.conn);
         match (&result, self.held.as_mut()) {
@@ -272,12 +271,11 @@ impl Reader {
         result
     }
 
-    /// Opens a transaction to keep if every frame of the log is copied, its header copied first
-    /// (a commit in between only makes the copy older than the snapshot, so the next read starts
-    /// a new one). Otherwise, and before the connection's first read (which maps the index), the
-    /// read runs on its own.
-    fn begin(&mut self) {
-        let Some(state) = self.index.as_ref().and_then(super::shared_map::LogIndex::read) else { return };
+    /// Opens a transaction to keep if every frame of the log is copied (`state`, copied before
+    /// it: a commit in between only makes the copy older than the snapshot, so the next read
+    /// starts a new one). Otherwise, and before the connection's first read (which maps the
+    /// index), the read runs on its own.
+    fn begin(&mut self, state: super::shared_map::LogState) {
         if state.copied != state.frames {
             return;
         }

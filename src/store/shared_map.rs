@@ -474,28 +474,52 @@ mod tests {
         assert_eq!(maps_of(&path), 0);
     }
 
-    /// The POSIX locks this process holds on `path`, as `/proc/locks` lists them (`READ`/`WRITE`).
-    /// Read until two reads in a row agree: the kernel writes the list out a chunk at a time, and
-    /// while other tests take and drop locks, one read can skip an entry or repeat one.
-    fn locks_on(path: &std::path::Path) -> Vec<String> {
-        let inode = std::fs::metadata(path).unwrap().ino();
-        let pid = std::process::id().to_string();
-        let read = || {
-            let locks = std::fs::read_to_string("/proc/locks").unwrap();
-            let ours = locks.lines().map(|line| line.split_whitespace().collect::<Vec<_>>()).filter(|f| {
-                f.len() > 5 && f[1] == "POSIX" && f[4] == pid && f[5].rsplit(':').next() == Some(&inode.to_string())
-            });
-            ours.map(|f| f[3].to_string()).collect::<Vec<_>>()
-        };
-        let mut last = read();
-        for _ in 0..1000 {
-            let now = read();
-            if now == last {
-                return now;
+    /// The lock another process finds on bytes `start..start + len` of `path` when it asks for a
+    /// lock of `kind` there (`F_GETLK` in a child process): its type (`F_UNLCK` where none
+    /// conflicts) and its holder. Asked from outside because a process never conflicts with its
+    /// own locks; `/proc/locks`, which the kernel writes out a page at a time, skipped or repeated
+    /// entries in one read in ten while other tests took and dropped locks.
+    fn lock_seen_from_outside(path: &std::path::Path, kind: i32, start: i64, len: i64) -> (i32, i32) {
+        let name = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        let mut pipe = [0; 2];
+        // SAFETY: a pipe for the child's answer; the child calls only async-signal-safe functions
+        // (`open`, `fcntl`, `write`, `_exit`) on memory prepared before the fork.
+        unsafe {
+            assert_eq!(libc::pipe(pipe.as_mut_ptr()), 0);
+            let mut asked: libc::flock = std::mem::zeroed();
+            asked.l_type = kind as _;
+            asked.l_whence = libc::SEEK_SET as _;
+            asked.l_start = start;
+            asked.l_len = len;
+            let child = libc::fork();
+            if child == 0 {
+                let fd = libc::open(name.as_ptr(), libc::O_RDWR);
+                let mut found = asked;
+                let ok = fd >= 0 && libc::fcntl(fd, libc::F_GETLK, &mut found) == 0;
+                let answer = if ok { [i32::from(found.l_type), found.l_pid] } else { [-1, -1] };
+                libc::write(pipe[1], answer.as_ptr().cast(), std::mem::size_of_val(&answer));
+                libc::_exit(0);
             }
-            last = now;
+            assert!(child > 0, "fork: {}", std::io::Error::last_os_error());
+            libc::close(pipe[1]);
+            let mut answer = [0i32; 2];
+            let read = libc::read(pipe[0], answer.as_mut_ptr().cast(), std::mem::size_of_val(&answer));
+            libc::close(pipe[0]);
+            libc::waitpid(child, std::ptr::null_mut(), 0);
+            assert_eq!(read, std::mem::size_of_val(&answer) as isize, "the child's answer");
+            (answer[0], answer[1])
         }
-        panic!("/proc/locks changed on every read")
+    }
+
+    /// This process holds a shared lock on the file `path` (SQLite's shared range), as a
+    /// connection in WAL mode does while it is open, and nobody holds a write lock on any of it.
+    fn holds_only_a_shared_lock(path: &std::path::Path) -> bool {
+        // SQLite's `SHARED_FIRST` and `SHARED_SIZE` (past its pending and reserved bytes at 1 GiB).
+        let (shared_first, shared_size) = (0x4000_0002, 510);
+        let us = i32::try_from(std::process::id()).unwrap();
+        let shared = lock_seen_from_outside(path, libc::F_WRLCK, shared_first, shared_size);
+        let written = lock_seen_from_outside(path, libc::F_RDLCK, 0, 0);
+        shared == (libc::F_RDLCK, us) && written.0 == libc::F_UNLCK
     }
 
     #[test]
@@ -506,16 +530,16 @@ mod tests {
         // A connection in WAL mode holds a shared lock on the file while it is open.
         let writer = Connection::open(&path).unwrap();
         writer.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT);").unwrap();
-        assert_eq!(locks_on(&path), ["READ"]);
+        assert!(holds_only_a_shared_lock(&path));
         // The first reader makes the map, the second finds it (each of them once opened the file to
         // look, and closing that descriptor dropped the writer's lock); the last to close unmaps it.
         let first = reader(&path);
         let second = reader(&path);
-        assert_eq!(locks_on(&path), ["READ"], "the writer's lock is still held");
+        assert!(holds_only_a_shared_lock(&path), "the writer's lock is still held");
         writer.execute_batch("INSERT INTO t DEFAULT VALUES").unwrap();
         assert_eq!(sum(&second), (1, 0));
         drop((first, second));
-        assert_eq!(locks_on(&path), ["READ"], "the writer's lock is still held");
+        assert!(holds_only_a_shared_lock(&path), "the writer's lock is still held");
     }
 
     #[test]
