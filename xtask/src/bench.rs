@@ -87,6 +87,70 @@ fn wrk_for(
     Ok(Load { rps, p50: field("50%").unwrap_or_default(), p99: field("99%").unwrap_or_default() })
 }
 
+/// One load of a set measured in alternating rounds ([`alternating`]), 32 clients: what wrk
+/// runs, and the service whose product cache it reads (`None` for the bare route).
+pub(crate) struct Contender<'a> {
+    url: String,
+    script: Option<&'a Path>,
+    credential: Option<&'a str>,
+    service: Option<&'a str>,
+}
+
+impl<'a> Contender<'a> {
+    /// The bare route at `url` (with `script`), 32 clients.
+    pub(crate) fn bare(url: String, script: Option<&'a Path>) -> Self {
+        Self { url, script, credential: None, service: None }
+    }
+
+    /// The service at `base`: `url` on it (with `script`) with `credential`, 32 clients.
+    pub(crate) fn service(base: &'a str, url: String, script: Option<&'a Path>, credential: &'a str) -> Self {
+        Self { url, script, credential: Some(credential), service: Some(base) }
+    }
+}
+
+/// Rounds of each load a ratio compares, in turn.
+const ROUNDS: usize = 3;
+/// Seconds of each round.
+const ROUND_SECONDS: u32 = 4;
+
+/// Measures `contenders` in alternating rounds ([`ROUNDS`] of [`ROUND_SECONDS`] each, one after
+/// the other, all of them each round): each one's median round, and the share of its product-cache
+/// lookups the cache answered. A ratio of loads measured minutes apart took whatever the machine
+/// or the database did meanwhile (here the bare route served 45k-102k requests/s within one run);
+/// in turns, each load meets the same moments.
+pub(crate) fn alternating(contenders: &[Contender]) -> Result<Vec<(Load, String)>, String> {
+    let mut rounds: Vec<Vec<Load>> = contenders.iter().map(|_| Vec::new()).collect();
+    let mut lookups: Vec<Lookups> = contenders.iter().map(|_| Lookups::default()).collect();
+    for _ in 0..ROUNDS {
+        for (n, c) in contenders.iter().enumerate() {
+            let before = c.service.map(cache_lookups).transpose()?;
+            rounds[n].push(wrk_for(&c.url, c.script, c.credential, 32, ROUND_SECONDS)?);
+            if let (Some(base), Some(before)) = (c.service, before) {
+                let round = cache_lookups(base)?.since(&before);
+                (lookups[n].hits, lookups[n].misses) = (lookups[n].hits + round.hits, lookups[n].misses + round.misses);
+            }
+        }
+    }
+    Ok(rounds
+        .into_iter()
+        .zip(lookups)
+        .map(|(mut loads, lookups)| {
+            loads.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+            (loads.swap_remove(ROUNDS / 2), lookups.hit_share_since(&Lookups::default()))
+        })
+        .collect())
+}
+
+/// The loads of [`alternating`] of two contenders.
+pub(crate) fn two(loads: Vec<(Load, String)>) -> Result<[(Load, String); 2], String> {
+    <[_; 2]>::try_from(loads).map_err(|loads| format!("{} loads, not 2", loads.len()))
+}
+
+/// The loads of [`alternating`] of three contenders.
+fn three(loads: Vec<(Load, String)>) -> Result<[(Load, String); 3], String> {
+    <[_; 3]>::try_from(loads).map_err(|loads| format!("{} loads, not 3", loads.len()))
+}
+
 /// The product cache's lookups so far, from `/metrics`.
 #[derive(Default)]
 pub(crate) struct Lookups {
@@ -316,48 +380,38 @@ fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<Strin
     )
     .map_err(|e| e.to_string())?;
 
-    let bare_of = |n: usize| wrk(&bare.url(n), None, None, 32);
-    let (bare_product, bare_list, bare_order) = (bare_of(0)?, bare_of(1)?, bare_of(2)?);
-    let (bare_search, bare_deep) = (bare_of(3)?, bare_of(4)?);
     let scripts = catalogue.scripts(work, label, &customer_id, last_page)?;
-    let bare_mixed = wrk(&bare.url(0).replace("/static/0", "/"), Some(&scripts.bare_mixed), None, 32)?;
     let bearer = format!("Authorization: Bearer {token}");
-    // Each run with the share of product-cache lookups the cache answered meanwhile.
-    let run = |url: &str, script: Option<&Path>, credential: &str| -> Result<(Load, String), String> {
-        let before = cache_lookups(&base)?;
-        let load = wrk(url, script, Some(credential), 32)?;
-        Ok((load, cache_lookups(&base)?.hit_share_since(&before)))
-    };
-    // A credential's cost is the ratio of two loads alike but for it, measured in alternating
-    // rounds (bearer, key, three times, 4 s each), each load's median round: measured one after
-    // the other, the ratio took whatever the machine or the database did meanwhile (by hand on
-    // PostgreSQL, one load's random GETs moved between 15.7k and 23.1k/s from one run to the next).
-    let paired = |url: &str, script: Option<&Path>| -> Result<[(Load, String); 2], String> {
-        let mut rounds: [Vec<Load>; 2] = [Vec::new(), Vec::new()];
-        let mut lookups = [Lookups::default(), Lookups::default()];
-        for _ in 0..3 {
-            for (n, credential) in [&bearer, &api_key].into_iter().enumerate() {
-                let before = cache_lookups(&base)?;
-                rounds[n].push(wrk_for(url, script, Some(credential), 32, 4)?);
-                let round = cache_lookups(&base)?.since(&before);
-                (lookups[n].hits, lookups[n].misses) = (lookups[n].hits + round.hits, lookups[n].misses + round.misses);
-            }
-        }
-        Ok([0, 1].map(|n| {
-            let mut loads = std::mem::take(&mut rounds[n]);
-            loads.sort_by(|a, b| a.rps.total_cmp(&b.rps));
-            (loads.swap_remove(1), lookups[n].hit_share_since(&Lookups::default()))
-        }))
-    };
-    let [get, keyed] = paired(&format!("{base}/products/{product_id}"), None)?;
-    let list = run(&format!("{base}{list_path}"), None, &bearer)?;
-    let order = run(&format!("{base}/orders"), Some(&order_script), &bearer)?;
-    let [random_get, random_keyed] = paired(&base, Some(&scripts.random_get))?;
-    let search = run(&base, Some(&scripts.search), &bearer)?;
-    let deep_pages = run(&base, Some(&scripts.deep_pages), &bearer)?;
-    let keyset_pages = run(&base, Some(&scripts.keyset_pages), &bearer)?;
-    let random_order = run(&format!("{base}/orders"), Some(&scripts.random_order), &bearer)?;
-    let mixed = run(&base, Some(&scripts.mixed), &bearer)?;
+    // Each endpoint in alternating rounds with the bare route serving a body of the same size, and
+    // with the endpoints it is compared with (a bearer token's GETs with an API key's).
+    let bare_of = |n: usize| Contender::bare(bare.url(n), None);
+    let on = |url: String, script, credential| Contender::service(&base, url, script, credential);
+    let product_url = format!("{base}/products/{product_id}");
+    let [bare_product, get, keyed] =
+        three(alternating(&[bare_of(0), on(product_url.clone(), None, &bearer), on(product_url, None, &api_key)])?)?;
+    let [bare_random, random_get, random_keyed] = three(alternating(&[
+        bare_of(0),
+        on(base.clone(), Some(&scripts.random_get), &bearer),
+        on(base.clone(), Some(&scripts.random_get), &api_key),
+    ])?)?;
+    let [bare_list, list] = two(alternating(&[bare_of(1), on(format!("{base}{list_path}"), None, &bearer)])?)?;
+    let [bare_search, search] = two(alternating(&[bare_of(3), on(base.clone(), Some(&scripts.search), &bearer)])?)?;
+    let [bare_deep, deep_pages, keyset_pages] = three(alternating(&[
+        bare_of(4),
+        on(base.clone(), Some(&scripts.deep_pages), &bearer),
+        on(base.clone(), Some(&scripts.keyset_pages), &bearer),
+    ])?)?;
+    let orders_url = format!("{base}/orders");
+    let [bare_order, order, random_order] = three(alternating(&[
+        bare_of(2),
+        on(orders_url.clone(), Some(&order_script), &bearer),
+        on(orders_url, Some(&scripts.random_order), &bearer),
+    ])?)?;
+    let bare_mixed_url = bare.url(0).replace("/static/0", "/");
+    let [bare_mixed, mixed] = two(alternating(&[
+        Contender::bare(bare_mixed_url, Some(&scripts.bare_mixed)),
+        on(base.clone(), Some(&scripts.mixed), &bearer),
+    ])?)?;
     let pid = service.0.id();
     // The peak, and what is resident at the end: the process's own memory, and the pages of the
     // database file SQLite maps (`mmap_size`), which the kernel shares and can reclaim.
@@ -366,13 +420,13 @@ fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<Strin
     // Start-to-ready on the existing (migrated, seeded) database.
     let (_again, ready_existing) = start_service(&bin, url, free_port())?;
 
-    let bare_row = |what: &str, bytes: usize, bare: &Load| {
+    let bare_row = |what: &str, bytes: usize, (bare, _): &(Load, String)| {
         format!(
             "| {label} | bare poem route, the {what}'s body ({bytes} B) | {:.0} | 100% | | {} | {} | |",
             bare.rps, bare.p50, bare.p99
         )
     };
-    let row = |name: &str, (load, hits): &(Load, String), bare: &Load, target: &str| {
+    let row = |name: &str, (load, hits): &(Load, String), (bare, _): &(Load, String), target: &str| {
         format!(
             "| {label} | {name} | {:.0} | {:.0}% | {target} | {} | {} | {hits} |",
             load.rps,
@@ -385,18 +439,19 @@ fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<Strin
     Ok(vec![
         bare_row("product", product.len(), &bare_product),
         row("GET /products/{id}, one id (cached)", &get, &bare_product, ">= 50%"),
-        row(&format!("GET /products/{{id}}, a random id of {PRODUCTS}"), &random_get, &bare_product, random_target),
-        row(
-            "GET /products/{id}, a random id, with an API key",
-            &random_keyed,
-            &bare_product,
-            &format!(">= 0.9 of the bearer GET: {:.2}", random_keyed.0.rps / random_get.0.rps),
-        ),
         row(
             "GET /products/{id} with an API key",
             &keyed,
             &bare_product,
             &format!(">= 0.9 of the bearer GET: {:.2}", keyed.0.rps / get.0.rps),
+        ),
+        bare_row("product", product.len(), &bare_random),
+        row(&format!("GET /products/{{id}}, a random id of {PRODUCTS}"), &random_get, &bare_random, random_target),
+        row(
+            "GET /products/{id}, a random id, with an API key",
+            &random_keyed,
+            &bare_random,
+            &format!(">= 0.9 of the bearer GET: {:.2}", random_keyed.0.rps / random_get.0.rps),
         ),
         bare_row("list", listed.len(), &bare_list),
         row("GET /products?pageSize=20&category&sort", &list, &bare_list, ">= 25%"),
@@ -420,7 +475,7 @@ fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<Strin
         row("POST /orders (1 line, a random product)", &random_order, &bare_order, ">= 15% (SQLite)"),
         format!(
             "| {label} | bare poem route, the same mix of bodies | {:.0} | 100% | | {} | {} | |",
-            bare_mixed.rps, bare_mixed.p50, bare_mixed.p99
+            bare_mixed.0.rps, bare_mixed.0.p50, bare_mixed.0.p99
         ),
         row("mixed: 60% random GET, 20% listings, 15% searches, 5% orders", &mixed, &bare_mixed, ""),
         format!(
@@ -755,7 +810,7 @@ fn catalogue_table(root: &Path, work: &Path) -> Result<String, String> {
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let mut table = format!(
-        "Machine: {cores} cores ({cpu}). Load: wrk -t1 -c32 -d10s --latency, on the same machine; a GET with a bearer token and with an API key: three alternating rounds of 4 s each, each one's median round.\n\n\
+        "Machine: {cores} cores ({cpu}). Load: wrk -t1 -c32 --latency, on the same machine; each endpoint in three rounds of 4 s alternating with the bare route (and with the endpoints a row compares it with), each one's median round.\n\n\
          | database | what | requests/s | of bare route | target | p50 | p99 | cache hits |\n|---|---|---|---|---|---|---|---|\n"
     );
     for row in rows {
