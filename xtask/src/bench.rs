@@ -428,7 +428,7 @@ fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Result<Vec<Strin
     };
     let row = |name: &str, (load, hits): &(Load, String), (bare, _): &(Load, String), target: &str| {
         format!(
-            "| {label} | {name} | {:.0} | {:.0}% | {target} | {} | {} | {hits} |",
+            "| {label} | {name} | {:.0} | {:.1}% | {target} | {} | {} | {hits} |",
             load.rps,
             100.0 * load.rps / bare.rps,
             load.p50,

@@ -221,7 +221,7 @@ pub(crate) fn measure(root: &Path, label: &str, url: &str, work: &Path) -> Resul
             bare_product.p99
         ),
         format!(
-            "| {label} | GET /products/{{id}}, a random id of 1,000,000, 32 clients | {:.0} | {:.0}% | >= 30% (SQLite) | {} | {} | {random_hits} |",
+            "| {label} | GET /products/{{id}}, a random id of 1,000,000, 32 clients | {:.0} | {:.1}% | >= 30% (SQLite) | {} | {} | {random_hits} |",
             random.rps,
             100.0 * random.rps / bare_product.rps,
             random.p50,
