@@ -1051,16 +1051,19 @@ pub async fn check(args: &Args) -> Result<Outcome, String> {
                 return;
             }
             // Identifiers the earlier phases were answered with fill this phase's path parameters,
-            // and so do those this phase's operations without path parameters (the collections:
-            // creates, lists) are answered with: they run first. Built all at once, an operation
-            // on one resource had only what the earlier phases created, often nothing (no
-            // examples), and its cases went to identifiers that do not exist: a defect behind a
-            // valid request to an existing resource was then found or not by the fuzzing's luck
-            // (the zoo's `updateAccount` with `"bio": null`, missed in one bench run of two).
-            for wave in [false, true] {
+            // and so do those this phase's operations with fewer path parameters are answered
+            // with: the operations run in groups by how many they have, fewest first (`/users`'
+            // create, then `/users/{id}/notes`' create, then the reads of one note), each group's
+            // cases built after the groups before it answered. Built all at once, an operation on
+            // one resource had only what the earlier phases created, often nothing (no examples),
+            // and its cases went to identifiers that do not exist: a defect behind a valid request
+            // to an existing resource was then found or not by the fuzzing's luck (the zoo's
+            // `updateAccount` with `"bio": null`, missed in one bench run of two).
+            let depth = |op: &model::Op| op.params.iter().filter(|p| p.location == model::Location::Path).count();
+            let depths: std::collections::BTreeSet<usize> = api.operations.iter().map(depth).collect();
+            for wave in depths {
                 let pool = runner.pool.lock().unwrap().clone();
-                let on_one = |op: &model::Op| op.params.iter().any(|p| p.location == model::Location::Path);
-                runner.run_cases(build_cases(&api, &plan, &coverage, *phase, &pool, |op| on_one(op) == wave)).await;
+                runner.run_cases(build_cases(&api, &plan, &coverage, *phase, &pool, |op| depth(op) == wave)).await;
             }
         };
         match progress {

@@ -392,3 +392,132 @@ async fn a_created_item_missing_from_a_short_listing_fails_ensure_resource_avail
     let outcome = crate::support::run_against(&path, &live.base, &["--seed", "3", "--phases", "stateful"]).await;
     assert!(outcome.summary.passed(), "{}", text(&outcome));
 }
+
+/// Users, and each user's notes: a nested collection, whose create has a path parameter itself.
+const NESTED: &str = r#"
+openapi: 3.0.3
+info: {title: notebooks, version: '1'}
+paths:
+  /users:
+    post:
+      operationId: addUser
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {type: object, required: [name], properties: {name: {type: string, minLength: 1, maxLength: 12}}}
+      responses:
+        '201':
+          description: added
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Created'}
+        '400': {description: invalid}
+  /users/{userId}/notes:
+    parameters:
+      - {name: userId, in: path, required: true, schema: {type: string, pattern: '^u[0-9]+$'}}
+    post:
+      operationId: addNote
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {type: object, required: [text], properties: {text: {type: string, minLength: 1, maxLength: 12}}}
+      responses:
+        '201':
+          description: added
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Created'}
+        '400': {description: invalid}
+        '404': {description: no such user}
+  /users/{userId}/notes/{noteId}:
+    parameters:
+      - {name: userId, in: path, required: true, schema: {type: string, pattern: '^u[0-9]+$'}}
+      - {name: noteId, in: path, required: true, schema: {type: string, pattern: '^n[0-9]+$'}}
+    get:
+      operationId: getNote
+      responses:
+        '200':
+          description: the note
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Created'}
+        '404': {description: missing}
+components:
+  schemas:
+    Created:
+      type: object
+      required: [id]
+      properties:
+        id: {type: string}
+"#;
+
+/// The last id given, and each user's notes.
+type Notebooks = (u64, HashMap<String, Vec<String>>);
+
+/// Reading an existing note fails (500); every other answer is as documented.
+async fn notebooks() -> crate::support::Target {
+    let state: Arc<Mutex<Notebooks>> = Arc::default();
+    target(move |seen: &Seen| {
+        let mut state = state.lock().unwrap();
+        let body: Option<Value> = serde_json::from_slice(&seen.body).ok();
+        let text_of = |key: &str| body.as_ref().and_then(|b| b.get(key)?.as_str().map(str::len));
+        let parts: Vec<&str> = seen.path.trim_matches('/').split('/').collect();
+        match (seen.method.as_str(), parts.as_slice()) {
+            ("POST", ["users"]) => match text_of("name") {
+                Some(1..=12) => {
+                    state.0 += 1;
+                    let id = format!("u{}", state.0);
+                    state.1.insert(id.clone(), Vec::new());
+                    Reply::json(201, json!({"id": id}))
+                }
+                _ => Reply::empty(400),
+            },
+            ("POST", ["users", user, "notes"]) => {
+                if !state.1.contains_key(*user) {
+                    return Reply::empty(404);
+                }
+                match text_of("text") {
+                    Some(1..=12) => {
+                        state.0 += 1;
+                        let id = format!("n{}", state.0);
+                        state.1.get_mut(*user).unwrap().push(id.clone());
+                        Reply::json(201, json!({"id": id}))
+                    }
+                    _ => Reply::empty(400),
+                }
+            }
+            ("GET", ["users", user, "notes", note]) => {
+                // A note of any user that exists: the tester draws a user and a note from what it
+                // was answered with, not a note with its own user.
+                if state.1.contains_key(*user) && state.1.values().flatten().any(|n| n == note) {
+                    Reply::empty(500)
+                } else {
+                    Reply::empty(404)
+                }
+            }
+            (_, ["users"]) => Reply::empty(405).with("allow", "POST"),
+            (_, ["users", _, "notes"]) => Reply::empty(405).with("allow", "POST"),
+            (_, ["users", _, "notes", _]) => Reply::empty(405).with("allow", "GET"),
+            _ => Reply::empty(404),
+        }
+    })
+    .await
+}
+
+/// Each phase runs its operations by how many path parameters they have, fewest first, building each
+/// group's cases from what the groups before it answered: the users' create, then the notes' create
+/// (on a user that exists), then the reads of a note (of a note that exists), where the defect is.
+/// With one group for every operation on a resource, the reads were built before any note existed.
+#[tokio::test]
+async fn a_nested_collection_s_resources_are_read_once_created_in_the_same_phase() {
+    let (_dir, path) = document(NESTED);
+    for seed in ["1", "2", "3"] {
+        let server = notebooks().await;
+        let outcome = run(&["--spec", &path, "--base-url", &server.base, "--seed", seed, "--phases", "coverage"]).await;
+        let failed: Vec<(&str, &str)> =
+            outcome.summary.failures.iter().map(|g| (g.operation.as_str(), g.check)).collect();
+        assert!(failed.contains(&("getNote", "not_a_server_error")), "seed {seed}:\n{}", text(&outcome));
+    }
+}
