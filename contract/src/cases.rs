@@ -152,6 +152,17 @@ pub struct Pooled {
     /// Whether this run created it (a create's answer), rather than saw it (a listing): only what
     /// the run created is ever changed or deleted, never the deployment's own data.
     pub created: bool,
+    /// The path parameters of the request that gave it, by pool key: the user a note was created
+    /// under (`/users/{userId}#userId`), with which the note is addressed again.
+    pub parents: Vec<(String, Value)>,
+}
+
+impl Pooled {
+    /// Whether it can be addressed under the enclosing values `fixed` (pool key to value): none of
+    /// its parents disagrees with them.
+    pub fn fits(&self, fixed: &[(String, Value)]) -> bool {
+        self.parents.iter().all(|(key, value)| fixed.iter().all(|(k, v)| k != key || v == value))
+    }
 }
 
 /// The pool key of path parameter `name` of `path`, if `path` has it.
@@ -208,24 +219,53 @@ impl<'a> Builder<'a> {
         self
     }
 
-    /// A pooled identifier for path parameter `param`, written, if one fits its schema.
-    fn pooled(&mut self, param: &Param) -> Option<Written> {
-        if param.location != Location::Path {
-            return None;
-        }
-        let reads = matches!(self.op.method.as_str(), "GET" | "HEAD");
-        let values: Vec<&Value> = self
-            .pool?
-            .get(&pool_key(&self.op.path, &param.name)?)?
+    /// Pooled identifiers for the path parameters, by parameter index, each written and fitting its
+    /// schema, chosen together: the innermost first, then each enclosing one from the request that
+    /// gave it (a note is read under the user it was created under, not under a user drawn on its
+    /// own, which a server that checks ownership answers with 404). An enclosing parameter no
+    /// chosen identifier names is drawn from its own pool, among the values that fit what is chosen.
+    fn pooled_path(&mut self) -> std::collections::HashMap<usize, Written> {
+        let mut chosen = std::collections::HashMap::new();
+        let Some(pool) = self.pool else { return chosen };
+        let op = self.op;
+        let reads = matches!(op.method.as_str(), "GET" | "HEAD");
+        let mut params: Vec<(usize, &Param, usize, String)> = op
+            .params
             .iter()
-            .filter(|p| reads || p.created)
-            .map(|p| &p.value)
+            .enumerate()
+            .filter(|(_, p)| p.location == Location::Path)
+            .filter_map(|(i, p)| {
+                let at = op.path.find(&format!("{{{}}}", p.name))?;
+                Some((i, p, at, pool_key(&op.path, &p.name)?))
+            })
             .collect();
-        if values.is_empty() || !self.generator.rng.random_bool(self.pool_odds) {
-            return None;
+        params.sort_by_key(|&(_, _, depth, _)| std::cmp::Reverse(depth));
+        // Pool key -> the value an identifier chosen below it was given under.
+        let mut fixed: Vec<(String, Value)> = Vec::new();
+        for (i, param, _, key) in params {
+            if let Some((_, value)) = fixed.iter().find(|(k, _)| *k == key)
+                && let Some(written) = write_param(param, value).filter(|w| param_valid(param, w))
+            {
+                chosen.insert(i, written);
+                continue;
+            }
+            let candidates: Vec<&Pooled> =
+                pool.get(&key).into_iter().flatten().filter(|p| (reads || p.created) && p.fits(&fixed)).collect();
+            if candidates.is_empty() || !self.generator.rng.random_bool(self.pool_odds) {
+                continue;
+            }
+            let pick = candidates[self.generator.rng.random_range(0..candidates.len())];
+            if let Some(written) = write_param(param, &pick.value).filter(|w| param_valid(param, w)) {
+                chosen.insert(i, written);
+                fixed.push((key, pick.value.clone()));
+                for parent in &pick.parents {
+                    if !fixed.iter().any(|(k, _)| *k == parent.0) {
+                        fixed.push(parent.clone());
+                    }
+                }
+            }
         }
-        let value = values[self.generator.rng.random_range(0..values.len())];
-        write_param(param, value).filter(|w| param_valid(param, w))
+        chosen
     }
 
     /// A valid written form of `param`: its `preferred` value if that reads back valid, else generated.
@@ -313,12 +353,13 @@ impl<'a> Builder<'a> {
     ) -> Result<Parts, String> {
         let op = self.op;
         let mut params = Vec::new();
+        let mut pooled = self.pooled_path();
         for (i, param) in op.params.iter().enumerate() {
             let example = examples.and_then(|nth| param.examples.get(nth % param.examples.len().max(1)));
             if !(param.required || optional(&mut self.generator, param)) {
                 continue;
             }
-            if let Some(written) = self.pooled(param) {
+            if let Some(written) = pooled.remove(&i) {
                 params.push((i, written));
                 continue;
             }

@@ -229,16 +229,19 @@ impl<'a> Runner<'a> {
             return;
         }
         let op = &self.api.operations[case.op];
+        // The request's path parameters, by pool key: what an identifier it gives lives under.
+        let parents: Vec<(String, Value)> = case
+            .params
+            .iter()
+            .filter(|(i, _)| op.params[*i].location == crate::model::Location::Path)
+            .filter_map(|(i, written)| {
+                let param = &op.params[*i];
+                Some((crate::cases::pool_key(&op.path, &param.name)?, crate::wire::read_param(param, written)?))
+            })
+            .collect();
         let mut pool = self.pool.lock().unwrap();
         if op.method == "DELETE" {
-            for (i, written) in &case.params {
-                let param = &op.params[*i];
-                if let (Some(key), Some(value)) =
-                    (crate::cases::pool_key(&op.path, &param.name), crate::wire::read_param(param, written))
-                {
-                    pool.entry(key).or_default().retain(|p| p.value != value);
-                }
-            }
+            forget_deleted(&mut pool, &op.path, &parents);
             return;
         }
         let body = serde_json::from_slice::<Value>(&exchange.body).ok();
@@ -250,18 +253,18 @@ impl<'a> Runner<'a> {
             let Some(key) = crate::cases::pool_key(path, name) else { continue };
             let found: Vec<crate::cases::Pooled> = match op.method.as_str() {
                 "POST" => created_identifier(name, exchange, body.as_ref())
-                    .map(|value| crate::cases::Pooled { value, created: true })
+                    .map(|value| crate::cases::Pooled { value, created: true, parents: parents.clone() })
                     .into_iter()
                     .collect(),
                 "GET" => listed_identifiers(name, body.as_ref())
                     .into_iter()
-                    .map(|value| crate::cases::Pooled { value, created: false })
+                    .map(|value| crate::cases::Pooled { value, created: false, parents: parents.clone() })
                     .collect(),
                 _ => Vec::new(),
             };
             let values = pool.entry(key).or_default();
             for found in found {
-                if let Some(known) = values.iter_mut().find(|p| p.value == found.value) {
+                if let Some(known) = values.iter_mut().find(|p| p.value == found.value && p.parents == found.parents) {
                     known.created |= found.created;
                 } else if values.len() < POOL_LIMIT {
                     values.push(found);
@@ -710,29 +713,39 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// Deletes, through each DELETE operation whose path has one parameter, every identifier the run
-    /// created for it (never what a listing showed: the deployment's own data); returns how many
-    /// were deleted. The requests are judged like any other.
+    /// Deletes, through each DELETE operation whose path ends with a parameter, every identifier the
+    /// run created for it (never what a listing showed: the deployment's own data), a nested one
+    /// under the identifiers it was created under; the innermost resources first, before what they
+    /// live under. Returns how many were deleted. The requests are judged like any other.
     pub async fn clean_up(&self, seed: u64, include: &dyn Fn(usize) -> bool) -> usize {
         let mut removed = 0;
-        for (index, op) in self.api.operations.iter().enumerate() {
-            let names = crate::model::template_names(&op.path);
-            if op.method != "DELETE" || !include(index) || names.len() != 1 {
-                continue;
-            }
-            let Some(key) = crate::cases::pool_key(&op.path, names[0]) else { continue };
-            let created: Vec<Value> = self
-                .pool
-                .lock()
-                .unwrap()
-                .get(&key)
-                .into_iter()
-                .flatten()
-                .filter(|p| p.created)
-                .map(|p| p.value.clone())
-                .collect();
-            for value in created {
-                let params = [(names[0].to_string(), value)];
+        let mut deletes: Vec<(usize, Vec<&str>)> = (0..self.api.operations.len())
+            .filter(|&i| self.api.operations[i].method == "DELETE" && include(i))
+            .map(|i| (i, crate::model::template_names(&self.api.operations[i].path)))
+            .filter(|(i, names)| {
+                let last = self.api.operations[*i].path.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+                names.last().is_some_and(|name| last == format!("{{{name}}}"))
+            })
+            .collect();
+        deletes.sort_by_key(|(_, names)| std::cmp::Reverse(names.len()));
+        for (index, names) in deletes {
+            let op = &self.api.operations[index];
+            let Some((last, enclosing)) = names.split_last() else { continue };
+            let Some(key) = crate::cases::pool_key(&op.path, last) else { continue };
+            let created: Vec<crate::cases::Pooled> =
+                self.pool.lock().unwrap().get(&key).into_iter().flatten().filter(|p| p.created).cloned().collect();
+            for pooled in created {
+                // Each enclosing parameter from the request that created it; without one, it is left.
+                let enclosing: Option<Vec<(String, Value)>> = enclosing
+                    .iter()
+                    .map(|name| {
+                        let key = crate::cases::pool_key(&op.path, name)?;
+                        let value = pooled.parents.iter().find(|(k, _)| *k == key)?.1.clone();
+                        Some((name.to_string(), value))
+                    })
+                    .collect();
+                let Some(mut params) = enclosing else { continue };
+                params.push((last.to_string(), pooled.value));
                 let Some(case) = Builder::new(self.api, index, seed).linked(Phase::Stateful, &params, None) else {
                     continue;
                 };
@@ -1053,6 +1066,33 @@ fn answered_members(step: &Case, exchange: &Exchange) -> Option<serde_json::Map<
 
 /// The identifier of what a create answered: its body's member named like the parameter, or its
 /// `id` (also inside a `data` envelope), or else the last segment of its `Location` header.
+/// Takes out of `pool` what a successful `DELETE` of `path` with path parameters `parents` (pool
+/// key to value) removed: when the path ends with a parameter, that identifier (under the same
+/// enclosing values) and everything created or listed under it; otherwise (`DELETE
+/// /users/{userId}/notes`, `DELETE /notes`) every identifier of the paths under it, under the same
+/// enclosing values. The identifiers it lives under stay: deleting a note leaves its user.
+fn forget_deleted(pool: &mut crate::cases::Pool, path: &str, parents: &[(String, Value)]) {
+    let path = path.trim_end_matches('/');
+    let last = path.rsplit('/').next().unwrap_or_default();
+    let under = format!("{path}/");
+    let Some(name) = last.strip_prefix('{').and_then(|l| l.strip_suffix('}')) else {
+        for (key, values) in pool.iter_mut() {
+            if key.starts_with(&under) {
+                values.retain(|p| !p.fits(parents));
+            }
+        }
+        return;
+    };
+    let Some(gone_key) = crate::cases::pool_key(path, name) else { return };
+    let Some((_, gone)) = parents.iter().find(|(k, _)| *k == gone_key) else { return };
+    for (key, values) in pool.iter_mut() {
+        values.retain(|p| {
+            let itself = *key == gone_key && p.value == *gone && p.fits(parents);
+            !itself && !p.parents.iter().any(|(k, v)| *k == gone_key && v == gone)
+        });
+    }
+}
+
 fn created_identifier(name: &str, created: &Exchange, body: Option<&Value>) -> Option<Value> {
     let scalar = |v: &Value| matches!(v, Value::String(_) | Value::Number(_)).then(|| v.clone());
     let from_body = body.and_then(|body| {
@@ -1117,6 +1157,62 @@ fn evaluate_expression(
 mod tests {
     use super::*;
     use reqwest::header::{HeaderMap, HeaderValue};
+
+    /// A pool of two users, `u1` with notes `n1` and `n2`, `u2` with a note also called `n1`.
+    fn notebooks_pool() -> crate::cases::Pool {
+        let (users, notes) = ("/users/{userId}#userId", "/users/{userId}/notes/{noteId}#noteId");
+        let pooled = |value: &str, parents: &[(&str, &str)]| crate::cases::Pooled {
+            value: Value::from(value),
+            created: true,
+            parents: parents.iter().map(|(k, v)| (k.to_string(), Value::from(*v))).collect(),
+        };
+        crate::cases::Pool::from([
+            (users.to_string(), vec![pooled("u1", &[]), pooled("u2", &[])]),
+            (
+                notes.to_string(),
+                vec![pooled("n1", &[(users, "u1")]), pooled("n2", &[(users, "u1")]), pooled("n1", &[(users, "u2")])],
+            ),
+        ])
+    }
+
+    /// What the pool holds under `key`: each value with its user.
+    fn held(pool: &crate::cases::Pool, key: &str) -> Vec<String> {
+        pool[key]
+            .iter()
+            .map(|p| {
+                let parent = p.parents.first().map(|(_, v)| format!("{}/", v.as_str().unwrap())).unwrap_or_default();
+                format!("{parent}{}", p.value.as_str().unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_delete_forgets_what_it_deleted_and_what_lived_under_it_and_nothing_above() {
+        let (users, notes) = ("/users/{userId}#userId", "/users/{userId}/notes/{noteId}#noteId");
+        let request = |pairs: &[(&str, &str)]| -> Vec<(String, Value)> {
+            pairs.iter().map(|(k, v)| (k.to_string(), Value::from(*v))).collect()
+        };
+
+        // One note: the user stays, and so does another user's note of the same name.
+        let mut pool = notebooks_pool();
+        forget_deleted(&mut pool, "/users/{userId}/notes/{noteId}", &request(&[(users, "u1"), (notes, "n1")]));
+        assert_eq!(held(&pool, users), ["u1", "u2"]);
+        assert_eq!(held(&pool, notes), ["u1/n2", "u2/n1"]);
+
+        // A user: its notes go with it.
+        let mut pool = notebooks_pool();
+        forget_deleted(&mut pool, "/users/{userId}", &request(&[(users, "u1")]));
+        assert_eq!(held(&pool, users), ["u2"]);
+        assert_eq!(held(&pool, notes), ["u2/n1"]);
+
+        // A user's whole collection of notes, and every user's.
+        let mut pool = notebooks_pool();
+        forget_deleted(&mut pool, "/users/{userId}/notes", &request(&[(users, "u2")]));
+        assert_eq!(held(&pool, users), ["u1", "u2"]);
+        assert_eq!(held(&pool, notes), ["u1/n1", "u1/n2"]);
+        forget_deleted(&mut pool, "/users", &[]);
+        assert!(pool[users].is_empty() && pool[notes].is_empty());
+    }
 
     #[test]
     fn every_chain_of_a_run_tries_its_own_update_bodies() {

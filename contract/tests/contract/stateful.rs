@@ -444,6 +444,11 @@ paths:
             application/json:
               schema: {$ref: '#/components/schemas/Created'}
         '404': {description: missing}
+    delete:
+      operationId: deleteNote
+      responses:
+        '204': {description: deleted}
+        '404': {description: missing}
 components:
   schemas:
     Created:
@@ -456,11 +461,22 @@ components:
 /// The last id given, and each user's notes.
 type Notebooks = (u64, HashMap<String, Vec<String>>);
 
-/// Reading an existing note fails (500); every other answer is as documented.
-async fn notebooks() -> crate::support::Target {
-    let state: Arc<Mutex<Notebooks>> = Arc::default();
-    target(move |seen: &Seen| {
-        let mut state = state.lock().unwrap();
+/// What a notebooks target saw: its state, and how many reads or deletes named a note that exists
+/// under a user that exists but is not its own.
+#[derive(Default)]
+struct Notebook {
+    state: Mutex<Notebooks>,
+    mismatched: std::sync::atomic::AtomicUsize,
+}
+
+/// Reading an existing note fails (500); every other answer is as documented. A note is found
+/// only under its own user, as a server that checks ownership finds it.
+async fn notebooks() -> (crate::support::Target, Arc<Notebook>) {
+    let book: Arc<Notebook> = Arc::default();
+    let seen_by_target = book.clone();
+    let server = target(move |seen: &Seen| {
+        let book = &seen_by_target;
+        let mut state = book.state.lock().unwrap();
         let body: Option<Value> = serde_json::from_slice(&seen.body).ok();
         let text_of = |key: &str| body.as_ref().and_then(|b| b.get(key)?.as_str().map(str::len));
         let parts: Vec<&str> = seen.path.trim_matches('/').split('/').collect();
@@ -488,36 +504,49 @@ async fn notebooks() -> crate::support::Target {
                     _ => Reply::empty(400),
                 }
             }
-            ("GET", ["users", user, "notes", note]) => {
-                // A note of any user that exists: the tester draws a user and a note from what it
-                // was answered with, not a note with its own user.
-                if state.1.contains_key(*user) && state.1.values().flatten().any(|n| n == note) {
-                    Reply::empty(500)
-                } else {
-                    Reply::empty(404)
+            (method @ ("GET" | "DELETE"), ["users", user, "notes", note]) => {
+                let own = state.1.get(*user).is_some_and(|notes| notes.iter().any(|n| n == note));
+                if !own && state.1.contains_key(*user) && state.1.values().flatten().any(|n| n == note) {
+                    book.mismatched.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                match (own, method) {
+                    (true, "GET") => Reply::empty(500),
+                    (true, _) => {
+                        state.1.get_mut(*user).unwrap().retain(|n| n != note);
+                        Reply::empty(204)
+                    }
+                    (false, _) => Reply::empty(404),
                 }
             }
             (_, ["users"]) => Reply::empty(405).with("allow", "POST"),
             (_, ["users", _, "notes"]) => Reply::empty(405).with("allow", "POST"),
-            (_, ["users", _, "notes", _]) => Reply::empty(405).with("allow", "GET"),
+            (_, ["users", _, "notes", _]) => Reply::empty(405).with("allow", "GET, DELETE"),
             _ => Reply::empty(404),
         }
     })
-    .await
+    .await;
+    (server, book)
 }
 
 /// Each phase runs its operations by how many path parameters they have, fewest first, building each
 /// group's cases from what the groups before it answered: the users' create, then the notes' create
 /// (on a user that exists), then the reads of a note (of a note that exists), where the defect is.
 /// With one group for every operation on a resource, the reads were built before any note existed.
+/// A note is addressed under the user it was created under: drawn apart, most reads named another
+/// user's note, which a server that checks ownership answers with 404. The deletes run after the
+/// reads, and what the run created is deleted at its end, the notes under their users.
 #[tokio::test]
 async fn a_nested_collection_s_resources_are_read_once_created_in_the_same_phase() {
     let (_dir, path) = document(NESTED);
     for seed in ["1", "2", "3"] {
-        let server = notebooks().await;
+        let (server, book) = notebooks().await;
         let outcome = run(&["--spec", &path, "--base-url", &server.base, "--seed", seed, "--phases", "coverage"]).await;
         let failed: Vec<(&str, &str)> =
             outcome.summary.failures.iter().map(|g| (g.operation.as_str(), g.check)).collect();
         assert!(failed.contains(&("getNote", "not_a_server_error")), "seed {seed}:\n{}", text(&outcome));
+        let mismatched = book.mismatched.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(mismatched, 0, "seed {seed}: notes addressed under another user\n{}", text(&outcome));
+        let left: usize = book.state.lock().unwrap().1.values().map(Vec::len).sum();
+        assert_eq!(left, 0, "seed {seed}: notes the run created and left\n{}", text(&outcome));
     }
 }
