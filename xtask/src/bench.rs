@@ -117,17 +117,21 @@ const ROUND_SECONDS: u32 = 4;
 /// the other, all of them each round): each one's median round, and the share of its product-cache
 /// lookups the cache answered. A ratio of loads measured minutes apart took whatever the machine
 /// or the database did meanwhile (here the bare route served 45k-102k requests/s within one run);
-/// in turns, each load meets the same moments.
+/// in turns, each load meets the same moments. Each round starts one contender later than the one
+/// before, so that none always runs right after the same other (orders right after orders, on a
+/// log the earlier ones filled).
 pub(crate) fn alternating(contenders: &[Contender]) -> Result<Vec<(Load, String)>, String> {
     let mut rounds: Vec<Vec<Load>> = contenders.iter().map(|_| Vec::new()).collect();
     let mut lookups: Vec<Lookups> = contenders.iter().map(|_| Lookups::default()).collect();
-    for _ in 0..ROUNDS {
-        for (n, c) in contenders.iter().enumerate() {
+    for round in 0..ROUNDS {
+        for turn in 0..contenders.len() {
+            let n = (round + turn) % contenders.len();
+            let c = &contenders[n];
             let before = c.service.map(cache_lookups).transpose()?;
             rounds[n].push(wrk_for(&c.url, c.script, c.credential, 32, ROUND_SECONDS)?);
             if let (Some(base), Some(before)) = (c.service, before) {
-                let round = cache_lookups(base)?.since(&before);
-                (lookups[n].hits, lookups[n].misses) = (lookups[n].hits + round.hits, lookups[n].misses + round.misses);
+                let seen = cache_lookups(base)?.since(&before);
+                (lookups[n].hits, lookups[n].misses) = (lookups[n].hits + seen.hits, lookups[n].misses + seen.misses);
             }
         }
     }
