@@ -251,6 +251,13 @@ async fn notes_in_wsgiref() {
     zoo("notes").await;
 }
 
+/// Cards nested under boards, each found only under its own board: the defects of reading and
+/// updating a card are reached only by a card addressed under the board it was created under.
+#[tokio::test]
+async fn boards_nested_in_wsgiref() {
+    zoo("boards").await;
+}
+
 #[tokio::test]
 async fn a_base_url_without_the_document_s_base_path_is_warned_about() {
     let animal = start("python3", &["inventory.py", "--clean"]);
