@@ -723,8 +723,7 @@ impl<'a> Runner<'a> {
             .filter(|&i| self.api.operations[i].method == "DELETE" && include(i))
             .map(|i| (i, crate::model::template_names(&self.api.operations[i].path)))
             .filter(|(i, names)| {
-                let last = self.api.operations[*i].path.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
-                names.last().is_some_and(|name| last == format!("{{{name}}}"))
+                names.last().is_some_and(|name| ending_parameter(&self.api.operations[*i].path) == Some(*name))
             })
             .collect();
         deletes.sort_by_key(|(_, names)| std::cmp::Reverse(names.len()));
@@ -1064,8 +1063,12 @@ fn answered_members(step: &Case, exchange: &Exchange) -> Option<serde_json::Map<
     (!members.is_empty()).then_some(members)
 }
 
-/// The identifier of what a create answered: its body's member named like the parameter, or its
-/// `id` (also inside a `data` envelope), or else the last segment of its `Location` header.
+/// The name of the parameter `path` ends with (`noteId` of `/users/{userId}/notes/{noteId}`), if it
+/// ends with one: the resource a `DELETE` of it deletes.
+fn ending_parameter(path: &str) -> Option<&str> {
+    path.trim_end_matches('/').rsplit('/').next()?.strip_prefix('{')?.strip_suffix('}')
+}
+
 /// Takes out of `pool` what a successful `DELETE` of `path` with path parameters `parents` (pool
 /// key to value) removed: when the path ends with a parameter, that identifier (under the same
 /// enclosing values) and everything created or listed under it; otherwise (`DELETE
@@ -1073,9 +1076,8 @@ fn answered_members(step: &Case, exchange: &Exchange) -> Option<serde_json::Map<
 /// enclosing values. The identifiers it lives under stay: deleting a note leaves its user.
 fn forget_deleted(pool: &mut crate::cases::Pool, path: &str, parents: &[(String, Value)]) {
     let path = path.trim_end_matches('/');
-    let last = path.rsplit('/').next().unwrap_or_default();
     let under = format!("{path}/");
-    let Some(name) = last.strip_prefix('{').and_then(|l| l.strip_suffix('}')) else {
+    let Some(name) = ending_parameter(path) else {
         for (key, values) in pool.iter_mut() {
             if key.starts_with(&under) {
                 values.retain(|p| !p.fits(parents));
@@ -1093,6 +1095,8 @@ fn forget_deleted(pool: &mut crate::cases::Pool, path: &str, parents: &[(String,
     }
 }
 
+/// The identifier of what a create answered: its body's member named like the parameter, or its
+/// `id` (also inside a `data` envelope), or else the last segment of its `Location` header.
 fn created_identifier(name: &str, created: &Exchange, body: Option<&Value>) -> Option<Value> {
     let scalar = |v: &Value| matches!(v, Value::String(_) | Value::Number(_)).then(|| v.clone());
     let from_body = body.and_then(|body| {
