@@ -16,8 +16,8 @@ import json
 import re
 import sys
 import threading
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from wsgi_serve import serve
 
 CLEAN = "--clean" in sys.argv
 BOARD, CARD = re.compile(r"^b[0-9]{1,9}$"), re.compile(r"^c[0-9]{1,9}$")
@@ -104,20 +104,5 @@ def app(environ, start_response):
         return answer(200, shown(card))
 
 
-class Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class Quiet(WSGIRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-def main():
-    server = make_server("127.0.0.1", 0, app, server_class=Server, handler_class=Quiet)
-    print(server.server_port, flush=True)
-    server.serve_forever()
-
-
 if __name__ == "__main__":
-    main()
+    serve(app)

@@ -15,8 +15,8 @@ import json
 import re
 import sys
 import threading
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from wsgi_serve import serve
 
 CLEAN = "--clean" in sys.argv
 WORKSPACE = re.compile(r"^[a-z]{3,12}$")
@@ -69,20 +69,5 @@ def app(environ, start_response):
         return answer(204) if CLEAN else answer(200, note)
 
 
-class Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class Quiet(WSGIRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-def main():
-    server = make_server("127.0.0.1", 0, app, server_class=Server, handler_class=Quiet)
-    print(server.server_port, flush=True)
-    server.serve_forever()
-
-
 if __name__ == "__main__":
-    main()
+    serve(app)
