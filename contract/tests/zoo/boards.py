@@ -17,15 +17,13 @@ import re
 import sys
 import threading
 
-from wsgi_serve import serve
+import wsgi_serve
 
 CLEAN = "--clean" in sys.argv
 BOARD, CARD = re.compile(r"^b[0-9]{1,9}$"), re.compile(r"^c[0-9]{1,9}$")
 boards = {}  # board id -> {"id", "title", "cards": {card id -> card}}
 last = [0]
 lock = threading.Lock()
-STATUS = {200: "200 OK", 201: "201 Created", 204: "204 No Content", 400: "400 Bad Request",
-          404: "404 Not Found", 405: "405 Method Not Allowed", 500: "500 Internal Server Error"}
 ALLOWED = {1: "POST", 2: "GET, DELETE", 3: "POST", 4: "GET, PATCH, DELETE"}
 
 
@@ -40,14 +38,9 @@ def shown(card, read=False):
 
 def app(environ, start_response):
     def answer(status, body=None, headers=()):
-        data = b"" if body is None else json.dumps(body).encode()
-        extra = [("Content-Type", "application/json")] if body is not None else []
-        start_response(STATUS[status], extra + list(headers) + [("Content-Length", str(len(data)))])
-        return [data]
+        return wsgi_serve.answer(start_response, status, body, headers)
 
-    method, path = environ["REQUEST_METHOD"], environ["PATH_INFO"].rstrip("/")
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    raw = environ["wsgi.input"].read(length) if length else b""
+    method, path, raw = wsgi_serve.request(environ)
     parts = path.strip("/").split("/")
     shape = parts[0] == "boards" and (len(parts) in (1, 2) or (len(parts) in (3, 4) and parts[2] == "cards"))
     if not shape:
@@ -105,4 +98,4 @@ def app(environ, start_response):
 
 
 if __name__ == "__main__":
-    serve(app)
+    wsgi_serve.serve(app)

@@ -16,26 +16,19 @@ import re
 import sys
 import threading
 
-from wsgi_serve import serve
+import wsgi_serve
 
 CLEAN = "--clean" in sys.argv
 WORKSPACE = re.compile(r"^[a-z]{3,12}$")
 notes = {}
 lock = threading.Lock()
-STATUS = {200: "200 OK", 201: "201 Created", 204: "204 No Content", 400: "400 Bad Request",
-          404: "404 Not Found", 405: "405 Method Not Allowed"}
 
 
 def app(environ, start_response):
     def answer(status, body=None, headers=()):
-        data = b"" if body is None else json.dumps(body).encode()
-        extra = [("Content-Type", "application/json")] if body is not None else []
-        start_response(STATUS[status], extra + list(headers) + [("Content-Length", str(len(data)))])
-        return [data]
+        return wsgi_serve.answer(start_response, status, body, headers)
 
-    method, path = environ["REQUEST_METHOD"], environ["PATH_INFO"].rstrip("/")
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    raw = environ["wsgi.input"].read(length) if length else b""
+    method, path, raw = wsgi_serve.request(environ)
     parts = path.strip("/").split("/")
     if parts[0] != "notes" or len(parts) > 2:
         return answer(404, {"error": "no such route"})
@@ -70,4 +63,4 @@ def app(environ, start_response):
 
 
 if __name__ == "__main__":
-    serve(app)
+    wsgi_serve.serve(app)
