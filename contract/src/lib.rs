@@ -1061,17 +1061,14 @@ pub async fn check(args: &Args) -> Result<Outcome, String> {
             // `updateAccount` with `"bio": null`, missed in one bench run of two). The deletes run
             // last, innermost first: in a group of their own depth they took away what that
             // group's reads and updates were built to reach (a collection-wide `DELETE` all of it).
-            let depth = |op: &model::Op| op.params.iter().filter(|p| p.location == model::Location::Path).count();
-            let deletes = |op: &model::Op| op.method == "DELETE";
-            let depths: std::collections::BTreeSet<usize> = api.operations.iter().map(depth).collect();
-            let waves = depths.iter().map(|&d| (false, d)).chain(depths.iter().rev().map(|&d| (true, d)));
-            for (deleting, wave) in waves {
-                if !api.operations.iter().any(|op| deletes(op) == deleting && depth(op) == wave) {
-                    continue;
-                }
+            let wave_of = |op: &model::Op| {
+                let depth = op.params.iter().filter(|p| p.location == model::Location::Path).count();
+                if op.method == "DELETE" { (true, usize::MAX - depth) } else { (false, depth) }
+            };
+            let waves: std::collections::BTreeSet<(bool, usize)> = api.operations.iter().map(wave_of).collect();
+            for wave in waves {
                 let pool = runner.pool.lock().unwrap().clone();
-                let this_wave = |op: &model::Op| deletes(op) == deleting && depth(op) == wave;
-                runner.run_cases(build_cases(&api, &plan, &coverage, *phase, &pool, this_wave)).await;
+                runner.run_cases(build_cases(&api, &plan, &coverage, *phase, &pool, |op| wave_of(op) == wave)).await;
             }
         };
         match progress {
