@@ -48,11 +48,17 @@ impl App {
         }
         let limits = ratelimit::RateLimits::new(config.rate_limit_standard, config.rate_limit_enterprise);
         let metrics = Arc::new(http::metrics::Metrics::default());
+        let log_gate = Arc::new(store::checkpoints::LogGate::default());
         let handlers = Arc::new(Handlers {
-            orders: store::desk::OrderDesk::start(db.clone(), &config.database_url, metrics.desk_batch_sizes.clone()),
+            orders: store::desk::OrderDesk::start(
+                db.clone(),
+                &config.database_url,
+                metrics.desk_batch_sizes.clone(),
+                log_gate.clone(),
+            ),
             reads: store::reads::Reads::new(db.clone(), &config.database_url, config.search_index_bytes()),
             checkpoints: store::reads::sqlite_file(&config.database_url)
-                .and_then(store::checkpoints::Checkpointer::start),
+                .and_then(|path| store::checkpoints::Checkpointer::start(path, log_gate)),
             db,
             keys: JwtKeys::new(&secret),
             spec: Arc::new(ApiDocument::load()),

@@ -25,6 +25,9 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use std::sync::Arc;
+
+use super::checkpoints::LogGate;
 use super::orders::{self, MAX_BATCH, NewOrder, OrderWithItems};
 use crate::error::AppError;
 
@@ -52,8 +55,9 @@ enum Writer {
     /// sea-orm's connections: PostgreSQL (the desk's own pool, and what its batches taught it), or
     /// an in-memory SQLite database (only the service's own connection can see it).
     Pool(DatabaseConnection, orders::Known),
-    /// A SQLite file: a synchronous connection of the desk's thread (`sqlite_orders`).
-    Sqlite(rusqlite::Connection),
+    /// A SQLite file: a synchronous connection of the desk's thread (`sqlite_orders`), and the gate
+    /// its batches pass, which the checkpoints that let the log start over hold.
+    Sqlite(rusqlite::Connection, Arc<LogGate>),
 }
 
 impl Writer {
@@ -67,7 +71,7 @@ impl Writer {
     fn linger(&self) -> std::time::Duration {
         match self {
             Self::Pool(_, known) if !known.unlocked_last => LINGER,
-            Self::Pool(..) | Self::Sqlite(_) => std::time::Duration::ZERO,
+            Self::Pool(..) | Self::Sqlite(..) => std::time::Duration::ZERO,
         }
     }
 
@@ -89,7 +93,7 @@ impl Writer {
     ) -> Result<Vec<Result<OrderWithItems, AppError>>, AppError> {
         match self {
             Self::Pool(db, known) => orders::create_batch_in(db, begun, batch, Some(known)).await,
-            Self::Sqlite(conn) => super::sqlite_orders::create_batch(conn, batch),
+            Self::Sqlite(conn, gate) => gate.pass(|| super::sqlite_orders::create_batch(conn, batch)),
         }
     }
 }
@@ -100,7 +104,7 @@ impl OrderDesk {
     /// runtime: on PostgreSQL a pool of [`DESK_CONNECTIONS`], on a SQLite file a synchronous
     /// connection whose batches block only that thread. An in-memory SQLite database has only the
     /// service's connection: there the desk is a task of the current runtime.
-    pub fn start(db: DatabaseConnection, url: &str, batch_sizes: Histogram) -> Self {
+    pub fn start(db: DatabaseConnection, url: &str, batch_sizes: Histogram, gate: Arc<LogGate>) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let file = super::reads::sqlite_file(url);
         if file.is_none() && db.get_database_backend() != DbBackend::Postgres {
@@ -109,13 +113,16 @@ impl OrderDesk {
         }
         let url = url.to_string();
         let thread = std::thread::Builder::new().name("order-desk".into()).spawn(move || {
+            run_ahead();
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(runtime) => runtime,
                 Err(error) => return tracing::error!(%error, "the order desk cannot start its runtime"),
             };
             runtime.block_on(async move {
                 let own = match file {
-                    Some(path) => super::sqlite_orders::connect(&path).map(Writer::Sqlite).map_err(|e| e.to_string()),
+                    Some(path) => super::sqlite_orders::connect(&path)
+                        .map(|conn| Writer::Sqlite(conn, gate))
+                        .map_err(|e| e.to_string()),
                     None => super::open(&url, DESK_CONNECTIONS)
                         .await
                         .map(|db| Writer::Pool(db, orders::Known::default()))
@@ -140,6 +147,26 @@ impl OrderDesk {
         let (reply, answer) = oneshot::channel();
         self.jobs.send(Job { tenant_id, order, reply }).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// The nice value of the desk's thread: every order waits for it, one batch at a time, so when it
+/// and request handling are both ready to run, it runs first. Left at the process's own (0), on two
+/// cores a batch's thread waited 146 µs on average for a core each time its orders woke it, behind
+/// the runtime's workers and the load generator, while the other orders waited for that batch;
+/// 10-17% of both cores stayed idle (orders of random products at 10,000, by hand, alternating:
+/// 15.1k-17.0k/s at 0, 16.7k-18.2k/s at -10).
+const DESK_NICE: libc::c_int = -10;
+
+/// Gives the calling thread (the desk's) [`DESK_NICE`], where the process may raise a thread's
+/// priority (`CAP_SYS_NICE`, or `RLIMIT_NICE`); elsewhere it stays as it is, and says so once.
+fn run_ahead() {
+    // SAFETY: `gettid` and `setpriority` take and return plain integers; on Linux a thread's nice
+    // value is its own, set through its thread id.
+    let raised = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, DESK_NICE) } == 0;
+    if !raised {
+        let error = std::io::Error::last_os_error();
+        tracing::info!(%error, nice = DESK_NICE, "the order desk's thread runs at the process's own priority");
     }
 }
 
@@ -211,6 +238,43 @@ mod tests {
         let mut known = orders::Known::default();
         known.unlocked_last = unlocked_last;
         Writer::Pool(DatabaseConnection::default(), known)
+    }
+
+    /// Where this process may raise a thread's priority (as root, the bench's and CI's case), the
+    /// desk's thread runs at [`DESK_NICE`]; elsewhere at the process's own.
+    #[test]
+    fn the_desk_s_thread_runs_ahead_where_the_process_may_raise_priorities() {
+        let nice = || {
+            // SAFETY: plain integers in and out; errno is cleared first (-1 is also a nice value).
+            unsafe {
+                *libc::__errno_location() = 0;
+                libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t)
+            }
+        };
+        // CAP_SYS_NICE (capability 23) among the effective ones, or a nice limit down to -10.
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let capabilities = status
+            .lines()
+            .find_map(|line| line.strip_prefix("CapEff:"))
+            .and_then(|bits| u64::from_str_radix(bits.trim(), 16).ok())
+            .unwrap_or(0);
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: fills `limit`, a plain struct.
+        unsafe { libc::getrlimit(libc::RLIMIT_NICE, &mut limit) };
+        let may_raise = capabilities & (1 << 23) != 0 || limit.rlim_cur >= (20 - DESK_NICE) as libc::rlim_t;
+
+        let before = std::thread::spawn(nice).join().expect("runs");
+        let after = std::thread::spawn(move || {
+            run_ahead();
+            nice()
+        })
+        .join()
+        .expect("runs");
+        if may_raise {
+            assert_eq!(after, DESK_NICE);
+        } else {
+            assert_eq!(after, before);
+        }
     }
 
     #[test]

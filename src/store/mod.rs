@@ -162,18 +162,24 @@ fn options(url: &str, connections: u32) -> ConnectOptions {
                 // file, each order batch's statements wrote their pages to it (10% of the desk's
                 // time in pwrite).
                 .pragma("temp_store", "memory")
-                // Copy the WAL back into the database every 10,000 pages rather than 1,000: a page
-                // written again before then is copied once (orders of random products rewrite the
-                // same product and index pages: 7.4k -> 10k orders/s), at up to 40 MiB of WAL. The
-                // service's own thread copies it more often, off the writers' path (`checkpoints`):
-                // a writer's checkpoint then finds little to copy, and lets the log start over.
-                .pragma("wal_autocheckpoint", "10000")
+                // A writer copies the WAL back into the database itself only past
+                // `WRITERS_CHECKPOINT_PAGES`: the service's own thread copies it off the writers'
+                // path and starts it over (`checkpoints`); this is the backstop.
+                .pragma("wal_autocheckpoint", WRITERS_CHECKPOINT_PAGES.to_string())
         });
     } else {
         options.max_connections(connections);
     }
     options
 }
+
+/// The log's length in pages past which a SQLite writer's commit copies it back into the database
+/// itself (`wal_autocheckpoint`), with the file synced on the writer's path. The checkpoints'
+/// thread copies it every 25 ms and starts it over at [`checkpoints::RESTART_FRAMES`], half this:
+/// this is the backstop should that thread fall behind. (At SQLite's 1,000 a page written again
+/// and again, as orders of random products rewrite the same product and index pages, was copied
+/// at every checkpoint: 7.4k -> 10k orders/s at 10,000.)
+pub(crate) const WRITERS_CHECKPOINT_PAGES: u32 = 2 * checkpoints::RESTART_FRAMES as u32;
 
 /// How long a SQLite write waits for another connection's write transaction before it fails.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

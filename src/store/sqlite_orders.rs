@@ -27,10 +27,11 @@ pub fn connect(path: &str) -> rusqlite::Result<Connection> {
     use rusqlite::OpenFlags;
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.busy_handler(Some(super::wait_for_write_lock))?;
-    conn.execute_batch(
+    conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-         PRAGMA mmap_size = 0; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 10000;",
-    )?;
+         PRAGMA mmap_size = 0; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = {};",
+        super::WRITERS_CHECKPOINT_PAGES
+    ))?;
     Ok(conn)
 }
 
