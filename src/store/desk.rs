@@ -20,12 +20,12 @@
 //! - A batch that fails as a whole (a database error) is retried one order at a time, so only the
 //!   order that caused it fails.
 
+use std::sync::Arc;
+
 use prometheus_client::metrics::histogram::Histogram;
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
-
-use std::sync::Arc;
 
 use super::checkpoints::LogGate;
 use super::orders::{self, MAX_BATCH, NewOrder, OrderWithItems};
@@ -244,13 +244,8 @@ mod tests {
     /// desk's thread runs at [`DESK_NICE`]; elsewhere at the process's own.
     #[test]
     fn the_desk_s_thread_runs_ahead_where_the_process_may_raise_priorities() {
-        let nice = || {
-            // SAFETY: plain integers in and out; errno is cleared first (-1 is also a nice value).
-            unsafe {
-                *libc::__errno_location() = 0;
-                libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t)
-            }
-        };
+        // SAFETY: plain integers in and out: the calling thread's nice value.
+        let nice = || unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
         // CAP_SYS_NICE (capability 23) among the effective ones, or a nice limit down to -10.
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         let capabilities = status
