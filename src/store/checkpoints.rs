@@ -20,7 +20,7 @@
 //! pause and a sync of the log's new header). The writers' own checkpoint stays as the backstop
 //! (`store::WRITERS_CHECKPOINT_PAGES`).
 
-use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::Duration;
 
 /// How often the log is copied back while writes come.
@@ -49,17 +49,21 @@ struct Gate {
 }
 
 impl LogGate {
+    /// The gate's state (a panic elsewhere while it was held leaves it as it was: two flags).
+    fn state(&self) -> MutexGuard<'_, Gate> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits while `condition` holds of the state.
+    fn wait_while<'a>(&self, gate: MutexGuard<'a, Gate>, condition: fn(&mut Gate) -> bool) -> MutexGuard<'a, Gate> {
+        self.changed.wait_while(gate, condition).unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Runs `write` (a batch) once no checkpoint holds the gate; a checkpoint waits for it.
     pub fn pass<T>(&self, write: impl FnOnce() -> T) -> T {
-        {
-            let mut gate = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            while gate.held {
-                gate = self.changed.wait(gate).unwrap_or_else(std::sync::PoisonError::into_inner);
-            }
-            gate.writing = true;
-        }
+        self.wait_while(self.state(), |gate| gate.held).writing = true;
         let written = write();
-        let mut gate = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut gate = self.state();
         gate.writing = false;
         if gate.held {
             self.changed.notify_all();
@@ -69,15 +73,11 @@ impl LogGate {
 
     /// Runs `checkpoint` once the batch being written is done, with no batch started meanwhile.
     fn hold<T>(&self, checkpoint: impl FnOnce() -> T) -> T {
-        {
-            let mut gate = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            gate.held = true;
-            while gate.writing {
-                gate = self.changed.wait(gate).unwrap_or_else(std::sync::PoisonError::into_inner);
-            }
-        }
+        let mut gate = self.state();
+        gate.held = true;
+        drop(self.wait_while(gate, |gate| gate.writing));
         let done = checkpoint();
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).held = false;
+        self.state().held = false;
         self.changed.notify_all();
         done
     }
