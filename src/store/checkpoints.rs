@@ -222,17 +222,22 @@ mod tests {
         log_index(path)
     }
 
-    #[test]
-    fn what_is_committed_is_copied_back_without_a_writer_checkpointing() {
-        let dir = tempfile::tempdir().expect("a temp dir");
+    /// `log.db` in `dir`, in WAL mode with a table `t (x)`, and a connection to it that never
+    /// copies its log back itself.
+    fn writer_in(dir: &tempfile::TempDir) -> (std::path::PathBuf, rusqlite::Connection) {
         let path = dir.path().join("log.db");
         let writer = rusqlite::Connection::open(&path).expect("opens");
         writer
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; \
-                 CREATE TABLE t (x); INSERT INTO t VALUES (1), (2), (3);",
-            )
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (x);")
             .expect("writes");
+        (path, writer)
+    }
+
+    #[test]
+    fn what_is_committed_is_copied_back_without_a_writer_checkpointing() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let (path, writer) = writer_in(&dir);
+        writer.execute_batch("INSERT INTO t VALUES (1), (2), (3)").expect("writes");
         let (frames, copied) = log_index(&path);
         assert!(frames > 0 && copied == 0, "the writer copies nothing itself: {frames} frames, {copied} copied");
 
@@ -326,11 +331,7 @@ mod tests {
     #[test]
     fn the_desk_s_first_batch_after_a_quiet_spell_is_copied_back_at_once() {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let path = dir.path().join("log.db");
-        let writer = rusqlite::Connection::open(&path).expect("opens");
-        writer
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (x);")
-            .expect("writes");
+        let (path, writer) = writer_in(&dir);
         let gate = Arc::new(LogGate::default());
         let _checkpoints = Checkpointer::start(path.display().to_string(), gate.clone()).expect("starts");
         for _ in 0..2 {
