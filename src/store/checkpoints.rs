@@ -66,7 +66,7 @@ struct Gate {
 }
 
 impl LogGate {
-    /// The gate's state (a panic elsewhere while it was held leaves it as it was: two flags).
+    /// The gate's state (a panic elsewhere while it was held leaves it as it was: flags and a count).
     fn state(&self) -> MutexGuard<'_, Gate> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
