@@ -111,7 +111,7 @@ impl<'a> Contender<'a> {
 /// Rounds of each load a ratio compares, in turn.
 pub(crate) const ROUNDS: usize = 5;
 /// Seconds of each round.
-const ROUND_SECONDS: u32 = 4;
+pub(crate) const ROUND_SECONDS: u32 = 4;
 
 /// One load's rounds in [`alternating`], in the order they ran, and the share of its product-cache
 /// lookups the cache answered over all of them.

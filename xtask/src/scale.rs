@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::bench::{
-    Contender, LUA_REQUESTS, ROUNDS, admin_token, alternating, bare_route, cache_lookups, curl, free_port, memory_mib,
-    search_lua, seed, start_service, two, wrk,
+    Contender, LUA_REQUESTS, ROUND_SECONDS, ROUNDS, admin_token, alternating, bare_route, cache_lookups, curl,
+    free_port, memory_mib, search_lua, seed, start_service, two, wrk,
 };
 
 /// The catalogue's size.
@@ -274,7 +274,7 @@ pub(crate) fn run(root: &Path) -> Result<String, String> {
 /// The Markdown table of the rows.
 pub(crate) fn table(rows: Vec<String>) -> String {
     let mut table = format!(
-        "At {SCALE} products. Load: wrk -t1 --latency on the same machine: 32 clients in {ROUNDS} rounds of 4 s alternating with the bare route (each one's median round; the ratio the median of the rounds' ratios, the least and greatest in brackets); one client for 10 s.\n\n\
+        "At {SCALE} products. Load: wrk -t1 --latency on the same machine: 32 clients in {ROUNDS} rounds of {ROUND_SECONDS} s alternating with the bare route (each one's median round; the ratio the median of the rounds' ratios, the least and greatest in brackets); one client for 10 s.\n\n\
          | database | what | requests/s | of bare route | target | p50 | p99 | cache hits |\n|---|---|---|---|---|---|---|---|\n"
     );
     for row in rows {
